@@ -1,0 +1,14 @@
+//! # replikativ
+//!
+//! Replicated, content-addressed CRDTs over websockets, run as actors under supervisors.
+//!
+//! # Layout
+//!
+//! - [`id`]: content ids (BLAKE3-256 of the author's bytes).
+//! - [`crdt`]: pure datatypes (CDVCS, OR-Map, LWW register).
+#![warn(missing_docs)]
+
+pub mod crdt;
+pub mod id;
+
+pub use id::Id;
