@@ -12,3 +12,5 @@ pub mod crdt;
 pub mod id;
 
 pub use id::Id;
+pub mod cli;
+pub mod peer;

@@ -1,0 +1,251 @@
+//! The command line of DESIGN §8, as clap types. Options may come before or after a
+//! subcommand's words (`query --sqlite F top 5 --json` and `query top 5 --sqlite F --json`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use uuid::Uuid;
+
+/// The default user of the tweet collector (as in the seed).
+pub const DEFAULT_USER: &str = "mail:twitter@crawler.com";
+/// The default CDVCS id of the tweet collector (as in the seed).
+pub const DEFAULT_CDVCS: &str = "12d49511-e733-4007-937b-460c3794fae9";
+
+/// replikativ: replicate data between peers, realize it into SQLite, query it.
+#[derive(Debug, Parser)]
+#[command(name = "replikativ", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole pipeline on the compiled-in sample tweets: collector and analysis peers on
+    /// loopback, then the answers (count, search, top accounts and a chart).
+    Demo(DemoArgs),
+    /// Collect tweets from a file, standard input or an HTTP stream into a CDVCS.
+    ///
+    /// A file source is checkpointed with every commit and resumes exactly after a crash.
+    /// Standard input and HTTP sources cannot be rewound: tweets read but not yet committed when
+    /// the process dies are lost (SIGTERM/SIGINT flush and commit before exiting).
+    Collect(CollectArgs),
+    /// Subscribe to a peer's CDVCS, replicate it into a local store and realize it into SQLite.
+    Analyze(AnalyzeArgs),
+    /// Query a realized SQLite file.
+    Query(QueryArgs),
+    /// Show the heads and size of a CDVCS in a store (derived from the graph only).
+    Log(LogArgs),
+    /// Serve a store to peers and keep it in sync with other peers.
+    Peer(PeerArgs),
+    /// Re-hash every value of a store and check every CDVCS graph (like `git fsck`).
+    Verify(VerifyArgs),
+    /// Operator: skip a parked commit in a SQLite sink (recorded in the sink).
+    #[command(name = "realize-skip")]
+    RealizeSkip(RealizeSkipArgs),
+}
+
+/// Which CDVCS: `--user` and `--cdvcs`.
+#[derive(Debug, Clone, Args)]
+pub struct CrdtArgs {
+    /// The owning user of the CDVCS.
+    #[arg(long, default_value = DEFAULT_USER)]
+    pub user: String,
+    /// The CDVCS id.
+    #[arg(long, default_value = DEFAULT_CDVCS)]
+    pub cdvcs: Uuid,
+}
+
+/// `replikativ demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where the demo writes its stores, SQLite file and chart.
+    #[arg(long, default_value = "replikativ-demo")]
+    pub dir: PathBuf,
+}
+
+/// `replikativ collect`.
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// The store directory (created if missing).
+    #[arg(long)]
+    pub store: PathBuf,
+    /// A JSON-lines file, `-` for standard input, or an http(s):// URL streaming JSON lines.
+    #[arg(long)]
+    pub source: String,
+    /// Also serve peers on HOST:PORT while collecting.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+    /// Keep tailing the file after its end (and keep serving) until SIGTERM/SIGINT.
+    #[arg(long)]
+    pub follow: bool,
+    /// Flush the buffer into a commit at least this often (milliseconds).
+    #[arg(long, default_value_t = 10_000)]
+    pub flush_ms: u64,
+    /// Flush when this many tweets are buffered.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    /// A file holding the bearer token for an HTTP source.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Which CDVCS.
+    #[command(flatten)]
+    pub crdt: CrdtArgs,
+}
+
+/// `replikativ analyze`.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// The local store directory of this analysis peer.
+    #[arg(long)]
+    pub store: PathBuf,
+    /// The peer to subscribe to, e.g. ws://127.0.0.1:8080/.
+    #[arg(long, value_name = "URL")]
+    pub connect: String,
+    /// The SQLite file to realize into.
+    #[arg(long)]
+    pub sqlite: PathBuf,
+    /// Keep following across disconnects and collector restarts.
+    #[arg(long)]
+    pub follow: bool,
+    /// Give up connecting (or waiting for the peer to have the CDVCS) after this many seconds.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+    /// Which CDVCS.
+    #[command(flatten)]
+    pub crdt: CrdtArgs,
+}
+
+/// `replikativ query`.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The realized SQLite file.
+    #[arg(long, global = true)]
+    pub sqlite: Option<PathBuf>,
+    /// Print one JSON object on the last line of stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The query.
+    #[command(subcommand)]
+    pub query: Query,
+}
+
+/// The queries.
+#[derive(Debug, Subcommand)]
+pub enum Query {
+    /// Number of distinct tweets.
+    Count,
+    /// Full-text search over the tweets' text.
+    Search {
+        /// The term to search for.
+        term: String,
+        /// How many matches to print.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+    },
+    /// The N accounts with the most distinct tweets.
+    Top {
+        /// How many accounts.
+        n: usize,
+        /// Also draw a bar chart into this SVG file.
+        #[arg(long, value_name = "FILE.svg")]
+        chart: Option<PathBuf>,
+    },
+    /// Tweets, ops applied and commits applied.
+    Stats,
+}
+
+/// `replikativ log`.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// The store directory.
+    #[arg(long)]
+    pub store: PathBuf,
+    /// Print one JSON object on the last line of stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Which CDVCS.
+    #[command(flatten)]
+    pub crdt: CrdtArgs,
+}
+
+/// `replikativ peer`.
+#[derive(Debug, Args)]
+pub struct PeerArgs {
+    /// The store directory.
+    #[arg(long)]
+    pub store: PathBuf,
+    /// Serve peers on HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: String,
+    /// Peers to connect to and stay in sync with (repeatable).
+    #[arg(long, value_name = "URL")]
+    pub connect: Vec<String>,
+}
+
+/// `replikativ verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The store directory.
+    #[arg(long)]
+    pub store: PathBuf,
+}
+
+/// `replikativ realize-skip`.
+#[derive(Debug, Args)]
+pub struct RealizeSkipArgs {
+    /// The SQLite sink.
+    #[arg(long)]
+    pub sqlite: PathBuf,
+    /// The parked commit to skip (64 hex characters).
+    #[arg(long)]
+    pub commit: crate::Id,
+    /// Why it is skipped (recorded).
+    #[arg(long, default_value = "skipped by operator")]
+    pub reason: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("replikativ").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn query_options_work_before_and_after_the_query_words() {
+        for args in [
+            &["query", "--sqlite", "f.db", "top", "5", "--json"][..],
+            &["query", "top", "5", "--sqlite", "f.db", "--json"][..],
+        ] {
+            let cli = parse(args).expect("parses");
+            let Command::Query(q) = cli.command else {
+                panic!("not a query")
+            };
+            assert!(q.json);
+            assert_eq!(q.sqlite.as_deref(), Some(std::path::Path::new("f.db")));
+            assert!(matches!(q.query, Query::Top { n: 5, chart: None }));
+        }
+    }
+
+    #[test]
+    fn collect_defaults_follow_the_seed() {
+        let cli = parse(&["collect", "--store", "s", "--source", "-"]).expect("parses");
+        let Command::Collect(c) = cli.command else {
+            panic!("not collect")
+        };
+        assert_eq!(c.flush_ms, 10_000);
+        assert_eq!(c.batch, 1000);
+        assert_eq!(c.crdt.user, DEFAULT_USER);
+        assert_eq!(c.crdt.cdvcs.to_string(), DEFAULT_CDVCS);
+    }
+
+    #[test]
+    fn a_bad_commit_id_is_a_usage_error() {
+        let err = parse(&["realize-skip", "--sqlite", "x", "--commit", "zz"]).expect_err("bad id");
+        assert_eq!(err.exit_code(), 2);
+    }
+}

@@ -1,0 +1,183 @@
+//! The client side of a websocket (awc): dial, then frames in, frames out, heartbeats.
+//!
+//! awc's client is `!Send`: everything here runs on the current actix arbiter.
+
+use std::time::Instant;
+
+use actix::io::SinkWrite;
+use actix::prelude::*;
+use actix_codec::Framed;
+use awc::BoxedSocket;
+use awc::error::WsProtocolError;
+use awc::ws;
+use futures_util::stream::{SplitSink, StreamExt};
+
+use super::socket::{HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT, Inbound, MAX_WS_FRAME, Outgoing};
+
+/// Why a dial failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    /// The URL is not a ws:// URL this client can use.
+    #[error("{url} is not a usable ws:// URL: {reason}")]
+    BadUrl {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Connecting or the websocket handshake failed.
+    #[error("cannot connect to {url}: {reason}")]
+    Connect {
+        /// The URL dialled.
+        url: String,
+        /// awc's description.
+        reason: String,
+    },
+}
+
+type WsSink = SplitSink<Framed<BoxedSocket, ws::Codec>, ws::Message>;
+
+/// One dialled websocket.
+pub struct ClientSocket {
+    sink: SinkWrite<ws::Message, WsSink>,
+    conn: Option<Recipient<Inbound>>,
+    last_heard: Instant,
+}
+
+/// Dials `url` and starts a [`ClientSocket`] whose frames go to the connection `make` builds.
+pub async fn dial(
+    url: &str,
+    make: impl FnOnce(Recipient<Outgoing>) -> Recipient<Inbound>,
+) -> Result<Addr<ClientSocket>, DialError> {
+    if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+        return Err(DialError::BadUrl {
+            url: url.to_string(),
+            reason: "it must start with ws://".into(),
+        });
+    }
+    let client = awc::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .finish();
+    let (_resp, framed) = client
+        .ws(url)
+        .max_frame_size(MAX_WS_FRAME)
+        .connect()
+        .await
+        .map_err(|e| DialError::Connect {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })?;
+    let (sink, stream) = framed.split();
+    Ok(ClientSocket::create(|ctx| {
+        ctx.add_stream(stream);
+        let conn = make(ctx.address().recipient());
+        ClientSocket {
+            sink: SinkWrite::new(sink, ctx),
+            conn: Some(conn),
+            last_heard: Instant::now(),
+        }
+    }))
+}
+
+impl ClientSocket {
+    fn forward(&mut self, msg: Inbound, ctx: &mut Context<Self>) {
+        let Some(conn) = self.conn.clone() else {
+            return;
+        };
+        ctx.wait(conn.send(msg).into_actor(self).map(|res, act, ctx| {
+            if res.is_err() {
+                act.close("connection actor stopped", ctx);
+            }
+        }));
+    }
+
+    fn close(&mut self, reason: &str, ctx: &mut Context<Self>) {
+        let _ = self.sink.write(ws::Message::Close(Some(ws::CloseReason {
+            code: ws::CloseCode::Policy,
+            description: Some(reason.chars().take(120).collect()),
+        })));
+        self.sink.close();
+        ctx.stop();
+    }
+
+    fn report_closed(&mut self, why: String) {
+        if let Some(conn) = self.conn.take() {
+            conn.do_send(Inbound::Closed(why));
+        }
+    }
+}
+
+impl Actor for ClientSocket {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(HEARTBEAT_INTERVAL, |act, ctx| {
+            if act.last_heard.elapsed() > HEARTBEAT_TIMEOUT {
+                act.report_closed("heartbeat timeout".into());
+                act.close("heartbeat timeout", ctx);
+            } else {
+                let _ = act.sink.write(ws::Message::Ping(bytes::Bytes::new()));
+            }
+        });
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        self.report_closed("socket closed".into());
+    }
+}
+
+impl actix::io::WriteHandler<WsProtocolError> for ClientSocket {}
+
+impl StreamHandler<Result<ws::Frame, WsProtocolError>> for ClientSocket {
+    fn handle(&mut self, item: Result<ws::Frame, WsProtocolError>, ctx: &mut Self::Context) {
+        self.last_heard = Instant::now();
+        match item {
+            Ok(ws::Frame::Binary(bytes)) => self.forward(Inbound::Frame(bytes), ctx),
+            Ok(ws::Frame::Text(_)) => self.forward(Inbound::TextFrame, ctx),
+            Ok(ws::Frame::Ping(p)) => {
+                let _ = self.sink.write(ws::Message::Pong(p));
+            }
+            Ok(ws::Frame::Pong(_)) => {}
+            Ok(ws::Frame::Continuation(_)) => {
+                self.report_closed("fragmented frames are not part of the protocol".into());
+                self.close("fragmented frames are not part of the protocol", ctx);
+            }
+            Ok(ws::Frame::Close(reason)) => {
+                let why = reason
+                    .and_then(|r| r.description)
+                    .unwrap_or_else(|| "peer closed".into());
+                self.report_closed(why);
+                ctx.stop();
+            }
+            Err(e) => {
+                let why = format!("websocket protocol error: {e}");
+                self.report_closed(why.clone());
+                self.close(&why, ctx);
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        self.report_closed("stream ended".into());
+        ctx.stop();
+    }
+}
+
+impl Handler<Outgoing> for ClientSocket {
+    type Result = ();
+
+    fn handle(&mut self, msg: Outgoing, ctx: &mut Self::Context) {
+        match msg {
+            Outgoing::Frame(bytes) => {
+                if self.sink.write(ws::Message::Binary(bytes.into())).is_err() {
+                    self.report_closed("socket is closed".into());
+                    ctx.stop();
+                }
+            }
+            Outgoing::Close(reason) => {
+                self.conn = None;
+                self.close(&reason, ctx);
+            }
+        }
+    }
+}

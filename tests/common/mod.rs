@@ -1,0 +1,143 @@
+//! Shared test utilities: the binary under test, ports, child processes, conditions with
+//! deadlines, and the fault-injecting proxy.
+#![allow(dead_code)]
+
+pub mod proxy;
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `replikativ` binary built for this test run.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_replikativ"))
+}
+
+/// The repo's copy of the shipped tweets.
+pub fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/tweets")
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// Waits until `check` is true or `timeout` passes; returns whether it became true.
+pub fn periodic_check(mut check: impl FnMut() -> bool, timeout: Duration) -> bool {
+    let end = Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until something listens on 127.0.0.1:`port`.
+pub fn wait_port(port: u16, timeout: Duration) {
+    assert!(
+        periodic_check(
+            || TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            timeout
+        ),
+        "nothing listens on 127.0.0.1:{port} after {timeout:?}"
+    );
+}
+
+/// Runs the binary to completion with `args`, in `cwd`.
+pub fn run(args: &[&str], cwd: &Path) -> Output {
+    Command::new(bin())
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run replikativ")
+}
+
+/// Runs the binary and asserts exit 0, returning stdout.
+pub fn run_ok(args: &[&str], cwd: &Path) -> String {
+    let out = run(args, cwd);
+    assert!(
+        out.status.success(),
+        "`replikativ {}` exited {:?}\nstderr:\n{}",
+        args.join(" "),
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs with `--json` appended and parses the last stdout line.
+pub fn run_json(args: &[&str], cwd: &Path) -> serde_json::Value {
+    let mut all: Vec<&str> = args.to_vec();
+    all.push("--json");
+    let out = run_ok(&all, cwd);
+    let last = out.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("no JSON in {out:?}: {e}"))
+}
+
+/// Spawns the binary in the background, logging to `log` in `cwd`.
+pub fn spawn(args: &[&str], cwd: &Path, log: &str) -> Child {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(cwd.join(log))
+        .expect("log file");
+    let err = out.try_clone().expect("log file");
+    Command::new(bin())
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("spawn replikativ")
+}
+
+/// Kills a child with SIGKILL and reaps it.
+pub fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Sends SIGTERM.
+pub fn terminate(child: &Child) {
+    // SAFETY: plain kill(2) on a pid we own.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+}
+
+/// Waits for a child to exit within `timeout`, returning its status.
+pub fn wait_exit(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let end = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            return Some(st);
+        }
+        if Instant::now() > end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// How many iterations a long loop runs: `default`, capped to `ci_cap` when `CI` is set, or
+/// `REPLIKATIV_LONG` when given.
+pub fn iterations(default: usize, ci_cap: usize) -> usize {
+    if let Ok(n) = std::env::var("REPLIKATIV_LONG") {
+        if let Ok(n) = n.parse() {
+            return n;
+        }
+    }
+    if std::env::var_os("CI").is_some() {
+        default.min(ci_cap)
+    } else {
+        default
+    }
+}
