@@ -10,5 +10,7 @@
 
 pub mod crdt;
 pub mod id;
+pub mod realize;
+pub mod tweets;
 
 pub use id::Id;
