@@ -128,9 +128,9 @@ impl Sink for MemorySink {
                     commit,
                     tx: 0,
                     op: first_op,
-                    source: HandlerError::Invalid {
+                    source: Box::new(HandlerError::Invalid {
                         reason: "poison record (injected)".into(),
-                    },
+                    }),
                 });
             }
             Some(InjectedFailure::Panic) => panic!("injected panic at commit {commit}"),

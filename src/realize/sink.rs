@@ -103,9 +103,9 @@ pub enum SinkError {
         tx: usize,
         /// The op name.
         op: String,
-        /// The handler's error.
+        /// The handler's error (boxed: it may carry a large database error).
         #[source]
-        source: HandlerError,
+        source: Box<HandlerError>,
     },
     /// The handler panicked; the transaction was rolled back.
     #[error("commit {commit}, transaction {tx} ({op}): handler panicked: {message}")]
@@ -124,9 +124,9 @@ pub enum SinkError {
     Storage {
         /// What the sink was doing.
         doing: String,
-        /// The database error.
+        /// The database error (boxed to keep results small).
         #[source]
-        source: rusqlite::Error,
+        source: Box<rusqlite::Error>,
     },
     /// File I/O failed.
     #[error("sink I/O failed on {path} while {doing}")]

@@ -60,7 +60,10 @@ impl std::fmt::Debug for SqliteSink {
 
 fn storage(doing: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> SinkError {
     let doing = doing.into();
-    move |source| SinkError::Storage { doing, source }
+    move |source| SinkError::Storage {
+        doing,
+        source: Box::new(source),
+    }
 }
 
 impl SqliteSink {
@@ -187,7 +190,7 @@ impl SqliteSink {
                         commit,
                         tx: i,
                         op: op.clone(),
-                        source,
+                        source: Box::new(source),
                     });
                 }
                 Err(payload) => {
@@ -226,7 +229,7 @@ fn foreign_or_storage(path: &Path, doing: &str, e: rusqlite::Error) -> SinkError
     } else {
         SinkError::Storage {
             doing: doing.to_string(),
-            source: e,
+            source: Box::new(e),
         }
     }
 }
