@@ -219,3 +219,39 @@ fn resuming_from_any_position_inside_a_page_yields_exactly_the_remaining_tweets(
     let mid = full[150].1;
     assert_eq!((mid.line, mid.tweets_done), (101, 51));
 }
+
+#[test]
+fn a_follower_waits_for_a_line_the_writer_has_not_finished() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("growing.jsonl");
+    std::fs::write(&path, b"{\"id\":\"1\",\"text\":\"a\"}\n{\"id\":\"2\",\"te").expect("write");
+    let mut cursor = open_file_at(&path, SourcePosition::START)
+        .expect("open")
+        .follow(true);
+    assert!(matches!(
+        cursor.next_event(),
+        Ok(Some(SourceEvent::Tweet { .. }))
+    ));
+    let at = match cursor.next_event().expect("read") {
+        Some(SourceEvent::Pending { at }) => at,
+        other => panic!("expected pending, got {other:?}"),
+    };
+    assert_eq!((at.offset, at.line, at.tweets_done), (22, 2, 0));
+    // The writer completes the line; the same cursor picks it up.
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .expect("append");
+    std::io::Write::write_all(&mut file, b"xt\":\"b\"}\n").expect("write");
+    match cursor.next_event().expect("read") {
+        Some(SourceEvent::Tweet { record, after }) => {
+            assert_eq!(record.id, "2");
+            assert_eq!(
+                (after.line, after.offset),
+                (3, std::fs::metadata(&path).expect("meta").len())
+            );
+        }
+        other => panic!("expected the finished tweet, got {other:?}"),
+    }
+    assert!(matches!(cursor.next_event(), Ok(None)));
+}

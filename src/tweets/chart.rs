@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// Why the chart could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +81,10 @@ fn draw(
         Text::new(
             format!(" {c}"),
             (*c, SegmentValue::CenterOf(count - 1 - i)),
-            ("sans-serif", 14).into_font(),
+            ("sans-serif", 14)
+                .into_font()
+                .into_text_style(&root)
+                .pos(Pos::new(HPos::Left, VPos::Center)),
         )
     }))?;
     root.present()?;

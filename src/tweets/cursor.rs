@@ -113,7 +113,9 @@ impl<R: BufRead> TweetCursor<R> {
         self.position
     }
 
-    /// The next event, or `None` at the end of the source.
+    /// The next event, or `None` at the end of the source. In follow mode `None` means the
+    /// source currently ends on a line boundary and `Pending` that it ends inside a line;
+    /// either way a tailer calls again later and the cursor continues where it stood.
     pub fn next_event(&mut self) -> io::Result<Option<SourceEvent>> {
         loop {
             if let Some(record) = self.queued.pop_front() {
