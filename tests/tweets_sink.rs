@@ -227,6 +227,21 @@ fn an_operator_skip_is_recorded_and_counts_as_applied() {
 }
 
 #[test]
+fn a_sink_refuses_a_file_that_belongs_to_something_else() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let other = dir.path().join("other.sqlite");
+    rusqlite::Connection::open(&other)
+        .and_then(|c| c.execute_batch("CREATE TABLE accounts (x)"))
+        .expect("other db");
+    let err = open_sink(&other).expect_err("foreign database");
+    assert!(matches!(err, SinkError::Foreign { .. }) && err.to_string().contains("other.sqlite"));
+    let junk = dir.path().join("junk.sqlite");
+    std::fs::write(&junk, [7u8; 4096]).expect("write");
+    let err = open_sink(&junk).expect_err("not a database");
+    assert!(matches!(err, SinkError::Foreign { .. }), "{err}");
+}
+
+#[test]
 fn the_memory_sink_applies_once_and_injects_failures() {
     let sink = MemorySink::accepting(&[ADD_TWEET]);
     let mut s = sink.clone();

@@ -91,6 +91,21 @@ impl SqliteSink {
         let doing = format!("opening {}", path.display());
         let mut conn = Connection::open_with_flags(path, flags).map_err(storage(&doing))?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(storage(&doing))?;
+        // Refuse someone else's database before changing anything in it (journal mode included).
+        let (tables, has_meta): (i64, bool) = conn
+            .query_row(
+                "SELECT COUNT(*), COALESCE(SUM(name = 'meta'), 0) > 0 FROM sqlite_master
+                 WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| foreign_or_storage(path, &doing, e))?;
+        if tables > 0 && !has_meta {
+            return Err(SinkError::Foreign {
+                path: path.to_path_buf(),
+                reason: format!("a SQLite database of something else ({tables} tables, no meta)"),
+            });
+        }
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| foreign_or_storage(path, &doing, e))?;
         conn.pragma_update(None, "synchronous", "NORMAL")

@@ -64,6 +64,8 @@ pub struct DecodeParamsError(#[from] rmp_serde::decode::Error);
 
 /// The tweets of one line, or why it holds none.
 pub fn tweets_in_line(bytes: &[u8]) -> Result<Vec<TweetRecord>, SkipReason> {
+    // A UTF-8 byte order mark (first line of some exported files) is not content.
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     let text = std::str::from_utf8(bytes).map_err(|e| SkipReason::NotUtf8 {
         valid_up_to: e.valid_up_to(),
     })?;
