@@ -10,6 +10,8 @@
 
 pub mod crdt;
 pub mod id;
+pub mod realize;
+pub mod tweets;
 
 pub use id::Id;
 pub mod cli;

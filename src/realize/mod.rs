@@ -1,0 +1,17 @@
+//! Realization (DESIGN §7): applying a CDVCS's transactions into something queryable.
+//!
+//! - [`sink`]: the [`Sink`] trait (exactly-once contract) and [`SinkError`], which tells
+//!   deterministic failures (park) from transient ones (retry).
+//! - [`sqlite`]: [`SqliteSink`], the embedded default (WAL, FTS5 via the tweet schema).
+//! - [`memory`]: [`MemorySink`], for tests, with failure injection.
+//! - [`jsonl`]: [`JsonlSink`], JSON lines plus a checkpoint sidecar.
+
+pub mod jsonl;
+pub mod memory;
+pub mod sink;
+pub mod sqlite;
+
+pub use jsonl::JsonlSink;
+pub use memory::{AppliedOp, InjectedFailure, MemorySink, MemorySnapshot};
+pub use sink::{HandlerError, Sink, SinkError, SkippedCommit, TxParams};
+pub use sqlite::{SqliteHandler, SqliteSink};

@@ -1,0 +1,42 @@
+//! The seed's application: collected tweets (DESIGN §8).
+//!
+//! - [`parse`]: the tweets of one source line ([`tweets_in_line`]), [`SkipReason`], and the
+//!   params encoding stored in the value space ([`encode_params`], [`decode_params`]).
+//! - [`lines`]: bounded line reading with offsets ([`LineReader`], 16 MiB per line).
+//! - [`cursor`]: tweets with the [`SourcePosition`] after each, to checkpoint and resume a file.
+//! - [`schema`]: the SQLite schema and the `add-tweet` handler ([`open_sink`]).
+//! - [`query`]: `count`, `search`, `top`, `stats` over the realized file ([`TweetDb`]).
+//! - [`chart`]: the `top` bar chart as SVG ([`top_chart_svg`]).
+//! - [`sample`]: sample data compiled in for `replikativ demo` ([`SAMPLE`]).
+//!
+//! ```
+//! use replikativ::tweets::{SourcePosition, SourceEvent, TweetCursor};
+//!
+//! let source = b"{\"data\":[{\"id\":\"1\",\"text\":\"hi\"},{\"id\":\"2\",\"text\":\"yo\"}]}\nnot json\n";
+//! let events: Vec<SourceEvent> = TweetCursor::new(&source[..], SourcePosition::START)
+//!     .collect::<std::io::Result<_>>()?;
+//! assert_eq!(events.len(), 3); // two tweets, one skipped line
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+pub mod chart;
+pub mod cursor;
+pub mod lines;
+pub mod parse;
+pub mod query;
+pub mod sample;
+pub mod schema;
+
+pub use chart::{ChartError, top_chart_svg};
+pub use cursor::{SourceEvent, SourcePosition, TweetCursor, open_file_at};
+pub use lines::{Line, LineReader, LineTooLong, MAX_LINE_BYTES, NextLine};
+pub use parse::{
+    DecodeParamsError, SkipReason, TweetRecord, decode_params, encode_params, tweets_in_line,
+};
+pub use query::{
+    CountJson, QueryError, SearchJson, Stats, TopEntry, TopJson, TweetDb, TweetRow, term_matches,
+};
+pub use sample::{SAMPLE, SAMPLE_LICENSE};
+pub use schema::{
+    ADD_TWEET, TWEETS_SCHEMA, TweetHandler, add_tweet, open_sink, sqlite_handlers, username_of,
+};
