@@ -14,6 +14,9 @@ use crate::store::error::StoreError;
 use crate::store::group_commit::GroupCommitter;
 use crate::store::open::Store;
 
+/// How many messages may wait in the actor's mailbox before senders are held back.
+pub const MAILBOX_CAPACITY: usize = 1024;
+
 /// Write a batch; answered once the group transaction carrying it is durable.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), StoreError>")]
@@ -79,6 +82,8 @@ impl Actor for StoreActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        // Many concurrent writers are the point of group commit; let their requests queue.
+        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
         match GroupCommitter::start(self.store.clone()) {
             Ok(committer) => self.committer = Some(committer),
             Err(e) => self.fail(e, ctx),

@@ -48,9 +48,11 @@ mod read;
 mod verify;
 mod write;
 
-pub use actor::{GetState, GetValues, ScanState, StoreActor, Write};
+pub use actor::{GetState, GetValues, MAILBOX_CAPACITY, ScanState, StoreActor, Write};
 pub use batch::WriteBatch;
 pub use error::StoreError;
-pub use group_commit::GroupCommitter;
+pub use group_commit::{GroupCommitter, MAX_GROUP_BYTES};
+pub use keys::CrdtKey;
 pub use open::{FILE_NAME, FORMAT_VERSION, Store};
 pub use verify::{Damage, VerifyReport};
+pub use write::WriteHold;

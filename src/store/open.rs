@@ -8,8 +8,8 @@ use std::fs;
 use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
 
 use redb::{Database, DatabaseError, ReadableDatabase, StorageError, TableDefinition, TableHandle};
 
@@ -47,6 +47,10 @@ pub(crate) struct Inner {
     pub(crate) path: Option<PathBuf>,
     /// Writes still to fail on purpose (fault injection); zero costs one relaxed load.
     pub(crate) injected_failures: AtomicU64,
+    /// Writes take this shared before committing; [`Store::hold_writes`] takes it exclusively.
+    pub(crate) write_gate: RwLock<()>,
+    /// Write transactions committed through this handle (and its clones).
+    pub(crate) commits: AtomicU64,
 }
 
 impl std::fmt::Debug for Store {
@@ -105,6 +109,8 @@ impl Store {
                 db,
                 path,
                 injected_failures: AtomicU64::new(0),
+                write_gate: RwLock::new(()),
+                commits: AtomicU64::new(0),
             }),
         })
     }

@@ -35,8 +35,33 @@ impl Store {
                 .map_err(|e| StoreError::txn("aborting an injected failure", e))?;
             return Err(StoreError::Injected { remaining });
         }
+        let _gate = self
+            .inner
+            .write_gate
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         txn.commit()
-            .map_err(|e| StoreError::txn("committing a write", e))
+            .map_err(|e| StoreError::txn("committing a write", e))?;
+        self.inner.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Number of write transactions committed through this store handle and its clones: with
+    /// group commit, fewer than the batches written.
+    pub fn commit_count(&self) -> u64 {
+        self.inner.commits.load(Ordering::Relaxed)
+    }
+
+    /// Holds every write at its commit point (inside its open transaction) until the returned
+    /// guard is dropped: a slow disk on demand, for tests of what must not wait for writes.
+    pub fn hold_writes(&self) -> WriteHold<'_> {
+        WriteHold {
+            _guard: self
+                .inner
+                .write_gate
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        }
     }
 
     /// Makes the next `n` write transactions fail with [`StoreError::Injected`] after doing
@@ -54,6 +79,18 @@ impl Store {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .ok()
             .map(|before| before - 1)
+    }
+}
+
+/// Writes wait at their commit point while this lives ([`Store::hold_writes`]).
+#[must_use = "writes resume as soon as the hold is dropped"]
+pub struct WriteHold<'a> {
+    _guard: std::sync::RwLockWriteGuard<'a, ()>,
+}
+
+impl std::fmt::Debug for WriteHold<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriteHold")
     }
 }
 
