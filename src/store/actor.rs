@@ -13,6 +13,7 @@ use crate::store::batch::WriteBatch;
 use crate::store::error::StoreError;
 use crate::store::group_commit::GroupCommitter;
 use crate::store::open::Store;
+use crate::store::read::StateRecords;
 
 /// How many messages may wait in the actor's mailbox before senders are held back.
 pub const MAILBOX_CAPACITY: usize = 1024;
@@ -34,7 +35,7 @@ pub struct GetState(pub Vec<u8>);
 
 /// Read every state record under a key prefix, in key order.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>")]
+#[rtype(result = "Result<StateRecords, StoreError>")]
 pub struct ScanState(pub Vec<u8>);
 
 /// A write failed: the actor stops with this error (internal).
@@ -151,7 +152,7 @@ impl Handler<GetState> for StoreActor {
 }
 
 impl Handler<ScanState> for StoreActor {
-    type Result = ResponseFuture<Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>>;
+    type Result = ResponseFuture<Result<StateRecords, StoreError>>;
 
     fn handle(&mut self, msg: ScanState, _: &mut Context<Self>) -> Self::Result {
         let store = self.store.clone();

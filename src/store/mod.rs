@@ -54,5 +54,6 @@ pub use error::StoreError;
 pub use group_commit::{GroupCommitter, MAX_GROUP_BYTES};
 pub use keys::CrdtKey;
 pub use open::{FILE_NAME, FORMAT_VERSION, Store};
+pub use read::StateRecords;
 pub use verify::{Damage, VerifyReport};
 pub use write::WriteHold;

@@ -13,6 +13,9 @@ use crate::id::Id;
 use crate::store::error::{StoreError, show_key};
 use crate::store::open::{BLOBS, STATE, Store, VALUES};
 
+/// State records as `(key, value)` pairs, in key order.
+pub type StateRecords = Vec<(Vec<u8>, Vec<u8>)>;
+
 impl Store {
     pub(crate) fn read_txn(&self) -> Result<ReadTransaction, StoreError> {
         self.inner
@@ -74,7 +77,7 @@ impl Store {
     }
 
     /// All state records whose key starts with `prefix`, in key order.
-    pub fn scan_state(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn scan_state(&self, prefix: &[u8]) -> Result<StateRecords, StoreError> {
         let mut out = Vec::new();
         self.visit_state(prefix, |k, v| {
             out.push((k.to_vec(), v.to_vec()));
