@@ -1,0 +1,150 @@
+//! [`StoreError`]: every way the store can fail, with the table and key it concerns.
+//!
+//! Sources are kept behind `Arc` so one failed group commit can hand the same error to every
+//! caller whose batch it carried.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::id::Id;
+
+/// A failure of the store, naming the file, table and key it concerns.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Another process holds the store's file lock.
+    #[error(
+        "store {path} is in use by another process (a running replikativ node?); \
+         connect to that node instead of opening its store, or stop it first"
+    )]
+    InUse {
+        /// The store file.
+        path: PathBuf,
+    },
+    /// The file exists but is not a replikativ store (not redb, or redb written by something else).
+    #[error("{path} is not a replikativ store: {reason}")]
+    NotAStore {
+        /// The file.
+        path: PathBuf,
+        /// What gave it away.
+        reason: String,
+    },
+    /// The store was written by a newer version of replikativ.
+    #[error(
+        "store {path} has format version {found}, this build supports up to {supported}; \
+         upgrade replikativ to open it"
+    )]
+    NewerFormat {
+        /// The store file.
+        path: PathBuf,
+        /// The format version recorded in the file.
+        found: u32,
+        /// The newest format version this build understands.
+        supported: u32,
+    },
+    /// The file is damaged: its checksums or structure do not hold.
+    #[error("store {path} is damaged: {detail}")]
+    Damaged {
+        /// The store file.
+        path: PathBuf,
+        /// What redb (or our own check) found.
+        detail: String,
+    },
+    /// An I/O error outside redb (creating the directory, reading the header).
+    #[error("I/O error on {path}")]
+    Io {
+        /// The path concerned.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// redb refused to open the file for another reason.
+    #[error("cannot open store {path}")]
+    Open {
+        /// The store file.
+        path: PathBuf,
+        /// redb's error.
+        #[source]
+        source: Arc<redb::Error>,
+    },
+    /// A transaction could not begin or commit.
+    #[error("store transaction failed while {op}")]
+    Transaction {
+        /// What was being done (`"beginning a read"`, `"committing a write"`, ...).
+        op: &'static str,
+        /// redb's error.
+        #[source]
+        source: Arc<redb::Error>,
+    },
+    /// Reading or writing one table (and key, when there is one) failed.
+    #[error("store table `{table}` failed at key {key}")]
+    Table {
+        /// The table.
+        table: &'static str,
+        /// The key, printable (hex id or escaped bytes); `*` for a whole-table operation.
+        key: String,
+        /// redb's error.
+        #[source]
+        source: Arc<redb::Error>,
+    },
+    /// Bytes stored under a content id do not hash to it: the file is damaged.
+    #[error("table `{table}`: bytes under {id} hash to {actual}: the store is damaged")]
+    HashMismatch {
+        /// The table (`values` or `blobs`).
+        table: &'static str,
+        /// The id the bytes are stored under.
+        id: Id,
+        /// What they hash to.
+        actual: Id,
+    },
+    /// A caller claimed an id for bytes that hash to something else.
+    #[error("claimed id {claimed} but the bytes hash to {actual}")]
+    IdMismatch {
+        /// The id the caller gave.
+        claimed: Id,
+        /// BLAKE3 of the bytes.
+        actual: Id,
+    },
+    /// A write failed on purpose ([`crate::store::Store::inject_write_failures`]).
+    #[error("injected write failure ({remaining} more to come)")]
+    Injected {
+        /// How many further writes will fail.
+        remaining: u64,
+    },
+    /// The group-commit writer thread is gone; the batch may or may not have been written.
+    #[error("the store writer thread stopped before answering")]
+    WriterStopped,
+    /// A blocking read task panicked or was cancelled.
+    #[error("the blocking store task `{op}` did not finish")]
+    TaskFailed {
+        /// Which read it was.
+        op: &'static str,
+    },
+}
+
+impl StoreError {
+    pub(crate) fn table(
+        table: &'static str,
+        key: impl Into<String>,
+        e: impl Into<redb::Error>,
+    ) -> Self {
+        StoreError::Table {
+            table,
+            key: key.into(),
+            source: Arc::new(e.into()),
+        }
+    }
+
+    pub(crate) fn txn(op: &'static str, e: impl Into<redb::Error>) -> Self {
+        StoreError::Transaction {
+            op,
+            source: Arc::new(e.into()),
+        }
+    }
+}
+
+/// Printable form of a byte key: ASCII kept, everything else escaped.
+pub(crate) fn show_key(key: &[u8]) -> String {
+    key.escape_ascii().to_string()
+}

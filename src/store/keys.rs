@@ -1,0 +1,255 @@
+//! The byte layout of the state space. Every key is built here, so the layout lives in one file.
+//!
+//! | key | value |
+//! |---|---|
+//! | `crdt/<user>/<uuid>/g/<32-byte id>` | CDVCS graph entry: msgpack parents of the commit |
+//! | `crdt/<user>/<uuid>/heads` | the CRDT's heads |
+//! | `crdt/<user>/<uuid>/meta` | the CRDT's kind and metadata |
+//! | `peer/<peer uuid>/<user>/<uuid>/heads` | heads a peer is known to have |
+//! | `sub/<user>/<uuid>` | a subscription |
+//! | `node/id` | this node's identity |
+//! | `source/<name>` | a source's checkpoint |
+//! | `realize/<name>` | a realizer's checkpoint |
+//!
+//! `<user>` and `<name>` are arbitrary strings, written length-prefixed (u32 big-endian, then
+//! the UTF-8 bytes) so that no user's prefix is a prefix of another's (`alice` vs `alice/x`).
+//! `<uuid>` is its 16 raw bytes and an id its 32 raw bytes: fixed widths need no prefix.
+
+use std::ops::ControlFlow;
+
+use uuid::Uuid;
+
+use crate::id::Id;
+use crate::store::error::StoreError;
+use crate::store::open::Store;
+
+/// This node's identity record.
+pub const NODE_ID: &[u8] = b"node/id";
+/// Prefix of every per-CRDT record.
+pub const CRDT_PREFIX: &[u8] = b"crdt/";
+/// Prefix of every peer record.
+pub const PEER_PREFIX: &[u8] = b"peer/";
+/// Prefix of every subscription.
+pub const SUB_PREFIX: &[u8] = b"sub/";
+/// Prefix of every source checkpoint.
+pub const SOURCE_PREFIX: &[u8] = b"source/";
+/// Prefix of every realizer checkpoint.
+pub const REALIZE_PREFIX: &[u8] = b"realize/";
+
+/// A CRDT's name: the user who owns it and its id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CrdtKey {
+    /// The owning user (any string).
+    pub user: String,
+    /// The CRDT's id.
+    pub crdt: Uuid,
+}
+
+fn push_str(key: &mut Vec<u8>, s: &str) {
+    // A string longer than u32::MAX bytes cannot reach here: it would not fit in a redb key.
+    key.extend_from_slice(&(s.len() as u32).to_be_bytes());
+    key.extend_from_slice(s.as_bytes());
+}
+
+fn push_crdt(key: &mut Vec<u8>, user: &str, crdt: &Uuid) {
+    push_str(key, user);
+    key.push(b'/');
+    key.extend_from_slice(crdt.as_bytes());
+    key.push(b'/');
+}
+
+/// `crdt/<user>/`: every CRDT of `user`.
+pub fn user_prefix(user: &str) -> Vec<u8> {
+    let mut k = CRDT_PREFIX.to_vec();
+    push_str(&mut k, user);
+    k.push(b'/');
+    k
+}
+
+/// `crdt/<user>/<uuid>/`: every record of one CRDT.
+pub fn crdt_prefix(user: &str, crdt: &Uuid) -> Vec<u8> {
+    let mut k = CRDT_PREFIX.to_vec();
+    push_crdt(&mut k, user, crdt);
+    k
+}
+
+/// `crdt/<user>/<uuid>/g/`: the CDVCS graph of one CRDT.
+pub fn graph_prefix(user: &str, crdt: &Uuid) -> Vec<u8> {
+    let mut k = crdt_prefix(user, crdt);
+    k.extend_from_slice(b"g/");
+    k
+}
+
+/// `crdt/<user>/<uuid>/g/<id>`: one commit's graph entry.
+pub fn graph_entry(user: &str, crdt: &Uuid, commit: &Id) -> Vec<u8> {
+    let mut k = graph_prefix(user, crdt);
+    k.extend_from_slice(commit.as_bytes());
+    k
+}
+
+/// The commit id at the end of a graph entry key (as returned by a scan of [`graph_prefix`]).
+pub fn graph_entry_commit(key: &[u8]) -> Option<Id> {
+    let tail = key.len().checked_sub(32).map(|start| &key[start..])?;
+    Some(Id(tail.try_into().ok()?))
+}
+
+/// `crdt/<user>/<uuid>/heads`.
+pub fn heads(user: &str, crdt: &Uuid) -> Vec<u8> {
+    let mut k = crdt_prefix(user, crdt);
+    k.extend_from_slice(b"heads");
+    k
+}
+
+/// `crdt/<user>/<uuid>/meta`.
+pub fn meta(user: &str, crdt: &Uuid) -> Vec<u8> {
+    let mut k = crdt_prefix(user, crdt);
+    k.extend_from_slice(b"meta");
+    k
+}
+
+/// `peer/<peer>/`: everything known about one peer.
+pub fn peer_prefix(peer: &Uuid) -> Vec<u8> {
+    let mut k = PEER_PREFIX.to_vec();
+    k.extend_from_slice(peer.as_bytes());
+    k.push(b'/');
+    k
+}
+
+/// `peer/<peer>/<user>/<uuid>/heads`: the heads `peer` is known to have.
+pub fn peer_heads(peer: &Uuid, user: &str, crdt: &Uuid) -> Vec<u8> {
+    let mut k = peer_prefix(peer);
+    push_crdt(&mut k, user, crdt);
+    k.extend_from_slice(b"heads");
+    k
+}
+
+/// `sub/<user>/<uuid>`: a subscription to one CRDT.
+pub fn subscription(user: &str, crdt: &Uuid) -> Vec<u8> {
+    let mut k = SUB_PREFIX.to_vec();
+    push_str(&mut k, user);
+    k.push(b'/');
+    k.extend_from_slice(crdt.as_bytes());
+    k
+}
+
+/// `source/<name>`: a source's checkpoint.
+pub fn source_checkpoint(name: &str) -> Vec<u8> {
+    let mut k = SOURCE_PREFIX.to_vec();
+    push_str(&mut k, name);
+    k
+}
+
+/// `realize/<name>`: a realizer's checkpoint.
+pub fn realizer_checkpoint(name: &str) -> Vec<u8> {
+    let mut k = REALIZE_PREFIX.to_vec();
+    push_str(&mut k, name);
+    k
+}
+
+/// Reads `<len><utf8>/<16-byte uuid>` from the front of `rest`, returning what follows.
+fn parse_crdt(rest: &[u8]) -> Option<(CrdtKey, &[u8])> {
+    let (len, rest) = rest.split_first_chunk::<4>()?;
+    let len = u32::from_be_bytes(*len) as usize;
+    if rest.len() < len {
+        return None;
+    }
+    let (user, rest) = rest.split_at(len);
+    let rest = rest.strip_prefix(b"/")?;
+    let (uuid, rest) = rest.split_first_chunk::<16>()?;
+    let key = CrdtKey {
+        user: String::from_utf8(user.to_vec()).ok()?,
+        crdt: Uuid::from_bytes(*uuid),
+    };
+    Some((key, rest))
+}
+
+/// The CRDT a `crdt/...` key belongs to.
+pub fn parse_crdt_key(key: &[u8]) -> Option<CrdtKey> {
+    let (crdt, rest) = parse_crdt(key.strip_prefix(CRDT_PREFIX)?)?;
+    rest.starts_with(b"/").then_some(crdt)
+}
+
+/// The CRDT a `sub/...` key names.
+pub fn parse_subscription(key: &[u8]) -> Option<CrdtKey> {
+    let (crdt, rest) = parse_crdt(key.strip_prefix(SUB_PREFIX)?)?;
+    rest.is_empty().then_some(crdt)
+}
+
+/// The peer and CRDT a `peer/.../heads` key names.
+pub fn parse_peer_heads(key: &[u8]) -> Option<(Uuid, CrdtKey)> {
+    let rest = key.strip_prefix(PEER_PREFIX)?;
+    let (peer, rest) = rest.split_first_chunk::<16>()?;
+    let (crdt, rest) = parse_crdt(rest.strip_prefix(b"/")?)?;
+    (rest == b"/heads").then_some((Uuid::from_bytes(*peer), crdt))
+}
+
+impl Store {
+    /// Every CRDT with at least one record, in key order. A skip scan: one seek per CRDT, not
+    /// one step per commit.
+    pub fn list_crdts(&self) -> Result<Vec<CrdtKey>, StoreError> {
+        let mut out = Vec::new();
+        let mut from = CRDT_PREFIX.to_vec();
+        while let Some(key) = self.seek_state_key(&from, CRDT_PREFIX)? {
+            let Some(crdt) = parse_crdt_key(&key) else {
+                // Not a well-formed CRDT key: step past just this key.
+                from = key;
+                from.push(0);
+                continue;
+            };
+            from = crdt_prefix(&crdt.user, &crdt.crdt);
+            // The prefix ends in `/`; bumping it to `0` passes every key under this CRDT.
+            if let Some(last) = from.last_mut() {
+                *last += 1;
+            }
+            out.push(crdt);
+        }
+        Ok(out)
+    }
+
+    /// Every subscribed CRDT, in key order.
+    pub fn list_subscriptions(&self) -> Result<Vec<CrdtKey>, StoreError> {
+        let mut out = Vec::new();
+        self.visit_state(SUB_PREFIX, |k, _| {
+            out.extend(parse_subscription(k));
+            ControlFlow::Continue(())
+        })?;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_prefix_never_covers_another_users_records() {
+        let id = Uuid::from_u128(7);
+        let alice = user_prefix("alice");
+        assert!(!heads("alice/x", &id).starts_with(&alice));
+        assert!(!heads("alicex", &id).starts_with(&alice));
+        assert!(heads("alice", &id).starts_with(&alice));
+        assert!(!graph_entry("al", &id, &Id::of(b"c")).starts_with(&user_prefix("a")));
+    }
+
+    #[test]
+    fn keys_parse_back_to_what_built_them() {
+        let crdt = CrdtKey {
+            user: "mail:a@b/c".into(),
+            crdt: Uuid::from_u128(42),
+        };
+        let commit = Id::of(b"commit");
+        let g = graph_entry(&crdt.user, &crdt.crdt, &commit);
+        assert_eq!(parse_crdt_key(&g), Some(crdt.clone()));
+        assert_eq!(graph_entry_commit(&g), Some(commit));
+        assert_eq!(
+            parse_subscription(&subscription(&crdt.user, &crdt.crdt)),
+            Some(crdt.clone())
+        );
+        let peer = Uuid::from_u128(9);
+        assert_eq!(
+            parse_peer_heads(&peer_heads(&peer, &crdt.user, &crdt.crdt)),
+            Some((peer, crdt))
+        );
+        assert_eq!(parse_subscription(b"sub/\0\0\0\x09short"), None);
+    }
+}

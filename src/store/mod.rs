@@ -1,0 +1,59 @@
+//! The store: content-addressed values, mutable state, and blobs, over redb (DESIGN §4).
+//!
+//! # Layout
+//!
+//! - [`Store`] (`open.rs`): a cheap `Clone` handle over one redb database, on disk
+//!   ([`Store::open`]) or in memory ([`Store::in_memory`]); one implementation, two backends.
+//!   Reads (`read.rs`) run on the caller's thread in their own snapshot.
+//! - [`WriteBatch`] (`batch.rs`): values, blobs and state changes that [`Store::write`] commits
+//!   in one durable transaction, or not at all (`write.rs`).
+//! - [`GroupCommitter`] (`group_commit.rs`): a writer thread that coalesces every batch queued
+//!   while a transaction is being written into the next transaction.
+//! - [`StoreActor`] (`actor.rs`): the actix face of the store; writes go through the group
+//!   committer, reads run on the blocking pool, so no arbiter ever waits on redb.
+//! - [`keys`]: the byte layout of the state space.
+//! - [`Store::verify`] (`verify.rs`): re-hash everything, report every damaged record.
+//!
+//! # Tables
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `replikativ_meta` | `kind`, `format` | `replikativ-store`, format version (u32 BE) |
+//! | `values` | 32-byte id | MessagePack bytes whose BLAKE3 is the id |
+//! | `blobs` | 32-byte id | raw bytes whose BLAKE3 is the id |
+//! | `state` | byte key ([`keys`]) | bytes |
+//!
+//! # Example
+//!
+//! ```
+//! use replikativ::store::{Store, WriteBatch, keys};
+//!
+//! let store = Store::in_memory()?;
+//! let mut batch = WriteBatch::new();
+//! let id = batch.put_value(rmp_serde::to_vec(&"hello").expect("encode"));
+//! batch.put_state(keys::NODE_ID, b"node-1".to_vec());
+//! store.write(&batch)?;
+//! assert!(store.has_value(&id)?);
+//! assert_eq!(store.get_state(keys::NODE_ID)?, Some(b"node-1".to_vec()));
+//! # Ok::<(), replikativ::store::StoreError>(())
+//! ```
+
+mod actor;
+mod batch;
+mod error;
+mod group_commit;
+pub mod keys;
+mod open;
+mod read;
+mod verify;
+mod write;
+
+pub use actor::{GetState, GetValues, MAILBOX_CAPACITY, ScanState, StoreActor, Write};
+pub use batch::WriteBatch;
+pub use error::StoreError;
+pub use group_commit::{GroupCommitter, MAX_GROUP_BYTES};
+pub use keys::CrdtKey;
+pub use open::{FILE_NAME, FORMAT_VERSION, Store};
+pub use read::StateRecords;
+pub use verify::{Damage, VerifyReport};
+pub use write::WriteHold;

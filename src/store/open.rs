@@ -1,0 +1,259 @@
+//! [`Store`]: the handle, and opening a file (or memory) as a store.
+//!
+//! Opening checks, in order: the file is redb (magic bytes), redb can open it with its
+//! integrity check (a damaged file is refused here, not on some later read), nobody else holds
+//! it, and its meta table says it is a replikativ store of a format this build understands.
+
+use std::fs;
+use std::io::Read;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
+
+use redb::{Database, DatabaseError, ReadableDatabase, StorageError, TableDefinition, TableHandle};
+
+use crate::store::error::StoreError;
+
+/// The newest store format this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+/// The file name of a store inside its directory.
+pub const FILE_NAME: &str = "store.redb";
+
+const KIND: &[u8] = b"replikativ-store";
+const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+
+/// Format metadata: `kind` and `format` (u32 big-endian).
+pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("replikativ_meta");
+/// Content-addressed MessagePack values: 32-byte id → bytes.
+pub(crate) const VALUES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("values");
+/// Content-addressed binary blobs: 32-byte id → bytes.
+pub(crate) const BLOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blobs");
+/// Mutable records: key → bytes (layout in [`crate::store::keys`]).
+pub(crate) const STATE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("state");
+
+/// A cheap, cloneable handle on one open store; usable from any thread.
+///
+/// Reads run on the caller's thread and never wait for writes (redb gives each read its own
+/// snapshot). Writes are durable when [`Store::write`] returns.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) db: Database,
+    /// `None` for the in-memory backend.
+    pub(crate) path: Option<PathBuf>,
+    /// Writes still to fail on purpose (fault injection); zero costs one relaxed load.
+    pub(crate) injected_failures: AtomicU64,
+    /// Writes take this shared before committing; [`Store::hold_writes`] takes it exclusively.
+    pub(crate) write_gate: RwLock<()>,
+    /// Write transactions committed through this handle (and its clones).
+    pub(crate) commits: AtomicU64,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`, file `dir/store.redb`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        fs::create_dir_all(dir).map_err(|e| StoreError::Io {
+            path: dir.to_path_buf(),
+            source: Arc::new(e),
+        })?;
+        let path = dir.join(FILE_NAME);
+        refuse_non_redb(&path)?;
+        let opened = catch_unwind(AssertUnwindSafe(|| {
+            redb::Builder::new()
+                .set_check_integrity_on_open(true)
+                .create(&path)
+        }));
+        let db = match opened {
+            Ok(Ok(db)) => db,
+            Ok(Err(e)) => return Err(open_error(&path, e)),
+            Err(panic) => {
+                return Err(StoreError::Damaged {
+                    path,
+                    detail: format!("redb panicked while opening: {}", panic_text(&panic)),
+                });
+            }
+        };
+        Store::init(db, Some(path))
+    }
+
+    /// A fresh store in memory (redb's in-memory backend), for tests.
+    pub fn in_memory() -> Result<Store, StoreError> {
+        let db = redb::Builder::new()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(|e| open_error(Path::new(":memory:"), e))?;
+        Store::init(db, None)
+    }
+
+    /// The store file, or `None` in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
+    }
+
+    fn init(db: Database, path: Option<PathBuf>) -> Result<Store, StoreError> {
+        let shown = path.clone().unwrap_or_else(|| PathBuf::from(":memory:"));
+        check_or_write_meta(&db, &shown)?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                db,
+                path,
+                injected_failures: AtomicU64::new(0),
+                write_gate: RwLock::new(()),
+                commits: AtomicU64::new(0),
+            }),
+        })
+    }
+}
+
+/// A non-empty file that does not start with redb's magic bytes is someone else's file.
+fn refuse_non_redb(path: &Path) -> Result<(), StoreError> {
+    let mut file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(StoreError::Io {
+                path: path.to_path_buf(),
+                source: Arc::new(e),
+            });
+        }
+    };
+    let mut head = Vec::with_capacity(REDB_MAGIC.len());
+    (&mut file)
+        .take(REDB_MAGIC.len() as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| StoreError::Io {
+            path: path.to_path_buf(),
+            source: Arc::new(e),
+        })?;
+    if head.is_empty() || head == REDB_MAGIC {
+        return Ok(());
+    }
+    Err(StoreError::NotAStore {
+        path: path.to_path_buf(),
+        reason: "not a redb database file (wrong magic bytes)".into(),
+    })
+}
+
+fn open_error(path: &Path, e: DatabaseError) -> StoreError {
+    let path = path.to_path_buf();
+    match e {
+        DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch => {
+            StoreError::InUse { path }
+        }
+        DatabaseError::UpgradeRequired(v) => StoreError::NotAStore {
+            path,
+            reason: format!("written in the old redb file format {v}"),
+        },
+        DatabaseError::Storage(StorageError::Corrupted(detail)) => {
+            StoreError::Damaged { path, detail }
+        }
+        DatabaseError::Storage(StorageError::Io(e)) => StoreError::Io {
+            path,
+            source: Arc::new(e),
+        },
+        other => StoreError::Open {
+            path,
+            source: Arc::new(other.into()),
+        },
+    }
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".into()
+    }
+}
+
+/// Checks the meta table of an existing store, or writes it (and creates the tables) in an
+/// empty redb file. A redb file that has tables but no meta belongs to another program.
+fn check_or_write_meta(db: &Database, path: &Path) -> Result<(), StoreError> {
+    let read = db
+        .begin_read()
+        .map_err(|e| StoreError::txn("beginning a read to check the format", e))?;
+    match read.open_table(META) {
+        Ok(meta) => {
+            let kind = meta
+                .get("kind")
+                .map_err(|e| StoreError::table("replikativ_meta", "kind", e))?
+                .map(|g| g.value().to_vec());
+            if kind.as_deref() != Some(KIND) {
+                return Err(StoreError::NotAStore {
+                    path: path.to_path_buf(),
+                    reason: "its meta table does not name a replikativ store".into(),
+                });
+            }
+            let format = meta
+                .get("format")
+                .map_err(|e| StoreError::table("replikativ_meta", "format", e))?
+                .and_then(|g| <[u8; 4]>::try_from(g.value()).ok())
+                .map(u32::from_be_bytes)
+                .ok_or_else(|| StoreError::Damaged {
+                    path: path.to_path_buf(),
+                    detail: "the meta table has no readable format version".into(),
+                })?;
+            if format > FORMAT_VERSION {
+                return Err(StoreError::NewerFormat {
+                    path: path.to_path_buf(),
+                    found: format,
+                    supported: FORMAT_VERSION,
+                });
+            }
+            Ok(())
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => {
+            let tables: Vec<String> = read
+                .list_tables()
+                .map_err(|e| StoreError::table("*", "list", e))?
+                .map(|t| t.name().to_string())
+                .collect();
+            if !tables.is_empty() {
+                return Err(StoreError::NotAStore {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "a redb database of another program (tables: {})",
+                        tables.join(", ")
+                    ),
+                });
+            }
+            drop(read);
+            write_meta(db)
+        }
+        Err(e) => Err(StoreError::table("replikativ_meta", "*", e)),
+    }
+}
+
+fn write_meta(db: &Database) -> Result<(), StoreError> {
+    let txn = db
+        .begin_write()
+        .map_err(|e| StoreError::txn("beginning the write that creates the store", e))?;
+    {
+        let mut meta = txn
+            .open_table(META)
+            .map_err(|e| StoreError::table("replikativ_meta", "*", e))?;
+        meta.insert("kind", KIND)
+            .map_err(|e| StoreError::table("replikativ_meta", "kind", e))?;
+        meta.insert("format", &FORMAT_VERSION.to_be_bytes()[..])
+            .map_err(|e| StoreError::table("replikativ_meta", "format", e))?;
+        for (name, def) in [("values", VALUES), ("blobs", BLOBS), ("state", STATE)] {
+            txn.open_table(def)
+                .map_err(|e| StoreError::table(name, "*", e))?;
+        }
+    }
+    txn.commit()
+        .map_err(|e| StoreError::txn("committing the new store's meta table", e))
+}

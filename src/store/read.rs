@@ -1,0 +1,197 @@
+//! Reads: each runs in its own redb read transaction (a snapshot), on the caller's thread.
+//!
+//! Content-addressed reads re-hash what they return, so a damaged value is an error naming its
+//! id, never silently wrong bytes.
+
+use std::ops::ControlFlow;
+
+use redb::{
+    ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTableMetadata, TableDefinition,
+};
+
+use crate::id::Id;
+use crate::store::error::{StoreError, show_key};
+use crate::store::open::{BLOBS, STATE, Store, VALUES};
+
+/// State records as `(key, value)` pairs, in key order.
+pub type StateRecords = Vec<(Vec<u8>, Vec<u8>)>;
+
+impl Store {
+    pub(crate) fn read_txn(&self) -> Result<ReadTransaction, StoreError> {
+        self.inner
+            .db
+            .begin_read()
+            .map_err(|e| StoreError::txn("beginning a read", e))
+    }
+
+    pub(crate) fn open_read(
+        txn: &ReadTransaction,
+        name: &'static str,
+        def: TableDefinition<&'static [u8], &'static [u8]>,
+    ) -> Result<ReadOnlyTable<&'static [u8], &'static [u8]>, StoreError> {
+        txn.open_table(def)
+            .map_err(|e| StoreError::table(name, "*", e))
+    }
+
+    /// The bytes of value `id`, checked against their id.
+    pub fn get_value(&self, id: &Id) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.read_txn()?;
+        let table = Self::open_read(&txn, "values", VALUES)?;
+        get_addressed(&table, "values", id)
+    }
+
+    /// The bytes of each value in `ids` (same order), checked against their ids.
+    pub fn get_values(&self, ids: &[Id]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let txn = self.read_txn()?;
+        let table = Self::open_read(&txn, "values", VALUES)?;
+        ids.iter()
+            .map(|id| get_addressed(&table, "values", id))
+            .collect()
+    }
+
+    /// Whether value `id` is stored (without reading or checking it).
+    pub fn has_value(&self, id: &Id) -> Result<bool, StoreError> {
+        let txn = self.read_txn()?;
+        let table = Self::open_read(&txn, "values", VALUES)?;
+        let found = table
+            .get(&id.as_bytes()[..])
+            .map_err(|e| StoreError::table("values", id.to_hex(), e))?;
+        Ok(found.is_some())
+    }
+
+    /// The bytes of blob `id`, checked against their id.
+    pub fn get_blob(&self, id: &Id) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.read_txn()?;
+        let table = Self::open_read(&txn, "blobs", BLOBS)?;
+        get_addressed(&table, "blobs", id)
+    }
+
+    /// The state record under `key`.
+    pub fn get_state(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.read_txn()?;
+        let table = Self::open_read(&txn, "state", STATE)?;
+        let found = table
+            .get(key)
+            .map_err(|e| StoreError::table("state", show_key(key), e))?;
+        Ok(found.map(|g| g.value().to_vec()))
+    }
+
+    /// All state records whose key starts with `prefix`, in key order.
+    pub fn scan_state(&self, prefix: &[u8]) -> Result<StateRecords, StoreError> {
+        let mut out = Vec::new();
+        self.visit_state(prefix, |k, v| {
+            out.push((k.to_vec(), v.to_vec()));
+            ControlFlow::Continue(())
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `visit` on each state record whose key starts with `prefix`, in key order, until
+    /// it breaks; for scans too large to collect.
+    pub fn visit_state(
+        &self,
+        prefix: &[u8],
+        mut visit: impl FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        let txn = self.read_txn()?;
+        let table = Self::open_read(&txn, "state", STATE)?;
+        let range = table
+            .range::<&[u8]>(prefix..)
+            .map_err(|e| StoreError::table("state", show_key(prefix), e))?;
+        for item in range {
+            let (k, v) = item.map_err(|e| StoreError::table("state", show_key(prefix), e))?;
+            let key = k.value();
+            if !key.starts_with(prefix) {
+                break;
+            }
+            if visit(key, v.value()).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The first state key `>= from` that starts with `prefix`: a seek, for skip scans.
+    pub fn seek_state_key(
+        &self,
+        from: &[u8],
+        prefix: &[u8],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.read_txn()?;
+        let table = Self::open_read(&txn, "state", STATE)?;
+        let mut range = table
+            .range::<&[u8]>(from..)
+            .map_err(|e| StoreError::table("state", show_key(from), e))?;
+        match range.next() {
+            Some(item) => {
+                let (k, _) = item.map_err(|e| StoreError::table("state", show_key(from), e))?;
+                let key = k.value();
+                Ok(key.starts_with(prefix).then(|| key.to_vec()))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Calls `visit` on every stored value (id and bytes, unchecked) in id order, until it
+    /// breaks. Used by `replikativ verify`; see also [`Store::verify`].
+    pub fn for_each_value(
+        &self,
+        mut visit: impl FnMut(Id, &[u8]) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        let txn = self.read_txn()?;
+        let table = Self::open_read(&txn, "values", VALUES)?;
+        let range = table
+            .range::<&[u8]>(..)
+            .map_err(|e| StoreError::table("values", "*", e))?;
+        for item in range {
+            let (k, v) = item.map_err(|e| StoreError::table("values", "*", e))?;
+            let Ok(raw) = <[u8; 32]>::try_from(k.value()) else {
+                return Err(StoreError::Damaged {
+                    path: self.shown_path(),
+                    detail: format!("values key {} is not 32 bytes", show_key(k.value())),
+                });
+            };
+            if visit(Id(raw), v.value()).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of stored values.
+    pub fn value_count(&self) -> Result<u64, StoreError> {
+        let txn = self.read_txn()?;
+        let table = Self::open_read(&txn, "values", VALUES)?;
+        table.len().map_err(|e| StoreError::table("values", "*", e))
+    }
+
+    pub(crate) fn shown_path(&self) -> std::path::PathBuf {
+        self.inner
+            .path
+            .clone()
+            .unwrap_or_else(|| std::path::PathBuf::from(":memory:"))
+    }
+}
+
+fn get_addressed(
+    table: &ReadOnlyTable<&'static [u8], &'static [u8]>,
+    name: &'static str,
+    id: &Id,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let Some(guard) = table
+        .get(&id.as_bytes()[..])
+        .map_err(|e| StoreError::table(name, id.to_hex(), e))?
+    else {
+        return Ok(None);
+    };
+    let bytes = guard.value();
+    let actual = Id::of(bytes);
+    if actual != *id {
+        return Err(StoreError::HashMismatch {
+            table: name,
+            id: *id,
+            actual,
+        });
+    }
+    Ok(Some(bytes.to_vec()))
+}

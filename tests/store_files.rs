@@ -1,0 +1,264 @@
+//! Store files that are not what they should be: damaged, foreign, newer, or held by another
+//! process. Each must give a clear, typed error on open (or on the read that touches the
+//! damage), never a panic and never silently wrong bytes.
+
+use std::io::{BufRead, BufReader, Write as _};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use redb::TableDefinition;
+use replikativ::store::{FILE_NAME, FORMAT_VERSION, Store, StoreError, WriteBatch};
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("replikativ_meta");
+const CHILD_ENV: &str = "REPLIKATIV_STORE_HOLD_DIR";
+
+fn store_with_values(dir: &Path, n: u32) -> Vec<replikativ::Id> {
+    let store = Store::open(dir).expect("open");
+    let mut b = WriteBatch::new();
+    let ids = (0..n)
+        .map(|i| b.put_value(format!("DISTINCTIVE-VALUE-{i:06}-{}", "x".repeat(200)).into_bytes()))
+        .collect();
+    store.write(&b).expect("write");
+    ids
+}
+
+#[test]
+fn a_store_reopens_with_its_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ids = store_with_values(dir.path(), 20);
+    let store = Store::open(dir.path()).expect("reopen");
+    assert_eq!(
+        store
+            .get_values(&ids)
+            .expect("read")
+            .iter()
+            .flatten()
+            .count(),
+        20
+    );
+    assert!(store.verify().expect("verify").is_ok());
+}
+
+#[test]
+fn a_file_that_is_not_redb_is_refused_as_not_a_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join(FILE_NAME),
+        b"just some text, not a database\n",
+    )
+    .expect("write");
+    let err = Store::open(dir.path()).expect_err("foreign");
+    assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
+    assert!(err.to_string().contains("not a replikativ store"), "{err}");
+}
+
+#[test]
+fn a_redb_file_of_another_program_is_refused_as_not_a_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let db = redb::Database::create(dir.path().join(FILE_NAME)).expect("create");
+        let txn = db.begin_write().expect("txn");
+        {
+            let def: TableDefinition<u64, u64> = TableDefinition::new("their_table");
+            txn.open_table(def)
+                .expect("table")
+                .insert(1, 2)
+                .expect("insert");
+        }
+        txn.commit().expect("commit");
+    }
+    let err = Store::open(dir.path()).expect_err("foreign");
+    assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
+    assert!(err.to_string().contains("their_table"), "{err}");
+}
+
+fn set_meta(dir: &Path, key: &str, value: &[u8]) {
+    let db = redb::Database::open(dir.join(FILE_NAME)).expect("open");
+    let txn = db.begin_write().expect("txn");
+    txn.open_table(META)
+        .expect("meta")
+        .insert(key, value)
+        .expect("insert");
+    txn.commit().expect("commit");
+}
+
+#[test]
+fn a_store_from_a_newer_format_is_refused_with_both_versions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    store_with_values(dir.path(), 1);
+    set_meta(dir.path(), "format", &(FORMAT_VERSION + 1).to_be_bytes());
+    let err = Store::open(dir.path()).expect_err("newer");
+    match &err {
+        StoreError::NewerFormat {
+            found, supported, ..
+        } => {
+            assert_eq!((*found, *supported), (FORMAT_VERSION + 1, FORMAT_VERSION));
+        }
+        other => panic!("expected NewerFormat, got {other}"),
+    }
+}
+
+#[test]
+fn a_meta_table_naming_something_else_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    store_with_values(dir.path(), 1);
+    set_meta(dir.path(), "kind", b"some-other-store");
+    let err = Store::open(dir.path()).expect_err("foreign");
+    assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
+}
+
+#[test]
+fn a_damaged_header_gives_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    store_with_values(dir.path(), 50);
+    let path = dir.path().join(FILE_NAME);
+    let mut bytes = std::fs::read(&path).expect("read");
+    for b in &mut bytes[9..512] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&path, &bytes).expect("write");
+    let err = Store::open(dir.path()).expect_err("damaged");
+    assert!(
+        matches!(err, StoreError::Damaged { .. } | StoreError::Open { .. }),
+        "{err}"
+    );
+}
+
+/// Flips one byte inside every stored copy of one value. Whatever redb makes of that, the
+/// store must answer with an error (on open, on the read, or in `verify`), never a panic and
+/// never the damaged bytes.
+#[test]
+fn a_damaged_value_is_reported_and_never_returned() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ids = store_with_values(dir.path(), 200);
+    let path = dir.path().join(FILE_NAME);
+    let mut bytes = std::fs::read(&path).expect("read");
+    let needle = b"DISTINCTIVE-VALUE-000123";
+    let hits: Vec<usize> = bytes
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(i, _)| i)
+        .collect();
+    assert!(!hits.is_empty(), "the value is in the file");
+    for at in hits {
+        bytes[at + needle.len() + 5] ^= 0x01;
+    }
+    std::fs::write(&path, &bytes).expect("write");
+
+    match Store::open(dir.path()) {
+        Err(err) => assert!(matches!(err, StoreError::Damaged { .. }), "{err}"),
+        Ok(store) => {
+            let report = store.verify().expect("verify");
+            assert!(!report.is_ok(), "verify found the damage");
+            assert!(
+                report.damage.iter().any(|d| d.key == ids[123].to_hex()),
+                "{report}"
+            );
+            let err = store.get_value(&ids[123]).expect_err("damaged value");
+            assert!(matches!(err, StoreError::HashMismatch { .. }), "{err}");
+        }
+    }
+}
+
+/// Bytes under an id they do not hash to (redb's own checksums cannot see this: the page is
+/// consistent, the content is wrong): `verify` names every such id, and reads refuse them.
+#[test]
+fn values_that_do_not_match_their_ids_are_all_named_by_verify_and_refused_by_reads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ids = store_with_values(dir.path(), 10);
+    {
+        let values: TableDefinition<&[u8], &[u8]> = TableDefinition::new("values");
+        let db = redb::Database::open(dir.path().join(FILE_NAME)).expect("open");
+        let txn = db.begin_write().expect("txn");
+        {
+            let mut table = txn.open_table(values).expect("values");
+            for id in [&ids[3], &ids[7]] {
+                table
+                    .insert(&id.as_bytes()[..], &b"tampered"[..])
+                    .expect("insert");
+            }
+        }
+        txn.commit().expect("commit");
+    }
+    let store = Store::open(dir.path()).expect("redb itself is consistent");
+    let report = store.verify().expect("verify");
+    let named: Vec<&str> = report.damage.iter().map(|d| d.key.as_str()).collect();
+    let mut expected = vec![ids[3].to_hex(), ids[7].to_hex()];
+    expected.sort();
+    assert_eq!(named, expected, "{report}");
+    assert_eq!(report.values_checked, 10);
+    let err = store.get_value(&ids[7]).expect_err("tampered");
+    assert!(
+        matches!(err, StoreError::HashMismatch { id, .. } if id == ids[7]),
+        "{err}"
+    );
+    assert!(
+        store
+            .get_values(&ids[..3])
+            .expect("intact ones read")
+            .iter()
+            .all(Option::is_some)
+    );
+}
+
+#[test]
+fn a_second_open_in_this_process_says_the_store_is_in_use() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _first = Store::open(dir.path()).expect("open");
+    let err = Store::open(dir.path()).expect_err("in use");
+    assert!(matches!(err, StoreError::InUse { .. }), "{err}");
+    assert!(
+        err.to_string().contains("in use by another process"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("connect to that node"), "{err}");
+}
+
+#[test]
+fn a_store_held_by_another_process_is_reported_in_use() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(std::env::current_exe().expect("exe"))
+        .args([
+            "--exact",
+            "hold_store_open_child",
+            "--nocapture",
+            "--ignored",
+        ])
+        .env(CHILD_ENV, dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+    let opened = lines.by_ref().any(|line| line == "store open");
+    assert!(opened, "the child opened the store");
+
+    let err = Store::open(dir.path()).expect_err("in use");
+    assert!(matches!(err, StoreError::InUse { .. }), "{err}");
+
+    drop(child.stdin.take()); // the child exits on EOF
+    lines.for_each(drop); // and reports to a reader that is still there
+    let status = child.wait().expect("wait");
+    assert!(status.success());
+    Store::open(dir.path()).expect("free again once the child is gone");
+}
+
+/// Child half of the test above: holds the store open until stdin closes.
+#[test]
+#[ignore = "run by a_store_held_by_another_process_is_reported_in_use"]
+fn hold_store_open_child() {
+    let Some(dir) = std::env::var_os(CHILD_ENV) else {
+        return;
+    };
+    let _store = Store::open(Path::new(&dir)).expect("child open");
+    println!("store open");
+    std::io::stdout().flush().expect("flush");
+    let mut line = String::new();
+    while std::io::stdin()
+        .read_line(&mut line)
+        .map(|n| n > 0)
+        .unwrap_or(false)
+    {}
+}
