@@ -274,7 +274,9 @@ fn ormap_ops() -> impl Strategy<Value = Vec<(u8, u8, u8)>> {
 
 /// Three replicas; each step assocs (kind 0, 1) or dissocs (kind 2) a key at one replica.
 /// Returns the replicas (which have seen only their own ops) and all ops.
-fn ormap_run(steps: &[(u8, u8, u8)]) -> (Vec<OrMap<u8, u8>>, Vec<OrMapOp<u8, u8>>) {
+type Map = OrMap<u8, u8>;
+
+fn ormap_run(steps: &[(u8, u8, u8)]) -> (Vec<Map>, Vec<OrMapOp<u8, u8>>) {
     let mut reps = vec![OrMap::new(); 3];
     let mut ops = Vec::new();
     for (i, &(kind, key, v)) in steps.iter().enumerate() {
