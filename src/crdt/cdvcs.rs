@@ -1,0 +1,318 @@
+//! CDVCS: a content-addressed commit graph with heads (DESIGN §5).
+//!
+//! State = commit graph (id → ordered parents) + heads. The join (`downstream`) is the union of
+//! the graphs; heads are the union of both head sets minus every head that has a child in the
+//! union graph. In any state built by these operations every commit is an ancestor-or-self of
+//! a head, so "has a child" is exactly "is an ancestor of another head", and it is decided in
+//! O(1) per head from a marker kept per commit: applying k new commits costs O(k · parents +
+//! heads), independent of the graph's size.
+//!
+//! The parts live beside this file: `graph` (interned storage with generation numbers),
+//! `upstream` (commit, merge, pull), `history` (linear order, ancestry), `paint`
+//! (LCA and the commits between two frontiers), `delta` (helpers for replication).
+
+mod delta;
+mod error;
+mod graph;
+mod history;
+mod paint;
+mod upstream;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::crdt::commit::{Commit, CrdtKey, EncodedCommit};
+use crate::id::Id;
+
+pub use error::CdvcsError;
+use graph::{FastMap, Graph, InsertError};
+
+/// A CDVCS replica's state: the commit graph and its heads. Pure: no I/O; commit records and
+/// transaction params are values stored elsewhere under their ids.
+#[derive(Clone, Default)]
+pub struct Cdvcs {
+    graph: Graph,
+    heads: BTreeSet<Id>,
+}
+
+/// What one replica tells the others: new graph entries (parents before children, though
+/// receivers accept any order) and the sender's heads after the change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CdvcsOp {
+    /// New commits with their parents in order.
+    pub graph: Vec<(Id, Vec<Id>)>,
+    /// The sender's heads.
+    pub heads: Vec<Id>,
+}
+
+impl Cdvcs {
+    /// A new CDVCS for `key`: graph `{root: []}`, heads `{root}`. The root is deterministic
+    /// (it depends on `key` only); store the returned record as a value.
+    pub fn new(key: &CrdtKey) -> (Cdvcs, EncodedCommit) {
+        let root = Commit::root(key);
+        let mut state = Cdvcs::default();
+        // One parentless commit into an empty graph cannot fail.
+        let _ = state.graph.insert(root.id, &[]);
+        state.heads.insert(root.id);
+        (state, root)
+    }
+
+    /// An empty replica (subscribed, not yet synced): no commits, no heads.
+    pub fn empty() -> Cdvcs {
+        Cdvcs::default()
+    }
+
+    /// Rebuilds a state from persisted graph entries given in any order and its heads.
+    ///
+    /// Refuses, naming the culprit: a parent absent from `entries` (`MissingParents`), a head
+    /// absent from the graph (`UnknownHead`) or with a child (`HeadHasChild`), one id with two
+    /// parent lists (`ParentsMismatch`), a cycle (`Cycle`). Commits without children that are
+    /// not listed in `heads` are kept (the persisted heads are authoritative); empty `heads`
+    /// with a non-empty graph takes every commit without children as a head. O(n · parents).
+    pub fn restore(
+        entries: impl IntoIterator<Item = (Id, Vec<Id>)>,
+        heads: Vec<Id>,
+    ) -> Result<Cdvcs, CdvcsError> {
+        let mut state = Cdvcs::default();
+        let entries: Vec<(Id, Vec<Id>)> = entries.into_iter().collect();
+        state.graph.reserve(entries.len());
+        state.apply_entries(&entries, &heads)?;
+        for h in &heads {
+            if let Some(i) = state.graph.idx(h)
+                && state.graph.node(i).has_child
+            {
+                return Err(CdvcsError::HeadHasChild { head: *h });
+            }
+        }
+        state.heads = if heads.is_empty() {
+            let nodes = state.graph.nodes().iter();
+            nodes.filter(|n| !n.has_child).map(|n| n.id).collect()
+        } else {
+            heads.into_iter().collect()
+        };
+        Ok(state)
+    }
+
+    /// The heads, sorted by id. Several heads mean concurrent commits (a conflict).
+    pub fn heads(&self) -> &BTreeSet<Id> {
+        &self.heads
+    }
+
+    /// Whether `id` is a commit of the graph.
+    pub fn contains(&self, id: &Id) -> bool {
+        self.graph.idx(id).is_some()
+    }
+
+    /// The parents of `id` in their order, or `None` when `id` is not in the graph.
+    pub fn parents(&self, id: &Id) -> Option<Vec<Id>> {
+        self.graph.idx(id).map(|i| self.graph.parent_ids(i))
+    }
+
+    /// Number of commits.
+    pub fn len(&self) -> usize {
+        self.graph.len()
+    }
+
+    /// Whether the graph has no commits (an empty replica).
+    pub fn is_empty(&self) -> bool {
+        self.graph.len() == 0
+    }
+
+    /// `1 + max(parent generations)`, 1 for a root; a strict ancestor has a smaller one.
+    pub fn generation(&self, id: &Id) -> Option<u64> {
+        self.graph
+            .idx(id)
+            .map(|i| u64::from(self.graph.generation(i)))
+    }
+
+    /// Every graph entry, parents before children (the insertion order of this replica).
+    pub fn entries(&self) -> impl Iterator<Item = (Id, Vec<Id>)> + '_ {
+        (0..self.graph.len() as u32).map(|i| (self.graph.id(i), self.graph.parent_ids(i)))
+    }
+
+    /// The whole state as one op (full graph, parents before children, and heads): applying
+    /// it to another replica joins the two states.
+    pub fn to_op(&self) -> CdvcsOp {
+        CdvcsOp {
+            graph: self.entries().collect(),
+            heads: self.heads.iter().copied().collect(),
+        }
+    }
+
+    /// Applies an op from any replica (the join). Returns the ids newly added, parents before
+    /// children. Refused with the state unchanged when an entry references a parent neither in
+    /// the op nor in the state (`MissingParents`), a head is unknown (`UnknownHead`), a known
+    /// commit arrives with other parents (`ParentsMismatch`) or entries form a cycle.
+    /// Idempotent, commutative and associative. Costs O(k · parents + heads) for k entries.
+    pub fn downstream(&mut self, op: &CdvcsOp) -> Result<Vec<Id>, CdvcsError> {
+        let added = self.apply_entries(&op.graph, &op.heads)?;
+        let graph = &self.graph;
+        let mut heads = std::mem::take(&mut self.heads);
+        heads.extend(op.heads.iter().copied());
+        heads.retain(|h| graph.idx(h).is_some_and(|i| !graph.node(i).has_child));
+        self.heads = heads;
+        Ok(added)
+    }
+
+    /// The commit ids `op` references (as parents or heads) that neither the op nor this state
+    /// holds, sorted and without duplicates: what to fetch before `downstream` can accept it.
+    pub fn missing(&self, op: &CdvcsOp) -> Vec<Id> {
+        let in_op: FastMap<Id, ()> = op.graph.iter().map(|(id, _)| (*id, ())).collect();
+        let mut out: BTreeSet<Id> = BTreeSet::new();
+        let refs = op.graph.iter().flat_map(|(_, ps)| ps.iter());
+        for id in refs.chain(op.heads.iter()) {
+            if !in_op.contains_key(id) && !self.contains(id) {
+                out.insert(*id);
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    /// Validates `entries` and `heads` against the state, then inserts the new entries in a
+    /// parents-first order. Nothing changes when it returns an error.
+    fn apply_entries(
+        &mut self,
+        entries: &[(Id, Vec<Id>)],
+        heads: &[Id],
+    ) -> Result<Vec<Id>, CdvcsError> {
+        let mut fresh: FastMap<Id, &[Id]> = FastMap::default();
+        for (id, parents) in entries {
+            let known = match self.graph.idx(id) {
+                Some(i) => Some(self.graph.parent_ids(i)),
+                None => fresh.get(id).map(|ps| ps.to_vec()),
+            };
+            match known {
+                Some(known) if known != *parents => {
+                    return Err(CdvcsError::ParentsMismatch {
+                        commit: *id,
+                        known,
+                        given: parents.clone(),
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    fresh.insert(*id, parents);
+                }
+            }
+        }
+        for h in heads {
+            if !fresh.contains_key(h) && !self.contains(h) {
+                return Err(CdvcsError::UnknownHead { head: *h });
+            }
+        }
+        let order = topo_order(&self.graph, entries, &fresh)?;
+        let links: usize = order
+            .iter()
+            .map(|id| fresh.get(id).map_or(0, |p| p.len()))
+            .sum();
+        if !self.graph.can_fit(order.len(), links) {
+            return Err(CdvcsError::GraphFull);
+        }
+        self.graph.reserve(order.len());
+        for id in &order {
+            let parents = fresh.get(id).copied().unwrap_or_default();
+            self.graph.insert(*id, parents).map_err(|e| match e {
+                // topo_order placed every parent first, so only capacity can fail here.
+                InsertError::MissingParent(p) => CdvcsError::MissingParents {
+                    commit: *id,
+                    missing: vec![p],
+                },
+                InsertError::Full => CdvcsError::GraphFull,
+            })?;
+        }
+        Ok(order)
+    }
+}
+
+/// Orders the `fresh` entries so every parent comes before its children (iterative DFS, in
+/// the order the entries were given). Pure: fails on a parent that is nowhere or on a cycle.
+fn topo_order(
+    graph: &Graph,
+    entries: &[(Id, Vec<Id>)],
+    fresh: &FastMap<Id, &[Id]>,
+) -> Result<Vec<Id>, CdvcsError> {
+    const ON_STACK: u8 = 1;
+    const PLACED: u8 = 2;
+    let mut mark: FastMap<Id, u8> = FastMap::default();
+    let mut order = Vec::with_capacity(fresh.len());
+    let mut stack: Vec<(Id, usize)> = Vec::new();
+    for (start, _) in entries {
+        if !fresh.contains_key(start) || mark.contains_key(start) {
+            continue;
+        }
+        mark.insert(*start, ON_STACK);
+        stack.push((*start, 0));
+        while let Some((cur, next)) = stack.last_mut() {
+            let cur = *cur;
+            let parents = fresh.get(&cur).copied().unwrap_or_default();
+            let Some(p) = parents.get(*next) else {
+                mark.insert(cur, PLACED);
+                order.push(cur);
+                stack.pop();
+                continue;
+            };
+            *next += 1;
+            if graph.idx(p).is_some() {
+                continue;
+            }
+            match mark.get(p) {
+                Some(&PLACED) => {}
+                Some(_) => {
+                    let mut commits: Vec<Id> = stack.iter().map(|(id, _)| *id).collect();
+                    commits.sort();
+                    return Err(CdvcsError::Cycle { commits });
+                }
+                None if fresh.contains_key(p) => {
+                    mark.insert(*p, ON_STACK);
+                    stack.push((*p, 0));
+                }
+                None => {
+                    let missing = parents
+                        .iter()
+                        .filter(|q| graph.idx(q).is_none() && !fresh.contains_key(q))
+                        .copied()
+                        .collect();
+                    return Err(CdvcsError::MissingParents {
+                        commit: cur,
+                        missing,
+                    });
+                }
+            }
+        }
+    }
+    Ok(order)
+}
+
+impl PartialEq for Cdvcs {
+    /// Equal when both hold the same commits with the same parents and the same heads,
+    /// whatever order the commits arrived in.
+    fn eq(&self, other: &Cdvcs) -> bool {
+        self.heads == other.heads
+            && self.graph.len() == other.graph.len()
+            && (0..self.graph.len() as u32).all(|i| {
+                other.graph.idx(&self.graph.id(i)).is_some_and(|j| {
+                    let (a, b) = (self.graph.parents_of(i), other.graph.parents_of(j));
+                    a.len() == b.len()
+                        && a.iter()
+                            .zip(b)
+                            .all(|(&x, &y)| self.graph.id(x) == other.graph.id(y))
+                })
+            })
+    }
+}
+
+impl Eq for Cdvcs {}
+
+impl fmt::Debug for Cdvcs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cdvcs")
+            .field("commits", &self.graph.len())
+            .field("heads", &self.heads)
+            .finish()
+    }
+}

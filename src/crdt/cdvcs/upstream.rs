@@ -1,0 +1,118 @@
+//! Upstream operations: the local user's commit, merge and pull. Each is pure: it returns the
+//! new commit record (to be stored as a value) and the op to broadcast, and applies that op to
+//! the state. A refused operation leaves the state unchanged.
+
+use crate::crdt::commit::{Commit, EncodedCommit, Transaction};
+use crate::id::Id;
+
+use super::{Cdvcs, CdvcsError, CdvcsOp};
+
+impl Cdvcs {
+    /// Commits `txs` onto the single head (transact = prepare + commit in one step).
+    /// Refused while there are several heads (`MultipleHeads`), with no head (`NoHead`), or
+    /// with no transactions (`NoTransactions`). The op carries only the new entry and heads.
+    pub fn commit(
+        &mut self,
+        author: &str,
+        ts: i64,
+        txs: Vec<Transaction>,
+    ) -> Result<(EncodedCommit, CdvcsOp), CdvcsError> {
+        let head = match self.heads.len() {
+            0 => return Err(CdvcsError::NoHead),
+            1 => self
+                .heads
+                .iter()
+                .next()
+                .copied()
+                .ok_or(CdvcsError::NoHead)?,
+            _ => {
+                return Err(CdvcsError::MultipleHeads {
+                    heads: self.heads.iter().copied().collect(),
+                });
+            }
+        };
+        if txs.is_empty() {
+            return Err(CdvcsError::NoTransactions);
+        }
+        self.record(vec![head], author, ts, txs)
+    }
+
+    /// Merges the current heads with a commit whose parents are `heads_in_order` (the order a
+    /// realizer applies them in) and which carries `correcting` transactions (may be empty).
+    /// Refused unless `heads_in_order` is exactly the current heads, each once (`StaleHeads`),
+    /// and there are at least two (`NothingToMerge`).
+    pub fn merge(
+        &mut self,
+        heads_in_order: &[Id],
+        author: &str,
+        ts: i64,
+        correcting: Vec<Transaction>,
+    ) -> Result<(EncodedCommit, CdvcsOp), CdvcsError> {
+        let given: std::collections::BTreeSet<Id> = heads_in_order.iter().copied().collect();
+        if given != self.heads || given.len() != heads_in_order.len() {
+            return Err(CdvcsError::StaleHeads {
+                given: heads_in_order.to_vec(),
+                current: self.heads.iter().copied().collect(),
+            });
+        }
+        if let [only] = heads_in_order {
+            return Err(CdvcsError::NothingToMerge { head: *only });
+        }
+        if heads_in_order.is_empty() {
+            return Err(CdvcsError::NoHead);
+        }
+        self.record(heads_in_order.to_vec(), author, ts, correcting)
+    }
+
+    /// Fast-forwards to `at`, a commit of `remote` (e.g. another user's CDVCS), taking the
+    /// commits reachable from `at` that are not reachable from our heads. Refused when `at` is
+    /// already here (`PullUnnecessary`), `remote` lacks it (`UnknownCommit`), the remote lacks
+    /// one of our heads (`NotFastForward`), or `at` does not descend from one of our heads
+    /// (`WouldConflict`). Costs O(pulled commits + frontier), not O(graph).
+    pub fn pull(&mut self, remote: &Cdvcs, at: Id) -> Result<CdvcsOp, CdvcsError> {
+        if self.contains(&at) {
+            return Err(CdvcsError::PullUnnecessary { at });
+        }
+        if !remote.contains(&at) {
+            return Err(CdvcsError::UnknownCommit { id: at });
+        }
+        for head in &self.heads {
+            if !remote.contains(head) {
+                return Err(CdvcsError::NotFastForward { head: *head, at });
+            }
+            if !remote.is_ancestor(head, &at) {
+                return Err(CdvcsError::WouldConflict { head: *head, at });
+            }
+        }
+        let ours: Vec<Id> = self.heads.iter().copied().collect();
+        let new = remote.commits_between(&ours, &[at])?;
+        let new: Vec<Id> = new.into_iter().filter(|id| !self.contains(id)).collect();
+        let mut op = remote.op_for(&new);
+        op.heads = vec![at];
+        self.downstream(&op)?;
+        Ok(op)
+    }
+
+    /// Encodes a commit on `parents` and applies it; the op holds just that entry.
+    fn record(
+        &mut self,
+        parents: Vec<Id>,
+        author: &str,
+        ts: i64,
+        transactions: Vec<Transaction>,
+    ) -> Result<(EncodedCommit, CdvcsOp), CdvcsError> {
+        let encoded = Commit {
+            parents: parents.clone(),
+            transactions,
+            author: author.to_string(),
+            ts,
+        }
+        .encode();
+        let op = CdvcsOp {
+            graph: vec![(encoded.id, parents)],
+            heads: vec![encoded.id],
+        };
+        self.downstream(&op)?;
+        Ok((encoded, op))
+    }
+}
