@@ -159,6 +159,29 @@ impl Cdvcs {
         Ok(added)
     }
 
+    /// The heads this state would have after `downstream(op)`, without applying it (to
+    /// persist them in the same atomic batch as the op's commits). Assumes `missing(op)` is
+    /// empty. O(k · parents + heads).
+    pub fn heads_after(&self, op: &CdvcsOp) -> Vec<Id> {
+        let referenced: FastMap<Id, ()> = op
+            .graph
+            .iter()
+            .flat_map(|(_, ps)| ps.iter().map(|p| (*p, ())))
+            .collect();
+        let mut heads: BTreeSet<Id> = self
+            .heads
+            .iter()
+            .filter(|h| !referenced.contains_key(h))
+            .copied()
+            .collect();
+        for (id, _) in &op.graph {
+            if !referenced.contains_key(id) && !self.contains(id) {
+                heads.insert(*id);
+            }
+        }
+        heads.into_iter().collect()
+    }
+
     /// The commit ids `op` references (as parents or heads) that neither the op nor this state
     /// holds, sorted and without duplicates: what to fetch before `downstream` can accept it.
     pub fn missing(&self, op: &CdvcsOp) -> Vec<Id> {

@@ -17,6 +17,19 @@ impl Cdvcs {
         ts: i64,
         txs: Vec<Transaction>,
     ) -> Result<(EncodedCommit, CdvcsOp), CdvcsError> {
+        let (encoded, op) = self.prepare_commit(author, ts, txs)?;
+        self.downstream(&op)?;
+        Ok((encoded, op))
+    }
+
+    /// [`commit`](Self::commit) without applying it: the record and op to persist first and
+    /// apply with `downstream` once durable. Same refusals; the state is not touched.
+    pub fn prepare_commit(
+        &self,
+        author: &str,
+        ts: i64,
+        txs: Vec<Transaction>,
+    ) -> Result<(EncodedCommit, CdvcsOp), CdvcsError> {
         let head = match self.heads.len() {
             0 => return Err(CdvcsError::NoHead),
             1 => self
@@ -34,7 +47,7 @@ impl Cdvcs {
         if txs.is_empty() {
             return Err(CdvcsError::NoTransactions);
         }
-        self.record(vec![head], author, ts, txs)
+        Ok(encode_commit(vec![head], author, ts, txs))
     }
 
     /// Merges the current heads with a commit whose parents are `heads_in_order` (the order a
@@ -43,6 +56,19 @@ impl Cdvcs {
     /// and there are at least two (`NothingToMerge`).
     pub fn merge(
         &mut self,
+        heads_in_order: &[Id],
+        author: &str,
+        ts: i64,
+        correcting: Vec<Transaction>,
+    ) -> Result<(EncodedCommit, CdvcsOp), CdvcsError> {
+        let (encoded, op) = self.prepare_merge(heads_in_order, author, ts, correcting)?;
+        self.downstream(&op)?;
+        Ok((encoded, op))
+    }
+
+    /// [`merge`](Self::merge) without applying it (see [`prepare_commit`](Self::prepare_commit)).
+    pub fn prepare_merge(
+        &self,
         heads_in_order: &[Id],
         author: &str,
         ts: i64,
@@ -61,7 +87,7 @@ impl Cdvcs {
         if heads_in_order.is_empty() {
             return Err(CdvcsError::NoHead);
         }
-        self.record(heads_in_order.to_vec(), author, ts, correcting)
+        Ok(encode_commit(heads_in_order.to_vec(), author, ts, correcting))
     }
 
     /// Fast-forwards to `at`, a commit of `remote` (e.g. another user's CDVCS), taking the
@@ -92,27 +118,25 @@ impl Cdvcs {
         self.downstream(&op)?;
         Ok(op)
     }
+}
 
-    /// Encodes a commit on `parents` and applies it; the op holds just that entry.
-    fn record(
-        &mut self,
-        parents: Vec<Id>,
-        author: &str,
-        ts: i64,
-        transactions: Vec<Transaction>,
-    ) -> Result<(EncodedCommit, CdvcsOp), CdvcsError> {
-        let encoded = Commit {
-            parents: parents.clone(),
-            transactions,
-            author: author.to_string(),
-            ts,
-        }
-        .encode();
-        let op = CdvcsOp {
-            graph: vec![(encoded.id, parents)],
-            heads: vec![encoded.id],
-        };
-        self.downstream(&op)?;
-        Ok((encoded, op))
+/// Encodes a new commit and the op that adds it as the only new head.
+fn encode_commit(
+    parents: Vec<Id>,
+    author: &str,
+    ts: i64,
+    transactions: Vec<Transaction>,
+) -> (EncodedCommit, CdvcsOp) {
+    let encoded = Commit {
+        parents: parents.clone(),
+        transactions,
+        author: author.to_string(),
+        ts,
     }
+    .encode();
+    let op = CdvcsOp {
+        graph: vec![(encoded.id, parents)],
+        heads: vec![encoded.id],
+    };
+    (encoded, op)
 }
