@@ -304,7 +304,7 @@ impl SupervisorActor {
             reason: reason.clone(),
         });
         if restart.restarts_after(&reason) {
-            self.restart_after_exit(idx, reason, uptime, ctx);
+            self.restart_after_exit(idx, reason, uptime, false, ctx);
             return;
         }
         if restart == Restart::Temporary {
@@ -317,7 +317,16 @@ impl SupervisorActor {
 
     /// Counts a restart of the child at `idx` (which is not running), then stops the affected
     /// siblings and restarts the group after the child's backoff, or escalates.
-    fn restart_after_exit(&mut self, idx: usize, reason: ExitReason, uptime: Duration, ctx: &mut Context<Self>) {
+    /// `deferred`: restart from a timer even without backoff (after a failed start, so a child
+    /// whose start keeps failing cannot recurse).
+    fn restart_after_exit(
+        &mut self,
+        idx: usize,
+        reason: ExitReason,
+        uptime: Duration,
+        deferred: bool,
+        ctx: &mut Context<Self>,
+    ) {
         let now = self.clock.now();
         let check = self.window.record(now, self.intensity);
         let rec = &mut self.children[idx];
@@ -366,12 +375,12 @@ impl SupervisorActor {
             }
         }
         if to_stop.is_empty() {
-            self.begin_restart(group, token, delay, ctx);
+            self.begin_restart(group, token, delay, deferred, ctx);
         } else {
             to_stop.reverse();
             let fut = stopping::stop_in_order(to_stop).into_actor(self).map(move |stopped, act, ctx| {
                 act.record_terminated(stopped);
-                act.begin_restart(group, token, delay, ctx);
+                act.begin_restart(group, token, delay, deferred, ctx);
             });
             ctx.wait(fut);
         }
@@ -395,8 +404,15 @@ impl SupervisorActor {
         }
     }
 
-    fn begin_restart(&mut self, group: Vec<ChildId>, token: u64, delay: Duration, ctx: &mut Context<Self>) {
-        if delay.is_zero() {
+    fn begin_restart(
+        &mut self,
+        group: Vec<ChildId>,
+        token: u64,
+        delay: Duration,
+        deferred: bool,
+        ctx: &mut Context<Self>,
+    ) {
+        if delay.is_zero() && !deferred {
             self.restart_now(group, token, ctx);
         } else {
             ctx.run_later(delay, move |act, ctx| act.restart_now(group, token, ctx));
@@ -420,7 +436,7 @@ impl SupervisorActor {
                 // A failed restart counts like a crash of that child (OTP retries it, and the
                 // retries count against intensity).
                 self.children[idx].state = RecordState::Stopped;
-                self.restart_after_exit(idx, reason, Duration::ZERO, ctx);
+                self.restart_after_exit(idx, reason, Duration::ZERO, true, ctx);
                 return;
             }
         }
