@@ -11,7 +11,7 @@
 pub(crate) mod builder;
 pub(crate) mod handle;
 pub(crate) mod messages;
-mod stopping;
+pub(crate) mod stopping;
 
 use std::mem;
 use std::sync::Arc;
@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Running, WrapFuture};
 use tokio::sync::watch;
+
+pub(crate) use stopping::StopItem;
 
 pub use handle::SupervisorHandle;
 
@@ -33,7 +35,7 @@ use crate::strategy::{AutoShutdown, Strategy};
 use crate::token::{ChildControl, ChildToken, ExitHandle};
 use crate::tree::{ChildInfo, ChildState};
 use messages::ErasedAddr;
-use stopping::{StopItem, StoppedChild};
+use stopping::StoppedChild;
 
 /// Lifecycle of the supervisor itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,22 +250,19 @@ impl SupervisorActor {
     }
 
     /// Starts every child in order; on the first failure stops the started ones in reverse
-    /// order and returns the error naming the child, plus the exits to wait for.
+    /// order and returns the error naming the child, plus the started children to stop, in
+    /// reverse start order.
     pub(crate) fn start_all(
         &mut self,
         me: &Addr<Self>,
-    ) -> Result<(), (SupervisionError, Vec<watch::Receiver<Option<ExitReason>>>)> {
+    ) -> Result<(), (SupervisionError, Vec<StopItem>)> {
         for idx in 0..self.children.len() {
             if let Err(reason) = self.start_record(idx, me, false) {
                 let child = self.children[idx].spec.id.clone();
-                let mut pending = Vec::new();
+                let mut started = Vec::new();
                 for rec in self.children[..idx].iter_mut().rev() {
                     if let Some(running) = rec.take_running(RecordState::Stopped) {
-                        match rec.spec.shutdown {
-                            crate::strategy::Shutdown::BrutalKill => running.control.kill(),
-                            _ => running.control.stop(),
-                        }
-                        pending.push(running.exited.clone());
+                        started.push(StopItem::new(rec, running));
                     }
                 }
                 self.phase = Phase::Done;
@@ -272,7 +271,7 @@ impl SupervisorActor {
                     child,
                     reason,
                 };
-                return Err((err, pending));
+                return Err((err, started));
             }
         }
         Ok(())

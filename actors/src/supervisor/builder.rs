@@ -7,6 +7,7 @@ use std::time::Duration;
 use actix::{AsyncContext, Context};
 use tokio::sync::broadcast;
 
+use super::stopping::{self, StopItem};
 use super::{SupervisorActor, SupervisorConfig, SupervisorHandle};
 use crate::backoff::BackoffPolicy;
 use crate::child_spec::{ChildSpec, StartContext};
@@ -112,10 +113,8 @@ impl Supervisor {
         let path = self.name.clone();
         match self.start_inner(token, path, tx, clock, Some(links.control)) {
             Ok(handle) => Ok(handle),
-            Err((err, pending)) => {
-                for mut exited in pending {
-                    let _ = exited.wait_for(Option::is_some).await;
-                }
+            Err((err, started)) => {
+                stopping::stop_in_order(started).await;
                 Err(err)
             }
         }
@@ -130,10 +129,15 @@ impl Supervisor {
         let path: Arc<str> = Arc::from(format!("{}/{}", cx.path, self.name));
         let clock = self.clock.clone().unwrap_or_else(|| cx.clock.clone());
         self.start_inner(token, path, cx.events.clone(), clock, None)
-            .map_err(|(err, _)| err)
+            .map_err(|(err, started)| {
+                // Roll back in the background: the parent's start is synchronous.
+                actix::spawn(async move {
+                    stopping::stop_in_order(started).await;
+                });
+                err
+            })
     }
 
-    #[allow(clippy::type_complexity)]
     fn start_inner(
         self,
         token: ChildToken,
@@ -141,13 +145,7 @@ impl Supervisor {
         tx: broadcast::Sender<SupervisionEvent>,
         clock: SharedClock,
         own_control: Option<crate::token::ChildControl>,
-    ) -> Result<
-        SupervisorHandle,
-        (
-            SupervisionError,
-            Vec<tokio::sync::watch::Receiver<Option<crate::exit::ExitReason>>>,
-        ),
-    > {
+    ) -> Result<SupervisorHandle, (SupervisionError, Vec<StopItem>)> {
         self.validate_all().map_err(|e| (e, Vec::new()))?;
         let mut ctx: Context<SupervisorActor> = Context::new();
         let me = ctx.address();

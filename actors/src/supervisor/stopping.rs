@@ -9,7 +9,7 @@ use crate::restart::Restart;
 use crate::strategy::Shutdown;
 
 /// One child to stop.
-pub(super) struct StopItem {
+pub(crate) struct StopItem {
     id: ChildId,
     generation: u64,
     restart: Restart,
@@ -30,7 +30,7 @@ impl StopItem {
 }
 
 /// A child the supervisor stopped, and how it ended.
-pub(super) struct StoppedChild {
+pub(crate) struct StoppedChild {
     pub id: ChildId,
     pub generation: u64,
     pub restart: Restart,
@@ -38,7 +38,7 @@ pub(super) struct StoppedChild {
 }
 
 /// Stops `items` in the given order, each fully before the next.
-pub(super) async fn stop_in_order(items: Vec<StopItem>) -> Vec<StoppedChild> {
+pub(crate) async fn stop_in_order(items: Vec<StopItem>) -> Vec<StoppedChild> {
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         let reason = stop_one(&item.running, item.shutdown).await;
