@@ -212,7 +212,10 @@ fn encoding_refuses_a_frame_over_the_limit() {
         values: vec![Blob::new(vec![7; 2000])],
     };
     let err = codec.encode(&msg).expect_err("too large");
-    assert!(matches!(err, ProtocolError::FrameTooLarge { max: 1024, .. }), "{err}");
+    assert!(
+        matches!(err, ProtocolError::FrameTooLarge { max: 1024, .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -255,7 +258,10 @@ fn a_body_that_does_not_fit_the_schema_names_the_kind() {
         Value::Array(vec![Value::from("not a key"), Value::from(3)]),
     ));
     let err = Codec::default().decode(&frame).expect_err("schema");
-    assert!(matches!(&err, ProtocolError::Schema { kind, .. } if kind == "heads"), "{err}");
+    assert!(
+        matches!(&err, ProtocolError::Schema { kind, .. } if kind == "heads"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -299,7 +305,10 @@ fn forged_ids_are_refused_naming_claimed_and_actual_id() {
 fn an_error_code_from_a_newer_peer_decodes_as_other() {
     let frame = raw(&envelope(
         "error",
-        Value::Array(vec![Value::from("quota_exceeded"), Value::from("slow down")]),
+        Value::Array(vec![
+            Value::from("quota_exceeded"),
+            Value::from("slow down"),
+        ]),
     ));
     let msg = Codec::default().decode(&frame).expect("decode");
     assert_eq!(
@@ -312,7 +321,11 @@ fn an_error_code_from_a_newer_peer_decodes_as_other() {
 }
 
 fn cases() -> u32 {
-    if std::env::var_os("CI").is_some() { 64 } else { 512 }
+    if std::env::var_os("CI").is_some() {
+        64
+    } else {
+        512
+    }
 }
 
 proptest! {
