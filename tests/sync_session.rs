@@ -424,3 +424,38 @@ fn unknown_heads_start_a_have_round_with_our_heads_and_a_verified_hint() {
             if ids == &vec![items[3].0.id, items[4].0.id] && heads == &vec![items[4].0.id]
     ));
 }
+
+#[test]
+fn undecodable_frames_are_answered_with_a_typed_error_and_a_clean_close() {
+    let codec = Codec::default();
+    let cases = [
+        (
+            codec.decode_frame(replikativ::protocol::Frame::Text("hi")),
+            ErrorCode::TextFrame,
+        ),
+        (
+            codec.decode(&[0x81, 0xa3, b'f', b'o', b'o', 0xc0]),
+            ErrorCode::UnknownKind,
+        ),
+        (
+            codec.decode(&[0x81, 0xa4, b'p', b'i', b'n', b'g']),
+            ErrorCode::Malformed,
+        ),
+    ];
+    for (result, code) in cases {
+        let (mut s, _) = ready();
+        let err = result.expect_err("refused");
+        let effects = s.on_decode_error(err);
+        assert!(
+            matches!(
+                &effects[..],
+                [
+                    Effect::Send(Message::Error { code: c, .. }),
+                    Effect::Close { reason: CloseReason::Protocol(_) }
+                ] if *c == code
+            ),
+            "{effects:?}"
+        );
+        assert!(s.is_closed());
+    }
+}

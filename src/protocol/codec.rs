@@ -19,7 +19,7 @@ pub struct Limits {
     pub max_frame: usize,
     /// Most elements in any one array or map (default 100 000).
     pub max_items: usize,
-    /// Deepest nesting of arrays and maps, the envelope included (default 8; messages need 5).
+    /// Deepest nesting of arrays and maps, the envelope included (default 8; messages need 4).
     pub max_depth: usize,
     /// Largest string or binary, e.g. one value's bytes (default 8 MiB).
     pub max_value: usize,

@@ -4,7 +4,7 @@ use crate::id::Id;
 
 use super::message::{ErrorCode, Message};
 
-/// Why a frame is not an acceptable [`Message`](super::Message). Each is answered with an
+/// Why a frame is not an acceptable [`super::Message`]. Each is answered with an
 /// [`Message::Error`] and a clean close (see [`ProtocolError::reply`]).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
