@@ -6,19 +6,32 @@
 //!
 //! - [`id`]: content ids (BLAKE3-256 of the author's bytes).
 //! - [`crdt`]: pure datatypes (CDVCS, OR-Map, LWW register).
+//! - [`protocol`]: wire messages and their bounded MessagePack codec.
+//! - [`sync`]: the pure per-connection replication state machine.
 //! - [`store`]: content-addressed values and mutable state over redb, and the `StoreActor`.
-//! - [`realize`]: sinks that realize transactions exactly once (SQLite, memory, JSON lines).
-//! - [`tweets`]: the seed's application: tweet records, sources, SQLite schema and queries.
-//! - [`peer`]: websocket server and client.
+//! - [`replica`]: `ReplicaActor`, one per CDVCS held; durable before visible.
+//! - [`peer`]: websocket server and client, and the connection actor driving [`sync`].
+//! - [`realize`]: the realizer actor and sinks that apply transactions exactly once.
+//! - [`node`]: the supervision tree and the embedding API; [`stage`]: the user's handle.
+//! - [`tweets`]: the seed's application: tweet records, SQLite schema and queries;
+//!   [`collector`]: sources and the buffer that commits them.
 //! - [`cli`]: the `replikativ` command.
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod collector;
 pub mod crdt;
 pub mod id;
+pub mod node;
 pub mod peer;
+pub mod protocol;
 pub mod realize;
+pub mod replica;
+pub mod stage;
 pub mod store;
+pub mod sync;
 pub mod tweets;
 
 pub use id::Id;
+pub use node::{Node, NodeBuilder};
+pub use stage::Stage;

@@ -1,0 +1,136 @@
+//! [`Codec`]: one [`Message`] per binary websocket frame, with hard [`Limits`].
+//!
+//! Decoding runs in four steps, each refusing with a typed [`ProtocolError`]:
+//! 1. the frame's length against `max_frame` (before reading a byte);
+//! 2. a structure walk over the MessagePack markers (lengths, nesting, truncation, a known
+//!    kind) without allocating for contents;
+//! 3. the typed decode with `rmp-serde`;
+//! 4. semantic checks: a `Hello` with another protocol version, and every [`Blob`](super::Blob)
+//!    re-hashed against its claimed id.
+
+use super::error::ProtocolError;
+use super::message::{Message, PROTOCOL_VERSION};
+use super::walk::walk;
+
+/// Hard limits on what a peer may send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest frame in bytes (default 16 MiB).
+    pub max_frame: usize,
+    /// Most elements in any one array or map (default 100 000).
+    pub max_items: usize,
+    /// Deepest nesting of arrays and maps, the envelope included (default 8; messages need 4).
+    pub max_depth: usize,
+    /// Largest string or binary, e.g. one value's bytes (default 8 MiB).
+    pub max_value: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_frame: 16 << 20,
+            max_items: 100_000,
+            max_depth: 8,
+            max_value: 8 << 20,
+        }
+    }
+}
+
+/// A websocket data frame as received.
+#[derive(Clone, Copy, Debug)]
+pub enum Frame<'a> {
+    /// A binary frame: one MessagePack message.
+    Binary(&'a [u8]),
+    /// A text frame: always refused.
+    Text(&'a str),
+}
+
+/// Encodes and decodes messages under [`Limits`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Codec {
+    /// The limits applied to both directions.
+    pub limits: Limits,
+}
+
+impl Codec {
+    /// A codec with these limits.
+    pub fn new(limits: Limits) -> Codec {
+        Codec { limits }
+    }
+
+    /// Encodes `msg` as one frame; refuses a frame over `max_frame` so we never send what a
+    /// peer with the same limits would refuse.
+    pub fn encode(&self, msg: &Message) -> Result<Vec<u8>, ProtocolError> {
+        let bytes = rmp_serde::to_vec(msg).map_err(|source| ProtocolError::Encode {
+            kind: msg.kind(),
+            source,
+        })?;
+        if bytes.len() > self.limits.max_frame {
+            return Err(ProtocolError::FrameTooLarge {
+                len: bytes.len(),
+                max: self.limits.max_frame,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Decodes one received websocket frame.
+    pub fn decode_frame(&self, frame: Frame<'_>) -> Result<Message, ProtocolError> {
+        match frame {
+            Frame::Binary(bytes) => self.decode(bytes),
+            Frame::Text(text) => Err(ProtocolError::TextFrame { len: text.len() }),
+        }
+    }
+
+    /// Decodes one binary frame.
+    pub fn decode(&self, bytes: &[u8]) -> Result<Message, ProtocolError> {
+        if bytes.len() > self.limits.max_frame {
+            return Err(ProtocolError::FrameTooLarge {
+                len: bytes.len(),
+                max: self.limits.max_frame,
+            });
+        }
+        let kind = walk(bytes, &self.limits)?;
+        let msg: Message = rmp_serde::from_slice(bytes).map_err(|e| ProtocolError::Schema {
+            kind: kind.to_string(),
+            detail: e.to_string(),
+        })?;
+        check(&msg)?;
+        Ok(msg)
+    }
+}
+
+/// Semantic checks that need the decoded message.
+fn check(msg: &Message) -> Result<(), ProtocolError> {
+    match msg {
+        Message::Hello { version, .. } if *version != PROTOCOL_VERSION => {
+            Err(ProtocolError::WrongVersion {
+                ours: PROTOCOL_VERSION,
+                theirs: *version,
+            })
+        }
+        Message::Values { values: blobs, .. } | Message::Commits { commits: blobs, .. } => {
+            for blob in blobs {
+                if let Some(actual) = blob.forged() {
+                    return Err(ProtocolError::ForgedId {
+                        kind: msg.kind(),
+                        claimed: blob.id,
+                        actual,
+                    });
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// [`Codec::encode`] with default limits.
+pub fn encode(msg: &Message) -> Result<Vec<u8>, ProtocolError> {
+    Codec::default().encode(msg)
+}
+
+/// [`Codec::decode`] with default limits.
+pub fn decode(bytes: &[u8]) -> Result<Message, ProtocolError> {
+    Codec::default().decode(bytes)
+}

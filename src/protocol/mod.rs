@@ -1,0 +1,24 @@
+//! The replication wire protocol (DESIGN §6): messages and their codec. Pure: no I/O.
+//!
+//! - [`message`]: the [`Message`] enum, one per binary websocket frame, MessagePack-encoded as
+//!   `{kind: [fields...]}`.
+//! - [`codec`]: [`Codec`] with hard [`Limits`]; malformed input gets a typed
+//!   [`ProtocolError`], which [`ProtocolError::reply`] turns into the [`Message::Error`] sent
+//!   before a clean close.
+//!
+//! ```
+//! use replikativ::protocol::{Codec, Message};
+//! let codec = Codec::default();
+//! let msg = Message::hello(uuid::Uuid::nil());
+//! let frame = codec.encode(&msg).expect("encodes");
+//! assert_eq!(codec.decode(&frame).expect("decodes"), msg);
+//! ```
+
+pub mod codec;
+pub mod error;
+pub mod message;
+mod walk;
+
+pub use codec::{Codec, Frame, Limits, decode, encode};
+pub use error::ProtocolError;
+pub use message::{Blob, ByteBuf, ErrorCode, KINDS, Message, PROTOCOL_VERSION};

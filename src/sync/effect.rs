@@ -1,0 +1,204 @@
+//! What a [`SyncSession`](super::SyncSession) asks its driver to do, and why it stops.
+
+use uuid::Uuid;
+
+use crate::crdt::commit::{CommitDecodeError, CrdtKey, EncodedCommit};
+use crate::id::Id;
+use crate::protocol::{ErrorCode, Message, ProtocolError};
+
+/// One instruction for the driver (the connection actor), carried out in order.
+#[derive(Debug)]
+pub enum Effect {
+    /// Send this message as one frame.
+    Send(Message),
+    /// Load `ids` (in this order) with the values their transactions reference, frame them
+    /// with [`plan_frames`](super::plan_frames) as values, then commits, then `Heads{heads}`,
+    /// and send the frames.
+    SendCommits {
+        /// Which CRDT.
+        crdt: CrdtKey,
+        /// Commits the peer lacks, parents before children.
+        ids: Vec<Id>,
+        /// Our heads these commits lead to, announced after them.
+        heads: Vec<Id>,
+    },
+    /// Store and apply this verified batch atomically, then call
+    /// [`on_applied`](super::SyncSession::on_applied) (or
+    /// [`on_apply_failed`](super::SyncSession::on_apply_failed)). Batches of one CRDT must be
+    /// applied in the order given. After a durable apply the driver relays by calling
+    /// `on_local_change` on every *other* session.
+    Apply {
+        /// Which CRDT.
+        crdt: CrdtKey,
+        /// The verified content.
+        batch: VerifiedBatch,
+    },
+    /// The peer shared a CRDT we have no replica of: create it empty (root only) before
+    /// carrying out the effects that follow.
+    EnsureReplica(CrdtKey),
+    /// Persist `heads` as the hint for what `peer` holds of `crdt` (see
+    /// [`Graphs::known_heads_hint`](super::Graphs::known_heads_hint)).
+    SaveKnownHeads {
+        /// The peer's persistent id.
+        peer: Uuid,
+        /// Which CRDT.
+        crdt: CrdtKey,
+        /// Heads the peer announced and we hold.
+        heads: Vec<Id>,
+    },
+    /// A received batch failed verification; nothing of it was applied. Log/report it.
+    Reject {
+        /// The peer that sent it (`None` before its `Hello`).
+        peer: Option<Uuid>,
+        /// Which CRDT.
+        crdt: Option<CrdtKey>,
+        /// The offending value or commit id (the claimed one for a hash mismatch).
+        id: Id,
+        /// What was wrong.
+        reason: SyncError,
+    },
+    /// Close the connection; the session is finished and ignores further input.
+    Close {
+        /// Why.
+        reason: CloseReason,
+    },
+}
+
+/// Received commits and values that passed verification.
+///
+/// Guarantees: every value and commit was re-hashed to its id; every commit decoded; every
+/// parent is earlier in `commits` or already present locally (or in an earlier, not yet
+/// confirmed batch of this session); commits are parents-before-children and none is already
+/// present locally.
+///
+/// The driver must check against its store: every id in `values_to_check` (transaction params
+/// not carried in this batch) is present; otherwise it refuses the whole batch and calls
+/// [`on_apply_failed`](super::SyncSession::on_apply_failed).
+#[derive(Debug, Default)]
+pub struct VerifiedBatch {
+    /// Values referenced by the commits, with their ids: `(id, bytes)`.
+    pub values: Vec<(Id, Vec<u8>)>,
+    /// The commits, parents before children.
+    pub commits: Vec<EncodedCommit>,
+    /// Param ids referenced but not carried here: must already be in the store.
+    pub values_to_check: Vec<Id>,
+}
+
+/// Why received content was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SyncError {
+    /// The bytes hash to another id than claimed.
+    #[error("bytes claimed as {claimed} hash to {actual}")]
+    HashMismatch {
+        /// The claimed id.
+        claimed: Id,
+        /// The hash of the received bytes.
+        actual: Id,
+    },
+    /// The bytes are not a commit record.
+    #[error("commit {id} cannot be decoded")]
+    UndecodableCommit {
+        /// Its id.
+        id: Id,
+        /// The decoder's error.
+        #[source]
+        source: CommitDecodeError,
+    },
+    /// A parent is neither in the batch nor held locally.
+    #[error("commit {commit} has parent {parent}, which is neither in the batch nor held")]
+    MissingParent {
+        /// The orphan commit.
+        commit: Id,
+        /// The parent that cannot be obtained.
+        parent: Id,
+    },
+    /// The frame itself was refused by the codec.
+    #[error("the frame was refused")]
+    Protocol(#[source] ProtocolError),
+}
+
+/// Why a session closed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The peer's frame broke the protocol.
+    #[error("protocol error from peer")]
+    Protocol(#[source] ProtocolError),
+    /// A message arrived in a state that does not allow it.
+    #[error("unexpected {kind} message: {detail}")]
+    Unexpected {
+        /// The message kind.
+        kind: &'static str,
+        /// What was expected instead.
+        detail: &'static str,
+    },
+    /// The peer announced our own peer id.
+    #[error("connected to ourselves (peer id {0})")]
+    SelfConnection(Uuid),
+    /// The peer sent an `Error` message.
+    #[error("peer refused: {code:?}: {message}")]
+    PeerError {
+        /// Its code.
+        code: ErrorCode,
+        /// Its explanation.
+        message: String,
+    },
+    /// A received batch failed verification (see the preceding `Reject`).
+    #[error("batch for {crdt} refused: {id} failed verification")]
+    Verification {
+        /// Which CRDT.
+        crdt: CrdtKey,
+        /// The offending id.
+        id: Id,
+    },
+    /// A received commit's parent can be obtained neither from the batch nor locally.
+    #[error("batch for {crdt} refused: commit {commit} lacks parent {parent}")]
+    MissingParents {
+        /// Which CRDT.
+        crdt: CrdtKey,
+        /// The orphan commit.
+        commit: Id,
+        /// Its missing parent.
+        parent: Id,
+    },
+    /// Buffered values waiting for their commits exceeded the bound.
+    #[error("{bytes} bytes of values buffered for {crdt} exceed the limit of {max}")]
+    PendingOverflow {
+        /// Which CRDT.
+        crdt: CrdtKey,
+        /// Buffered bytes including the frame that broke the bound.
+        bytes: usize,
+        /// The bound.
+        max: usize,
+    },
+    /// The driver could not store or apply a batch.
+    #[error("applying a batch for {crdt} failed: {reason}")]
+    ApplyFailed {
+        /// Which CRDT.
+        crdt: CrdtKey,
+        /// The driver's explanation.
+        reason: String,
+    },
+}
+
+impl CloseReason {
+    /// The `Error` message telling the peer why, if it should be told.
+    pub fn reply(&self) -> Option<Message> {
+        let code = match self {
+            CloseReason::Protocol(e) => return Some(e.reply()),
+            CloseReason::Unexpected { .. } | CloseReason::SelfConnection(_) => {
+                ErrorCode::Unexpected
+            }
+            CloseReason::PeerError { .. } => return None,
+            CloseReason::Verification { .. } => ErrorCode::Verification,
+            CloseReason::MissingParents { .. } => ErrorCode::MissingParents,
+            CloseReason::PendingOverflow { .. } => ErrorCode::Overloaded,
+            CloseReason::ApplyFailed { .. } => ErrorCode::Internal,
+        };
+        Some(Message::Error {
+            code,
+            message: self.to_string(),
+        })
+    }
+}

@@ -1,0 +1,513 @@
+//! [`SyncSession`]: the replication state machine of one connection, driven by inputs
+//! (`start`, `on_message`, `on_local_change`, `on_applied`, …) and answering with
+//! [`Effect`]s. No I/O and no clock: the driver carries out the effects in order.
+//!
+//! Per shared CRDT the session keeps a bounded *frontier*: ids the peer is known to hold
+//! (announced heads, `Known` answers, tips of batches it sent us, heads we sent it). What we
+//! send is always `commits_between(frontier, our heads)`, and only when that is non-empty, so
+//! nothing is echoed back to where it came from and quiet CRDTs cost nothing.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+
+use uuid::Uuid;
+
+use crate::crdt::commit::CrdtKey;
+use crate::id::Id;
+use crate::protocol::{Blob, Message, PROTOCOL_VERSION, ProtocolError};
+
+use super::effect::{CloseReason, Effect, SyncError};
+use super::graph::{GraphView, Graphs, Overlay, RootOnly};
+use super::negotiation::Negotiation;
+use super::verify::verify;
+
+/// Bounds and tuning of one session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncLimits {
+    /// Most bytes of received values buffered per CRDT until their `Commits` frame
+    /// (default 32 MiB; must exceed the sender's batch size).
+    pub max_pending_bytes: usize,
+    /// Most ids per `Have` sample (default 64).
+    pub max_sample: usize,
+    /// Most `Have` rounds per negotiation (default 8).
+    pub max_rounds: usize,
+    /// Most ids remembered in a CRDT's frontier (default 256; forgetting only costs resends).
+    pub max_frontier: usize,
+}
+
+impl Default for SyncLimits {
+    fn default() -> SyncLimits {
+        SyncLimits {
+            max_pending_bytes: 32 << 20,
+            max_sample: 64,
+            max_rounds: 8,
+            max_frontier: 256,
+        }
+    }
+}
+
+/// Who we are and what we want from the peer.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// Our persistent peer id, sent in `Hello`.
+    pub local_peer: Uuid,
+    /// CRDTs to subscribe to on this connection.
+    pub subscriptions: Vec<CrdtKey>,
+    /// Bounds.
+    pub limits: SyncLimits,
+}
+
+/// Replication state of one shared CRDT on this connection.
+#[derive(Default)]
+pub(crate) struct Shared {
+    /// Ids the peer holds (with ancestors), all present locally; bounded, oldest dropped.
+    pub(crate) frontier: VecDeque<Id>,
+    negotiation: Option<Negotiation>,
+    pending_values: Vec<Blob>,
+    pending_bytes: usize,
+    /// Batches handed out in `Apply` effects and not yet confirmed, in order.
+    inflight: VecDeque<Vec<Id>>,
+    inflight_ids: HashSet<Id>,
+    /// Heads received while batches were in flight, processed once they are applied.
+    deferred_heads: Option<Vec<Id>>,
+    /// The hint last saved for this peer, to avoid saving it again.
+    saved_hint: Vec<Id>,
+}
+
+/// The per-connection replication state machine (see the [module docs](super)).
+pub struct SyncSession {
+    config: SessionConfig,
+    peer: Option<Uuid>,
+    closed: bool,
+    shared: BTreeMap<CrdtKey, Shared>,
+    requested: BTreeSet<CrdtKey>,
+}
+
+impl SyncSession {
+    /// A session that has not started yet.
+    pub fn new(config: SessionConfig) -> SyncSession {
+        SyncSession {
+            config,
+            peer: None,
+            closed: false,
+            shared: BTreeMap::new(),
+            requested: BTreeSet::new(),
+        }
+    }
+
+    /// The peer's id, once its `Hello` arrived.
+    pub fn peer(&self) -> Option<Uuid> {
+        self.peer
+    }
+
+    /// Whether the session has closed (it then ignores all input).
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// The CRDTs shared on this connection.
+    pub fn shared(&self) -> impl Iterator<Item = &CrdtKey> {
+        self.shared.keys()
+    }
+
+    /// Opens the connection: `Hello`, then `Subscribe` for the configured subscriptions.
+    pub fn start(&mut self) -> Vec<Effect> {
+        let mut out = vec![Effect::Send(Message::hello(self.config.local_peer))];
+        let subs = self.config.subscriptions.clone();
+        out.extend(self.subscribe(subs));
+        out
+    }
+
+    /// Subscribes to more CRDTs on this connection.
+    pub fn subscribe(&mut self, crdts: Vec<CrdtKey>) -> Vec<Effect> {
+        let new: Vec<CrdtKey> = crdts
+            .into_iter()
+            .filter(|c| !self.shared.contains_key(c) && self.requested.insert(c.clone()))
+            .collect();
+        if self.closed || new.is_empty() {
+            return Vec::new();
+        }
+        vec![Effect::Send(Message::Subscribe { crdts: new })]
+    }
+
+    /// The driver could not decode a frame: tell the peer, report forged content, close.
+    pub fn on_decode_error(&mut self, err: ProtocolError) -> Vec<Effect> {
+        if self.closed {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        if let ProtocolError::ForgedId {
+            claimed, actual, ..
+        } = &err
+        {
+            out.push(Effect::Reject {
+                peer: self.peer,
+                crdt: None,
+                id: *claimed,
+                reason: SyncError::HashMismatch {
+                    claimed: *claimed,
+                    actual: *actual,
+                },
+            });
+        }
+        out.extend(self.close(CloseReason::Protocol(err)));
+        out
+    }
+
+    /// One message from the peer.
+    pub fn on_message(&mut self, msg: Message, graphs: &dyn Graphs) -> Vec<Effect> {
+        if self.closed {
+            return Vec::new();
+        }
+        let kind = msg.kind();
+        match (msg, self.peer) {
+            (Message::Hello { version, peer_id }, peer) => self.on_hello(version, peer_id, peer),
+            (_, None) => self.close(CloseReason::Unexpected {
+                kind,
+                detail: "expected hello first",
+            }),
+            (Message::Subscribe { crdts }, Some(_)) => self.on_subscribe(crdts, graphs),
+            (Message::Subscribed { crdts }, Some(_)) => self.on_subscribed(crdts, graphs),
+            (Message::Heads { crdt, heads }, Some(_)) => self.on_heads(&crdt, heads, graphs),
+            (Message::Have { crdt, sample }, Some(_)) => self.on_have(crdt, sample, graphs),
+            (Message::Known { crdt, ids }, Some(_)) => self.on_known(&crdt, ids, graphs),
+            (Message::Values { crdt, values }, Some(_)) => self.on_values(&crdt, values),
+            (Message::Commits { crdt, commits }, Some(_)) => {
+                self.on_commits(&crdt, commits, graphs)
+            }
+            (Message::Error { code, message }, Some(_)) => {
+                self.closed = true;
+                vec![Effect::Close {
+                    reason: CloseReason::PeerError { code, message },
+                }]
+            }
+            (Message::Ping(n), Some(_)) => vec![Effect::Send(Message::Pong(n))],
+            (Message::Pong(_), Some(_)) => Vec::new(),
+        }
+    }
+
+    /// Our state of `crdt` changed (a local commit, or a batch applied from another
+    /// connection): send the peer what it lacks, if anything.
+    pub fn on_local_change(&mut self, crdt: &CrdtKey, graphs: &dyn Graphs) -> Vec<Effect> {
+        if self.closed || self.peer.is_none() {
+            return Vec::new();
+        }
+        self.send_delta(crdt, graphs)
+    }
+
+    /// The oldest outstanding `Apply` of `crdt` is durable.
+    pub fn on_applied(&mut self, crdt: &CrdtKey, graphs: &dyn Graphs) -> Vec<Effect> {
+        let Some(state) = self.shared.get_mut(crdt) else {
+            return Vec::new();
+        };
+        if let Some(ids) = state.inflight.pop_front() {
+            for id in ids {
+                state.inflight_ids.remove(&id);
+            }
+        }
+        if self.closed || !state.inflight.is_empty() {
+            return Vec::new();
+        }
+        match state.deferred_heads.take() {
+            Some(heads) => self.on_heads(crdt, heads, graphs),
+            None => Vec::new(),
+        }
+    }
+
+    /// The driver could not store an `Apply` of `crdt`: later batches depend on it, so close.
+    pub fn on_apply_failed(&mut self, crdt: &CrdtKey, reason: String) -> Vec<Effect> {
+        self.close(CloseReason::ApplyFailed {
+            crdt: crdt.clone(),
+            reason,
+        })
+    }
+
+    fn close(&mut self, reason: CloseReason) -> Vec<Effect> {
+        if self.closed {
+            return Vec::new();
+        }
+        self.closed = true;
+        let mut out = Vec::new();
+        if let Some(reply) = reason.reply() {
+            out.push(Effect::Send(reply));
+        }
+        out.push(Effect::Close { reason });
+        out
+    }
+
+    fn on_hello(&mut self, version: u32, peer_id: Uuid, known: Option<Uuid>) -> Vec<Effect> {
+        if version != PROTOCOL_VERSION {
+            return self.close(CloseReason::Protocol(ProtocolError::WrongVersion {
+                ours: PROTOCOL_VERSION,
+                theirs: version,
+            }));
+        }
+        match known {
+            // A repeated identical Hello is harmless.
+            Some(p) if p == peer_id => Vec::new(),
+            Some(_) => self.close(CloseReason::Unexpected {
+                kind: "hello",
+                detail: "a second hello with another peer id",
+            }),
+            None if peer_id == self.config.local_peer => {
+                self.close(CloseReason::SelfConnection(peer_id))
+            }
+            None => {
+                self.peer = Some(peer_id);
+                Vec::new()
+            }
+        }
+    }
+
+    fn on_subscribe(&mut self, crdts: Vec<CrdtKey>, graphs: &dyn Graphs) -> Vec<Effect> {
+        let mut out = Vec::new();
+        let mut heads = Vec::new();
+        for crdt in &crdts {
+            if graphs.graph(crdt).is_none() {
+                out.push(Effect::EnsureReplica(crdt.clone()));
+            }
+            if !self.shared.contains_key(crdt) {
+                self.shared.insert(crdt.clone(), Shared::default());
+                heads.push(self.heads_message(crdt, graphs));
+            }
+        }
+        out.push(Effect::Send(Message::Subscribed { crdts }));
+        out.extend(heads.into_iter().map(Effect::Send));
+        out
+    }
+
+    fn on_subscribed(&mut self, crdts: Vec<CrdtKey>, graphs: &dyn Graphs) -> Vec<Effect> {
+        let mut out = Vec::new();
+        for crdt in crdts {
+            // Acknowledgements for what we never asked for are ignored.
+            if self.requested.contains(&crdt) && !self.shared.contains_key(&crdt) {
+                out.push(Effect::Send(self.heads_message(&crdt, graphs)));
+                self.shared.insert(crdt, Shared::default());
+            }
+        }
+        out
+    }
+
+    fn heads_message(&self, crdt: &CrdtKey, graphs: &dyn Graphs) -> Message {
+        Message::Heads {
+            crdt: crdt.clone(),
+            heads: with_graph(crdt, graphs, |g| g.heads()),
+        }
+    }
+
+    /// The peer holds `heads`. If we hold them all we know exactly what it lacks; otherwise
+    /// it holds something we lack and we negotiate to learn what of ours it holds.
+    fn on_heads(&mut self, crdt: &CrdtKey, heads: Vec<Id>, graphs: &dyn Graphs) -> Vec<Effect> {
+        let peer = self.peer;
+        let limits = self.config.limits;
+        let Some(state) = self.shared.get_mut(crdt) else {
+            return Vec::new();
+        };
+        if !state.inflight.is_empty() {
+            state.deferred_heads = Some(heads);
+            return Vec::new();
+        }
+        let known: Vec<Id> = with_graph(crdt, graphs, |g| {
+            heads.iter().filter(|id| g.contains(id)).copied().collect()
+        });
+        state.learn(&known, limits.max_frontier);
+        let mut out = Vec::new();
+        if known.len() == heads.len() {
+            state.negotiation = None;
+            if let Some(peer) = peer
+                && state.saved_hint != heads
+            {
+                state.saved_hint = heads.clone();
+                out.push(Effect::SaveKnownHeads {
+                    peer,
+                    crdt: crdt.clone(),
+                    heads,
+                });
+            }
+            out.extend(self.send_delta(crdt, graphs));
+            return out;
+        }
+        if state.negotiation.is_some() {
+            return out;
+        }
+        let hint: Vec<Id> = match peer {
+            Some(p) => graphs.known_heads_hint(&p, crdt),
+            None => Vec::new(),
+        };
+        let frontier: Vec<Id> = state.frontier.iter().copied().collect();
+        let (negotiation, sample) = with_graph(crdt, graphs, |g| {
+            Negotiation::start(g, &hint, &frontier, &limits)
+        });
+        state.negotiation = Some(negotiation);
+        out.push(Effect::Send(Message::Have {
+            crdt: crdt.clone(),
+            sample,
+        }));
+        out
+    }
+
+    fn on_have(&mut self, crdt: CrdtKey, sample: Vec<Id>, graphs: &dyn Graphs) -> Vec<Effect> {
+        let Some(state) = self.shared.get(&crdt) else {
+            return Vec::new();
+        };
+        let ids = with_graph(&crdt, graphs, |g| {
+            let have = Overlay {
+                graph: g,
+                inflight: &state.inflight_ids,
+            };
+            sample.into_iter().filter(|id| have.contains(id)).collect()
+        });
+        vec![Effect::Send(Message::Known { crdt, ids })]
+    }
+
+    fn on_known(&mut self, crdt: &CrdtKey, ids: Vec<Id>, graphs: &dyn Graphs) -> Vec<Effect> {
+        let limits = self.config.limits;
+        let Some(state) = self.shared.get_mut(crdt) else {
+            return Vec::new();
+        };
+        let Some(mut negotiation) = state.negotiation.take() else {
+            return Vec::new();
+        };
+        let next = with_graph(crdt, graphs, |g| negotiation.answer(g, &ids, &limits));
+        state.learn(negotiation.known(), limits.max_frontier);
+        if let Some(sample) = next {
+            state.negotiation = Some(negotiation);
+            return vec![Effect::Send(Message::Have {
+                crdt: crdt.clone(),
+                sample,
+            })];
+        }
+        self.send_delta(crdt, graphs)
+    }
+
+    fn on_values(&mut self, crdt: &CrdtKey, values: Vec<Blob>) -> Vec<Effect> {
+        let max = self.config.limits.max_pending_bytes;
+        let Some(state) = self.shared.get_mut(crdt) else {
+            return Vec::new();
+        };
+        state.pending_bytes += values.iter().map(|v| v.bytes.0.len()).sum::<usize>();
+        if state.pending_bytes > max {
+            let bytes = state.pending_bytes;
+            return self.close(CloseReason::PendingOverflow {
+                crdt: crdt.clone(),
+                bytes,
+                max,
+            });
+        }
+        state.pending_values.extend(values);
+        Vec::new()
+    }
+
+    fn on_commits(
+        &mut self,
+        crdt: &CrdtKey,
+        commits: Vec<Blob>,
+        graphs: &dyn Graphs,
+    ) -> Vec<Effect> {
+        let peer = self.peer;
+        let max_frontier = self.config.limits.max_frontier;
+        let Some(state) = self.shared.get_mut(crdt) else {
+            return Vec::new();
+        };
+        let values = std::mem::take(&mut state.pending_values);
+        state.pending_bytes = 0;
+        let result = with_graph(crdt, graphs, |g| {
+            let have = Overlay {
+                graph: g,
+                inflight: &state.inflight_ids,
+            };
+            verify(commits, values, &have)
+        });
+        match result {
+            Ok(batch) if batch.commits.is_empty() => Vec::new(),
+            Ok(batch) => {
+                let ids: Vec<Id> = batch.commits.iter().map(|c| c.id).collect();
+                let parents: HashSet<Id> = batch
+                    .commits
+                    .iter()
+                    .flat_map(|c| c.commit.parents.iter().copied())
+                    .collect();
+                let tips: Vec<Id> = ids
+                    .iter()
+                    .filter(|id| !parents.contains(id))
+                    .copied()
+                    .collect();
+                state.inflight_ids.extend(ids.iter().copied());
+                state.inflight.push_back(ids);
+                // The peer holds what it sent us: never send it back.
+                state.learn(&tips, max_frontier);
+                vec![Effect::Apply {
+                    crdt: crdt.clone(),
+                    batch,
+                }]
+            }
+            Err((id, reason)) => {
+                let close = match &reason {
+                    SyncError::MissingParent { commit, parent } => CloseReason::MissingParents {
+                        crdt: crdt.clone(),
+                        commit: *commit,
+                        parent: *parent,
+                    },
+                    _ => CloseReason::Verification {
+                        crdt: crdt.clone(),
+                        id,
+                    },
+                };
+                let mut out = vec![Effect::Reject {
+                    peer,
+                    crdt: Some(crdt.clone()),
+                    id,
+                    reason,
+                }];
+                out.extend(self.close(close));
+                out
+            }
+        }
+    }
+
+    /// Sends `commits_between(frontier, our heads)` unless empty or still negotiating.
+    fn send_delta(&mut self, crdt: &CrdtKey, graphs: &dyn Graphs) -> Vec<Effect> {
+        let max_frontier = self.config.limits.max_frontier;
+        let Some(state) = self.shared.get_mut(crdt) else {
+            return Vec::new();
+        };
+        if state.negotiation.is_some() {
+            return Vec::new();
+        }
+        let frontier: Vec<Id> = state.frontier.iter().copied().collect();
+        let (ids, heads) = with_graph(crdt, graphs, |g| {
+            let heads = g.heads();
+            (g.commits_between(&frontier, &heads), heads)
+        });
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        state.learn(&heads, max_frontier);
+        vec![Effect::SendCommits {
+            crdt: crdt.clone(),
+            ids,
+            heads,
+        }]
+    }
+}
+
+impl Shared {
+    /// Adds ids the peer holds to the bounded frontier.
+    fn learn(&mut self, ids: &[Id], max: usize) {
+        for id in ids {
+            if !self.frontier.contains(id) {
+                self.frontier.push_back(*id);
+            }
+        }
+        while self.frontier.len() > max {
+            self.frontier.pop_front();
+        }
+    }
+}
+
+/// Runs `f` on the graph of `crdt`, or on the root-only graph of a replica not created yet.
+fn with_graph<T>(crdt: &CrdtKey, graphs: &dyn Graphs, f: impl FnOnce(&dyn GraphView) -> T) -> T {
+    match graphs.graph(crdt) {
+        Some(g) => f(g),
+        None => f(&RootOnly::of(crdt)),
+    }
+}
