@@ -203,32 +203,41 @@ impl Cdvcs {
         entries: &[(Id, Vec<Id>)],
         heads: &[Id],
     ) -> Result<Vec<Id>, CdvcsError> {
-        let mut fresh: FastMap<Id, &[Id]> = FastMap::default();
+        let mut fresh = Fresh::default();
+        // Ops normally list parents first; then the given order is used as is.
+        let mut in_order = true;
         for (id, parents) in entries {
             let known = match self.graph.idx(id) {
-                Some(i) => Some(self.graph.parent_ids(i)),
-                None => fresh.get(id).map(|ps| ps.to_vec()),
+                Some(i) if self.graph.parents_equal(i, parents) => continue,
+                Some(i) => self.graph.parent_ids(i),
+                None => match fresh.get(id) {
+                    Some(ps) if ps == parents.as_slice() => continue,
+                    Some(ps) => ps.to_vec(),
+                    None => {
+                        in_order = in_order
+                            && (parents.iter())
+                                .all(|p| self.graph.idx(p).is_some() || fresh.get(p).is_some());
+                        fresh.insert(*id, parents);
+                        continue;
+                    }
+                },
             };
-            match known {
-                Some(known) if known != *parents => {
-                    return Err(CdvcsError::ParentsMismatch {
-                        commit: *id,
-                        known,
-                        given: parents.clone(),
-                    });
-                }
-                Some(_) => {}
-                None => {
-                    fresh.insert(*id, parents);
-                }
-            }
+            return Err(CdvcsError::ParentsMismatch {
+                commit: *id,
+                known,
+                given: parents.clone(),
+            });
         }
         for h in heads {
-            if !fresh.contains_key(h) && !self.contains(h) {
+            if fresh.get(h).is_none() && !self.contains(h) {
                 return Err(CdvcsError::UnknownHead { head: *h });
             }
         }
-        let order = topo_order(&self.graph, entries, &fresh)?;
+        let order = if in_order {
+            fresh.ids()
+        } else {
+            topo_order(&self.graph, entries, &fresh)?
+        };
         let links: usize = order
             .iter()
             .map(|id| fresh.get(id).map_or(0, |p| p.len()))
@@ -238,7 +247,7 @@ impl Cdvcs {
         }
         self.graph.reserve(order.len());
         for id in &order {
-            let parents = fresh.get(id).copied().unwrap_or_default();
+            let parents = fresh.get(id).unwrap_or_default();
             self.graph.insert(*id, parents).map_err(|e| match e {
                 // topo_order placed every parent first, so only capacity can fail here.
                 InsertError::MissingParent(p) => CdvcsError::MissingParents {
@@ -252,12 +261,54 @@ impl Cdvcs {
     }
 }
 
+/// The entries of an op that the state lacks, first occurrence wins. A linear list for the
+/// usual few entries (a commit op has one), indexed by a map once it grows.
+#[derive(Default)]
+struct Fresh<'a> {
+    list: Vec<(Id, &'a [Id])>,
+    index: Option<FastMap<Id, usize>>,
+}
+
+impl<'a> Fresh<'a> {
+    const LINEAR: usize = 8;
+
+    fn get(&self, id: &Id) -> Option<&'a [Id]> {
+        let pos = match &self.index {
+            Some(map) => map.get(id).copied(),
+            None => self.list.iter().position(|(i, _)| i == id),
+        };
+        pos.map(|k| self.list[k].1)
+    }
+
+    fn contains_key(&self, id: &Id) -> bool {
+        self.get(id).is_some()
+    }
+
+    fn insert(&mut self, id: Id, parents: &'a [Id]) {
+        self.list.push((id, parents));
+        if let Some(map) = &mut self.index {
+            map.insert(id, self.list.len() - 1);
+        } else if self.list.len() > Self::LINEAR {
+            let map = self.list.iter().enumerate().map(|(k, (i, _))| (*i, k));
+            self.index = Some(map.collect());
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    fn ids(&self) -> Vec<Id> {
+        self.list.iter().map(|(i, _)| *i).collect()
+    }
+}
+
 /// Orders the `fresh` entries so every parent comes before its children (iterative DFS, in
 /// the order the entries were given). Pure: fails on a parent that is nowhere or on a cycle.
 fn topo_order(
     graph: &Graph,
     entries: &[(Id, Vec<Id>)],
-    fresh: &FastMap<Id, &[Id]>,
+    fresh: &Fresh<'_>,
 ) -> Result<Vec<Id>, CdvcsError> {
     const ON_STACK: u8 = 1;
     const PLACED: u8 = 2;
@@ -272,7 +323,7 @@ fn topo_order(
         stack.push((*start, 0));
         while let Some((cur, next)) = stack.last_mut() {
             let cur = *cur;
-            let parents = fresh.get(&cur).copied().unwrap_or_default();
+            let parents = fresh.get(&cur).unwrap_or_default();
             let Some(p) = parents.get(*next) else {
                 mark.insert(cur, PLACED);
                 order.push(cur);

@@ -134,6 +134,12 @@ impl Graph {
         self.parents_of(idx).iter().map(|&p| self.id(p)).collect()
     }
 
+    /// Whether `idx`'s parents are exactly `ids`, in order.
+    pub(crate) fn parents_equal(&self, idx: u32, ids: &[Id]) -> bool {
+        let ps = self.parents_of(idx);
+        ps.len() == ids.len() && ps.iter().zip(ids).all(|(&p, id)| self.id(p) == *id)
+    }
+
     /// All nodes in insertion order (parents before children).
     pub(crate) fn nodes(&self) -> &[Node] {
         &self.nodes
