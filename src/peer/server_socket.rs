@@ -11,7 +11,9 @@ use actix_web_actors::ws;
 use super::socket::{HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT, Inbound, MAX_WS_FRAME, Outgoing};
 
 /// Builds the connection actor for a new socket, given where its outgoing frames go.
-pub type ConnectionFactory = Box<dyn FnOnce(Recipient<Outgoing>) -> Option<Recipient<Inbound>>>;
+pub type ConnectionFactory = Box<
+    dyn FnOnce(Recipient<Outgoing>) -> futures_util::future::LocalBoxFuture<'static, Option<Recipient<Inbound>>>,
+>;
 
 /// One accepted websocket.
 pub struct ServerSocket {
@@ -72,11 +74,17 @@ impl Actor for ServerSocket {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         if let Some(factory) = self.factory.take() {
-            self.conn = factory(ctx.address().recipient());
-        }
-        if self.conn.is_none() {
-            self.close("the node is shutting down", ctx);
-            return;
+            // Read nothing until the connection actor exists.
+            ctx.wait(
+                factory(ctx.address().recipient())
+                    .into_actor(self)
+                    .map(|conn, act, ctx| {
+                        act.conn = conn;
+                        if act.conn.is_none() {
+                            act.close("the node is shutting down", ctx);
+                        }
+                    }),
+            );
         }
         ctx.run_interval(HEARTBEAT_INTERVAL, |act, ctx| {
             if act.last_heard.elapsed() > HEARTBEAT_TIMEOUT {

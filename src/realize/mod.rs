@@ -5,11 +5,15 @@
 //! - [`sqlite`]: [`SqliteSink`], the embedded default (WAL, FTS5 via the tweet schema).
 //! - [`memory`]: [`MemorySink`], for tests, with failure injection.
 //! - [`jsonl`]: [`JsonlSink`], JSON lines plus a checkpoint sidecar.
+//! - [`realizer`]: [`RealizerActor`](realizer::RealizerActor), which follows a CDVCS into a
+//!   sink exactly once, parks at poison commits; [`worker`]: the sink's own thread.
 
 pub mod jsonl;
 pub mod memory;
+pub mod realizer;
 pub mod sink;
 pub mod sqlite;
+pub mod worker;
 
 pub use jsonl::JsonlSink;
 pub use memory::{AppliedOp, InjectedFailure, MemorySink, MemorySnapshot};

@@ -1,0 +1,241 @@
+//! `CollectorActor`: the buffer between a source and the CDVCS.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::sync::watch;
+
+use crate::crdt::CrdtKey;
+use crate::id::Id;
+use crate::stage::{Stage, StageError};
+use crate::store::WriteBatch;
+use crate::tweets::SourcePosition;
+
+/// The op name of a collected tweet.
+pub const ADD_TWEET: &str = "add-tweet";
+
+/// How a collector commits.
+#[derive(Clone, Debug)]
+pub struct CollectOptions {
+    /// The CDVCS to commit into.
+    pub key: CrdtKey,
+    /// Flush at least this often.
+    pub flush: Duration,
+    /// Flush at this many buffered tweets.
+    pub batch: usize,
+    /// The state key of the file source's checkpoint (None for stdin and HTTP).
+    pub checkpoint_key: Option<Vec<u8>>,
+}
+
+/// What a collector did so far.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CollectReport {
+    /// Tweets committed durably.
+    pub tweets: u64,
+    /// Commits made.
+    pub commits: u64,
+    /// Source lines skipped (reported with their line number and reason).
+    pub skipped_lines: u64,
+    /// Tweets buffered and not yet committed.
+    pub buffered: u64,
+    /// The source has ended and everything is committed.
+    pub finished: bool,
+    /// The last commit.
+    pub last_commit: Option<Id>,
+}
+
+/// One item a source feeds.
+#[derive(Debug)]
+pub enum FeedItem {
+    /// A tweet's params value bytes and, for a file, the position after it.
+    Tweet {
+        /// The encoded params (tweet with its author).
+        params: Vec<u8>,
+        /// The position after this tweet (file sources only).
+        after: Option<SourcePosition>,
+    },
+    /// A skipped line; a file's position moves past it.
+    Skipped {
+        /// The position after the line (file sources only).
+        after: Option<SourcePosition>,
+    },
+}
+
+/// A chunk of the source, in order. Answered once the collector has taken it.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), StageError>")]
+pub struct Feed(pub Vec<FeedItem>);
+
+/// The source reached its end: flush and finish.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), StageError>")]
+pub struct SourceEnded;
+
+/// Flush now (timer, SIGTERM/SIGINT).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), StageError>")]
+pub struct FlushNow;
+
+/// The actor.
+pub struct CollectorActor {
+    stage: Stage,
+    opts: CollectOptions,
+    buffer: Vec<(String, Vec<u8>)>,
+    position: Option<SourcePosition>,
+    /// The latest position fed (read by a restarted source to resume after the buffer).
+    pub fed_position: Arc<Mutex<Option<SourcePosition>>>,
+    report: watch::Sender<CollectReport>,
+}
+
+impl CollectorActor {
+    /// A collector committing through `stage`; `report` carries its progress.
+    pub fn new(
+        stage: Stage,
+        opts: CollectOptions,
+        fed_position: Arc<Mutex<Option<SourcePosition>>>,
+        report: watch::Sender<CollectReport>,
+    ) -> CollectorActor {
+        CollectorActor {
+            stage,
+            opts,
+            buffer: Vec::new(),
+            position: None,
+            fed_position,
+            report,
+        }
+    }
+
+    /// Commits the buffer (if any) with the checkpoint in the same atomic batch.
+    fn flush(&mut self) -> ResponseActFuture<Self, Result<(), StageError>> {
+        if self.buffer.is_empty() {
+            return Box::pin(fut::ready(Ok(())));
+        }
+        let txs = std::mem::take(&mut self.buffer);
+        let n = txs.len() as u64;
+        let mut extra = WriteBatch::new();
+        if let (Some(key), Some(pos)) = (&self.opts.checkpoint_key, self.position) {
+            extra.put_state(key.clone(), rmp_serde::to_vec(&pos).unwrap_or_default());
+        }
+        let stage = self.stage.clone();
+        let key = self.opts.key.clone();
+        Box::pin(
+            async move { stage.transact_with(&key, txs, extra).await }
+                .into_actor(self)
+                .map(move |res, act, _ctx| {
+                    let id = res?;
+                    act.report.send_modify(|r| {
+                        r.tweets += n;
+                        r.commits += 1;
+                        r.buffered = 0;
+                        r.last_commit = Some(id);
+                    });
+                    let r = act.report.borrow().clone();
+                    tracing::info!(
+                        commit = %id.short(),
+                        tweets = r.tweets,
+                        commits = r.commits,
+                        skipped_lines = r.skipped_lines,
+                        "committed {n} tweets"
+                    );
+                    Ok(())
+                }),
+        )
+    }
+}
+
+impl Actor for CollectorActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let every = self.opts.flush;
+        ctx.run_interval(every, |act, ctx| {
+            if !act.buffer.is_empty() {
+                ctx.wait(act.flush().map(|res, _, _| {
+                    if let Err(e) = res {
+                        tracing::warn!("timed flush failed: {e}");
+                    }
+                }));
+            }
+        });
+    }
+}
+
+impl Handler<Feed> for CollectorActor {
+    type Result = AtomicResponse<Self, Result<(), StageError>>;
+
+    fn handle(&mut self, msg: Feed, _ctx: &mut Context<Self>) -> Self::Result {
+        // Take items until the buffer is full; flush; go on with the rest.
+        let mut items = msg.0.into_iter();
+        let mut chain: ResponseActFuture<Self, Result<(), StageError>> =
+            Box::pin(fut::ready(Ok(())));
+        let mut skipped = 0u64;
+        loop {
+            let mut full = false;
+            for item in items.by_ref() {
+                match item {
+                    FeedItem::Tweet { params, after } => {
+                        self.buffer.push((ADD_TWEET.to_string(), params));
+                        if after.is_some() {
+                            self.position = after;
+                        }
+                    }
+                    FeedItem::Skipped { after } => {
+                        skipped += 1;
+                        if after.is_some() {
+                            self.position = after;
+                        }
+                    }
+                }
+                if self.buffer.len() >= self.opts.batch {
+                    full = true;
+                    break;
+                }
+            }
+            if let Ok(mut p) = self.fed_position.lock() {
+                *p = self.position;
+            }
+            let buffered = self.buffer.len() as u64;
+            self.report.send_modify(|r| {
+                r.skipped_lines += skipped;
+                r.buffered = buffered;
+            });
+            skipped = 0;
+            if !full {
+                break;
+            }
+            // Flush synchronously within this message: the source waits (backpressure).
+            let flush = self.flush();
+            chain = Box::pin(chain.then(move |res, _act, _ctx| {
+                let out: ResponseActFuture<Self, Result<(), StageError>> = match res {
+                    Ok(()) => flush,
+                    Err(e) => Box::pin(fut::ready(Err(e))),
+                };
+                out
+            }));
+            // Remaining items are buffered after this flush is chained (the buffer is empty
+            // now because flush() took it).
+        }
+        AtomicResponse::new(chain)
+    }
+}
+
+impl Handler<SourceEnded> for CollectorActor {
+    type Result = AtomicResponse<Self, Result<(), StageError>>;
+
+    fn handle(&mut self, _msg: SourceEnded, _ctx: &mut Context<Self>) -> Self::Result {
+        AtomicResponse::new(Box::pin(self.flush().map(|res, act, _ctx| {
+            res?;
+            act.report.send_modify(|r| r.finished = true);
+            Ok(())
+        })))
+    }
+}
+
+impl Handler<FlushNow> for CollectorActor {
+    type Result = AtomicResponse<Self, Result<(), StageError>>;
+
+    fn handle(&mut self, _msg: FlushNow, _ctx: &mut Context<Self>) -> Self::Result {
+        AtomicResponse::new(self.flush())
+    }
+}

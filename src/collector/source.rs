@@ -1,0 +1,319 @@
+//! `SourceActor`: reads a source on its own thread and feeds the collector.
+//!
+//! A file is read from the collector's latest position (or the durable checkpoint after a
+//! crash); standard input and HTTP streams cannot be rewound. The reader thread blocks on
+//! each [`Feed`] until the collector has taken it, so a slow store pauses the source instead
+//! of growing memory. A read error ends this incarnation with the error; the supervisor
+//! restarts it with backoff.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::actor::{CollectorActor, Feed, FeedItem, SourceEnded};
+use crate::store::Store;
+use crate::tweets::{SourceEvent, SourcePosition, TweetCursor, encode_params, open_file_at};
+
+/// How many tweets a reader sends per chunk.
+const CHUNK: usize = 64;
+/// How often a follower looks for appended lines.
+const FOLLOW_POLL: Duration = Duration::from_millis(200);
+
+/// Where tweets come from.
+#[derive(Clone, Debug)]
+pub enum SourceSpec {
+    /// A JSON-lines file; `follow` keeps tailing it after its end.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Keep tailing.
+        follow: bool,
+    },
+    /// Standard input.
+    Stdin,
+    /// An HTTP(S) URL streaming JSON lines, with an optional bearer token.
+    Http {
+        /// The URL.
+        url: String,
+        /// The bearer token.
+        token: Option<String>,
+    },
+}
+
+impl SourceSpec {
+    /// Parses the `--source` argument: `-`, an http(s) URL, or a file path.
+    pub fn parse(arg: &str, follow: bool, token: Option<String>) -> SourceSpec {
+        if arg == "-" {
+            SourceSpec::Stdin
+        } else if arg.starts_with("http://") || arg.starts_with("https://") {
+            SourceSpec::Http {
+                url: arg.to_string(),
+                token,
+            }
+        } else {
+            SourceSpec::File {
+                path: PathBuf::from(arg),
+                follow,
+            }
+        }
+    }
+
+    /// The state-space key of this source's checkpoint (files only).
+    pub fn checkpoint_key(&self) -> Option<Vec<u8>> {
+        match self {
+            SourceSpec::File { path, .. } => {
+                let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+                Some(crate::store::keys::source_checkpoint(
+                    &canon.to_string_lossy(),
+                ))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Why a source incarnation ended.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// Opening or reading the file failed.
+    #[error("reading {path}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Reading standard input failed.
+    #[error("reading standard input")]
+    Stdin(#[source] std::io::Error),
+    /// Reading the HTTP stream failed.
+    #[error("reading the HTTP stream")]
+    Http(#[source] std::io::Error),
+    /// The collector refused a chunk (its commit failed).
+    #[error("the collector could not commit")]
+    Collector(#[source] crate::stage::StageError),
+    /// The collector is gone.
+    #[error("the collector stopped")]
+    CollectorGone,
+    /// The reader thread could not be started.
+    #[error("cannot start the reader thread")]
+    Thread(#[source] std::io::Error),
+    /// The stored checkpoint is damaged.
+    #[error("the stored checkpoint of {path} is damaged")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// The reader thread ended.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+struct ReaderEnded(Result<(), SourceError>);
+
+/// The actor owning the reader thread.
+pub struct SourceActor {
+    spec: SourceSpec,
+    store: Store,
+    collector: Addr<CollectorActor>,
+    fed_position: Arc<Mutex<Option<SourcePosition>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl SourceActor {
+    /// A source feeding `collector`.
+    pub fn new(
+        spec: SourceSpec,
+        store: Store,
+        collector: Addr<CollectorActor>,
+        fed_position: Arc<Mutex<Option<SourcePosition>>>,
+    ) -> SourceActor {
+        SourceActor {
+            spec,
+            store,
+            collector,
+            fed_position,
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Where a file source starts: after what the collector already took, else the durable
+    /// checkpoint, else the start.
+    fn start_position(&self) -> Result<SourcePosition, SourceError> {
+        if let Ok(p) = self.fed_position.lock() {
+            if let Some(p) = *p {
+                return Ok(p);
+            }
+        }
+        let (SourceSpec::File { path, .. }, Some(key)) = (&self.spec, self.spec.checkpoint_key())
+        else {
+            return Ok(SourcePosition::START);
+        };
+        match self.store.get_state(&key) {
+            Ok(Some(raw)) => rmp_serde::from_slice(&raw).map_err(|_| SourceError::Checkpoint {
+                path: path.clone(),
+            }),
+            Ok(None) => Ok(SourcePosition::START),
+            Err(_) => Err(SourceError::Checkpoint { path: path.clone() }),
+        }
+    }
+}
+
+impl Actor for SourceActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let me = ctx.address();
+        let collector = self.collector.clone();
+        let stop = self.stop.clone();
+        let spec = self.spec.clone();
+        let start = match self.start_position() {
+            Ok(p) => p,
+            Err(e) => {
+                replikativ_actors::fail(ctx, e);
+                return;
+            }
+        };
+        if let SourceSpec::File { path, .. } = &spec {
+            tracing::info!(path = %path.display(), offset = start.offset, line = start.line, tweets_done = start.tweets_done, "reading source");
+        }
+        let http_pipe = match &spec {
+            SourceSpec::Http { url, token } => {
+                Some(super::http::start_fetcher(url.clone(), token.clone(), stop.clone()))
+            }
+            _ => None,
+        };
+        let spawned = std::thread::Builder::new()
+            .name("source-reader".into())
+            .spawn(move || {
+                let result = match spec {
+                    SourceSpec::File { path, follow } => match open_file_at(&path, start) {
+                        Ok(cursor) => read(cursor.follow(follow), true, follow, &collector, &stop)
+                            .map_err(|e| match e {
+                                ReadError::Io(source) => SourceError::File { path, source },
+                                ReadError::Other(e) => e,
+                            }),
+                        Err(source) => Err(SourceError::File { path, source }),
+                    },
+                    SourceSpec::Stdin => {
+                        let cursor = TweetCursor::new(
+                            BufReader::new(std::io::stdin()),
+                            SourcePosition::START,
+                        );
+                        read(cursor, false, false, &collector, &stop).map_err(|e| match e {
+                            ReadError::Io(source) => SourceError::Stdin(source),
+                            ReadError::Other(e) => e,
+                        })
+                    }
+                    SourceSpec::Http { .. } => match http_pipe {
+                        Some(pipe) => {
+                            let cursor = TweetCursor::new(pipe, SourcePosition::START).follow(true);
+                            read(cursor, false, true, &collector, &stop).map_err(|e| match e {
+                                ReadError::Io(source) => SourceError::Http(source),
+                                ReadError::Other(e) => e,
+                            })
+                        }
+                        None => Ok(()),
+                    },
+                };
+                me.do_send(ReaderEnded(result));
+            });
+        if let Err(e) = spawned {
+            replikativ_actors::fail(ctx, SourceError::Thread(e));
+        }
+    }
+
+    fn stopping(&mut self, _ctx: &mut Context<Self>) -> Running {
+        self.stop.store(true, Ordering::SeqCst);
+        Running::Stop
+    }
+}
+
+impl Handler<ReaderEnded> for SourceActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReaderEnded, ctx: &mut Context<Self>) {
+        match msg.0 {
+            Ok(()) => ctx.stop(),
+            Err(e) => replikativ_actors::fail(ctx, e),
+        }
+    }
+}
+
+enum ReadError {
+    Io(std::io::Error),
+    Other(SourceError),
+}
+
+/// Reads events and feeds them in chunks; at the end (unless following) tells the collector.
+fn read<R: BufRead>(
+    mut cursor: TweetCursor<R>,
+    positioned: bool,
+    follow: bool,
+    collector: &Addr<CollectorActor>,
+    stop: &AtomicBool,
+) -> Result<(), ReadError> {
+    let send = |chunk: Vec<FeedItem>| -> Result<(), ReadError> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        match futures_executor::block_on(collector.send(Feed(chunk))) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ReadError::Other(SourceError::Collector(e))),
+            Err(_) => Err(ReadError::Other(SourceError::CollectorGone)),
+        }
+    };
+    let mut chunk = Vec::with_capacity(CHUNK);
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return send(chunk);
+        }
+        match cursor.next_event().map_err(ReadError::Io)? {
+            Some(SourceEvent::Tweet { record, after }) => {
+                chunk.push(FeedItem::Tweet {
+                    params: encode_params(&record.params),
+                    after: positioned.then_some(after),
+                });
+                if chunk.len() >= CHUNK {
+                    send(std::mem::take(&mut chunk))?;
+                }
+            }
+            Some(SourceEvent::Skipped {
+                line,
+                reason,
+                after,
+                ..
+            }) => {
+                tracing::warn!(line, %reason, "skipping source line {line}: {reason}");
+                chunk.push(FeedItem::Skipped {
+                    after: positioned.then_some(after),
+                });
+            }
+            Some(SourceEvent::Pending { .. }) => {
+                send(std::mem::take(&mut chunk))?;
+                if !follow {
+                    break;
+                }
+                std::thread::sleep(FOLLOW_POLL);
+            }
+            None => {
+                send(std::mem::take(&mut chunk))?;
+                if !follow {
+                    break;
+                }
+                std::thread::sleep(FOLLOW_POLL);
+            }
+        }
+    }
+    match futures_executor::block_on(collector.send(SourceEnded)) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ReadError::Other(SourceError::Collector(e))),
+        Err(_) => Err(ReadError::Other(SourceError::CollectorGone)),
+    }
+}

@@ -1,0 +1,513 @@
+//! `ConnectionActor`: speaks the replication protocol over one websocket, on either side.
+//!
+//! It decodes frames with the bounded codec, feeds them to its pure [`SyncSession`], and
+//! carries out the effects in order: sends, durable applies through the replica actors,
+//! replica creation, persisted per-peer hints. Outgoing catch-ups are loaded from the store
+//! lazily, framed in bounded batches, and flow-controlled: after each batch a `Ping` is sent
+//! and at most [`WINDOW`] batches may be unacknowledged by the peer's `Pong`; a peer that
+//! stops reading for [`SLOW_PEER_TIMEOUT`] is disconnected with that reason. Memory per
+//! connection is bounded by the window, never by the history.
+//!
+//! Server side: a `Temporary` child of the connections pool (a dropped client is gone).
+//! Client side ([`Mode::Dial`]): a `Permanent` connector that redials forever with capped,
+//! jittered backoff inside the actor, so a peer that is down never exhausts a supervisor's
+//! restart intensity.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use rand::Rng;
+
+use super::client_socket::dial;
+use super::graphs::with_graphs;
+use super::socket::{Inbound, Outgoing};
+use crate::crdt::{Commit, CrdtKey};
+use crate::id::Id;
+use crate::node::{NodeEvent, NodeInner};
+use crate::protocol::{Codec, Message};
+use crate::replica::{ApplyRemote, Watched};
+use crate::store::{WriteBatch, keys};
+use crate::sync::{
+    BatchLimits, Effect, OutgoingCommit, SessionConfig, SyncLimits, SyncSession, plan_frames,
+};
+
+/// Batches a peer may leave unacknowledged before we stop sending.
+pub const WINDOW: u64 = 4;
+/// A peer that acknowledges nothing for this long while we wait is disconnected.
+pub const SLOW_PEER_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bytes of commits and values loaded per outgoing batch.
+const BATCH_BYTES: usize = 4 << 20;
+/// Redial delays: first, cap.
+const DIAL_MIN: Duration = Duration::from_millis(100);
+const DIAL_MAX: Duration = Duration::from_secs(5);
+
+/// Which side this connection is on.
+#[derive(Clone, Debug)]
+pub enum Mode {
+    /// Accepted by our server; frames go out through this socket.
+    Accepted(Recipient<Outgoing>),
+    /// Dialled by us; redialled forever after a disconnect.
+    Dial(String),
+}
+
+/// Why a connection ended abnormally.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectionError {
+    /// The session closed with a reason (protocol violation, verification failure, ...).
+    #[error("connection {remote}: {reason}")]
+    Closed {
+        /// The peer's address or URL.
+        remote: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One outgoing catch-up in progress.
+struct Outbound {
+    crdt: CrdtKey,
+    ids: VecDeque<Id>,
+    heads: Vec<Id>,
+}
+
+/// The actor.
+pub struct ConnectionActor {
+    id: u64,
+    node: Arc<NodeInner>,
+    mode: Mode,
+    remote: String,
+    out: Option<Recipient<Outgoing>>,
+    session: SyncSession,
+    codec: Codec,
+    effects: VecDeque<Effect>,
+    busy: bool,
+    sendq: VecDeque<Outbound>,
+    ping_seq: u64,
+    acked: u64,
+    last_ack: Instant,
+    failures: u32,
+}
+
+impl ConnectionActor {
+    /// A connection for `node`; `remote` names the peer in logs.
+    pub fn new(node: Arc<NodeInner>, mode: Mode, remote: String) -> ConnectionActor {
+        let out = match &mode {
+            Mode::Accepted(out) => Some(out.clone()),
+            Mode::Dial(_) => None,
+        };
+        let session = Self::fresh_session(&node);
+        ConnectionActor {
+            id: node.next_connection_id(),
+            node,
+            mode,
+            remote,
+            out,
+            session,
+            codec: Codec::default(),
+            effects: VecDeque::new(),
+            busy: false,
+            sendq: VecDeque::new(),
+            ping_seq: 0,
+            acked: 0,
+            last_ack: Instant::now(),
+            failures: 0,
+        }
+    }
+
+    fn fresh_session(node: &NodeInner) -> SyncSession {
+        SyncSession::new(SessionConfig {
+            local_peer: node.peer_id,
+            subscriptions: node.replicas.keys(),
+            limits: SyncLimits::default(),
+        })
+    }
+
+    fn is_dialer(&self) -> bool {
+        matches!(self.mode, Mode::Dial(_))
+    }
+
+    fn send(&mut self, msg: &Message) {
+        let Some(out) = &self.out else { return };
+        match self.codec.encode(msg) {
+            Ok(bytes) => {
+                self.node
+                    .metrics
+                    .bytes_out
+                    .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                out.do_send(Outgoing::Frame(bytes));
+            }
+            Err(e) => tracing::error!(remote = %self.remote, "cannot encode {}: {e}", msg.kind()),
+        }
+    }
+
+    /// Starts (or restarts) the session on a fresh socket.
+    fn open_session(&mut self, ctx: &mut Context<Self>) {
+        self.session = Self::fresh_session(&self.node);
+        self.sendq.clear();
+        self.effects.clear();
+        self.busy = false;
+        self.ping_seq = 0;
+        self.acked = 0;
+        self.last_ack = Instant::now();
+        let effects = self.session.start();
+        self.run(effects, ctx);
+    }
+
+    fn run(&mut self, effects: Vec<Effect>, ctx: &mut Context<Self>) {
+        self.effects.extend(effects);
+        self.drive(ctx);
+    }
+
+    fn graphs_call<R>(&mut self, f: impl FnOnce(&mut SyncSession, &dyn crate::sync::Graphs) -> R) -> R {
+        let states = self.node.replicas.states();
+        let store = self.node.store.clone();
+        let session = &mut self.session;
+        with_graphs(&states, &store, |g| f(session, g))
+    }
+
+    /// Carries out queued effects in order; an async one pauses the queue until it is done.
+    fn drive(&mut self, ctx: &mut Context<Self>) {
+        while !self.busy {
+            let Some(effect) = self.effects.pop_front() else {
+                break;
+            };
+            match effect {
+                Effect::Send(msg) => self.send(&msg),
+                Effect::SendCommits { crdt, ids, heads } => {
+                    self.sendq.push_back(Outbound {
+                        crdt,
+                        ids: ids.into(),
+                        heads,
+                    });
+                    self.pump();
+                }
+                Effect::Apply { crdt, batch } => {
+                    self.busy = true;
+                    let node = self.node.clone();
+                    let origin = Some(self.id);
+                    let key = crdt.clone();
+                    let fut = async move {
+                        for id in &batch.values_to_check {
+                            match node.store.has_value(id) {
+                                Ok(true) => {}
+                                Ok(false) => {
+                                    return Err(format!("value {id} is neither sent nor held"));
+                                }
+                                Err(e) => return Err(format!("store: {e}")),
+                            }
+                        }
+                        let addr = node
+                            .replicas
+                            .addr(&key)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        let msg = ApplyRemote {
+                            commits: batch.commits,
+                            values: batch.values,
+                            origin,
+                        };
+                        match addr.send(msg).await {
+                            Ok(Ok(_added)) => Ok(()),
+                            Ok(Err(e)) => Err(crate::realize::realizer::error_chain(&e)),
+                            Err(_) => Err("the replica actor stopped".to_string()),
+                        }
+                    };
+                    ctx.wait(fut.into_actor(self).map(move |res, act, ctx| {
+                        act.busy = false;
+                        let effects = match res {
+                            Ok(()) => act.graphs_call(|s, g| s.on_applied(&crdt, g)),
+                            Err(reason) => {
+                                tracing::warn!(remote = %act.remote, crdt = %crdt, "applying a batch failed: {reason}");
+                                act.session.on_apply_failed(&crdt, reason)
+                            }
+                        };
+                        act.run(effects, ctx);
+                    }));
+                }
+                Effect::EnsureReplica(crdt) => {
+                    self.busy = true;
+                    let node = self.node.clone();
+                    ctx.wait(
+                        async move { node.replicas.ensure(&crdt).await.map(|_| ()) }
+                            .into_actor(self)
+                            .map(|res, act, ctx| {
+                                act.busy = false;
+                                if let Err(e) = res {
+                                    tracing::error!(remote = %act.remote, "cannot create a replica: {e}");
+                                }
+                                act.drive(ctx);
+                            }),
+                    );
+                }
+                Effect::SaveKnownHeads { peer, crdt, heads } => {
+                    let mut batch = WriteBatch::new();
+                    batch.put_state(
+                        keys::peer_heads(&peer, &crdt.user, &crdt.id),
+                        rmp_serde::to_vec(&heads).unwrap_or_default(),
+                    );
+                    self.node.write_in_background(batch);
+                }
+                Effect::Reject {
+                    peer,
+                    crdt,
+                    id,
+                    reason,
+                } => {
+                    self.node.metrics.rejected.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        remote = %self.remote,
+                        peer = ?peer,
+                        crdt = ?crdt.map(|c| c.to_string()),
+                        id = %id,
+                        "refused a batch: {}",
+                        crate::realize::realizer::error_chain(&reason)
+                    );
+                }
+                Effect::Close { reason } => {
+                    let why = crate::realize::realizer::error_chain(&reason);
+                    tracing::warn!(remote = %self.remote, "closing: {why}");
+                    if let Some(out) = self.out.take() {
+                        out.do_send(Outgoing::Close(why.clone()));
+                    }
+                    self.effects.clear();
+                    self.lost(why, ctx);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Sends queued catch-up batches while the window allows.
+    fn pump(&mut self) {
+        while self.ping_seq - self.acked < WINDOW {
+            let Some(job) = self.sendq.front_mut() else {
+                return;
+            };
+            let crdt = job.crdt.clone();
+            let mut commits = Vec::new();
+            let mut bytes = 0usize;
+            while bytes < BATCH_BYTES {
+                let Some(id) = job.ids.pop_front() else { break };
+                match self.node.load_outgoing(&id) {
+                    Ok(c) => {
+                        bytes += c.bytes.len() + c.values.iter().map(|(_, v)| v.len()).sum::<usize>();
+                        commits.push(c);
+                    }
+                    Err(e) => {
+                        tracing::error!(remote = %self.remote, crdt = %crdt, commit = %id, "cannot load a commit to send: {e}");
+                    }
+                }
+            }
+            let last = job.ids.is_empty();
+            let heads = job.heads.clone();
+            if last {
+                self.sendq.pop_front();
+            }
+            match plan_frames(&crdt, commits, heads, &BatchLimits::default()) {
+                Ok(mut frames) => {
+                    if !last {
+                        // Only the last batch announces the heads.
+                        if let Some(Message::Heads { .. }) = frames.last() {
+                            frames.pop();
+                        }
+                    }
+                    for f in &frames {
+                        self.send(f);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(remote = %self.remote, crdt = %crdt, "cannot frame a batch: {e}");
+                }
+            }
+            self.ping_seq += 1;
+            let seq = self.ping_seq;
+            self.send(&Message::Ping(seq));
+        }
+    }
+
+    /// The socket is gone: a dialler redials, an accepted connection ends.
+    fn lost(&mut self, why: String, ctx: &mut Context<Self>) {
+        self.out = None;
+        self.node.forget_remote(self.id);
+        match &self.mode {
+            Mode::Accepted(_) => {
+                tracing::info!(remote = %self.remote, "connection closed: {why}");
+                ctx.stop();
+            }
+            Mode::Dial(_) => {
+                tracing::info!(remote = %self.remote, "connection lost: {why}; redialling");
+                self.redial(ctx);
+            }
+        }
+    }
+
+    fn redial(&mut self, ctx: &mut Context<Self>) {
+        let Mode::Dial(url) = self.mode.clone() else {
+            return;
+        };
+        let exp = DIAL_MIN.saturating_mul(1u32 << self.failures.min(10)).min(DIAL_MAX);
+        let jitter = rand::rng().random_range(0.5..1.0);
+        let delay = if self.failures == 0 {
+            Duration::ZERO
+        } else {
+            exp.mul_f64(jitter)
+        };
+        self.failures = self.failures.saturating_add(1);
+        ctx.run_later(delay, move |act, ctx| {
+            let me = ctx.address();
+            ctx.wait(
+                async move { dial(&url, move |_out| me.recipient()).await }
+                    .into_actor(act)
+                    .map(|res, act, ctx| match res {
+                        Ok(socket) => {
+                            act.failures = 0;
+                            act.out = Some(socket.recipient());
+                            tracing::info!(remote = %act.remote, "connected");
+                            act.open_session(ctx);
+                        }
+                        Err(e) => {
+                            tracing::debug!(remote = %act.remote, "dial failed: {e}");
+                            act.node.note_dial_error(&act.remote, e.to_string());
+                            act.redial(ctx);
+                        }
+                    }),
+            );
+        });
+    }
+}
+
+impl Actor for ConnectionActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Bounded mailbox: a socket waits before handing us more frames.
+        ctx.set_mailbox_capacity(16);
+        ctx.add_stream(self.node.events_stream());
+        ctx.run_interval(Duration::from_secs(5), |act, ctx| {
+            if act.out.is_some()
+                && act.ping_seq > act.acked
+                && act.last_ack.elapsed() > SLOW_PEER_TIMEOUT
+            {
+                let why = format!(
+                    "peer is not reading (slow consumer): {} batches unacknowledged for {:?}",
+                    act.ping_seq - act.acked,
+                    SLOW_PEER_TIMEOUT
+                );
+                if let Some(out) = act.out.take() {
+                    out.do_send(Outgoing::Close(why.clone()));
+                }
+                act.lost(why, ctx);
+            }
+        });
+        if self.is_dialer() {
+            self.redial(ctx);
+        } else {
+            self.open_session(ctx);
+        }
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        self.node.forget_remote(self.id);
+        if let Some(out) = self.out.take() {
+            out.do_send(Outgoing::Close("node is stopping".into()));
+        }
+    }
+}
+
+impl Handler<Inbound> for ConnectionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Inbound, ctx: &mut Context<Self>) {
+        match msg {
+            Inbound::Frame(bytes) => {
+                self.node
+                    .metrics
+                    .bytes_in
+                    .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                let effects = match self.codec.decode(&bytes) {
+                    Ok(Message::Pong(seq)) => {
+                        if seq > self.acked && seq <= self.ping_seq {
+                            self.acked = seq;
+                            self.last_ack = Instant::now();
+                        }
+                        self.pump();
+                        Vec::new()
+                    }
+                    Ok(msg) => {
+                        if let Message::Heads { crdt, heads } = &msg {
+                            self.node.note_remote_heads(self.id, crdt, heads);
+                        }
+                        self.graphs_call(|s, g| s.on_message(msg, g))
+                    }
+                    Err(e) => self.session.on_decode_error(e),
+                };
+                self.run(effects, ctx);
+            }
+            Inbound::TextFrame => {
+                let effects = self
+                    .session
+                    .on_decode_error(crate::protocol::ProtocolError::TextFrame { len: 0 });
+                self.run(effects, ctx);
+            }
+            Inbound::Closed(why) => {
+                if self.out.is_some() {
+                    self.lost(why, ctx);
+                }
+            }
+        }
+    }
+}
+
+impl StreamHandler<NodeEvent> for ConnectionActor {
+    fn handle(&mut self, event: NodeEvent, ctx: &mut Context<Self>) {
+        if self.out.is_none() || self.session.is_closed() {
+            return;
+        }
+        let effects = match event {
+            NodeEvent::Replica(Watched::Changed(change)) => {
+                if change.origin == Some(self.id) {
+                    return;
+                }
+                self.graphs_call(|s, g| s.on_local_change(&change.key, g))
+            }
+            NodeEvent::Replica(Watched::Lagged(_)) => {
+                let keys: Vec<CrdtKey> = self.session.shared().cloned().collect();
+                let mut all = Vec::new();
+                for k in keys {
+                    all.extend(self.graphs_call(|s, g| s.on_local_change(&k, g)));
+                }
+                all
+            }
+            NodeEvent::Created(key) => self.session.subscribe(vec![key]),
+        };
+        self.run(effects, ctx);
+    }
+
+    fn finished(&mut self, _ctx: &mut Context<Self>) {}
+}
+
+/// Loads a commit and the values its transactions reference, for sending.
+pub fn load_outgoing(store: &crate::store::Store, id: &Id) -> Result<OutgoingCommit, String> {
+    let bytes = store
+        .get_value(id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("commit {id} is not in the store"))?;
+    let decoded = Commit::decode(&bytes).map_err(|e| e.to_string())?;
+    let mut values = Vec::with_capacity(decoded.commit.transactions.len());
+    if !decoded.commit.parents.is_empty() {
+        for tx in &decoded.commit.transactions {
+            if let Some(v) = store.get_value(&tx.params).map_err(|e| e.to_string())? {
+                values.push((tx.params, v));
+            }
+        }
+    }
+    Ok(OutgoingCommit {
+        id: *id,
+        bytes,
+        values,
+    })
+}

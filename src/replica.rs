@@ -1,0 +1,541 @@
+//! `ReplicaActor`: one per `(user, crdt-id)` this node holds.
+//!
+//! It owns the CDVCS state, loads it from the store on start (graph entries and heads, no replay
+//! of history), turns local transactions and verified remote batches into one atomic store
+//! batch (values, commit records, graph entries, heads), and only once that batch is durable
+//! updates the in-memory state and tells its watchers. Everything a watcher sees is durable.
+//!
+//! The state sits behind an `Arc<RwLock<_>>` in [`ReplicaShared`], which outlives incarnations:
+//! connections read the graph from it synchronously for delta computations, while only the
+//! actor writes it.
+
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+
+use actix::prelude::*;
+use tokio::sync::broadcast;
+
+use crate::crdt::{Cdvcs, CdvcsError, CdvcsOp, Commit, CrdtKey, EncodedCommit, Transaction};
+use crate::id::Id;
+use crate::node::NodeEvent;
+use crate::store::{Store, StoreActor, StoreError, WriteBatch, keys};
+
+/// How many change notices a slow watcher may lag behind before it must resynchronise.
+const CHANGE_BUFFER: usize = 1024;
+
+/// What a replica tells its watchers after a durable change.
+#[derive(Clone, Debug)]
+pub struct ReplicaChanged {
+    /// Which CDVCS.
+    pub key: CrdtKey,
+    /// Commits newly added, parents before children.
+    pub added: Arc<Vec<Id>>,
+    /// The heads after the change.
+    pub heads: Vec<Id>,
+    /// The connection the change came from, so it is not echoed back (None = local).
+    pub origin: Option<u64>,
+}
+
+/// One item of [`ReplicaShared::watch_stream`].
+#[derive(Clone, Debug)]
+pub enum Watched {
+    /// A durable change.
+    Changed(ReplicaChanged),
+    /// This many notices were missed; re-read the state.
+    Lagged(u64),
+}
+
+/// The part of a replica that outlives its incarnations.
+pub struct ReplicaShared {
+    /// Which CDVCS.
+    pub key: CrdtKey,
+    state: RwLock<Arc<RwLock<Cdvcs>>>,
+    changes: broadcast::Sender<ReplicaChanged>,
+    bus: broadcast::Sender<NodeEvent>,
+}
+
+impl ReplicaShared {
+    /// A shared handle for `key` with an empty (root-only) state until the actor loads it.
+    /// Changes are also announced on the node's `bus`.
+    pub fn new(key: CrdtKey, bus: broadcast::Sender<NodeEvent>) -> Arc<ReplicaShared> {
+        let (state, _root) = Cdvcs::new(&key);
+        Arc::new(ReplicaShared {
+            key,
+            state: RwLock::new(Arc::new(RwLock::new(state))),
+            changes: broadcast::channel(CHANGE_BUFFER).0,
+            bus,
+        })
+    }
+
+    fn announce(&self, change: ReplicaChanged) {
+        let _ = self.changes.send(change.clone());
+        let _ = self.bus.send(NodeEvent::Replica(Watched::Changed(change)));
+    }
+
+    /// The current state (read it, never write it: only the actor does).
+    pub fn state(&self) -> Arc<RwLock<Cdvcs>> {
+        match self.state.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The current heads.
+    pub fn heads(&self) -> Vec<Id> {
+        let state = self.state();
+        let guard = match state.read() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        guard.heads().iter().copied().collect()
+    }
+
+    /// Watch durable changes.
+    pub fn watch(&self) -> broadcast::Receiver<ReplicaChanged> {
+        self.changes.subscribe()
+    }
+
+    /// Durable changes as a stream (for `ctx.add_stream`); a lagging watcher gets
+    /// [`Watched::Lagged`] and must resynchronise from the state.
+    pub fn watch_stream(&self) -> impl futures_util::Stream<Item = Watched> + 'static {
+        futures_util::stream::unfold(self.changes.subscribe(), |mut rx| async move {
+            match rx.recv().await {
+                Ok(change) => Some((Watched::Changed(change), rx)),
+                Err(broadcast::error::RecvError::Lagged(n)) => Some((Watched::Lagged(n), rx)),
+                Err(broadcast::error::RecvError::Closed) => None,
+            }
+        })
+    }
+
+    /// Publishes a freshly loaded state and tells watchers to re-read it.
+    fn install(&self, state: Cdvcs) {
+        let heads: Vec<Id> = state.heads().iter().copied().collect();
+        let fresh = Arc::new(RwLock::new(state));
+        match self.state.write() {
+            Ok(mut g) => *g = fresh,
+            Err(p) => *p.into_inner() = fresh,
+        }
+        self.announce(ReplicaChanged {
+            key: self.key.clone(),
+            added: Arc::new(Vec::new()),
+            heads,
+            origin: None,
+        });
+    }
+}
+
+/// Why a replica refused or failed a request.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplicaError {
+    /// The CDVCS refused the operation.
+    #[error("CDVCS {key}: {source}")]
+    Cdvcs {
+        /// Which CDVCS.
+        key: CrdtKey,
+        /// Why.
+        #[source]
+        source: CdvcsError,
+    },
+    /// Reading or writing the store failed.
+    #[error("CDVCS {key}: store: {source}")]
+    Store {
+        /// Which CDVCS.
+        key: CrdtKey,
+        /// Why.
+        #[source]
+        source: StoreError,
+    },
+    /// A stored record could not be decoded.
+    #[error("CDVCS {key}: stored record {what} is damaged: {detail}")]
+    Damaged {
+        /// Which CDVCS.
+        key: CrdtKey,
+        /// Which record.
+        what: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A remote batch references values this node does not have.
+    #[error("CDVCS {key}: commit {commit} references value {value} which was not supplied")]
+    MissingValue {
+        /// Which CDVCS.
+        key: CrdtKey,
+        /// The commit.
+        commit: Id,
+        /// The absent value.
+        value: Id,
+    },
+    /// The store actor is gone (it is being restarted).
+    #[error("CDVCS {key}: the store actor is unavailable")]
+    StoreUnavailable {
+        /// Which CDVCS.
+        key: CrdtKey,
+    },
+}
+
+/// Finds the current store actor incarnation, where the replica sends its writes.
+pub type StoreWriter = Arc<
+    dyn Fn() -> futures_util::future::LocalBoxFuture<'static, Option<Addr<StoreActor>>>
+        + Send
+        + Sync,
+>;
+
+/// The actor that owns one CDVCS.
+pub struct ReplicaActor {
+    shared: Arc<ReplicaShared>,
+    store: Store,
+    writer: StoreWriter,
+}
+
+impl ReplicaActor {
+    /// Loads the CDVCS `shared.key` from `store` (creating its root when absent) and publishes
+    /// the loaded state in `shared`.
+    pub fn load(
+        shared: Arc<ReplicaShared>,
+        store: Store,
+        writer: StoreWriter,
+    ) -> Result<ReplicaActor, ReplicaError> {
+        let key = shared.key.clone();
+        let store_err = |source| ReplicaError::Store {
+            key: key.clone(),
+            source,
+        };
+        let heads_raw = store.get_state(&keys::heads(&key.user, &key.id)).map_err(store_err)?;
+        let state = match heads_raw {
+            None => {
+                let (state, root) = Cdvcs::new(&key);
+                let mut batch = WriteBatch::new();
+                batch.put_value(root.bytes.clone());
+                batch.put_state(keys::graph_entry(&key.user, &key.id, &root.id), encode(&Vec::<Id>::new()));
+                batch.put_state(keys::heads(&key.user, &key.id), encode(&vec![root.id]));
+                batch.put_state(keys::meta(&key.user, &key.id), b"cdvcs".to_vec());
+                store.write(&batch).map_err(store_err)?;
+                state
+            }
+            Some(raw) => {
+                let heads: Vec<Id> = decode(&raw).map_err(|detail| ReplicaError::Damaged {
+                    key: key.clone(),
+                    what: "heads".into(),
+                    detail,
+                })?;
+                let prefix = keys::graph_prefix(&key.user, &key.id);
+                let mut entries = Vec::new();
+                for (k, v) in store.scan_state(&prefix).map_err(store_err)? {
+                    let id = keys::graph_entry_commit(&k).ok_or_else(|| {
+                        ReplicaError::Damaged {
+                            key: key.clone(),
+                            what: "graph key".into(),
+                            detail: format!("{} bytes", k.len()),
+                        }
+                    })?;
+                    let parents: Vec<Id> = decode(&v).map_err(|detail| ReplicaError::Damaged {
+                        key: key.clone(),
+                        what: format!("graph entry {id}"),
+                        detail,
+                    })?;
+                    entries.push((id, parents));
+                }
+                Cdvcs::restore(entries, heads).map_err(|source| ReplicaError::Cdvcs {
+                    key: key.clone(),
+                    source,
+                })?
+            }
+        };
+        shared.install(state);
+        Ok(ReplicaActor {
+            shared,
+            store,
+            writer,
+        })
+    }
+
+    fn key(&self) -> &CrdtKey {
+        &self.shared.key
+    }
+
+    /// Builds the store batch for new commits: the commit records, graph entries and heads.
+    fn batch_for(&self, commits: &[EncodedCommit], heads: &[Id]) -> WriteBatch {
+        let mut batch = WriteBatch::new();
+        for c in commits {
+            batch.put_value(c.bytes.clone());
+            batch.put_state(
+                keys::graph_entry(&self.key().user, &self.key().id, &c.id),
+                encode(&c.commit.parents),
+            );
+        }
+        batch.put_state(keys::heads(&self.key().user, &self.key().id), encode(&heads.to_vec()));
+        batch
+    }
+
+    /// Writes `batch` durably, then applies `op` to the state and tells the watchers.
+    fn persist_then_apply(
+        &mut self,
+        batch: WriteBatch,
+        op: CdvcsOp,
+        origin: Option<u64>,
+    ) -> ResponseActFuture<Self, Result<Vec<Id>, ReplicaError>> {
+        let key = self.key().clone();
+        let find = (self.writer)();
+        Box::pin(
+            async move {
+                let Some(writer) = find.await else {
+                    return Err(ReplicaError::StoreUnavailable { key });
+                };
+                match writer.send(crate::store::Write(batch)).await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(source)) => Err(ReplicaError::Store { key, source }),
+                    Err(_) => Err(ReplicaError::StoreUnavailable { key }),
+                }
+            }
+            .into_actor(self)
+            .map(move |res, act, _ctx| {
+                res?;
+                let state = act.shared.state();
+                let mut guard = match state.write() {
+                    Ok(g) => g,
+                    Err(p) => p.into_inner(),
+                };
+                let added = guard
+                    .downstream(&op)
+                    .map_err(|source| ReplicaError::Cdvcs {
+                        key: act.key().clone(),
+                        source,
+                    })?;
+                let heads: Vec<Id> = guard.heads().iter().copied().collect();
+                drop(guard);
+                if !added.is_empty() {
+                    act.shared.announce(ReplicaChanged {
+                        key: act.key().clone(),
+                        added: Arc::new(added.clone()),
+                        heads,
+                        origin,
+                    });
+                }
+                Ok(added)
+            }),
+        )
+    }
+}
+
+impl Actor for ReplicaActor {
+    type Context = Context<Self>;
+}
+
+fn encode<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    rmp_serde::to_vec(v).unwrap_or_default()
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    rmp_serde::from_slice(bytes).map_err(|e| e.to_string())
+}
+
+/// Commit local transactions (params as encoded value bytes) onto the single head, with
+/// `extra` state (e.g. a source checkpoint) in the same atomic batch. Answers the commit id.
+#[derive(Message)]
+#[rtype(result = "Result<Id, ReplicaError>")]
+pub struct Transact {
+    /// `(op name, params value bytes)` in order.
+    pub txs: Vec<(String, Vec<u8>)>,
+    /// Who commits.
+    pub author: String,
+    /// State written in the same atomic batch.
+    pub extra: WriteBatch,
+}
+
+impl Handler<Transact> for ReplicaActor {
+    type Result = AtomicResponse<Self, Result<Id, ReplicaError>>;
+
+    fn handle(&mut self, msg: Transact, _ctx: &mut Context<Self>) -> Self::Result {
+        let key = self.key().clone();
+        let mut values = WriteBatch::new();
+        let txs: Vec<Transaction> = msg
+            .txs
+            .into_iter()
+            .map(|(op, params)| Transaction {
+                op,
+                params: values.put_value(params),
+            })
+            .collect();
+        let prepared = {
+            let state = self.shared.state();
+            let guard = match state.read() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            guard.prepare_commit(&msg.author, now_ms(), txs)
+        };
+        let (commit, op) = match prepared {
+            Ok(x) => x,
+            Err(source) => {
+                return AtomicResponse::new(Box::pin(fut::ready(Err(ReplicaError::Cdvcs {
+                    key,
+                    source,
+                }))));
+            }
+        };
+        let mut batch = self.batch_for(std::slice::from_ref(&commit), &op.heads);
+        batch.merge(values);
+        batch.merge(msg.extra);
+        let id = commit.id;
+        AtomicResponse::new(Box::pin(
+            self.persist_then_apply(batch, op, None)
+                .map(move |res, _, _| res.map(|_| id)),
+        ))
+    }
+}
+
+/// Merge the given heads (in this order, which must be the current heads) with optional
+/// correcting transactions.
+#[derive(Message)]
+#[rtype(result = "Result<Id, ReplicaError>")]
+pub struct Merge {
+    /// The current heads, in the order the merge commit lists them.
+    pub heads: Vec<Id>,
+    /// Correcting transactions, `(op, params bytes)`.
+    pub txs: Vec<(String, Vec<u8>)>,
+    /// Who merges.
+    pub author: String,
+}
+
+impl Handler<Merge> for ReplicaActor {
+    type Result = AtomicResponse<Self, Result<Id, ReplicaError>>;
+
+    fn handle(&mut self, msg: Merge, _ctx: &mut Context<Self>) -> Self::Result {
+        let key = self.key().clone();
+        let mut values = WriteBatch::new();
+        let txs: Vec<Transaction> = msg
+            .txs
+            .into_iter()
+            .map(|(op, params)| Transaction {
+                op,
+                params: values.put_value(params),
+            })
+            .collect();
+        let prepared = {
+            let state = self.shared.state();
+            let guard = match state.read() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            guard.prepare_merge(&msg.heads, &msg.author, now_ms(), txs)
+        };
+        let (commit, op) = match prepared {
+            Ok(x) => x,
+            Err(source) => {
+                return AtomicResponse::new(Box::pin(fut::ready(Err(ReplicaError::Cdvcs {
+                    key,
+                    source,
+                }))));
+            }
+        };
+        let mut batch = self.batch_for(std::slice::from_ref(&commit), &op.heads);
+        batch.merge(values);
+        let id = commit.id;
+        AtomicResponse::new(Box::pin(
+            self.persist_then_apply(batch, op, None)
+                .map(move |res, _, _| res.map(|_| id)),
+        ))
+    }
+}
+
+/// Apply verified remote commits (re-hashed by the sync layer) with the values they carried.
+/// Every referenced param value must be in `values` or already in the store, and every parent
+/// in the batch or the graph; otherwise nothing of the batch is stored or applied.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<Id>, ReplicaError>")]
+pub struct ApplyRemote {
+    /// Commits, parents before children.
+    pub commits: Vec<EncodedCommit>,
+    /// Values `(id, bytes)` already re-hashed.
+    pub values: Vec<(Id, Vec<u8>)>,
+    /// The connection it came from.
+    pub origin: Option<u64>,
+}
+
+impl Handler<ApplyRemote> for ReplicaActor {
+    type Result = AtomicResponse<Self, Result<Vec<Id>, ReplicaError>>;
+
+    fn handle(&mut self, msg: ApplyRemote, _ctx: &mut Context<Self>) -> Self::Result {
+        let key = self.key().clone();
+        let ready = |r| AtomicResponse::new(Box::pin(fut::ready(r)));
+        let state = self.shared.state();
+        let guard = match state.read() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let fresh: Vec<&EncodedCommit> =
+            msg.commits.iter().filter(|c| !guard.contains(&c.id)).collect();
+        if fresh.is_empty() {
+            return ready(Ok(Vec::new()));
+        }
+        let supplied: HashSet<Id> = msg.values.iter().map(|(id, _)| *id).collect();
+        for c in &fresh {
+            for tx in &c.commit.transactions {
+                if supplied.contains(&tx.params) {
+                    continue;
+                }
+                // The root's param is the CDVCS id's hash, not a stored value.
+                if c.commit.parents.is_empty() {
+                    continue;
+                }
+                match self.store.has_value(&tx.params) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        return ready(Err(ReplicaError::MissingValue {
+                            key,
+                            commit: c.id,
+                            value: tx.params,
+                        }));
+                    }
+                    Err(source) => return ready(Err(ReplicaError::Store { key, source })),
+                }
+            }
+        }
+        let op = CdvcsOp {
+            graph: fresh
+                .iter()
+                .map(|c| (c.id, c.commit.parents.clone()))
+                .collect(),
+            heads: Vec::new(),
+        };
+        let missing = guard.missing(&op);
+        if let Some(first) = missing.first() {
+            return ready(Err(ReplicaError::Cdvcs {
+                key,
+                source: CdvcsError::MissingParents {
+                    commit: fresh[0].id,
+                    missing: vec![*first],
+                },
+            }));
+        }
+        let heads = guard.heads_after(&op);
+        drop(guard);
+        let fresh: Vec<EncodedCommit> = fresh.into_iter().cloned().collect();
+        let mut batch = self.batch_for(&fresh, &heads);
+        for (id, bytes) in msg.values {
+            if self.store.has_value(&id).unwrap_or(false) {
+                continue;
+            }
+            batch.put_value(bytes);
+        }
+        let op = CdvcsOp {
+            graph: op.graph,
+            heads,
+        };
+        AtomicResponse::new(self.persist_then_apply(batch, op, msg.origin))
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The root commit record of `key`, for peers that need its bytes.
+pub fn root_of(key: &CrdtKey) -> EncodedCommit {
+    Commit::root(key)
+}

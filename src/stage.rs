@@ -1,0 +1,138 @@
+//! `Stage`: the user's handle on a running node — create a CDVCS, transact, merge, read heads
+//! and history, watch durable changes, connect to peers. Every call answers with a typed result.
+//!
+//! ```text
+//!   user code ──► Stage ──► ReplicaActor (per CDVCS) ──► StoreActor (group commit, durable)
+//!                   └─────► peers (connectors) ◄──► other nodes
+//! ```
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+
+use crate::crdt::CrdtKey;
+use crate::id::Id;
+use crate::node::{NodeError, NodeInner};
+use crate::replica::{Merge, ReplicaChanged, ReplicaError, Transact};
+use crate::store::WriteBatch;
+
+/// Why a stage call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StageError {
+    /// The replica refused or failed the operation.
+    #[error(transparent)]
+    Replica(#[from] ReplicaError),
+    /// The node could not provide the replica or connection.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    /// The replica's actor is gone (it is being restarted, or the node is stopping).
+    #[error("CDVCS {key}: its replica actor is unavailable (restarting or stopping)")]
+    Unavailable {
+        /// Which CDVCS.
+        key: CrdtKey,
+    },
+}
+
+/// The user's handle on a node. Cheap to clone.
+#[derive(Clone)]
+pub struct Stage {
+    node: Arc<NodeInner>,
+}
+
+impl Stage {
+    pub(crate) fn new(node: Arc<NodeInner>) -> Stage {
+        Stage { node }
+    }
+
+    /// Creates (or opens) the CDVCS `key` on this node; peers subscribed to it will sync it.
+    pub async fn create_cdvcs(&self, key: &CrdtKey) -> Result<(), StageError> {
+        self.node.replicas.ensure(key).await?;
+        Ok(())
+    }
+
+    /// Commits `txs` (`(op, params value bytes)`) onto the single head of `key`. Refused while
+    /// the CDVCS has several heads (merge first) or when `txs` is empty. Answers once durable.
+    pub async fn transact(
+        &self,
+        key: &CrdtKey,
+        txs: Vec<(String, Vec<u8>)>,
+    ) -> Result<Id, StageError> {
+        self.transact_with(key, txs, WriteBatch::new()).await
+    }
+
+    /// Like [`transact`](Self::transact), with `extra` state (e.g. a source checkpoint)
+    /// written in the same atomic batch as the commit.
+    pub async fn transact_with(
+        &self,
+        key: &CrdtKey,
+        txs: Vec<(String, Vec<u8>)>,
+        extra: WriteBatch,
+    ) -> Result<Id, StageError> {
+        let addr = self.node.replicas.addr(key).await?;
+        let msg = Transact {
+            txs,
+            author: self.node.author.clone(),
+            extra,
+        };
+        match addr.send(msg).await {
+            Ok(res) => Ok(res?),
+            Err(_) => Err(StageError::Unavailable { key: key.clone() }),
+        }
+    }
+
+    /// Merges the current heads (in the order given) with optional correcting transactions.
+    pub async fn merge(
+        &self,
+        key: &CrdtKey,
+        heads: Vec<Id>,
+        txs: Vec<(String, Vec<u8>)>,
+    ) -> Result<Id, StageError> {
+        let addr = self.node.replicas.addr(key).await?;
+        let msg = Merge {
+            heads,
+            txs,
+            author: self.node.author.clone(),
+        };
+        match addr.send(msg).await {
+            Ok(res) => Ok(res?),
+            Err(_) => Err(StageError::Unavailable { key: key.clone() }),
+        }
+    }
+
+    /// The current heads (sorted by id).
+    pub async fn heads(&self, key: &CrdtKey) -> Result<Vec<Id>, StageError> {
+        Ok(self.node.replicas.ensure(key).await?.heads())
+    }
+
+    /// The commits of `head`'s history in realization order (DESIGN §5).
+    pub async fn history(&self, key: &CrdtKey, head: &Id) -> Result<Vec<Id>, StageError> {
+        let shared = self.node.replicas.ensure(key).await?;
+        let state = shared.state();
+        let guard = match state.read() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        guard.history(head).map_err(|source| {
+            StageError::Replica(ReplicaError::Cdvcs {
+                key: key.clone(),
+                source,
+            })
+        })
+    }
+
+    /// Durable changes of `key` from now on.
+    pub async fn watch(
+        &self,
+        key: &CrdtKey,
+    ) -> Result<broadcast::Receiver<ReplicaChanged>, StageError> {
+        Ok(self.node.replicas.ensure(key).await?.watch())
+    }
+
+    /// Connects to a peer (`ws://host:port/`) and keeps the connection up (retrying with
+    /// backoff); every CDVCS this node holds is subscribed there.
+    pub async fn connect(&self, url: &str) -> Result<(), StageError> {
+        self.node.connect(url).await?;
+        Ok(())
+    }
+}
