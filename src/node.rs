@@ -359,6 +359,7 @@ pub struct NodeBuilder {
     author: String,
     cdvcs: Vec<CrdtKey>,
     realizers: Vec<RealizerSpec>,
+    apps: Vec<ChildSpec>,
 }
 
 /// A running node.
@@ -379,6 +380,7 @@ impl Node {
             author: "replikativ".into(),
             cdvcs: Vec::new(),
             realizers: Vec::new(),
+            apps: Vec::new(),
         }
     }
 
@@ -470,6 +472,13 @@ impl NodeBuilder {
     pub fn realize(mut self, spec: RealizerSpec) -> Self {
         self.cdvcs.push(spec.key.clone());
         self.realizers.push(spec);
+        self
+    }
+
+    /// Adds a subtree of the user's own (e.g. a collector) after the node's own subtrees; it
+    /// is started last and stopped first.
+    pub fn child(mut self, spec: ChildSpec) -> Self {
+        self.apps.push(spec);
         self
     }
 
@@ -604,6 +613,10 @@ impl NodeBuilder {
         let _ = inner.connections.set(connections.handle(conn_sup));
         for key in &self.cdvcs {
             inner.replicas.ensure(key).await?;
+        }
+        // The user's subtrees start once replicas can be reached.
+        for app in self.apps {
+            root.start_child(app).await?;
         }
         Ok(Node {
             inner,

@@ -1,8 +1,16 @@
 //! The `replikativ` command line (DESIGN §8): thin glue over the library.
 //!
 //! Each subcommand lives in its own file; results go to stdout, logs and progress to stderr.
+pub mod analyze;
 pub mod args;
+pub mod collect;
+pub mod demo;
+pub mod log;
+pub mod peer;
 pub mod query;
+pub mod signals;
+pub mod skip;
+pub mod verify;
 
 pub use args::Cli;
 
@@ -16,17 +24,25 @@ pub struct UsageError(pub String);
 /// Sends `tracing` output to stderr (stdout carries only results); `RUST_LOG` filters it.
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,replikativ=info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
         .try_init();
 }
 
 /// Runs one command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Demo(args) => demo::run(args),
+        Command::Collect(args) => collect::run(args),
+        Command::Analyze(args) => analyze::run(args),
         Command::Query(args) => query::run(args),
-        other => anyhow::bail!("{other:?}"),
+        Command::Log(args) => log::run(args),
+        Command::Peer(args) => peer::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::RealizeSkip(args) => skip::run(args),
     }
 }

@@ -77,31 +77,69 @@ pub struct SourceEnded;
 #[rtype(result = "Result<(), StageError>")]
 pub struct FlushNow;
 
+/// Where the current collector incarnation is, and how far it has been fed. Shared by the
+/// collector (which registers itself on start) and the source (which feeds it and resumes
+/// after what it fed).
+#[derive(Clone, Default)]
+pub struct CollectorLink {
+    addr: Arc<Mutex<Option<Addr<CollectorActor>>>>,
+    fed: Arc<Mutex<Option<SourcePosition>>>,
+}
+
+impl CollectorLink {
+    /// The current collector, if one is running.
+    pub fn addr(&self) -> Option<Addr<CollectorActor>> {
+        self.addr.lock().ok()?.clone().filter(|a| a.connected())
+    }
+
+    /// The position after the last tweet fed to the current collector.
+    pub fn fed(&self) -> Option<SourcePosition> {
+        self.fed.lock().ok().and_then(|p| *p)
+    }
+
+    fn set_fed(&self, pos: Option<SourcePosition>) {
+        if let Ok(mut p) = self.fed.lock() {
+            *p = pos;
+        }
+    }
+}
+
+/// Why a collector incarnation ended.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    /// A commit failed; the buffer is dropped and the source resumes from the checkpoint.
+    #[error("committing the buffer failed: {0}")]
+    Commit(String),
+}
+
 /// The actor.
 pub struct CollectorActor {
     stage: Stage,
     opts: CollectOptions,
     buffer: Vec<(String, Vec<u8>)>,
     position: Option<SourcePosition>,
-    /// The latest position fed (read by a restarted source to resume after the buffer).
-    pub fed_position: Arc<Mutex<Option<SourcePosition>>>,
+    link: CollectorLink,
     report: watch::Sender<CollectReport>,
 }
 
 impl CollectorActor {
-    /// A collector committing through `stage`; `report` carries its progress.
+    /// A collector committing through `stage`; `report` carries its progress. A new
+    /// incarnation starts with an empty buffer, so the source resumes from the durable
+    /// checkpoint (what an earlier incarnation buffered was never committed).
     pub fn new(
         stage: Stage,
         opts: CollectOptions,
-        fed_position: Arc<Mutex<Option<SourcePosition>>>,
+        link: CollectorLink,
         report: watch::Sender<CollectReport>,
     ) -> CollectorActor {
+        link.set_fed(None);
+        report.send_modify(|r| r.buffered = 0);
         CollectorActor {
             stage,
             opts,
             buffer: Vec::new(),
             position: None,
-            fed_position,
+            link,
             report,
         }
     }
@@ -122,8 +160,17 @@ impl CollectorActor {
         Box::pin(
             async move { stage.transact_with(&key, txs, extra).await }
                 .into_actor(self)
-                .map(move |res, act, _ctx| {
-                    let id = res?;
+                .map(move |res, act, ctx| {
+                    let id = match res {
+                        Ok(id) => id,
+                        Err(e) => {
+                            // What was buffered is not durable: end this incarnation so the
+                            // source resumes from the durable checkpoint.
+                            tracing::error!("commit failed: {}", crate::realize::realizer::error_chain(&e));
+                            replikativ_actors::fail(ctx, CollectError::Commit(e.to_string()));
+                            return Err(e);
+                        }
+                    };
                     act.report.send_modify(|r| {
                         r.tweets += n;
                         r.commits += 1;
@@ -148,6 +195,9 @@ impl Actor for CollectorActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        if let Ok(mut a) = self.link.addr.lock() {
+            *a = Some(ctx.address());
+        }
         let every = self.opts.flush;
         ctx.run_interval(every, |act, ctx| {
             if !act.buffer.is_empty() {
@@ -192,9 +242,7 @@ impl Handler<Feed> for CollectorActor {
                     break;
                 }
             }
-            if let Ok(mut p) = self.fed_position.lock() {
-                *p = self.position;
-            }
+            self.link.set_fed(self.position);
             let buffered = self.buffer.len() as u64;
             self.report.send_modify(|r| {
                 r.skipped_lines += skipped;

@@ -13,5 +13,55 @@ pub mod actor;
 pub mod http;
 pub mod source;
 
-pub use actor::{CollectOptions, CollectReport, CollectorActor};
+pub use actor::{CollectOptions, CollectReport, CollectorActor, CollectorLink, FlushNow};
 pub use source::{SourceActor, SourceSpec};
+
+use std::time::Duration;
+
+use replikativ_actors::{BackoffPolicy, ChildSpec, Restart, Shutdown, Strategy, Supervisor};
+use tokio::sync::watch;
+
+use crate::stage::Stage;
+use crate::store::Store;
+
+/// The collector subtree: `collect (rest_for_one)` over the collector (buffer) and its source.
+/// A failing source restarts alone and resumes after what it fed; a failing collector
+/// restarts both, and the source resumes from the durable checkpoint.
+pub fn subtree(
+    stage: Stage,
+    store: Store,
+    source: SourceSpec,
+    opts: CollectOptions,
+    report: watch::Sender<CollectReport>,
+    link: CollectorLink,
+) -> ChildSpec {
+    let collector_link = link.clone();
+    ChildSpec::supervisor(
+        Supervisor::new("collect")
+            .strategy(Strategy::RestForOne)
+            .intensity(10, Duration::from_secs(60))
+            .backoff(
+                BackoffPolicy::exponential(Duration::from_millis(200), Duration::from_secs(60))
+                    .jitter(0.3)
+                    .reset_after(Duration::from_secs(30)),
+            )
+            .child(
+                ChildSpec::actor("collector", move || {
+                    CollectorActor::new(
+                        stage.clone(),
+                        opts.clone(),
+                        collector_link.clone(),
+                        report.clone(),
+                    )
+                })
+                .shutdown(Shutdown::Timeout(Duration::from_secs(30))),
+            )
+            .child(
+                ChildSpec::actor("source", move || {
+                    SourceActor::new(source.clone(), store.clone(), link.clone())
+                })
+                .restart(Restart::Transient)
+                .shutdown(Shutdown::Timeout(Duration::from_secs(2))),
+            ),
+    )
+}

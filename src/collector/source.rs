@@ -9,12 +9,12 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 
-use super::actor::{CollectorActor, Feed, FeedItem, SourceEnded};
+use super::actor::{CollectorLink, Feed, FeedItem, SourceEnded};
 use crate::store::Store;
 use crate::tweets::{SourceEvent, SourcePosition, TweetCursor, encode_params, open_file_at};
 
@@ -121,24 +121,17 @@ struct ReaderEnded(Result<(), SourceError>);
 pub struct SourceActor {
     spec: SourceSpec,
     store: Store,
-    collector: Addr<CollectorActor>,
-    fed_position: Arc<Mutex<Option<SourcePosition>>>,
+    link: CollectorLink,
     stop: Arc<AtomicBool>,
 }
 
 impl SourceActor {
     /// A source feeding `collector`.
-    pub fn new(
-        spec: SourceSpec,
-        store: Store,
-        collector: Addr<CollectorActor>,
-        fed_position: Arc<Mutex<Option<SourcePosition>>>,
-    ) -> SourceActor {
+    pub fn new(spec: SourceSpec, store: Store, link: CollectorLink) -> SourceActor {
         SourceActor {
             spec,
             store,
-            collector,
-            fed_position,
+            link,
             stop: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -146,10 +139,8 @@ impl SourceActor {
     /// Where a file source starts: after what the collector already took, else the durable
     /// checkpoint, else the start.
     fn start_position(&self) -> Result<SourcePosition, SourceError> {
-        if let Ok(p) = self.fed_position.lock() {
-            if let Some(p) = *p {
-                return Ok(p);
-            }
+        if let Some(p) = self.link.fed() {
+            return Ok(p);
         }
         let (SourceSpec::File { path, .. }, Some(key)) = (&self.spec, self.spec.checkpoint_key())
         else {
@@ -170,7 +161,7 @@ impl Actor for SourceActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let me = ctx.address();
-        let collector = self.collector.clone();
+        let collector = self.link.clone();
         let stop = self.stop.clone();
         let spec = self.spec.clone();
         let start = match self.start_position() {
@@ -256,14 +247,17 @@ fn read<R: BufRead>(
     mut cursor: TweetCursor<R>,
     positioned: bool,
     follow: bool,
-    collector: &Addr<CollectorActor>,
+    collector: &CollectorLink,
     stop: &AtomicBool,
 ) -> Result<(), ReadError> {
     let send = |chunk: Vec<FeedItem>| -> Result<(), ReadError> {
         if chunk.is_empty() {
             return Ok(());
         }
-        match futures_executor::block_on(collector.send(Feed(chunk))) {
+        let addr = collector
+            .addr()
+            .ok_or(ReadError::Other(SourceError::CollectorGone))?;
+        match futures_executor::block_on(addr.send(Feed(chunk))) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(ReadError::Other(SourceError::Collector(e))),
             Err(_) => Err(ReadError::Other(SourceError::CollectorGone)),
@@ -311,7 +305,10 @@ fn read<R: BufRead>(
             }
         }
     }
-    match futures_executor::block_on(collector.send(SourceEnded)) {
+    let addr = collector
+        .addr()
+        .ok_or(ReadError::Other(SourceError::CollectorGone))?;
+    match futures_executor::block_on(addr.send(SourceEnded)) {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(ReadError::Other(SourceError::Collector(e))),
         Err(_) => Err(ReadError::Other(SourceError::CollectorGone)),

@@ -128,7 +128,7 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for ServerSocket {
             }
             Err(e) => {
                 let why = format!("websocket protocol error: {e}");
-                tracing::warn!("{why}");
+                tracing::debug!("{why}");
                 if let Some(conn) = self.conn.take() {
                     conn.do_send(Inbound::Closed(why.clone()));
                 }

@@ -1,0 +1,176 @@
+//! `replikativ analyze`: a client node that subscribes to a peer's CDVCS, replicates it into
+//! its own store and realizes it into SQLite, exactly once.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+
+use super::args::AnalyzeArgs;
+use super::signals::Signals;
+use crate::crdt::{Commit, CrdtKey};
+use crate::id::Id;
+use crate::node::{Node, RealizerSpec};
+use crate::realize::realizer::{ConflictPolicy, RealizerShared, RealizerStatus};
+use crate::realize::{Sink, SinkError};
+use crate::tweets::open_sink;
+
+/// Runs `analyze`.
+pub fn run(args: AnalyzeArgs) -> Result<()> {
+    if !(args.connect.starts_with("ws://") || args.connect.starts_with("wss://")) {
+        return Err(super::UsageError(format!(
+            "--connect {} is not a ws:// URL (e.g. ws://127.0.0.1:8080/)",
+            args.connect
+        ))
+        .into());
+    }
+    let key = CrdtKey::new(args.crdt.user.clone(), args.crdt.cdvcs);
+    actix_rt::System::new().block_on(analyze(args, key))
+}
+
+/// How far a realizer is behind `target` heads.
+fn caught_up(node: &Node, key: &CrdtKey, realizer: &RealizerShared, target: &[Id]) -> bool {
+    let Some(replica) = node.inner().replicas.get(key) else {
+        return false;
+    };
+    let state = replica.state();
+    let guard = match state.read() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    target.iter().all(|h| {
+        guard.contains(h) && (guard.parents(h).is_some_and(|p| p.is_empty()) || realizer.is_applied(h))
+    })
+}
+
+/// A node realizing `key` from `url` into the SQLite file `sqlite`.
+pub async fn start_analysis_node(
+    store: &std::path::Path,
+    url: &str,
+    sqlite: &std::path::Path,
+    key: &CrdtKey,
+) -> Result<Node> {
+    let path = sqlite.to_path_buf();
+    // Fail early, with the file named, if the SQLite file is not usable.
+    drop(open_sink(&path).with_context(|| format!("opening {}", path.display()))?);
+    let open = Arc::new(move || -> Result<Box<dyn Sink>, SinkError> {
+        Ok(Box::new(open_sink(&path)?))
+    });
+    Node::builder()
+        .name("analyzer")
+        .store_dir(store)
+        .connect(url)
+        .realize(RealizerSpec {
+            name: "sqlite".into(),
+            key: key.clone(),
+            open,
+            policy: ConflictPolicy::Wait,
+        })
+        .start()
+        .await
+        .with_context(|| format!("starting the analysis node on {}", store.display()))
+}
+
+/// Waits until the peer's heads at connection time are replicated and realized.
+pub async fn wait_realized(
+    node: &Node,
+    url: &str,
+    key: &CrdtKey,
+    timeout: Duration,
+) -> Result<()> {
+    let realizer = node.realizer("sqlite").context("the realizer is missing")?;
+    let root = Commit::root(key).id;
+    let start = Instant::now();
+    let mut status = realizer.status();
+    let mut last_print = Instant::now();
+    let target = loop {
+        if let Some(heads) = node.inner().first_remote_heads(key) {
+            if heads != [root] {
+                break heads;
+            }
+        }
+        if start.elapsed() > timeout {
+            match node.inner().first_remote_heads(key) {
+                Some(_) => bail!(
+                    "the peer at {url} has no commits of CDVCS {key} (waited {}s)",
+                    timeout.as_secs()
+                ),
+                None => {
+                    let why = node
+                        .inner()
+                        .last_dial_error(url)
+                        .unwrap_or_else(|| "no answer".into());
+                    bail!("cannot reach {url} within {}s: {why}", timeout.as_secs())
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    eprintln!("peer has {} head(s); replicating and realizing", target.len());
+    loop {
+        if caught_up(node, key, &realizer, &target) {
+            return Ok(());
+        }
+        if let RealizerStatus::Parked { commit, reason } = &*status.borrow() {
+            bail!(
+                "the realizer is parked at commit {commit}: {reason}\n(skip it with `replikativ realize-skip --sqlite FILE --commit {commit}` and run analyze again)"
+            );
+        }
+        if last_print.elapsed() > Duration::from_secs(2) {
+            last_print = Instant::now();
+            let have = node
+                .inner()
+                .replicas
+                .get(key)
+                .map(|r| r.state())
+                .and_then(|s| s.read().ok().map(|g| g.len()))
+                .unwrap_or(0);
+            eprintln!(
+                "replicated {have} commits, realized {}",
+                realizer.applied_count()
+            );
+        }
+        tokio::select! {
+            _ = status.changed() => {}
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+    }
+}
+
+async fn analyze(args: AnalyzeArgs, key: CrdtKey) -> Result<()> {
+    let mut signals = Signals::install()?;
+    let node = start_analysis_node(&args.store, &args.connect, &args.sqlite, &key).await?;
+    let timeout = Duration::from_secs(args.timeout);
+    if args.follow {
+        eprintln!("following {} into {}", args.connect, args.sqlite.display());
+        let realizer = node.realizer("sqlite").context("the realizer is missing")?;
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = signals.recv() => break,
+                _ = tick.tick() => {
+                    eprintln!("realized {} commits", realizer.applied_count());
+                }
+            }
+        }
+    } else {
+        let res = tokio::select! {
+            r = wait_realized(&node, &args.connect, &key, timeout) => r,
+            _ = signals.recv() => Ok(()),
+        };
+        if let Err(e) = res {
+            node.shutdown().await;
+            return Err(e);
+        }
+    }
+    let realizer = node.realizer("sqlite");
+    node.shutdown().await;
+    if let Some(r) = realizer {
+        println!(
+            "realized {} commits into {}",
+            r.applied_count(),
+            args.sqlite.display()
+        );
+    }
+    Ok(())
+}

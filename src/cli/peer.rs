@@ -1,0 +1,42 @@
+//! `replikativ peer`: serve a store and keep in sync with other peers until SIGTERM/SIGINT.
+
+use anyhow::{Context as _, Result};
+
+use super::args::PeerArgs;
+use super::signals::Signals;
+use crate::node::Node;
+
+/// Runs `peer`.
+pub fn run(args: PeerArgs) -> Result<()> {
+    for url in &args.connect {
+        if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+            return Err(super::UsageError(format!("--connect {url} is not a ws:// URL")).into());
+        }
+    }
+    actix_rt::System::new().block_on(async move {
+        let mut signals = Signals::install()?;
+        let mut builder = Node::builder()
+            .name("peer")
+            .store_dir(&args.store)
+            .listen(args.listen.clone());
+        for url in &args.connect {
+            builder = builder.connect(url.clone());
+        }
+        let node = builder
+            .start()
+            .await
+            .with_context(|| format!("starting the peer on {}", args.store.display()))?;
+        // Serve every CDVCS in the store from the start.
+        for key in node.inner().replicas.keys() {
+            node.inner().replicas.ensure(&key).await?;
+        }
+        match node.listen_addr() {
+            Some(addr) => eprintln!("serving peers at ws://{addr}/"),
+            None => eprintln!("listening on {}", args.listen),
+        }
+        signals.recv().await;
+        eprintln!("stopping");
+        node.shutdown().await;
+        Ok(())
+    })
+}

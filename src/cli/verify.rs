@@ -1,0 +1,88 @@
+//! `replikativ verify`: re-hash every value, then check every CDVCS graph against its commit
+//! records (like `git fsck`). Names every damaged record; exit 1 when anything is wrong.
+
+use anyhow::{Context as _, Result, bail};
+
+use super::args::VerifyArgs;
+use super::log::load_cdvcs;
+use crate::crdt::{Commit, CrdtKey};
+use crate::store::Store;
+
+/// Runs `verify`.
+pub fn run(args: VerifyArgs) -> Result<()> {
+    let store = Store::open(&args.store)
+        .with_context(|| format!("opening the store {}", args.store.display()))?;
+    let report = store.verify().context("re-hashing the store")?;
+    let mut problems: Vec<String> = report
+        .damage
+        .iter()
+        .map(|d| format!("{} {}: {}", d.table, d.key, d.problem))
+        .collect();
+    let mut commits = 0u64;
+    let crdts = store.list_crdts()?;
+    for k in &crdts {
+        let key = CrdtKey::new(k.user.clone(), k.crdt);
+        let cdvcs = match load_cdvcs(&store, &key) {
+            Ok(Some(c)) => c,
+            Ok(None) => continue,
+            Err(e) => {
+                problems.push(format!("CDVCS {key}: {e:#}"));
+                continue;
+            }
+        };
+        for (id, parents) in cdvcs.entries() {
+            commits += 1;
+            let bytes = match store.get_value(&id) {
+                Ok(Some(b)) => b,
+                Ok(None) => {
+                    problems.push(format!("CDVCS {key}: commit {id} is missing"));
+                    continue;
+                }
+                Err(e) => {
+                    problems.push(format!("CDVCS {key}: commit {id}: {e}"));
+                    continue;
+                }
+            };
+            let commit = match Commit::decode(&bytes) {
+                Ok(c) => c,
+                Err(e) => {
+                    problems.push(format!("CDVCS {key}: commit {id} does not decode: {e}"));
+                    continue;
+                }
+            };
+            if commit.commit.parents != parents {
+                problems.push(format!(
+                    "CDVCS {key}: commit {id} lists other parents than its graph entry"
+                ));
+            }
+            if parents.is_empty() {
+                continue;
+            }
+            for tx in &commit.commit.transactions {
+                match store.has_value(&tx.params) {
+                    Ok(true) => {}
+                    Ok(false) => problems.push(format!(
+                        "CDVCS {key}: commit {id} references value {} which is missing",
+                        tx.params
+                    )),
+                    Err(e) => problems.push(format!("CDVCS {key}: value {}: {e}", tx.params)),
+                }
+            }
+        }
+    }
+    println!(
+        "checked {} values, {} state records, {} CDVCS with {commits} commits",
+        report.values_checked,
+        report.state_records,
+        crdts.len()
+    );
+    if problems.is_empty() {
+        println!("ok: no damage found");
+        Ok(())
+    } else {
+        for p in &problems {
+            println!("damaged: {p}");
+        }
+        bail!("{} problem(s) found in {}", problems.len(), args.store.display())
+    }
+}
