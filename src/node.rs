@@ -25,8 +25,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use replikativ_actors::{
-    BackoffPolicy, ChildSpec, Pool, PoolHandle, Restart, Shutdown, Strategy, Supervisor,
-    SupervisionError, SupervisionEvent, SupervisorHandle,
+    BackoffPolicy, ChildSpec, Pool, PoolHandle, Restart, Shutdown, Strategy, SupervisionError,
+    SupervisionEvent, Supervisor, SupervisorHandle,
 };
 use tokio::sync::broadcast;
 use uuid::Uuid;
@@ -258,7 +258,8 @@ impl NodeInner {
     /// Records the heads a connection's peer announced for `crdt`.
     pub fn note_remote_heads(&self, conn: u64, crdt: &CrdtKey, heads: &[Id]) {
         if let Ok(mut m) = self.remote_heads.lock() {
-            m.entry((conn, crdt.clone())).or_insert_with(|| heads.to_vec());
+            m.entry((conn, crdt.clone()))
+                .or_insert_with(|| heads.to_vec());
         }
     }
 
@@ -313,7 +314,9 @@ impl NodeInner {
         let root = self.root.get().ok_or(NodeError::NotRunning)?;
         let peers = root.supervisor("peers").await?;
         let id = format!("connect-{}", self.next_connection_id());
-        peers.start_child(dialer_spec(self.clone(), id, url.to_string())).await?;
+        peers
+            .start_child(dialer_spec(self.clone(), id, url.to_string()))
+            .await?;
         Ok(())
     }
 }
@@ -554,13 +557,19 @@ impl NodeBuilder {
             let node = inner.clone();
             let listen = listen.clone();
             peers = peers.child(
-                ChildSpec::new("listener", move || ListenerActor::bind(node.clone(), &listen))
-                    .shutdown(Shutdown::Timeout(Duration::from_secs(2))),
+                ChildSpec::new("listener", move || {
+                    ListenerActor::bind(node.clone(), &listen)
+                })
+                .shutdown(Shutdown::Timeout(Duration::from_secs(2))),
             );
         }
         peers = peers.child(connections.child_spec());
         for (i, url) in self.connect.iter().enumerate() {
-            peers = peers.child(dialer_spec(inner.clone(), format!("connect-{i}"), url.clone()));
+            peers = peers.child(dialer_spec(
+                inner.clone(),
+                format!("connect-{i}"),
+                url.clone(),
+            ));
         }
 
         let mut realizers = Supervisor::new("realizers")
@@ -573,10 +582,7 @@ impl NodeBuilder {
             if let Ok(mut m) = inner.replicas.shared.lock() {
                 m.entry(spec.key.clone()).or_insert_with(|| replica.clone());
             }
-            let replica = inner
-                .replicas
-                .get(&spec.key)
-                .unwrap_or(replica);
+            let replica = inner.replicas.get(&spec.key).unwrap_or(replica);
             let shared = RealizerShared::new(
                 spec.name.clone(),
                 replica,
@@ -586,8 +592,10 @@ impl NodeBuilder {
             );
             realizer_shared.insert(spec.name.clone(), shared.clone());
             realizers = realizers.child(
-                ChildSpec::new(spec.name.clone(), move || RealizerActor::new(shared.clone()))
-                    .shutdown(Shutdown::Timeout(Duration::from_secs(10))),
+                ChildSpec::new(spec.name.clone(), move || {
+                    RealizerActor::new(shared.clone())
+                })
+                .shutdown(Shutdown::Timeout(Duration::from_secs(10))),
             );
         }
 

@@ -201,13 +201,18 @@ impl ReplicaActor {
             key: key.clone(),
             source,
         };
-        let heads_raw = store.get_state(&keys::heads(&key.user, &key.id)).map_err(store_err)?;
+        let heads_raw = store
+            .get_state(&keys::heads(&key.user, &key.id))
+            .map_err(store_err)?;
         let state = match heads_raw {
             None => {
                 let (state, root) = Cdvcs::new(&key);
                 let mut batch = WriteBatch::new();
                 batch.put_value(root.bytes.clone());
-                batch.put_state(keys::graph_entry(&key.user, &key.id, &root.id), encode(&Vec::<Id>::new()));
+                batch.put_state(
+                    keys::graph_entry(&key.user, &key.id, &root.id),
+                    encode(&Vec::<Id>::new()),
+                );
                 batch.put_state(keys::heads(&key.user, &key.id), encode(&vec![root.id]));
                 batch.put_state(keys::meta(&key.user, &key.id), b"cdvcs".to_vec());
                 store.write(&batch).map_err(store_err)?;
@@ -222,12 +227,10 @@ impl ReplicaActor {
                 let prefix = keys::graph_prefix(&key.user, &key.id);
                 let mut entries = Vec::new();
                 for (k, v) in store.scan_state(&prefix).map_err(store_err)? {
-                    let id = keys::graph_entry_commit(&k).ok_or_else(|| {
-                        ReplicaError::Damaged {
-                            key: key.clone(),
-                            what: "graph key".into(),
-                            detail: format!("{} bytes", k.len()),
-                        }
+                    let id = keys::graph_entry_commit(&k).ok_or_else(|| ReplicaError::Damaged {
+                        key: key.clone(),
+                        what: "graph key".into(),
+                        detail: format!("{} bytes", k.len()),
                     })?;
                     let parents: Vec<Id> = decode(&v).map_err(|detail| ReplicaError::Damaged {
                         key: key.clone(),
@@ -264,7 +267,10 @@ impl ReplicaActor {
                 encode(&c.commit.parents),
             );
         }
-        batch.put_state(keys::heads(&self.key().user, &self.key().id), encode(&heads.to_vec()));
+        batch.put_state(
+            keys::heads(&self.key().user, &self.key().id),
+            encode(&heads.to_vec()),
+        );
         batch
     }
 
@@ -464,8 +470,11 @@ impl Handler<ApplyRemote> for ReplicaActor {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        let fresh: Vec<&EncodedCommit> =
-            msg.commits.iter().filter(|c| !guard.contains(&c.id)).collect();
+        let fresh: Vec<&EncodedCommit> = msg
+            .commits
+            .iter()
+            .filter(|c| !guard.contains(&c.id))
+            .collect();
         if fresh.is_empty() {
             return ready(Ok(Vec::new()));
         }

@@ -67,7 +67,10 @@ impl ExitCell {
     }
 
     fn peek(&self) -> Option<ExitReason> {
-        self.reason.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn take(&self) -> Option<ExitReason> {
@@ -121,8 +124,8 @@ impl Drop for ExitGuard {
             unregister(key);
         }
         let reason = if std::thread::panicking() {
-            let (message, location) = panic_hook::take_last()
-                .unwrap_or_else(|| ("unknown panic".to_owned(), None));
+            let (message, location) =
+                panic_hook::take_last().unwrap_or_else(|| ("unknown panic".to_owned(), None));
             ExitReason::Panicked { message, location }
         } else {
             self.cell.take().unwrap_or(ExitReason::Normal)
@@ -189,7 +192,12 @@ impl ChildToken {
         self.guard.done.subscribe()
     }
 
-    pub(crate) fn report_addr_to(&mut self, to: Recipient<ChildAttached>, child: ChildId, generation: u64) {
+    pub(crate) fn report_addr_to(
+        &mut self,
+        to: Recipient<ChildAttached>,
+        child: ChildId,
+        generation: u64,
+    ) {
         self.on_attach = Some((to, child, generation));
     }
 

@@ -39,7 +39,8 @@ fn caught_up(node: &Node, key: &CrdtKey, realizer: &RealizerShared, target: &[Id
         Err(p) => p.into_inner(),
     };
     target.iter().all(|h| {
-        guard.contains(h) && (guard.parents(h).is_some_and(|p| p.is_empty()) || realizer.is_applied(h))
+        guard.contains(h)
+            && (guard.parents(h).is_some_and(|p| p.is_empty()) || realizer.is_applied(h))
     })
 }
 
@@ -53,9 +54,8 @@ pub async fn start_analysis_node(
     let path = sqlite.to_path_buf();
     // Fail early, with the file named, if the SQLite file is not usable.
     drop(open_sink(&path).with_context(|| format!("opening {}", path.display()))?);
-    let open = Arc::new(move || -> Result<Box<dyn Sink>, SinkError> {
-        Ok(Box::new(open_sink(&path)?))
-    });
+    let open =
+        Arc::new(move || -> Result<Box<dyn Sink>, SinkError> { Ok(Box::new(open_sink(&path)?)) });
     Node::builder()
         .name("analyzer")
         .store_dir(store)
@@ -72,12 +72,7 @@ pub async fn start_analysis_node(
 }
 
 /// Waits until the peer's heads at connection time are replicated and realized.
-pub async fn wait_realized(
-    node: &Node,
-    url: &str,
-    key: &CrdtKey,
-    timeout: Duration,
-) -> Result<()> {
+pub async fn wait_realized(node: &Node, url: &str, key: &CrdtKey, timeout: Duration) -> Result<()> {
     let realizer = node.realizer("sqlite").context("the realizer is missing")?;
     let root = Commit::root(key).id;
     let start = Instant::now();
@@ -106,7 +101,10 @@ pub async fn wait_realized(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    eprintln!("peer has {} head(s); replicating and realizing", target.len());
+    eprintln!(
+        "peer has {} head(s); replicating and realizing",
+        target.len()
+    );
     loop {
         if caught_up(node, key, &realizer, &target) {
             return Ok(());

@@ -41,8 +41,8 @@ pub fn run(args: DemoArgs) -> Result<()> {
 }
 
 fn write_sample(source: &Path, dir: &Path) -> Result<()> {
-    let mut f = std::fs::File::create(source)
-        .with_context(|| format!("writing {}", source.display()))?;
+    let mut f =
+        std::fs::File::create(source).with_context(|| format!("writing {}", source.display()))?;
     for (_, contents) in SAMPLE {
         f.write_all(contents.as_bytes())?;
         if !contents.ends_with('\n') {
@@ -125,7 +125,11 @@ async fn demo(dir: &Path, source: &Path, key: CrdtKey) -> Result<()> {
     let (hits, rows) = db.search(DEMO_TERM, 3)?;
     println!("full-text search {DEMO_TERM:?}: {hits} tweets, e.g.");
     for t in rows {
-        println!("  @{}: {}", t.username.as_deref().unwrap_or("?"), one_line(&t.text));
+        println!(
+            "  @{}: {}",
+            t.username.as_deref().unwrap_or("?"),
+            one_line(&t.text)
+        );
     }
     let top = db.top(10)?;
     println!("most active accounts:");
@@ -133,8 +137,14 @@ async fn demo(dir: &Path, source: &Path, key: CrdtKey) -> Result<()> {
     let chart = dir.join("top-accounts.svg");
     top_chart_svg(&top, &chart)?;
     println!();
-    println!("store (collector): {}", dir.join("collector-store").display());
-    println!("store (analysis):  {}", dir.join("analysis-store").display());
+    println!(
+        "store (collector): {}",
+        dir.join("collector-store").display()
+    );
+    println!(
+        "store (analysis):  {}",
+        dir.join("analysis-store").display()
+    );
     println!("sqlite:            {}", sqlite.display());
     println!("chart:             {}", chart.display());
     println!(

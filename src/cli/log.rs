@@ -58,8 +58,8 @@ pub fn run(args: LogArgs) -> Result<()> {
         let bytes = store
             .get_value(&id)?
             .with_context(|| format!("commit {id} is in the graph but not in the store"))?;
-        let commit = Commit::decode(&bytes)
-            .with_context(|| format!("commit {id} cannot be decoded"))?;
+        let commit =
+            Commit::decode(&bytes).with_context(|| format!("commit {id} cannot be decoded"))?;
         commits += 1;
         transactions += commit.commit.transactions.len() as u64;
     }

@@ -83,6 +83,10 @@ pub fn run(args: VerifyArgs) -> Result<()> {
         for p in &problems {
             println!("damaged: {p}");
         }
-        bail!("{} problem(s) found in {}", problems.len(), args.store.display())
+        bail!(
+            "{} problem(s) found in {}",
+            problems.len(),
+            args.store.display()
+        )
     }
 }

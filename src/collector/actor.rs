@@ -166,7 +166,10 @@ impl CollectorActor {
                         Err(e) => {
                             // What was buffered is not durable: end this incarnation so the
                             // source resumes from the durable checkpoint.
-                            tracing::error!("commit failed: {}", crate::realize::realizer::error_chain(&e));
+                            tracing::error!(
+                                "commit failed: {}",
+                                crate::realize::realizer::error_chain(&e)
+                            );
                             replikativ_actors::fail(ctx, CollectError::Commit(e.to_string()));
                             return Err(e);
                         }

@@ -118,7 +118,11 @@ async fn fetch_loop(
                         return;
                     }
                     tracing::info!(%url, "HTTP source: stream ended; reconnecting");
-                    if got_any { None } else { Some(backoff_delay(failures)) }
+                    if got_any {
+                        None
+                    } else {
+                        Some(backoff_delay(failures))
+                    }
                 } else if status.as_u16() == 429 || status.is_server_error() {
                     let retry_after = resp
                         .headers()

@@ -8,8 +8,8 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -147,9 +147,8 @@ impl SourceActor {
             return Ok(SourcePosition::START);
         };
         match self.store.get_state(&key) {
-            Ok(Some(raw)) => rmp_serde::from_slice(&raw).map_err(|_| SourceError::Checkpoint {
-                path: path.clone(),
-            }),
+            Ok(Some(raw)) => rmp_serde::from_slice(&raw)
+                .map_err(|_| SourceError::Checkpoint { path: path.clone() }),
             Ok(None) => Ok(SourcePosition::START),
             Err(_) => Err(SourceError::Checkpoint { path: path.clone() }),
         }
@@ -175,9 +174,11 @@ impl Actor for SourceActor {
             tracing::info!(path = %path.display(), offset = start.offset, line = start.line, tweets_done = start.tweets_done, "reading source");
         }
         let http_pipe = match &spec {
-            SourceSpec::Http { url, token } => {
-                Some(super::http::start_fetcher(url.clone(), token.clone(), stop.clone()))
-            }
+            SourceSpec::Http { url, token } => Some(super::http::start_fetcher(
+                url.clone(),
+                token.clone(),
+                stop.clone(),
+            )),
             _ => None,
         };
         let spawned = std::thread::Builder::new()

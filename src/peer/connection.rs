@@ -162,7 +162,10 @@ impl ConnectionActor {
         self.drive(ctx);
     }
 
-    fn graphs_call<R>(&mut self, f: impl FnOnce(&mut SyncSession, &dyn crate::sync::Graphs) -> R) -> R {
+    fn graphs_call<R>(
+        &mut self,
+        f: impl FnOnce(&mut SyncSession, &dyn crate::sync::Graphs) -> R,
+    ) -> R {
         let states = self.node.replicas.states();
         let store = self.node.store.clone();
         let session = &mut self.session;
@@ -200,11 +203,7 @@ impl ConnectionActor {
                                 Err(e) => return Err(format!("store: {e}")),
                             }
                         }
-                        let addr = node
-                            .replicas
-                            .addr(&key)
-                            .await
-                            .map_err(|e| e.to_string())?;
+                        let addr = node.replicas.addr(&key).await.map_err(|e| e.to_string())?;
                         let msg = ApplyRemote {
                             commits: batch.commits,
                             values: batch.values,
@@ -294,7 +293,8 @@ impl ConnectionActor {
                 let Some(id) = job.ids.pop_front() else { break };
                 match self.node.load_outgoing(&id) {
                     Ok(c) => {
-                        bytes += c.bytes.len() + c.values.iter().map(|(_, v)| v.len()).sum::<usize>();
+                        bytes +=
+                            c.bytes.len() + c.values.iter().map(|(_, v)| v.len()).sum::<usize>();
                         commits.push(c);
                     }
                     Err(e) => {
@@ -349,7 +349,9 @@ impl ConnectionActor {
         let Mode::Dial(url) = self.mode.clone() else {
             return;
         };
-        let exp = DIAL_MIN.saturating_mul(1u32 << self.failures.min(10)).min(DIAL_MAX);
+        let exp = DIAL_MIN
+            .saturating_mul(1u32 << self.failures.min(10))
+            .min(DIAL_MAX);
         let jitter = rand::rng().random_range(0.5..1.0);
         let delay = if self.failures == 0 {
             Duration::ZERO

@@ -39,7 +39,11 @@ impl GraphView for CdvcsView<'_> {
             .filter(|id| self.0.contains(id))
             .copied()
             .collect();
-        let ours: Vec<Id> = ours.iter().filter(|id| self.0.contains(id)).copied().collect();
+        let ours: Vec<Id> = ours
+            .iter()
+            .filter(|id| self.0.contains(id))
+            .copied()
+            .collect();
         self.0.commits_between(&known, &ours).unwrap_or_default()
     }
 

@@ -43,8 +43,7 @@ impl ListenerActor {
                 .app_data(data.clone())
                 .route("/", web::get().to(accept))
                 .default_service(web::to(|| async {
-                    HttpResponse::NotFound()
-                        .body("replikativ peers speak websocket at path /\n")
+                    HttpResponse::NotFound().body("replikativ peers speak websocket at path /\n")
                 }))
         })
         .workers(1)

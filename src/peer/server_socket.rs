@@ -12,7 +12,9 @@ use super::socket::{HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT, Inbound, MAX_WS_FRAME
 
 /// Builds the connection actor for a new socket, given where its outgoing frames go.
 pub type ConnectionFactory = Box<
-    dyn FnOnce(Recipient<Outgoing>) -> futures_util::future::LocalBoxFuture<'static, Option<Recipient<Inbound>>>,
+    dyn FnOnce(
+        Recipient<Outgoing>,
+    ) -> futures_util::future::LocalBoxFuture<'static, Option<Recipient<Inbound>>>,
 >;
 
 /// One accepted websocket.

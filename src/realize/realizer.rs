@@ -115,7 +115,10 @@ impl RealizerShared {
 
     /// Whether `commit` is applied (or skipped) in the sink, as last seen.
     pub fn is_applied(&self, commit: &Id) -> bool {
-        self.applied.lock().map(|a| a.contains(commit)).unwrap_or(false)
+        self.applied
+            .lock()
+            .map(|a| a.contains(commit))
+            .unwrap_or(false)
     }
 
     /// How many commits are applied, as last seen.
@@ -189,7 +192,8 @@ pub fn plan(
 ) -> (Vec<Id>, Option<Vec<Id>>) {
     let heads: Vec<Id> = state.heads().iter().copied().collect();
     let hist = |h: &Id| state.history_since(h, applied).unwrap_or_default();
-    let keep = |ids: Vec<Id>| -> Vec<Id> { ids.into_iter().filter(|id| !is_root(state, id)).collect() };
+    let keep =
+        |ids: Vec<Id>| -> Vec<Id> { ids.into_iter().filter(|id| !is_root(state, id)).collect() };
     match heads.as_slice() {
         [] => (Vec::new(), None),
         [only] => (keep(hist(only)), None),
@@ -476,22 +480,20 @@ impl Actor for RealizerActor {
             return;
         };
         let name = self.name();
-        ctx.wait(
-            async move { worker.applied().await }
-                .into_actor(self)
-                .map(move |res, act, ctx| match res {
-                    Err(_) => act.fail(RealizeError::WorkerGone { name }, ctx),
-                    Ok(Err(source)) => act.fail(RealizeError::Open { name, source }, ctx),
-                    Ok(Ok(set)) => {
-                        if let Ok(mut a) = act.shared.applied.lock() {
-                            *a = set;
-                        }
-                        ctx.add_stream(act.shared.replica.watch_stream());
-                        act.replan();
-                        act.step(ctx);
+        ctx.wait(async move { worker.applied().await }.into_actor(self).map(
+            move |res, act, ctx| match res {
+                Err(_) => act.fail(RealizeError::WorkerGone { name }, ctx),
+                Ok(Err(source)) => act.fail(RealizeError::Open { name, source }, ctx),
+                Ok(Ok(set)) => {
+                    if let Ok(mut a) = act.shared.applied.lock() {
+                        *a = set;
                     }
-                }),
-        );
+                    ctx.add_stream(act.shared.replica.watch_stream());
+                    act.replan();
+                    act.step(ctx);
+                }
+            },
+        ));
         ctx.run_interval(PARKED_POLL, |act, ctx| act.check_skipped(ctx));
     }
 }

@@ -87,7 +87,12 @@ impl Cdvcs {
         if heads_in_order.is_empty() {
             return Err(CdvcsError::NoHead);
         }
-        Ok(encode_commit(heads_in_order.to_vec(), author, ts, correcting))
+        Ok(encode_commit(
+            heads_in_order.to_vec(),
+            author,
+            ts,
+            correcting,
+        ))
     }
 
     /// Fast-forwards to `at`, a commit of `remote` (e.g. another user's CDVCS), taking the
