@@ -16,6 +16,34 @@
 //! - [`tweets`]: the seed's application: tweet records, SQLite schema and queries;
 //!   [`collector`]: sources and the buffer that commits them.
 //! - [`cli`]: the `replikativ` command.
+//!
+//! # Example
+//!
+//! A node with an in-memory store: commit a transaction and read the head back. Add
+//! `.listen("127.0.0.1:0")` to serve peers, `.connect(url)` to replicate from one, and
+//! `.realize(spec)` to stream the CDVCS into a sink.
+//!
+//! ```
+//! use replikativ::{Node, crdt::CrdtKey, node::StoreLocation};
+//!
+//! actix_rt::System::new().block_on(async {
+//!     let key = CrdtKey::new("me@example.com", uuid::Uuid::nil());
+//!     let node = Node::builder()
+//!         .store(StoreLocation::Memory)
+//!         .cdvcs(key.clone())
+//!         .start()
+//!         .await
+//!         .expect("node starts");
+//!     let stage = node.stage();
+//!     let note = rmp_serde::to_vec("hello").expect("encode");
+//!     let commit = stage
+//!         .transact(&key, vec![("add-note".into(), note)])
+//!         .await
+//!         .expect("durable commit");
+//!     assert_eq!(stage.heads(&key).await.expect("heads"), vec![commit]);
+//!     node.shutdown().await;
+//! });
+//! ```
 #![warn(missing_docs)]
 
 pub mod cli;
