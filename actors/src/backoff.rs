@@ -138,16 +138,14 @@ mod tests {
         let delays: Vec<_> = (0..6).map(|_| backoff.next_delay(short)).collect();
         let ms: Vec<u128> = delays.iter().map(|d| d.as_millis()).collect();
         assert_eq!(ms, vec![100, 200, 400, 800, 1000, 1000]);
-        assert_eq!(
-            backoff.next_delay(Duration::from_secs(11)).as_millis(),
-            100
-        );
+        assert_eq!(backoff.next_delay(Duration::from_secs(11)).as_millis(), 100);
     }
 
     #[test]
     fn jittered_delays_stay_within_the_cap() {
-        let policy = BackoffPolicy::exponential(Duration::from_millis(50), Duration::from_millis(300))
-            .jitter(0.5);
+        let policy =
+            BackoffPolicy::exponential(Duration::from_millis(50), Duration::from_millis(300))
+                .jitter(0.5);
         let mut backoff = ChildBackoff::new(policy);
         for _ in 0..50 {
             assert!(backoff.next_delay(Duration::ZERO) <= Duration::from_millis(300));

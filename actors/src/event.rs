@@ -178,16 +178,34 @@ impl Events {
 fn trace(event: &SupervisionEvent) {
     let sup = &*event.supervisor;
     match &event.kind {
-        EventKind::ChildStarted { child, generation, restart }
-        | EventKind::ChildRestarted { child, generation, restart } => tracing::debug!(
+        EventKind::ChildStarted {
+            child,
+            generation,
+            restart,
+        }
+        | EventKind::ChildRestarted {
+            child,
+            generation,
+            restart,
+        } => tracing::debug!(
             supervisor = sup, strategy = %event.strategy, child = %child, generation, restart = %restart,
             "child started"
         ),
-        EventKind::ChildStartFailed { child, generation, restart, reason } => tracing::error!(
+        EventKind::ChildStartFailed {
+            child,
+            generation,
+            restart,
+            reason,
+        } => tracing::error!(
             supervisor = sup, strategy = %event.strategy, child = %child, generation, restart = %restart,
             reason = ?reason.chain(), "child failed to start"
         ),
-        EventKind::ChildExited { child, generation, restart, reason } => {
+        EventKind::ChildExited {
+            child,
+            generation,
+            restart,
+            reason,
+        } => {
             if reason.is_normal() {
                 tracing::info!(supervisor = sup, strategy = %event.strategy, child = %child, generation,
                     restart = %restart, reason = %reason, "child exited");
@@ -196,19 +214,35 @@ fn trace(event: &SupervisionEvent) {
                     restart = %restart, reason = ?reason.chain(), "child exited");
             }
         }
-        EventKind::ChildTerminated { child, generation, restart, reason } => tracing::info!(
+        EventKind::ChildTerminated {
+            child,
+            generation,
+            restart,
+            reason,
+        } => tracing::info!(
             supervisor = sup, strategy = %event.strategy, child = %child, generation, restart = %restart,
             reason = %reason, "child terminated by supervisor"
         ),
         EventKind::RestartScheduled {
-            child, generation, restart, reason, backoff, restarts_in_window, max_restarts,
+            child,
+            generation,
+            restart,
+            reason,
+            backoff,
+            restarts_in_window,
+            max_restarts,
         } => tracing::warn!(
             supervisor = sup, strategy = %event.strategy, child = %child, generation, restart = %restart,
             reason = ?reason.chain(), backoff = ?backoff, restarts_in_window, max_restarts,
             "restart scheduled"
         ),
         EventKind::IntensityExceeded {
-            child, generation, reason, restarts_in_window, max_restarts, period,
+            child,
+            generation,
+            reason,
+            restarts_in_window,
+            max_restarts,
+            period,
         } => tracing::error!(
             supervisor = sup, strategy = %event.strategy, child = %child, generation, reason = ?reason.chain(),
             restarts_in_window, max_restarts, period = ?period,

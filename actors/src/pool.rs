@@ -125,8 +125,13 @@ where
             args,
             _actor: PhantomData,
         };
-        let mut spec = ChildSpec::from_starter(id, Arc::new(starter), self.shutdown, std::any::type_name::<A>())
-            .restart(self.restart);
+        let mut spec = ChildSpec::from_starter(
+            id,
+            Arc::new(starter),
+            self.shutdown,
+            std::any::type_name::<A>(),
+        )
+        .restart(self.restart);
         if let Some(policy) = &self.backoff {
             spec = spec.backoff(policy.clone());
         }
@@ -177,7 +182,11 @@ where
     Args: Clone + Send + Sync + 'static,
 {
     /// Starts a child `id` made from `args`; answers its address.
-    pub async fn start_child(&self, id: impl Into<ChildId>, args: Args) -> Result<Addr<A>, SupervisionError> {
+    pub async fn start_child(
+        &self,
+        id: impl Into<ChildId>,
+        args: Args,
+    ) -> Result<Addr<A>, SupervisionError> {
         let id = id.into();
         let spec = self.pool.spec_for(id.clone(), args);
         let addr = self.supervisor.start_child_any(spec).await?;
@@ -193,8 +202,13 @@ where
     /// Registers a `Temporary` child whose actor is started elsewhere (e.g. an actix-web
     /// websocket actor); the actor must call [`ChildToken::attach`] on its context in
     /// `started()`. Its exit is reported like any child's; the pool can stop or kill it.
-    pub async fn register_external(&self, id: impl Into<ChildId>) -> Result<ChildToken, SupervisionError> {
-        self.supervisor.register_external(id.into(), self.pool.shutdown).await
+    pub async fn register_external(
+        &self,
+        id: impl Into<ChildId>,
+    ) -> Result<ChildToken, SupervisionError> {
+        self.supervisor
+            .register_external(id.into(), self.pool.shutdown)
+            .await
     }
 
     /// Stops child `id` (by the pool's shutdown policy); it is not restarted.

@@ -122,7 +122,11 @@ mod tests {
         let mut window = RestartWindow::default();
         let t0 = Instant::now();
         assert!(!window.record(t0, intensity).exceeded);
-        assert!(!window.record(t0 + Duration::from_secs(1), intensity).exceeded);
+        assert!(
+            !window
+                .record(t0 + Duration::from_secs(1), intensity)
+                .exceeded
+        );
         let third = window.record(t0 + Duration::from_secs(2), intensity);
         assert!(third.exceeded);
         assert_eq!(third.restarts_in_window, 3);

@@ -71,7 +71,10 @@ struct ChildRecord {
 
 impl ChildRecord {
     fn new(spec: ChildSpec, default_backoff: &BackoffPolicy) -> Self {
-        let policy = spec.backoff.clone().unwrap_or_else(|| default_backoff.clone());
+        let policy = spec
+            .backoff
+            .clone()
+            .unwrap_or_else(|| default_backoff.clone());
         Self {
             spec,
             generation: 0,
@@ -206,13 +209,21 @@ impl SupervisorActor {
     }
 
     /// Starts the child at `idx` synchronously as a new incarnation.
-    fn start_record(&mut self, idx: usize, me: &Addr<Self>, restarted: bool) -> Result<(), ExitReason> {
+    fn start_record(
+        &mut self,
+        idx: usize,
+        me: &Addr<Self>,
+        restarted: bool,
+    ) -> Result<(), ExitReason> {
         let rec = &mut self.children[idx];
         rec.generation += 1;
         let generation = rec.generation;
         let id = rec.spec.id.clone();
         let restart = rec.spec.restart;
-        let (token, links) = ChildToken::new(Some((me.clone().recipient(), id.clone(), generation)), false);
+        let (token, links) = ChildToken::new(
+            Some((me.clone().recipient(), id.clone(), generation)),
+            false,
+        );
         let cx = StartContext {
             path: &self.path,
             events: &self.events.tx,
@@ -228,9 +239,17 @@ impl SupervisorActor {
                     started_at: self.clock.now(),
                 });
                 let kind = if restarted {
-                    EventKind::ChildRestarted { child: id, generation, restart }
+                    EventKind::ChildRestarted {
+                        child: id,
+                        generation,
+                        restart,
+                    }
                 } else {
-                    EventKind::ChildStarted { child: id, generation, restart }
+                    EventKind::ChildStarted {
+                        child: id,
+                        generation,
+                        restart,
+                    }
                 };
                 self.events.emit(kind);
                 Ok(())
@@ -278,7 +297,13 @@ impl SupervisorActor {
     }
 
     /// An incarnation stopped by itself.
-    fn on_child_exit(&mut self, child: ChildId, generation: u64, reason: ExitReason, ctx: &mut Context<Self>) {
+    fn on_child_exit(
+        &mut self,
+        child: ChildId,
+        generation: u64,
+        reason: ExitReason,
+        ctx: &mut Context<Self>,
+    ) {
         if self.phase != Phase::Running {
             return;
         }
@@ -292,7 +317,10 @@ impl SupervisorActor {
         let Some(running) = rec.take_running(RecordState::Stopped) else {
             return;
         };
-        let uptime = self.clock.now().saturating_duration_since(running.started_at);
+        let uptime = self
+            .clock
+            .now()
+            .saturating_duration_since(running.started_at);
         drop(running);
         let restart = rec.spec.restart;
         let significant = rec.spec.significant;
@@ -369,7 +397,9 @@ impl SupervisorActor {
         let mut to_stop = Vec::new();
         for rec in &mut self.children[range] {
             group.push(rec.spec.id.clone());
-            if let RecordState::Running(running) = mem::replace(&mut rec.state, RecordState::Restarting { token }) {
+            if let RecordState::Running(running) =
+                mem::replace(&mut rec.state, RecordState::Restarting { token })
+            {
                 to_stop.push(StopItem::new(rec, running));
             }
         }
@@ -377,10 +407,13 @@ impl SupervisorActor {
             self.begin_restart(group, token, delay, deferred, ctx);
         } else {
             to_stop.reverse();
-            let fut = stopping::stop_in_order(to_stop).into_actor(self).map(move |stopped, act, ctx| {
-                act.record_terminated(stopped);
-                act.begin_restart(group, token, delay, deferred, ctx);
-            });
+            let fut =
+                stopping::stop_in_order(to_stop)
+                    .into_actor(self)
+                    .map(move |stopped, act, ctx| {
+                        act.record_terminated(stopped);
+                        act.begin_restart(group, token, delay, deferred, ctx);
+                    });
             ctx.wait(fut);
         }
     }
@@ -428,7 +461,8 @@ impl SupervisorActor {
             let Some(idx) = self.position_of(&id) else {
                 continue;
             };
-            if !matches!(self.children[idx].state, RecordState::Restarting { token: t } if t == token) {
+            if !matches!(self.children[idx].state, RecordState::Restarting { token: t } if t == token)
+            {
                 continue;
             }
             if let Err(reason) = self.start_record(idx, &me, true) {
@@ -451,7 +485,8 @@ impl SupervisorActor {
                 .any(|c| c.spec.significant && !matches!(c.state, RecordState::Stopped)),
         };
         if trigger {
-            self.events.emit(EventKind::AutoShutdownTriggered { child, generation });
+            self.events
+                .emit(EventKind::AutoShutdownTriggered { child, generation });
             self.begin_shutdown(Some(ExitReason::Shutdown), ctx);
         }
     }
@@ -468,7 +503,9 @@ impl SupervisorActor {
         }
         let mut to_stop = Vec::new();
         for rec in self.children.iter_mut().rev() {
-            if let RecordState::Running(running) = mem::replace(&mut rec.state, RecordState::Stopped) {
+            if let RecordState::Running(running) =
+                mem::replace(&mut rec.state, RecordState::Stopped)
+            {
                 to_stop.push(StopItem::new(rec, running));
             }
         }
@@ -477,11 +514,13 @@ impl SupervisorActor {
             actix::ActorContext::stop(ctx);
             return;
         }
-        let fut = stopping::stop_in_order(to_stop).into_actor(self).map(|stopped, act, ctx| {
-            act.record_terminated(stopped);
-            act.phase = Phase::Done;
-            actix::ActorContext::stop(ctx);
-        });
+        let fut = stopping::stop_in_order(to_stop)
+            .into_actor(self)
+            .map(|stopped, act, ctx| {
+                act.record_terminated(stopped);
+                act.phase = Phase::Done;
+                actix::ActorContext::stop(ctx);
+            });
         ctx.wait(fut);
     }
 }

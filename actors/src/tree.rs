@@ -103,7 +103,11 @@ impl SupervisorTree {
         let count = self.children.len();
         for (i, (info, sub)) in self.children.iter().enumerate() {
             let last = i + 1 == count;
-            let (branch, indent) = if last { ("└── ", "    ") } else { ("├── ", "│   ") };
+            let (branch, indent) = if last {
+                ("└── ", "    ")
+            } else {
+                ("├── ", "│   ")
+            };
             write!(
                 f,
                 "{prefix}{branch}{} [{} {}, gen {}, restarts {}]",

@@ -46,7 +46,9 @@ async fn backoff_delays_grow_are_capped_and_reset_after_stable_uptime() {
     })
     .await;
     match event.kind {
-        EventKind::RestartScheduled { backoff, .. } => assert_eq!(backoff, Duration::from_millis(100)),
+        EventKind::RestartScheduled { backoff, .. } => {
+            assert_eq!(backoff, Duration::from_millis(100))
+        }
         other => panic!("unexpected {other:?}"),
     }
     sup.shutdown().await;

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use replikativ_actors::{BackoffPolicy, ChildSpec, ExitReason, Supervisor, SupervisionError};
+use replikativ_actors::{BackoffPolicy, ChildSpec, ExitReason, SupervisionError, Supervisor};
 
 #[actix_rt::test]
 async fn panicking_handler_is_restarted_and_its_panic_message_is_in_the_report() {
@@ -34,7 +34,10 @@ async fn panicking_handler_is_restarted_and_its_panic_message_is_in_the_report()
     let next = running(&sup, "w", 2).await;
     assert_eq!(next.send(Ping).await.expect("successor answers"), "w");
     let sibling = running(&sup, "sibling", 1).await;
-    assert_eq!(sibling.send(Ping).await.expect("sibling unharmed"), "sibling");
+    assert_eq!(
+        sibling.send(Ping).await.expect("sibling unharmed"),
+        "sibling"
+    );
     sup.shutdown().await;
 }
 

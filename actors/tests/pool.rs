@@ -16,15 +16,30 @@ fn worker_pool() -> Pool<Worker, String> {
 async fn pool_starts_children_at_run_time_and_forgets_temporary_ones_when_they_exit() {
     let pool = worker_pool().start().await.expect("start");
     let mut events = pool.supervisor().subscribe();
-    let one = pool.start_child("conn-1", "one".into()).await.expect("started");
-    let two = pool.start_child("conn-2", "two".into()).await.expect("started");
+    let one = pool
+        .start_child("conn-1", "one".into())
+        .await
+        .expect("started");
+    let two = pool
+        .start_child("conn-2", "two".into())
+        .await
+        .expect("started");
     assert_eq!(one.send(Ping).await.expect("answers"), "one");
     assert_eq!(pool.count_children().await.expect("answers").active, 2);
     two.do_send(Exit::Fail);
     exited(&mut events, "conn-2").await;
-    let ids: Vec<_> = pool.which_children().await.expect("answers").into_iter().map(|c| c.id).collect();
+    let ids: Vec<_> = pool
+        .which_children()
+        .await
+        .expect("answers")
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
     assert_eq!(ids, ["conn-1"]);
-    assert!(pool.start_child("conn-1", "again".into()).await.is_err(), "ids are unique");
+    assert!(
+        pool.start_child("conn-1", "again".into()).await.is_err(),
+        "ids are unique"
+    );
     pool.terminate_child("conn-1").await.expect("terminated");
     assert!(pool.which_children().await.expect("answers").is_empty());
     pool.supervisor().shutdown().await;
@@ -39,7 +54,10 @@ async fn pool_restarts_permanent_children_with_their_arguments() {
         .await
         .expect("start");
     let mut events = pool.supervisor().subscribe();
-    pool.start_child("conn-1", "one".into()).await.expect("started").do_send(Exit::Panic);
+    pool.start_child("conn-1", "one".into())
+        .await
+        .expect("started")
+        .do_send(Exit::Panic);
     restarted(&mut events, "conn-1").await;
     let next = pool.lookup("conn-1").await.expect("running");
     assert_eq!(next.send(Ping).await.expect("answers"), "one");
@@ -91,7 +109,9 @@ async fn external_child_reports_its_exit_through_its_token_and_can_be_terminated
 
     let token = pool.register_external("ws-2").await.expect("registered");
     let ws = External { token: Some(token) }.start();
-    let info = common::child(pool.supervisor(), "ws-2").await.expect("listed");
+    let info = common::child(pool.supervisor(), "ws-2")
+        .await
+        .expect("listed");
     assert_eq!(info.state, ChildState::Running);
     pool.terminate_child("ws-2").await.expect("terminated");
     assert!(!ws.connected(), "the external actor stopped");

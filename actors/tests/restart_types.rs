@@ -66,7 +66,10 @@ async fn temporary_child_is_never_restarted_and_its_spec_is_dropped() {
 #[actix_rt::test]
 async fn failing_child_reports_its_error_with_the_whole_source_chain() {
     let (reason, _) = after_exit(Restart::Permanent, Exit::Fail).await;
-    assert_eq!(reason.chain(), vec!["failed", "worker w broke", "disk full"]);
+    assert_eq!(
+        reason.chain(),
+        vec!["failed", "worker w broke", "disk full"]
+    );
 }
 
 #[actix_rt::test]
@@ -82,7 +85,10 @@ async fn restarted_child_has_a_new_address_and_lookup_finds_it() {
     first.do_send(Exit::Fail);
     let second = running(&sup, "w", 2).await;
     assert_ne!(first, second);
-    assert!(first.send(Ping).await.is_err(), "the old incarnation is gone");
+    assert!(
+        first.send(Ping).await.is_err(),
+        "the old incarnation is gone"
+    );
     assert_eq!(second.send(Ping).await.expect("answers"), "w");
     sup.shutdown().await;
 }

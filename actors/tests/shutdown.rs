@@ -5,9 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use replikativ_actors::{
-    ChildSpec, EventKind, ExitReason, Shutdown, Supervisor, SupervisionError,
-};
+use replikativ_actors::{ChildSpec, EventKind, ExitReason, Shutdown, SupervisionError, Supervisor};
 
 #[actix_rt::test]
 async fn shutdown_stops_children_in_reverse_start_order() {
@@ -48,15 +46,22 @@ async fn child_that_ignores_shutdown_is_killed_after_its_timeout() {
     let started = tokio::time::Instant::now();
     let reason = sup.shutdown().await;
     assert!(matches!(reason, ExitReason::Shutdown));
-    assert!(started.elapsed() >= Duration::from_secs(30), "waited the timeout first");
-    let killed = expect_event(&mut events, "stubborn terminated", |e| {
-        matches!(&e.kind, EventKind::ChildTerminated { child, .. } if child == "stubborn")
-    })
+    assert!(
+        started.elapsed() >= Duration::from_secs(30),
+        "waited the timeout first"
+    );
+    let killed = expect_event(
+        &mut events,
+        "stubborn terminated",
+        |e| matches!(&e.kind, EventKind::ChildTerminated { child, .. } if child == "stubborn"),
+    )
     .await;
     assert!(matches!(killed.reason(), Some(ExitReason::Killed)));
-    let polite = expect_event(&mut events, "polite terminated", |e| {
-        matches!(&e.kind, EventKind::ChildTerminated { child, .. } if child == "polite")
-    })
+    let polite = expect_event(
+        &mut events,
+        "polite terminated",
+        |e| matches!(&e.kind, EventKind::ChildTerminated { child, .. } if child == "polite"),
+    )
     .await;
     assert!(matches!(polite.reason(), Some(ExitReason::Shutdown)));
     assert_eq!(*log.lock().expect("log"), ["stubborn", "polite"]);
@@ -77,7 +82,9 @@ async fn brutal_kill_does_not_ask_the_child() {
         .await
         .expect("start");
     let mut events = sup.subscribe();
-    tokio::time::timeout(DEADLINE, sup.shutdown()).await.expect("stops at once");
+    tokio::time::timeout(DEADLINE, sup.shutdown())
+        .await
+        .expect("stops at once");
     let event = expect_event(&mut events, "terminated", |e| {
         matches!(e.kind, EventKind::ChildTerminated { .. })
     })
@@ -107,7 +114,11 @@ async fn start_rollback_names_the_failing_child_and_stops_the_started_ones() {
         .start()
         .await;
     match result {
-        Err(SupervisionError::StartFailed { supervisor, child, reason }) => {
+        Err(SupervisionError::StartFailed {
+            supervisor,
+            child,
+            reason,
+        }) => {
             assert_eq!(&*supervisor, "root");
             assert_eq!(child, "db");
             assert_eq!(reason.chain(), ["start failed", "cannot open db"]);
@@ -115,6 +126,14 @@ async fn start_rollback_names_the_failing_child_and_stops_the_started_ones() {
         Err(other) => panic!("unexpected error {other}"),
         Ok(_) => panic!("start must fail"),
     }
-    assert_eq!(*log.lock().expect("log"), ["b", "a"], "rolled back in reverse order");
-    assert_eq!(later.calls(), 0, "children after the failing one never start");
+    assert_eq!(
+        *log.lock().expect("log"),
+        ["b", "a"],
+        "rolled back in reverse order"
+    );
+    assert_eq!(
+        later.calls(),
+        0,
+        "children after the failing one never start"
+    );
 }

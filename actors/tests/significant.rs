@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use common::*;
 use replikativ_actors::{
-    AutoShutdown, BackoffPolicy, ChildSpec, EventKind, ExitReason, Restart, Strategy, Supervisor,
-    SupervisionError,
+    AutoShutdown, BackoffPolicy, ChildSpec, EventKind, ExitReason, Restart, Strategy,
+    SupervisionError, Supervisor,
 };
 
 #[actix_rt::test]
@@ -33,7 +33,9 @@ async fn significant_child_exit_shuts_the_supervisor_down() {
         matches!(e.kind, EventKind::AutoShutdownTriggered { .. })
     })
     .await;
-    let reason = tokio::time::timeout(DEADLINE, sup.join()).await.expect("shuts down");
+    let reason = tokio::time::timeout(DEADLINE, sup.join())
+        .await
+        .expect("shuts down");
     assert!(matches!(reason, ExitReason::Shutdown));
 }
 

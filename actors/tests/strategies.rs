@@ -15,7 +15,11 @@ async fn three_workers(strategy: Strategy, middle: Restart) -> (SupervisorHandle
         .strategy(strategy)
         .intensity(10, Duration::from_secs(1))
         .backoff(BackoffPolicy::none());
-    for (name, restart) in [("a", Restart::Permanent), ("b", middle), ("c", Restart::Permanent)] {
+    for (name, restart) in [
+        ("a", Restart::Permanent),
+        ("b", middle),
+        ("c", Restart::Permanent),
+    ] {
         let log = log.clone();
         sup = sup.child(ChildSpec::actor(name, move || Worker::new(name, &log)).restart(restart));
     }
@@ -37,7 +41,10 @@ async fn one_for_one_restarts_only_the_failed_child() {
     let mut events = sup.subscribe();
     running(&sup, "b", 1).await.do_send(Exit::Fail);
     restarted(&mut events, "b").await;
-    assert_eq!(generations(&sup).await, [("a".into(), 1), ("b".into(), 2), ("c".into(), 1)]);
+    assert_eq!(
+        generations(&sup).await,
+        [("a".into(), 1), ("b".into(), 2), ("c".into(), 1)]
+    );
     assert_eq!(*log.lock().expect("log"), ["b"]);
     sup.shutdown().await;
 }
@@ -48,11 +55,21 @@ async fn one_for_all_restarts_every_sibling() {
     let mut events = sup.subscribe();
     running(&sup, "b", 1).await.do_send(Exit::Fail);
     restarted(&mut events, "c").await;
-    assert_eq!(generations(&sup).await, [("a".into(), 2), ("b".into(), 2), ("c".into(), 2)]);
+    assert_eq!(
+        generations(&sup).await,
+        [("a".into(), 2), ("b".into(), 2), ("c".into(), 2)]
+    );
     // b exited by itself; the others were stopped in reverse order.
     assert_eq!(*log.lock().expect("log"), ["b", "c", "a"]);
     for name in ["a", "b", "c"] {
-        assert_eq!(running(&sup, name, 2).await.send(Ping).await.expect("answers"), name);
+        assert_eq!(
+            running(&sup, name, 2)
+                .await
+                .send(Ping)
+                .await
+                .expect("answers"),
+            name
+        );
     }
     // The stopped bystanders' exit notices are late and ignored: nothing restarts again.
     let counts = sup.which_children().await.expect("answers");
@@ -66,7 +83,10 @@ async fn rest_for_one_restarts_only_later_siblings() {
     let mut events = sup.subscribe();
     running(&sup, "b", 1).await.do_send(Exit::Panic);
     restarted(&mut events, "c").await;
-    assert_eq!(generations(&sup).await, [("a".into(), 1), ("b".into(), 2), ("c".into(), 2)]);
+    assert_eq!(
+        generations(&sup).await,
+        [("a".into(), 1), ("b".into(), 2), ("c".into(), 2)]
+    );
     assert_eq!(*log.lock().expect("log"), ["b", "c"]);
     sup.shutdown().await;
 }
@@ -76,9 +96,11 @@ async fn temporary_bystander_is_not_restarted_under_one_for_all() {
     let (sup, _log) = three_workers(Strategy::OneForAll, Restart::Temporary).await;
     let mut events = sup.subscribe();
     running(&sup, "a", 1).await.do_send(Exit::Fail);
-    expect_event(&mut events, "b terminated", |e| {
-        matches!(&e.kind, EventKind::ChildTerminated { child, .. } if child == "b")
-    })
+    expect_event(
+        &mut events,
+        "b terminated",
+        |e| matches!(&e.kind, EventKind::ChildTerminated { child, .. } if child == "b"),
+    )
     .await;
     restarted(&mut events, "c").await;
     assert_eq!(generations(&sup).await, [("a".into(), 2), ("c".into(), 2)]);

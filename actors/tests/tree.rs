@@ -13,7 +13,10 @@ fn subtree(name: &str, worker: &'static str, log: &Log) -> Supervisor {
         .strategy(Strategy::OneForOne)
         .intensity(1, Duration::from_secs(5))
         .backoff(BackoffPolicy::none())
-        .child(ChildSpec::actor(worker, move || Worker::new(worker, &log)).name(format!("{worker}-svc")))
+        .child(
+            ChildSpec::actor(worker, move || Worker::new(worker, &log))
+                .name(format!("{worker}-svc")),
+        )
 }
 
 #[actix_rt::test]
@@ -51,7 +54,10 @@ async fn subtree_exceeding_its_intensity_is_restarted_by_a_one_for_all_root_with
         .map(|c| (c.id.to_string(), c.generation))
         .collect();
     assert_eq!(gens, [("left".into(), 2), ("right".into(), 2)]);
-    let r = eventually("new right worker", || async { root.lookup_path::<Worker>("right/r-svc").await.ok() }).await;
+    let r = eventually("new right worker", || async {
+        root.lookup_path::<Worker>("right/r-svc").await.ok()
+    })
+    .await;
     assert_eq!(r.send(Ping).await.expect("answers"), "r");
     root.shutdown().await;
 }
@@ -70,10 +76,27 @@ async fn tree_prints_every_level_and_counts_children() {
         .expect("start");
     let tree = root.tree().await.expect("tree").to_string();
     assert!(tree.starts_with("node (one_for_one)\n"), "{tree}");
-    assert!(tree.contains("├── store [permanent running, gen 1, restarts 0]"), "{tree}");
-    assert!(tree.contains("└── peers [permanent running, gen 1, restarts 0] (one_for_one)"), "{tree}");
-    assert!(tree.contains("    └── p [permanent running, gen 1, restarts 0]"), "{tree}");
+    assert!(
+        tree.contains("├── store [permanent running, gen 1, restarts 0]"),
+        "{tree}"
+    );
+    assert!(
+        tree.contains("└── peers [permanent running, gen 1, restarts 0] (one_for_one)"),
+        "{tree}"
+    );
+    assert!(
+        tree.contains("    └── p [permanent running, gen 1, restarts 0]"),
+        "{tree}"
+    );
     let counts = root.count_children().await.expect("answers");
-    assert_eq!((counts.specs, counts.active, counts.supervisors, counts.workers), (2, 2, 1, 1));
+    assert_eq!(
+        (
+            counts.specs,
+            counts.active,
+            counts.supervisors,
+            counts.workers
+        ),
+        (2, 2, 1, 1)
+    );
     root.shutdown().await;
 }

@@ -38,7 +38,9 @@ impl ErasedAddr for SupervisorHandle {
 
 impl std::fmt::Debug for SupervisorHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SupervisorHandle").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("SupervisorHandle")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -114,14 +116,19 @@ impl SupervisorHandle {
     async fn lookup_any<T: Any + Send>(&self, key: &str) -> Result<T, SupervisionError> {
         let found = self
             .addr
-            .send(Lookup { key: key.to_owned() })
+            .send(Lookup {
+                key: key.to_owned(),
+            })
             .await
             .map_err(|_| self.gone())??;
-        found.downcast::<T>().map(|b| *b).map_err(|_| SupervisionError::WrongType {
-            supervisor: self.path.clone(),
-            child: ChildId::from(key),
-            expected: type_name::<T>(),
-        })
+        found
+            .downcast::<T>()
+            .map(|b| *b)
+            .map_err(|_| SupervisionError::WrongType {
+                supervisor: self.path.clone(),
+                child: ChildId::from(key),
+                expected: type_name::<T>(),
+            })
     }
 
     /// Adds a child at run time and starts it (after the existing ones).
@@ -133,7 +140,10 @@ impl SupervisorHandle {
         &self,
         spec: ChildSpec,
     ) -> Result<Box<dyn Any + Send>, SupervisionError> {
-        self.addr.send(StartChild { spec }).await.map_err(|_| self.gone())?
+        self.addr
+            .send(StartChild { spec })
+            .await
+            .map_err(|_| self.gone())?
     }
 
     pub(crate) async fn register_external(
@@ -150,7 +160,9 @@ impl SupervisorHandle {
     /// Stops a child by its shutdown policy; it is not restarted (a temporary child is forgotten).
     pub async fn terminate_child(&self, key: &str) -> Result<(), SupervisionError> {
         self.addr
-            .send(TerminateChild { key: key.to_owned() })
+            .send(TerminateChild {
+                key: key.to_owned(),
+            })
             .await
             .map_err(|_| self.gone())?
     }
@@ -158,7 +170,9 @@ impl SupervisorHandle {
     /// Starts a stopped child again.
     pub async fn restart_child(&self, key: &str) -> Result<(), SupervisionError> {
         self.addr
-            .send(RestartChild { key: key.to_owned() })
+            .send(RestartChild {
+                key: key.to_owned(),
+            })
             .await
             .map_err(|_| self.gone())?
     }
@@ -166,13 +180,17 @@ impl SupervisorHandle {
     /// Forgets a stopped child.
     pub async fn delete_child(&self, key: &str) -> Result<(), SupervisionError> {
         self.addr
-            .send(DeleteChild { key: key.to_owned() })
+            .send(DeleteChild {
+                key: key.to_owned(),
+            })
             .await
             .map_err(|_| self.gone())?
     }
 
     /// A snapshot of this supervisor and all supervisors below it; `Display` draws it.
-    pub fn tree(&self) -> Pin<Box<dyn Future<Output = Result<SupervisorTree, SupervisionError>> + '_>> {
+    pub fn tree(
+        &self,
+    ) -> Pin<Box<dyn Future<Output = Result<SupervisorTree, SupervisionError>> + '_>> {
         Box::pin(async move {
             let described = self.addr.send(Describe).await.map_err(|_| self.gone())?;
             let mut children = Vec::with_capacity(described.len());

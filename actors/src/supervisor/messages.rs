@@ -4,7 +4,10 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use actix::{ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message, ResponseFuture, WrapFuture};
+use actix::{
+    ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message, ResponseFuture,
+    WrapFuture,
+};
 use tokio::sync::oneshot;
 
 use super::stopping::{self, StopItem};
@@ -100,7 +103,9 @@ impl Handler<Lookup> for SupervisorActor {
         let idx = self.find(&msg.key)?;
         let rec = &self.children[idx];
         match &rec.state {
-            RecordState::Running(RunningChild { addr: Some(addr), .. }) => Ok(addr.clone_any()),
+            RecordState::Running(RunningChild {
+                addr: Some(addr), ..
+            }) => Ok(addr.clone_any()),
             _ => Err(SupervisionError::NotRunning {
                 supervisor: self.path.clone(),
                 child: rec.spec.id.clone(),
@@ -123,7 +128,8 @@ impl Handler<StartChild> for SupervisorActor {
     fn handle(&mut self, msg: StartChild, ctx: &mut Context<Self>) -> Self::Result {
         self.admit(&msg.spec)?;
         let id = msg.spec.id.clone();
-        self.children.push(ChildRecord::new(msg.spec, &self.default_backoff));
+        self.children
+            .push(ChildRecord::new(msg.spec, &self.default_backoff));
         let idx = self.children.len() - 1;
         if let Err(reason) = self.start_record(idx, &ctx.address(), false) {
             self.children.remove(idx);
@@ -134,7 +140,9 @@ impl Handler<StartChild> for SupervisorActor {
             });
         }
         match &self.children[idx].state {
-            RecordState::Running(RunningChild { addr: Some(addr), .. }) => Ok(addr.clone_any()),
+            RecordState::Running(RunningChild {
+                addr: Some(addr), ..
+            }) => Ok(addr.clone_any()),
             other => Err(SupervisionError::NotRunning {
                 supervisor: self.path.clone(),
                 child: id,
@@ -152,7 +160,11 @@ struct ExternalStarter;
 struct ExternalRestart;
 
 impl Starter for ExternalStarter {
-    fn start(&self, _token: ChildToken, _cx: &StartContext<'_>) -> Result<StartedChild, ErrorChain> {
+    fn start(
+        &self,
+        _token: ChildToken,
+        _cx: &StartContext<'_>,
+    ) -> Result<StartedChild, ErrorChain> {
         Err(ErrorChain::new(ExternalRestart))
     }
 }
@@ -169,13 +181,19 @@ impl Handler<RegisterExternal> for SupervisorActor {
     type Result = Result<ChildToken, SupervisionError>;
 
     fn handle(&mut self, msg: RegisterExternal, ctx: &mut Context<Self>) -> Self::Result {
-        let spec = ChildSpec::from_starter(msg.id.clone(), Arc::new(ExternalStarter), msg.shutdown, "external")
-            .restart(Restart::Temporary);
+        let spec = ChildSpec::from_starter(
+            msg.id.clone(),
+            Arc::new(ExternalStarter),
+            msg.shutdown,
+            "external",
+        )
+        .restart(Restart::Temporary);
         self.admit(&spec)?;
         let me = ctx.address();
         let mut rec = ChildRecord::new(spec, &self.default_backoff);
         rec.generation = 1;
-        let (mut token, links) = ChildToken::new(Some((me.clone().recipient(), msg.id.clone(), 1)), true);
+        let (mut token, links) =
+            ChildToken::new(Some((me.clone().recipient(), msg.id.clone(), 1)), true);
         token.report_addr_to(me.recipient(), msg.id.clone(), 1);
         rec.state = RecordState::Running(RunningChild {
             control: links.control,
@@ -220,13 +238,19 @@ impl Handler<TerminateChild> for SupervisorActor {
         };
         let item = StopItem::new(rec, running);
         let (tx, rx) = oneshot::channel();
-        let fut = stopping::stop_in_order(vec![item]).into_actor(self).map(move |stopped, act, _ctx| {
-            act.record_terminated(stopped);
-            let _ = tx.send(());
-        });
+        let fut =
+            stopping::stop_in_order(vec![item])
+                .into_actor(self)
+                .map(move |stopped, act, _ctx| {
+                    act.record_terminated(stopped);
+                    let _ = tx.send(());
+                });
         ctx.wait(fut);
         let supervisor = self.path.clone();
-        Box::pin(async move { rx.await.map_err(|_| SupervisionError::SupervisorGone { supervisor }) })
+        Box::pin(async move {
+            rx.await
+                .map_err(|_| SupervisionError::SupervisorGone { supervisor })
+        })
     }
 }
 
@@ -312,10 +336,11 @@ impl SupervisorActor {
                 supervisor: self.path.clone(),
             });
         }
-        self.position(key).ok_or_else(|| SupervisionError::NoSuchChild {
-            supervisor: self.path.clone(),
-            child: key.to_owned(),
-        })
+        self.position(key)
+            .ok_or_else(|| SupervisionError::NoSuchChild {
+                supervisor: self.path.clone(),
+                child: key.to_owned(),
+            })
     }
 
     fn require_stopped(&self, idx: usize) -> Result<(), SupervisionError> {

@@ -117,7 +117,11 @@ pub struct OpenFailed(pub &'static str);
 impl Flaky {
     pub fn call(&self, ok: usize) -> Result<(), OpenFailed> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
-        if n < ok { Ok(()) } else { Err(OpenFailed("db")) }
+        if n < ok {
+            Ok(())
+        } else {
+            Err(OpenFailed("db"))
+        }
     }
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
@@ -135,7 +139,9 @@ pub async fn expect_event(
             match rx.recv().await {
                 Ok(event) if pred(&event) => return event,
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => panic!("event stream closed waiting for {what}"),
+                Err(broadcast::error::RecvError::Closed) => {
+                    panic!("event stream closed waiting for {what}")
+                }
             }
         }
     };
@@ -146,9 +152,11 @@ pub async fn expect_event(
 
 /// Waits for `ChildRestarted` of `child`.
 pub async fn restarted(rx: &mut broadcast::Receiver<SupervisionEvent>, child: &str) -> u64 {
-    let event = expect_event(rx, "ChildRestarted", |e| {
-        matches!(&e.kind, EventKind::ChildRestarted { child: c, .. } if c == child)
-    })
+    let event = expect_event(
+        rx,
+        "ChildRestarted",
+        |e| matches!(&e.kind, EventKind::ChildRestarted { child: c, .. } if c == child),
+    )
     .await;
     match event.kind {
         EventKind::ChildRestarted { generation, .. } => generation,
@@ -158,11 +166,16 @@ pub async fn restarted(rx: &mut broadcast::Receiver<SupervisionEvent>, child: &s
 
 /// Waits for `ChildExited` of `child`; answers its reason.
 pub async fn exited(rx: &mut broadcast::Receiver<SupervisionEvent>, child: &str) -> ExitReason {
-    let event = expect_event(rx, "ChildExited", |e| {
-        matches!(&e.kind, EventKind::ChildExited { child: c, .. } if c == child)
-    })
+    let event = expect_event(
+        rx,
+        "ChildExited",
+        |e| matches!(&e.kind, EventKind::ChildExited { child: c, .. } if c == child),
+    )
     .await;
-    event.reason().cloned().expect("ChildExited carries a reason")
+    event
+        .reason()
+        .cloned()
+        .expect("ChildExited carries a reason")
 }
 
 /// Polls `check` until it yields `Some`, within the deadline.
@@ -195,13 +208,16 @@ pub async fn child(sup: &SupervisorHandle, id: &str) -> Option<ChildInfo> {
 
 /// Waits until `id` runs with generation `generation`; answers its address.
 pub async fn running(sup: &SupervisorHandle, id: &str, generation: u64) -> Addr<Worker> {
-    eventually(&format!("{id} running as generation {generation}"), || async {
-        let info = child(sup, id).await?;
-        if info.state == ChildState::Running && info.generation == generation {
-            sup.lookup::<Worker>(id).await.ok()
-        } else {
-            None
-        }
-    })
+    eventually(
+        &format!("{id} running as generation {generation}"),
+        || async {
+            let info = child(sup, id).await?;
+            if info.state == ChildState::Running && info.generation == generation {
+                sup.lookup::<Worker>(id).await.ok()
+            } else {
+                None
+            }
+        },
+    )
     .await
 }
