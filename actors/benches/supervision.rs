@@ -66,11 +66,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let quick = std::env::var_os("BENCH_QUICK").is_some();
+    let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
     let (restarts, messages, rounds) = if quick {
-        (2_000, 20_000, 3)
+        (2_000, 20_000, 4)
     } else {
-        (20_000, 200_000, 7)
+        (20_000, 200_000, 8)
     };
 
     System::new().block_on(async move {
@@ -111,11 +111,21 @@ fn main() {
         let bare = Echo(0).start();
         let supervised = sup.lookup::<Echo>("echo").await.expect("echo runs");
         let (mut bare_ask, mut sup_ask, mut bare_tell, mut sup_tell) = (vec![], vec![], vec![], vec![]);
-        for _ in 0..rounds {
-            bare_ask.push(asks(&bare, messages).await);
-            sup_ask.push(asks(&supervised, messages).await);
-            bare_tell.push(tells(&bare, messages).await);
-            sup_tell.push(tells(&supervised, messages).await);
+        // Warm both up, then alternate which goes first so neither profits from order.
+        asks(&bare, messages / 10).await;
+        asks(&supervised, messages / 10).await;
+        for round in 0..rounds {
+            if round % 2 == 0 {
+                bare_ask.push(asks(&bare, messages).await);
+                sup_ask.push(asks(&supervised, messages).await);
+                bare_tell.push(tells(&bare, messages).await);
+                sup_tell.push(tells(&supervised, messages).await);
+            } else {
+                sup_ask.push(asks(&supervised, messages).await);
+                bare_ask.push(asks(&bare, messages).await);
+                sup_tell.push(tells(&supervised, messages).await);
+                bare_tell.push(tells(&bare, messages).await);
+            }
         }
         let (ba, sa, bt, st) = (median(bare_ask), median(sup_ask), median(bare_tell), median(sup_tell));
         println!("ask  (send().await), {messages} msgs x {rounds} rounds: bare {ba:.0}/s, supervised {sa:.0}/s, ratio {:.3}", sa / ba);
