@@ -117,6 +117,13 @@ impl ChildRecord {
     }
 }
 
+/// A failed start: the error naming the child, and the children started before it (in
+/// reverse start order) that must be stopped again.
+pub(crate) struct StartFailure {
+    pub error: SupervisionError,
+    pub started: Vec<StopItem>,
+}
+
 /// Configuration a supervisor actor is built from.
 pub(crate) struct SupervisorConfig {
     pub path: Arc<str>,
@@ -271,10 +278,7 @@ impl SupervisorActor {
     /// Starts every child in order; on the first failure stops the started ones in reverse
     /// order and returns the error naming the child, plus the started children to stop, in
     /// reverse start order.
-    pub(crate) fn start_all(
-        &mut self,
-        me: &Addr<Self>,
-    ) -> Result<(), (SupervisionError, Vec<StopItem>)> {
+    pub(crate) fn start_all(&mut self, me: &Addr<Self>) -> Result<(), Box<StartFailure>> {
         for idx in 0..self.children.len() {
             if let Err(reason) = self.start_record(idx, me, false) {
                 let child = self.children[idx].spec.id.clone();
@@ -290,7 +294,10 @@ impl SupervisorActor {
                     child,
                     reason,
                 };
-                return Err((err, started));
+                return Err(Box::new(StartFailure {
+                    error: err,
+                    started,
+                }));
             }
         }
         Ok(())

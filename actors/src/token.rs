@@ -16,38 +16,59 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::task::{Context as TaskContext, Poll};
 
 use actix::{Actor, ActorContext, ActorFuture, Addr, AsyncContext, Context, Recipient};
-use tokio::sync::{mpsc, watch};
+use futures_util::task::AtomicWaker;
+use tokio::sync::watch;
 
 use crate::child_spec::ChildId;
 use crate::exit::{BoxError, ErrorChain, ExitReason};
 use crate::panic_hook;
 use crate::supervisor::messages::{ChildAttached, ChildExited, ErasedAddr};
 
-/// A request from the supervisor to its child.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Control {
-    Stop,
-    Kill,
+/// Control requests, as bits of [`ControlShared::flags`].
+const STOP: u8 = 1;
+const KILL: u8 = 2;
+/// The supervisor's end is gone: a linked child stops with it.
+const CLOSED: u8 = 4;
+
+/// State shared by a child's control link: request flags plus the child task's waker.
+/// Cheaper than a channel on the child's hot path: a poll is one atomic load.
+#[derive(Debug, Default)]
+struct ControlShared {
+    flags: AtomicU8,
+    waker: AtomicWaker,
 }
 
-/// The supervisor's end of the control channel.
-#[derive(Debug, Clone)]
+impl ControlShared {
+    fn raise(&self, flag: u8) {
+        self.flags.fetch_or(flag, Ordering::AcqRel);
+        self.waker.wake();
+    }
+}
+
+/// The supervisor's end of the control link; dropping it stops the child.
+#[derive(Debug)]
 pub(crate) struct ChildControl {
-    tx: mpsc::UnboundedSender<Control>,
+    shared: Arc<ControlShared>,
 }
 
 impl ChildControl {
     pub fn stop(&self) {
-        let _ = self.tx.send(Control::Stop);
+        self.shared.raise(STOP);
     }
 
     pub fn kill(&self) {
-        let _ = self.tx.send(Control::Kill);
+        self.shared.raise(KILL);
+    }
+}
+
+impl Drop for ChildControl {
+    fn drop(&mut self) {
+        self.shared.raise(CLOSED);
     }
 }
 
@@ -152,7 +173,7 @@ pub(crate) struct TokenLinks {
 /// The exit-reporting and stop-listening link of one child incarnation; see the module docs.
 pub struct ChildToken {
     guard: ExitGuard,
-    rx: mpsc::UnboundedReceiver<Control>,
+    control: Arc<ControlShared>,
     on_attach: Option<(Recipient<ChildAttached>, ChildId, u64)>,
 }
 
@@ -162,14 +183,16 @@ impl ChildToken {
         notify: Option<(Recipient<ChildExited>, ChildId, u64)>,
         armed: bool,
     ) -> (Self, TokenLinks) {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let control = Arc::new(ControlShared::default());
         let (done, exited) = watch::channel(None);
         let cell = Arc::new(ExitCell {
             reason: Mutex::new(None),
             armed: AtomicBool::new(armed),
         });
         let links = TokenLinks {
-            control: ChildControl { tx },
+            control: ChildControl {
+                shared: control.clone(),
+            },
             exited,
             exit: ExitHandle { cell: cell.clone() },
         };
@@ -180,7 +203,7 @@ impl ChildToken {
                 notify,
                 fail_key: None,
             },
-            rx,
+            control,
             on_attach: None,
         };
         (token, links)
@@ -229,9 +252,10 @@ impl ChildToken {
             });
         }
         ctx.spawn(ControlFut {
-            rx: self.rx,
-            _guard: self.guard,
-            closed: false,
+            control: self.control,
+            guard: self.guard,
+            registered: false,
+            seen: 0,
         });
     }
 }
@@ -244,9 +268,13 @@ impl<A: Actor> ErasedAddr for Addr<A> {
 
 /// Lives in the child's context: executes control requests, owns the exit guard.
 struct ControlFut {
-    rx: mpsc::UnboundedReceiver<Control>,
-    _guard: ExitGuard,
-    closed: bool,
+    control: Arc<ControlShared>,
+    guard: ExitGuard,
+    /// Whether the task's waker is registered (the task's waker is stable; only a wake,
+    /// which consumes it, requires registering again).
+    registered: bool,
+    /// Flags already acted on.
+    seen: u8,
 }
 
 impl<A> ActorFuture<A> for ControlFut
@@ -263,23 +291,25 @@ where
         task: &mut TaskContext<'_>,
     ) -> Poll<()> {
         let this = self.get_mut();
-        while !this.closed {
-            match this.rx.poll_recv(task) {
-                Poll::Ready(Some(Control::Stop)) => {
-                    this._guard.cell.set(ExitReason::Shutdown, false);
-                    ctx.stop();
-                }
-                Poll::Ready(Some(Control::Kill)) => {
-                    this._guard.cell.set(ExitReason::Killed, true);
-                    ctx.terminate();
-                }
-                Poll::Ready(None) => {
-                    // The supervisor is gone: a linked child goes with it.
-                    this.closed = true;
-                    this._guard.cell.set(ExitReason::Shutdown, false);
-                    ctx.stop();
-                }
-                Poll::Pending => break,
+        loop {
+            // A wake consumes the registered waker, so register again after every raise seen.
+            if !this.registered {
+                this.control.waker.register(task.waker());
+                this.registered = true;
+            }
+            let flags = this.control.flags.load(Ordering::Acquire);
+            let new = flags & !this.seen;
+            if new == 0 {
+                break;
+            }
+            this.seen |= flags;
+            this.registered = false;
+            if new & KILL != 0 {
+                this.guard.cell.set(ExitReason::Killed, true);
+                ctx.terminate();
+            } else if new & (STOP | CLOSED) != 0 {
+                this.guard.cell.set(ExitReason::Shutdown, false);
+                ctx.stop();
             }
         }
         // Never completes: dropping it (with the context) is what reports the exit.

@@ -7,8 +7,8 @@ use std::time::Duration;
 use actix::{AsyncContext, Context};
 use tokio::sync::broadcast;
 
-use super::stopping::{self, StopItem};
-use super::{SupervisorActor, SupervisorConfig, SupervisorHandle};
+use super::stopping;
+use super::{StartFailure, SupervisorActor, SupervisorConfig, SupervisorHandle};
 use crate::backoff::BackoffPolicy;
 use crate::child_spec::{ChildSpec, StartContext};
 use crate::clock::{Clock, SharedClock, TokioClock};
@@ -113,9 +113,10 @@ impl Supervisor {
         let path = self.name.clone();
         match self.start_inner(token, path, tx, clock, Some(links.control)) {
             Ok(handle) => Ok(handle),
-            Err((err, started)) => {
+            Err(failure) => {
+                let StartFailure { error, started } = *failure;
                 stopping::stop_in_order(started).await;
-                Err(err)
+                Err(error)
             }
         }
     }
@@ -129,12 +130,13 @@ impl Supervisor {
         let path: Arc<str> = Arc::from(format!("{}/{}", cx.path, self.name));
         let clock = self.clock.clone().unwrap_or_else(|| cx.clock.clone());
         self.start_inner(token, path, cx.events.clone(), clock, None)
-            .map_err(|(err, started)| {
+            .map_err(|failure| {
+                let StartFailure { error, started } = *failure;
                 // Roll back in the background: the parent's start is synchronous.
                 actix::spawn(async move {
                     stopping::stop_in_order(started).await;
                 });
-                err
+                error
             })
     }
 
@@ -145,8 +147,13 @@ impl Supervisor {
         tx: broadcast::Sender<SupervisionEvent>,
         clock: SharedClock,
         own_control: Option<crate::token::ChildControl>,
-    ) -> Result<SupervisorHandle, (SupervisionError, Vec<StopItem>)> {
-        self.validate_all().map_err(|e| (e, Vec::new()))?;
+    ) -> Result<SupervisorHandle, Box<StartFailure>> {
+        self.validate_all().map_err(|error| {
+            Box::new(StartFailure {
+                error,
+                started: Vec::new(),
+            })
+        })?;
         let mut ctx: Context<SupervisorActor> = Context::new();
         let me = ctx.address();
         let exit = token.exit_handle();

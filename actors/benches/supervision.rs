@@ -1,0 +1,135 @@
+//! Supervision benchmarks (harness-free; `BENCH_QUICK=1` for a few-second run).
+//!
+//! - restart latency: a child fails → its successor answers a message (p50/p99);
+//! - message throughput through a supervised actor vs. a bare actix actor, same run, for
+//!   ask (`send().await`) and tell (`do_send`, flushed by one final ask).
+
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use replikativ_actors::{BackoffPolicy, ChildSpec, Supervisor, fail};
+
+struct Echo(u64);
+
+impl Actor for Echo {
+    type Context = Context<Self>;
+}
+
+#[derive(Message)]
+#[rtype(result = "u64")]
+struct Ping;
+
+impl Handler<Ping> for Echo {
+    type Result = u64;
+    fn handle(&mut self, _: Ping, _: &mut Context<Self>) -> u64 {
+        self.0 += 1;
+        self.0
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Crash;
+
+impl Handler<Crash> for Echo {
+    type Result = ();
+    fn handle(&mut self, _: Crash, ctx: &mut Context<Self>) {
+        fail(ctx, std::io::Error::other("injected"));
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx]
+}
+
+async fn asks(addr: &Addr<Echo>, n: u64) -> f64 {
+    let start = Instant::now();
+    for _ in 0..n {
+        let _ = addr.send(Ping).await;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+async fn tells(addr: &Addr<Echo>, n: u64) -> f64 {
+    let start = Instant::now();
+    for _ in 0..n {
+        addr.do_send(Ping);
+    }
+    let _ = addr.send(Ping).await;
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+    let (restarts, messages, rounds) = if quick {
+        (2_000, 20_000, 4)
+    } else {
+        (20_000, 200_000, 8)
+    };
+
+    System::new().block_on(async move {
+        let sup = Supervisor::new("bench")
+            .backoff(BackoffPolicy::none())
+            .intensity(u32::MAX, Duration::from_secs(1))
+            .child(ChildSpec::actor("echo", || Echo(0)))
+            .start()
+            .await
+            .expect("bench supervisor starts");
+
+        // Restart latency.
+        let mut addr = sup.lookup::<Echo>("echo").await.expect("echo runs");
+        let mut samples = Vec::with_capacity(restarts);
+        for _ in 0..restarts {
+            let start = Instant::now();
+            addr.do_send(Crash);
+            let next = loop {
+                if let Ok(next) = sup.lookup::<Echo>("echo").await
+                    && next != addr
+                    && next.send(Ping).await.is_ok()
+                {
+                    break next;
+                }
+            };
+            samples.push(start.elapsed());
+            addr = next;
+        }
+        samples.sort();
+        println!(
+            "restart latency (fail -> successor answers), {restarts} restarts: p50 {:?}, p99 {:?}, max {:?}",
+            percentile(&samples, 0.50),
+            percentile(&samples, 0.99),
+            samples[samples.len() - 1]
+        );
+
+        // Throughput, bare vs supervised, interleaved rounds.
+        let bare = Echo(0).start();
+        let supervised = sup.lookup::<Echo>("echo").await.expect("echo runs");
+        let (mut bare_ask, mut sup_ask, mut bare_tell, mut sup_tell) = (vec![], vec![], vec![], vec![]);
+        // Warm both up, then alternate which goes first so neither profits from order.
+        asks(&bare, messages / 10).await;
+        asks(&supervised, messages / 10).await;
+        for round in 0..rounds {
+            if round % 2 == 0 {
+                bare_ask.push(asks(&bare, messages).await);
+                sup_ask.push(asks(&supervised, messages).await);
+                bare_tell.push(tells(&bare, messages).await);
+                sup_tell.push(tells(&supervised, messages).await);
+            } else {
+                sup_ask.push(asks(&supervised, messages).await);
+                bare_ask.push(asks(&bare, messages).await);
+                sup_tell.push(tells(&supervised, messages).await);
+                bare_tell.push(tells(&bare, messages).await);
+            }
+        }
+        let (ba, sa, bt, st) = (median(bare_ask), median(sup_ask), median(bare_tell), median(sup_tell));
+        println!("ask  (send().await), {messages} msgs x {rounds} rounds: bare {ba:.0}/s, supervised {sa:.0}/s, ratio {:.3}", sa / ba);
+        println!("tell (do_send),      {messages} msgs x {rounds} rounds: bare {bt:.0}/s, supervised {st:.0}/s, ratio {:.3}", st / bt);
+        sup.shutdown().await;
+    });
+}
