@@ -188,3 +188,38 @@ pub fn rss_kib() -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS in /proc/self/status")
 }
+
+/// Samples the process's resident memory every few milliseconds until [`RssPeak::finish`].
+pub struct RssPeak {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    handle: std::thread::JoinHandle<u64>,
+}
+
+impl RssPeak {
+    /// Starts sampling.
+    pub fn start() -> RssPeak {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut peak = rss_kib();
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                peak = peak.max(rss_kib());
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            peak.max(rss_kib())
+        });
+        RssPeak { stop, handle }
+    }
+
+    /// Stops sampling; the highest resident size seen, in KiB.
+    pub fn finish(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.handle.join().expect("sampler")
+    }
+}
+
+/// Serializes the tests of one binary that measure memory (they share the process).
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
