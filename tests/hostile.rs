@@ -475,6 +475,12 @@ async fn a_peer_that_never_reads_is_dropped_while_others_are_served_and_memory_s
         total <= 3 * window,
         "sent {total} bytes to three peers that never read (window {window} each)"
     );
+    // What the server buffers for peers that never read is bounded by their windows.
+    let grown = rss_kib().saturating_sub(before);
+    assert!(
+        grown < 160 * 1024,
+        "resident memory grew by {grown} KiB for three peers that never read"
+    );
     // Meanwhile a well-behaved peer catches up completely.
     let good = client(&url(&server), &k).await;
     wait_converged(&server, &good, &k, Duration::from_secs(120)).await;
@@ -484,8 +490,6 @@ async fn a_peer_that_never_reads_is_dropped_while_others_are_served_and_memory_s
         let text = format!("{error:?} {why}");
         assert!(text.contains("not reading"), "closed with: {text}");
     }
-    let grown = rss_kib().saturating_sub(before);
-    assert!(grown < 256 * 1024, "resident memory grew by {grown} KiB");
     good.shutdown().await;
     server.shutdown().await;
 }
