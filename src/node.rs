@@ -201,6 +201,8 @@ pub struct NodeInner {
     pub replicas: Replicas,
     /// Connection counters.
     pub metrics: Metrics,
+    /// A peer that acknowledges nothing for this long while we wait is disconnected.
+    pub slow_peer_timeout: Duration,
     bus: broadcast::Sender<NodeEvent>,
     root: OnceLock<SupervisorHandle>,
     connections: OnceLock<PoolHandle<ConnectionActor, Recipient<crate::peer::socket::Outgoing>>>,
@@ -363,6 +365,7 @@ pub struct NodeBuilder {
     cdvcs: Vec<CrdtKey>,
     realizers: Vec<RealizerSpec>,
     apps: Vec<ChildSpec>,
+    slow_peer_timeout: Duration,
 }
 
 /// A running node.
@@ -384,6 +387,7 @@ impl Node {
             cdvcs: Vec::new(),
             realizers: Vec::new(),
             apps: Vec::new(),
+            slow_peer_timeout: crate::peer::connection::SLOW_PEER_TIMEOUT,
         }
     }
 
@@ -478,6 +482,13 @@ impl NodeBuilder {
         self
     }
 
+    /// Disconnect a peer that stops reading (acknowledges no batch) for this long (default
+    /// [`SLOW_PEER_TIMEOUT`](crate::peer::connection::SLOW_PEER_TIMEOUT)).
+    pub fn slow_peer_timeout(mut self, timeout: Duration) -> Self {
+        self.slow_peer_timeout = timeout;
+        self
+    }
+
     /// Adds a subtree of the user's own (e.g. a collector) after the node's own subtrees; it
     /// is started last and stopped first.
     pub fn child(mut self, spec: ChildSpec) -> Self {
@@ -506,6 +517,7 @@ impl NodeBuilder {
                 start_lock: tokio::sync::Mutex::new(()),
             },
             metrics: Metrics::default(),
+            slow_peer_timeout: self.slow_peer_timeout,
             bus,
             root: OnceLock::new(),
             connections: OnceLock::new(),

@@ -36,7 +36,8 @@ use crate::sync::{
 
 /// Batches a peer may leave unacknowledged before we stop sending.
 pub const WINDOW: u64 = 4;
-/// A peer that acknowledges nothing for this long while we wait is disconnected.
+/// By default, a peer that acknowledges nothing for this long while we wait is disconnected
+/// (see `NodeBuilder::slow_peer_timeout`).
 pub const SLOW_PEER_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bytes of commits and values loaded per outgoing batch.
 const BATCH_BYTES: usize = 4 << 20;
@@ -323,6 +324,10 @@ impl ConnectionActor {
                     tracing::error!(remote = %self.remote, crdt = %crdt, "cannot frame a batch: {e}");
                 }
             }
+            if self.ping_seq == self.acked {
+                // We start waiting now: an idle spell before is not the peer's slowness.
+                self.last_ack = Instant::now();
+            }
             self.ping_seq += 1;
             let seq = self.ping_seq;
             self.send(&Message::Ping(seq));
@@ -389,15 +394,14 @@ impl Actor for ConnectionActor {
         // Bounded mailbox: a socket waits before handing us more frames.
         ctx.set_mailbox_capacity(16);
         ctx.add_stream(self.node.events_stream());
-        ctx.run_interval(Duration::from_secs(5), |act, ctx| {
-            if act.out.is_some()
-                && act.ping_seq > act.acked
-                && act.last_ack.elapsed() > SLOW_PEER_TIMEOUT
-            {
+        let timeout = self.node.slow_peer_timeout;
+        let check = (timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
+        ctx.run_interval(check, move |act, ctx| {
+            if act.out.is_some() && act.ping_seq > act.acked && act.last_ack.elapsed() > timeout {
                 let why = format!(
                     "peer is not reading (slow consumer): {} batches unacknowledged for {:?}",
                     act.ping_seq - act.acked,
-                    SLOW_PEER_TIMEOUT
+                    timeout
                 );
                 if let Some(out) = act.out.take() {
                     out.do_send(Outgoing::Close(why.clone()));

@@ -1,12 +1,14 @@
 //! Peers: the websocket server and client, and the connection actor that replicates over them.
 //!
 //! - [`socket`]: what crosses between a websocket and its connection actor.
-//! - [`server_socket`] (actix-web-actors) and [`client_socket`] (awc): thin socket actors.
+//! - [`server_socket`] (actix-web-actors) and [`client_socket`] (awc): thin socket actors;
+//!   [`frame_guard`] refuses oversized frames at their header on the server side.
 //! - [`connection`]: [`ConnectionActor`](connection::ConnectionActor), the protocol driver.
 //! - [`graphs`]: the sync session's view of the node's replicas.
 //! - [`listener`]: the server, as a supervised actor.
 pub mod client_socket;
 pub mod connection;
+pub mod frame_guard;
 pub mod graphs;
 pub mod listener;
 pub mod server_socket;

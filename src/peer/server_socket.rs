@@ -8,6 +8,7 @@ use std::time::Instant;
 use actix::prelude::*;
 use actix_web_actors::ws;
 
+use super::frame_guard::FrameGuard;
 use super::socket::{HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT, Inbound, MAX_WS_FRAME, Outgoing};
 
 /// Builds the connection actor for a new socket, given where its outgoing frames go.
@@ -42,6 +43,8 @@ impl ServerSocket {
         req: &actix_web::HttpRequest,
         stream: actix_web::web::Payload,
     ) -> Result<actix_web::HttpResponse, actix_web::Error> {
+        // The guard refuses an oversized frame at its header, before actix buffers it.
+        let stream = FrameGuard::new(stream, MAX_WS_FRAME);
         ws::WsResponseBuilder::new(ServerSocket::new(factory), req, stream)
             .frame_size(MAX_WS_FRAME)
             .start()

@@ -180,6 +180,14 @@ pub enum CloseReason {
         /// The driver's explanation.
         reason: String,
     },
+    /// The peer asked to share more CRDTs on this connection than allowed.
+    #[error("too many subscriptions: {count} CRDTs on one connection exceed the limit of {max}")]
+    TooManySubscriptions {
+        /// How many would be shared.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 impl CloseReason {
@@ -193,7 +201,9 @@ impl CloseReason {
             CloseReason::PeerError { .. } => return None,
             CloseReason::Verification { .. } => ErrorCode::Verification,
             CloseReason::MissingParents { .. } => ErrorCode::MissingParents,
-            CloseReason::PendingOverflow { .. } => ErrorCode::Overloaded,
+            CloseReason::PendingOverflow { .. } | CloseReason::TooManySubscriptions { .. } => {
+                ErrorCode::Overloaded
+            }
             CloseReason::ApplyFailed { .. } => ErrorCode::Internal,
         };
         Some(Message::Error {

@@ -32,6 +32,9 @@ pub struct SyncLimits {
     pub max_rounds: usize,
     /// Most ids remembered in a CRDT's frontier (default 256; forgetting only costs resends).
     pub max_frontier: usize,
+    /// Most CRDTs a peer may share on one connection (default 1024). Each may create an empty
+    /// replica here, so a peer asking for more is refused (`Overloaded`) before any is created.
+    pub max_subscriptions: usize,
 }
 
 impl Default for SyncLimits {
@@ -41,6 +44,7 @@ impl Default for SyncLimits {
             max_sample: 64,
             max_rounds: 8,
             max_frontier: 256,
+            max_subscriptions: 1024,
         }
     }
 }
@@ -259,6 +263,15 @@ impl SyncSession {
     }
 
     fn on_subscribe(&mut self, crdts: Vec<CrdtKey>, graphs: &dyn Graphs) -> Vec<Effect> {
+        let max = self.config.limits.max_subscriptions;
+        let new: BTreeSet<&CrdtKey> = crdts
+            .iter()
+            .filter(|c| !self.shared.contains_key(*c))
+            .collect();
+        let count = self.shared.len() + new.len();
+        if count > max {
+            return self.close(CloseReason::TooManySubscriptions { count, max });
+        }
         let mut out = Vec::new();
         let mut heads = Vec::new();
         for crdt in &crdts {

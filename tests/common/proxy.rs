@@ -66,7 +66,14 @@ impl Proxy {
                     }
                 }
                 let budget = Arc::new(AtomicU64::new(0));
-                spawn_pipe(&client, &server, f.clone(), budget.clone(), c.clone(), false);
+                spawn_pipe(
+                    &client,
+                    &server,
+                    f.clone(),
+                    budget.clone(),
+                    c.clone(),
+                    false,
+                );
                 spawn_pipe(&server, &client, f.clone(), budget, c.clone(), true);
             }
         });
