@@ -2,7 +2,9 @@
 //! deadlines, and the fault-injecting proxy.
 #![allow(dead_code)]
 
+pub mod cli_support;
 pub mod proxy;
+pub mod tweets_oracle;
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -42,10 +44,7 @@ pub fn periodic_check(mut check: impl FnMut() -> bool, timeout: Duration) -> boo
 /// Waits until something listens on 127.0.0.1:`port`.
 pub fn wait_port(port: u16, timeout: Duration) {
     assert!(
-        periodic_check(
-            || TcpStream::connect(("127.0.0.1", port)).is_ok(),
-            timeout
-        ),
+        periodic_check(|| TcpStream::connect(("127.0.0.1", port)).is_ok(), timeout),
         "nothing listens on 127.0.0.1:{port} after {timeout:?}"
     );
 }
