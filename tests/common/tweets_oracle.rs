@@ -99,13 +99,13 @@ impl Expected {
                     _ => String::new(),
                 };
                 *e.per_author.entry(key).or_default() += 1;
-                if !ids.contains(&id) {
-                    if let Some((_, name)) = users.iter().find(|(uid, _)| Some(uid) == author) {
-                        let name = name
-                            .as_str()
-                            .map_or_else(|| name.to_string(), str::to_string);
-                        *per_user.entry(name).or_default() += 1;
-                    }
+                if !ids.contains(&id)
+                    && let Some((_, name)) = users.iter().find(|(uid, _)| Some(uid) == author)
+                {
+                    let name = name
+                        .as_str()
+                        .map_or_else(|| name.to_string(), str::to_string);
+                    *per_user.entry(name).or_default() += 1;
                 }
                 if tokens(t["text"].as_str().unwrap_or_default()).contains(term) {
                     hits.insert(id.clone());
