@@ -79,10 +79,10 @@ pub async fn wait_realized(node: &Node, url: &str, key: &CrdtKey, timeout: Durat
     let mut status = realizer.status();
     let mut last_print = Instant::now();
     let target = loop {
-        if let Some(heads) = node.inner().first_remote_heads(key) {
-            if heads != [root] {
-                break heads;
-            }
+        if let Some(heads) = node.inner().first_remote_heads(key)
+            && heads != [root]
+        {
+            break heads;
         }
         if start.elapsed() > timeout {
             match node.inner().first_remote_heads(key) {

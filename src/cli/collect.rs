@@ -97,10 +97,10 @@ async fn collect(args: CollectArgs, spec: SourceSpec, key: CrdtKey) -> Result<()
         tokio::select! {
             _ = signals.recv() => {
                 eprintln!("signal received: flushing and committing");
-                if let Some(c) = link.addr() {
-                    if let Ok(Err(e)) = c.send(FlushNow).await {
-                        tracing::error!("final flush failed: {e}");
-                    }
+                if let Some(c) = link.addr()
+                    && let Ok(Err(e)) = c.send(FlushNow).await
+                {
+                    tracing::error!("final flush failed: {e}");
                 }
                 break;
             }

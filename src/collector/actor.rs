@@ -120,6 +120,8 @@ pub struct CollectorActor {
     position: Option<SourcePosition>,
     link: CollectorLink,
     report: watch::Sender<CollectReport>,
+    /// A timed [`FlushNow`] is in the mailbox.
+    flush_queued: bool,
 }
 
 impl CollectorActor {
@@ -141,6 +143,7 @@ impl CollectorActor {
             position: None,
             link,
             report,
+            flush_queued: false,
         }
     }
 
@@ -202,13 +205,16 @@ impl Actor for CollectorActor {
             *a = Some(ctx.address());
         }
         let every = self.opts.flush;
+        // The timer asks through the mailbox, never with `ctx.wait` from the timer itself:
+        // actix polls timers after a handler has queued its `AtomicResponse` but before that
+        // response starts, and polls queued waits newest first, so a timed flush would commit
+        // the buffer's tail (and its checkpoint) before the chunk's earlier full batches. A
+        // SIGKILL between the two then lost those batches, and the checkpoint went backwards
+        // (tweets collected twice after a restart). Messages are handled in order.
         ctx.run_interval(every, |act, ctx| {
-            if !act.buffer.is_empty() {
-                ctx.wait(act.flush().map(|res, _, _| {
-                    if let Err(e) = res {
-                        tracing::warn!("timed flush failed: {e}");
-                    }
-                }));
+            if !act.buffer.is_empty() && !act.flush_queued {
+                act.flush_queued = true;
+                ctx.address().do_send(FlushNow);
             }
         });
     }
@@ -287,6 +293,7 @@ impl Handler<FlushNow> for CollectorActor {
     type Result = AtomicResponse<Self, Result<(), StageError>>;
 
     fn handle(&mut self, _msg: FlushNow, _ctx: &mut Context<Self>) -> Self::Result {
+        self.flush_queued = false;
         AtomicResponse::new(self.flush())
     }
 }

@@ -8,8 +8,8 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -243,13 +243,64 @@ enum ReadError {
     Other(SourceError),
 }
 
-/// Reads events and feeds them in chunks; at the end (unless following) tells the collector.
-fn read<R: BufRead>(
+/// What the pump thread hands the feeder.
+enum Pumped {
+    Event(SourceEvent),
+    /// The source ended (not following).
+    End,
+    Failed(std::io::Error),
+}
+
+/// Reads the cursor on its own thread into a bounded channel. The feeder must not hold
+/// tweets while a read blocks: a stdin or HTTP read can block indefinitely, and tweets
+/// read but never fed would be lost at SIGTERM (regression: `collect --source -` committed
+/// nothing on SIGTERM while its stdin stayed open).
+fn pump<R: BufRead + Send + 'static>(
     mut cursor: TweetCursor<R>,
+    follow: bool,
+    stop: Arc<AtomicBool>,
+) -> Result<mpsc::Receiver<Pumped>, ReadError> {
+    let (tx, rx) = mpsc::sync_channel(CHUNK);
+    std::thread::Builder::new()
+        .name("source-pump".into())
+        .spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let out = match cursor.next_event() {
+                    Ok(Some(SourceEvent::Pending { .. })) | Ok(None) if follow => {
+                        std::thread::sleep(FOLLOW_POLL);
+                        continue;
+                    }
+                    Ok(Some(SourceEvent::Pending { .. })) | Ok(None) => Pumped::End,
+                    Ok(Some(event)) => Pumped::Event(event),
+                    Err(e) => Pumped::Failed(e),
+                };
+                let last = !matches!(out, Pumped::Event(_));
+                if tx.send(out).is_err() || last {
+                    return;
+                }
+            }
+        })
+        .map_err(|e| ReadError::Other(SourceError::Thread(e)))?;
+    Ok(rx)
+}
+
+/// The pump thread ended without saying why: it was stopped, or it died.
+fn pump_gone(stop: &AtomicBool) -> Pumped {
+    if stop.load(Ordering::SeqCst) {
+        Pumped::End
+    } else {
+        Pumped::Failed(std::io::Error::other("the source reader thread died"))
+    }
+}
+
+/// Reads events and feeds them in chunks; at the end (unless following) tells the collector.
+/// A chunk is fed as soon as no further event is ready, so nothing waits behind a read.
+fn read<R: BufRead + Send + 'static>(
+    cursor: TweetCursor<R>,
     positioned: bool,
     follow: bool,
     collector: &CollectorLink,
-    stop: &AtomicBool,
+    stop: &Arc<AtomicBool>,
 ) -> Result<(), ReadError> {
     let send = |chunk: Vec<FeedItem>| -> Result<(), ReadError> {
         if chunk.is_empty() {
@@ -264,13 +315,27 @@ fn read<R: BufRead>(
             Err(_) => Err(ReadError::Other(SourceError::CollectorGone)),
         }
     };
+    let events = pump(cursor, follow, stop.clone())?;
     let mut chunk = Vec::with_capacity(CHUNK);
     loop {
         if stop.load(Ordering::SeqCst) {
             return send(chunk);
         }
-        match cursor.next_event().map_err(ReadError::Io)? {
-            Some(SourceEvent::Tweet { record, after }) => {
+        let next = match events.try_recv() {
+            Ok(next) => next,
+            Err(mpsc::TryRecvError::Empty) => {
+                // Nothing ready: feed what we hold before waiting for the source.
+                send(std::mem::take(&mut chunk))?;
+                match events.recv_timeout(FOLLOW_POLL) {
+                    Ok(next) => next,
+                    Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => pump_gone(stop),
+                }
+            }
+            Err(mpsc::TryRecvError::Disconnected) => pump_gone(stop),
+        };
+        match next {
+            Pumped::Event(SourceEvent::Tweet { record, after }) => {
                 chunk.push(FeedItem::Tweet {
                     params: encode_params(&record.params),
                     after: positioned.then_some(after),
@@ -279,7 +344,7 @@ fn read<R: BufRead>(
                     send(std::mem::take(&mut chunk))?;
                 }
             }
-            Some(SourceEvent::Skipped {
+            Pumped::Event(SourceEvent::Skipped {
                 line,
                 reason,
                 after,
@@ -290,19 +355,18 @@ fn read<R: BufRead>(
                     after: positioned.then_some(after),
                 });
             }
-            Some(SourceEvent::Pending { .. }) => {
+            Pumped::Event(SourceEvent::Pending { .. }) => {}
+            Pumped::End => {
                 send(std::mem::take(&mut chunk))?;
-                if !follow {
-                    break;
+                if stop.load(Ordering::SeqCst) {
+                    return Ok(());
                 }
-                std::thread::sleep(FOLLOW_POLL);
+                break;
             }
-            None => {
+            Pumped::Failed(e) => {
+                // What was read before the error is fed (stdin and HTTP cannot re-read it).
                 send(std::mem::take(&mut chunk))?;
-                if !follow {
-                    break;
-                }
-                std::thread::sleep(FOLLOW_POLL);
+                return Err(ReadError::Io(e));
             }
         }
     }

@@ -69,6 +69,9 @@ impl Store {
             source: Arc::new(e),
         })?;
         let path = dir.join(FILE_NAME);
+        if !path.exists() {
+            create_fresh(dir, &path)?;
+        }
         refuse_non_redb(&path)?;
         let opened = catch_unwind(AssertUnwindSafe(|| {
             redb::Builder::new()
@@ -114,6 +117,41 @@ impl Store {
             }),
         })
     }
+}
+
+/// Creates a new store file atomically: built under a temporary name and renamed into place.
+/// redb writes its magic bytes last and refuses a non-empty file without them, so a process
+/// killed while creating `store.redb` in place left a store that could never be opened again.
+fn create_fresh(dir: &Path, path: &Path) -> Result<(), StoreError> {
+    let tmp = dir.join(format!("{FILE_NAME}.creating"));
+    let io = |p: &Path, e: std::io::Error| StoreError::Io {
+        path: p.to_path_buf(),
+        source: Arc::new(e),
+    };
+    match fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(&tmp, e)),
+    }
+    let created = catch_unwind(AssertUnwindSafe(|| redb::Builder::new().create(&tmp)));
+    let db = match created {
+        Ok(Ok(db)) => db,
+        Ok(Err(e)) => return Err(open_error(&tmp, e)),
+        Err(panic) => {
+            return Err(StoreError::Damaged {
+                path: tmp,
+                detail: format!("redb panicked while creating: {}", panic_text(&panic)),
+            });
+        }
+    };
+    check_or_write_meta(&db, &tmp)?;
+    drop(db);
+    fs::rename(&tmp, path).map_err(|e| io(path, e))?;
+    // Make the new name durable too (best effort: not every file system syncs directories).
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 /// A non-empty file that does not start with redb's magic bytes is someone else's file.

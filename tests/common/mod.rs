@@ -2,9 +2,11 @@
 //! deadlines, and the fault-injecting proxy.
 #![allow(dead_code)]
 
+pub mod cli_support;
 pub mod nodes;
 pub mod proxy;
 pub mod raw;
+pub mod tweets_oracle;
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
