@@ -67,7 +67,10 @@ async fn main() -> Result<()> {
 
     // The analysis peer: subscribes to the CDVCS and streams it into SQLite. The handler for
     // `add-tweet` is the seed's eval-fn; the checkpoint commits with the effects.
-    let url = format!("ws://{}/", collector_peer.listen_addr().context("listening")?);
+    let url = format!(
+        "ws://{}/",
+        collector_peer.listen_addr().context("listening")?
+    );
     let sqlite = dir.join("tweets.sqlite");
     let sink_path = sqlite.clone();
     let analysis_peer = Node::builder()
