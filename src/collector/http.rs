@@ -2,7 +2,7 @@
 //! client is `!Send`) and piped to the reader thread through a bounded channel.
 //!
 //! 429 and 5xx answers wait for `Retry-After` (seconds) or back off exponentially (capped);
-//! a dropped stream is re-requested the same way. Lines cut by a drop are terminated with a
+//! a dropped or stalled stream (nothing for 90 s) is re-requested the same way. Lines cut by a drop are terminated with a
 //! newline, so the reader reports them as damaged lines instead of gluing them to the next.
 
 use std::io::{self, BufRead, Read};
@@ -16,6 +16,8 @@ use tokio::sync::mpsc;
 
 /// Chunks buffered between the fetcher and the reader (bounded: the fetcher waits).
 const PIPE_CHUNKS: usize = 64;
+/// A stream that sends nothing (not even a keep-alive newline) for this long is reconnected.
+const STALL_TIMEOUT: Duration = Duration::from_secs(90);
 /// The longest wait between attempts.
 const MAX_WAIT: Duration = Duration::from_secs(900);
 
@@ -95,7 +97,15 @@ async fn fetch_loop(
                     let mut body = resp;
                     let mut got_any = false;
                     let mut last_nl = true;
-                    while let Some(chunk) = body.next().await {
+                    loop {
+                        let chunk = match tokio::time::timeout(STALL_TIMEOUT, body.next()).await {
+                            Ok(Some(chunk)) => chunk,
+                            Ok(None) => break,
+                            Err(_) => {
+                                tracing::warn!(%url, "HTTP source: no data for {STALL_TIMEOUT:?}; reconnecting");
+                                break;
+                            }
+                        };
                         match chunk {
                             Ok(bytes) if !bytes.is_empty() => {
                                 got_any = true;
