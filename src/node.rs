@@ -91,18 +91,56 @@ pub struct Metrics {
     pub rejected: AtomicU64,
 }
 
+/// A dynamic pool under the node's tree, found again after its supervisor restarts.
+///
+/// A [`PoolHandle`] is bound to one incarnation of the pool's supervisor; when rest-for-one
+/// restarts it (e.g. after the store actor failed), an old handle only answers
+/// `SupervisorGone`. The slot keeps the pool's template and re-resolves the current
+/// incarnation by path from the root whenever the cached one has stopped.
+struct PoolSlot<A: Actor<Context = Context<A>>, Args: Clone + Send + Sync + 'static> {
+    template: Pool<A, Args>,
+    path: &'static [&'static str],
+    root: SupervisorHandle,
+    current: Mutex<Option<PoolHandle<A, Args>>>,
+}
+
+impl<A, Args> PoolSlot<A, Args>
+where
+    A: Actor<Context = Context<A>>,
+    Args: Clone + Send + Sync + 'static,
+{
+    async fn handle(&self) -> Result<PoolHandle<A, Args>, NodeError> {
+        if let Ok(cur) = self.current.lock()
+            && let Some(h) = cur.as_ref()
+            && h.supervisor().is_running()
+        {
+            return Ok(h.clone());
+        }
+        let mut sup = self.root.clone();
+        for segment in self.path {
+            sup = sup.supervisor(segment).await?;
+        }
+        let handle = self.template.handle(sup);
+        if let Ok(mut cur) = self.current.lock() {
+            *cur = Some(handle.clone());
+        }
+        Ok(handle)
+    }
+}
+
 /// The replicas this node holds.
 pub struct Replicas {
     store: Store,
     bus: broadcast::Sender<NodeEvent>,
     shared: Mutex<HashMap<CrdtKey, Arc<ReplicaShared>>>,
-    pool: OnceLock<PoolHandle<ReplicaActor, Arc<ReplicaShared>>>,
+    pool: OnceLock<PoolSlot<ReplicaActor, Arc<ReplicaShared>>>,
     start_lock: tokio::sync::Mutex<()>,
 }
 
 impl Replicas {
-    fn pool(&self) -> Result<&PoolHandle<ReplicaActor, Arc<ReplicaShared>>, NodeError> {
-        self.pool.get().ok_or(NodeError::NotRunning)
+    /// The current incarnation of the replicas pool.
+    async fn pool(&self) -> Result<PoolHandle<ReplicaActor, Arc<ReplicaShared>>, NodeError> {
+        self.pool.get().ok_or(NodeError::NotRunning)?.handle().await
     }
 
     fn child_id(key: &CrdtKey) -> String {
@@ -122,7 +160,7 @@ impl Replicas {
 
     /// The current replica actor of `key`, starting it when it is not running.
     pub async fn addr(&self, key: &CrdtKey) -> Result<Addr<ReplicaActor>, NodeError> {
-        let pool = self.pool()?;
+        let pool = self.pool().await?;
         let id = Self::child_id(key);
         if let Ok(addr) = pool.lookup(&id).await {
             if addr.connected() {
@@ -203,7 +241,7 @@ pub struct NodeInner {
     pub metrics: Metrics,
     bus: broadcast::Sender<NodeEvent>,
     root: OnceLock<SupervisorHandle>,
-    connections: OnceLock<PoolHandle<ConnectionActor, Recipient<crate::peer::socket::Outgoing>>>,
+    connections: OnceLock<PoolSlot<ConnectionActor, Recipient<crate::peer::socket::Outgoing>>>,
     next_conn: AtomicU64,
     remote_heads: Mutex<HashMap<(u64, CrdtKey), Vec<Id>>>,
     dial_errors: Mutex<HashMap<String, String>>,
@@ -302,11 +340,11 @@ impl NodeInner {
         }
     }
 
-    /// The pool of accepted connections.
-    pub(crate) fn connections(
+    /// The current incarnation of the pool of accepted connections.
+    pub(crate) async fn connections(
         &self,
-    ) -> Option<&PoolHandle<ConnectionActor, Recipient<crate::peer::socket::Outgoing>>> {
-        self.connections.get()
+    ) -> Option<PoolHandle<ConnectionActor, Recipient<crate::peer::socket::Outgoing>>> {
+        self.connections.get()?.handle().await.ok()
     }
 
     /// Dials `url` and keeps the connection up (a permanent child of `peers`).
@@ -535,12 +573,15 @@ impl NodeBuilder {
         .intensity(10, Duration::from_secs(10))
         .backoff(restart_backoff());
 
-        let conn_node = inner.clone();
+        // Weak: the pool's template lives in `inner` (its slot), so a strong reference here
+        // would be a cycle that keeps the node, and its store file, alive after shutdown.
+        let conn_node = Arc::downgrade(&inner);
         let connections = Pool::new(
             "connections",
             move |out: Recipient<crate::peer::socket::Outgoing>| {
-                Ok::<_, std::convert::Infallible>(ConnectionActor::new(
-                    conn_node.clone(),
+                let node = conn_node.upgrade().ok_or(NodeError::NotRunning)?;
+                Ok::<_, NodeError>(ConnectionActor::new(
+                    node,
                     Mode::Accepted(out),
                     "accepted".into(),
                 ))
@@ -614,11 +655,18 @@ impl NodeBuilder {
             .start()
             .await?;
         let _ = inner.root.set(root.clone());
-        let replicas_sup = root.supervisor("replicas").await?;
-        let _ = inner.replicas.pool.set(replicas.handle(replicas_sup));
-        let peers_sup = root.supervisor("peers").await?;
-        let conn_sup = peers_sup.supervisor("connections").await?;
-        let _ = inner.connections.set(connections.handle(conn_sup));
+        let _ = inner.replicas.pool.set(PoolSlot {
+            template: replicas,
+            path: &["replicas"],
+            root: root.clone(),
+            current: Mutex::new(None),
+        });
+        let _ = inner.connections.set(PoolSlot {
+            template: connections,
+            path: &["peers", "connections"],
+            root: root.clone(),
+            current: Mutex::new(None),
+        });
         for key in &self.cdvcs {
             inner.replicas.ensure(key).await?;
         }
