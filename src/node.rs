@@ -43,6 +43,8 @@ use crate::sync::OutgoingCommit;
 
 /// How many node events a slow watcher may lag behind before it resynchronises.
 const EVENT_BUFFER: usize = 4096;
+/// How long a writer waits for the root supervisor to name the current store actor.
+const STORE_LOOKUP: Duration = Duration::from_secs(1);
 
 /// Why the node could not do something.
 #[derive(Debug, thiserror::Error)]
@@ -241,6 +243,7 @@ pub struct NodeInner {
     pub metrics: Metrics,
     bus: broadcast::Sender<NodeEvent>,
     root: OnceLock<SupervisorHandle>,
+    store_addr: Mutex<Option<Addr<StoreActor>>>,
     connections: OnceLock<PoolSlot<ConnectionActor, Recipient<crate::peer::socket::Outgoing>>>,
     next_conn: AtomicU64,
     remote_heads: Mutex<HashMap<(u64, CrdtKey), Vec<Id>>>,
@@ -268,12 +271,29 @@ impl NodeInner {
     }
 
     /// The current store actor.
+    ///
+    /// The address is cached so that writers do not ask the root supervisor on every write;
+    /// the root is asked only when the cached incarnation is gone, and then with a deadline:
+    /// while the root is restarting its children (rest-for-one after a store failure) it is
+    /// waiting for those children to stop, and a replica that waited on the root inside a
+    /// transaction would never stop (a deadlock).
     pub async fn store_actor(&self) -> Option<Addr<StoreActor>> {
+        if let Ok(cached) = self.store_addr.lock()
+            && let Some(addr) = cached.as_ref()
+            && addr.connected()
+        {
+            return Some(addr.clone());
+        }
         let root = self.root.get()?;
-        root.lookup::<StoreActor>("store")
+        let found = tokio::time::timeout(STORE_LOOKUP, root.lookup::<StoreActor>("store"))
             .await
+            .ok()?
             .ok()
-            .filter(|a| a.connected())
+            .filter(|a| a.connected())?;
+        if let Ok(mut cached) = self.store_addr.lock() {
+            *cached = Some(found.clone());
+        }
+        Some(found)
     }
 
     /// Writes `batch` through the store actor without waiting (hints, not data).
@@ -546,6 +566,7 @@ impl NodeBuilder {
             metrics: Metrics::default(),
             bus,
             root: OnceLock::new(),
+            store_addr: Mutex::new(None),
             connections: OnceLock::new(),
             next_conn: AtomicU64::new(0),
             remote_heads: Mutex::new(HashMap::new()),
