@@ -52,10 +52,10 @@ const STORE_LOOKUP: Duration = Duration::from_secs(1);
 pub enum NodeError {
     /// Opening the store failed.
     #[error("cannot open the store")]
-    Store(#[from] StoreError),
+    Store(#[source] Box<StoreError>),
     /// The supervision tree refused.
     #[error("supervision")]
-    Supervision(#[from] SupervisionError),
+    Supervision(#[source] Box<SupervisionError>),
     /// A replica could not be started.
     #[error("cannot start the replica of {key}")]
     Replica {
@@ -63,7 +63,7 @@ pub enum NodeError {
         key: CrdtKey,
         /// Why.
         #[source]
-        source: SupervisionError,
+        source: Box<SupervisionError>,
     },
     /// A replica failed.
     #[error(transparent)]
@@ -71,6 +71,19 @@ pub enum NodeError {
     /// The node has not finished starting or is stopping.
     #[error("the node is not running")]
     NotRunning,
+}
+
+// Boxed sources keep `Result<_, NodeError>` small; `?` still converts the plain errors.
+impl From<StoreError> for NodeError {
+    fn from(e: StoreError) -> Self {
+        NodeError::Store(Box::new(e))
+    }
+}
+
+impl From<SupervisionError> for NodeError {
+    fn from(e: SupervisionError) -> Self {
+        NodeError::Supervision(Box::new(e))
+    }
 }
 
 /// Something every connection of this node may need to react to.
@@ -164,16 +177,16 @@ impl Replicas {
     pub async fn addr(&self, key: &CrdtKey) -> Result<Addr<ReplicaActor>, NodeError> {
         let pool = self.pool().await?;
         let id = Self::child_id(key);
-        if let Ok(addr) = pool.lookup(&id).await {
-            if addr.connected() {
-                return Ok(addr);
-            }
+        if let Ok(addr) = pool.lookup(&id).await
+            && addr.connected()
+        {
+            return Ok(addr);
         }
         let _guard = self.start_lock.lock().await;
-        if let Ok(addr) = pool.lookup(&id).await {
-            if addr.connected() {
-                return Ok(addr);
-            }
+        if let Ok(addr) = pool.lookup(&id).await
+            && addr.connected()
+        {
+            return Ok(addr);
         }
         let (shared, created) = {
             let mut map = self.shared.lock().map_err(|_| NodeError::NotRunning)?;
@@ -193,7 +206,7 @@ impl Replicas {
             .await
             .map_err(|source| NodeError::Replica {
                 key: key.clone(),
-                source,
+                source: Box::new(source),
             })?;
         if created {
             let _ = self.bus.send(NodeEvent::Created(key.clone()));
@@ -300,10 +313,10 @@ impl NodeInner {
     pub fn write_in_background(self: &Arc<Self>, batch: WriteBatch) {
         let me = self.clone();
         actix_rt::spawn(async move {
-            if let Some(store) = me.store_actor().await {
-                if let Ok(Err(e)) = store.send(crate::store::Write(batch)).await {
-                    tracing::warn!("background write failed: {e}");
-                }
+            if let Some(store) = me.store_actor().await
+                && let Ok(Err(e)) = store.send(crate::store::Write(batch)).await
+            {
+                tracing::warn!("background write failed: {e}");
             }
         });
     }
@@ -600,8 +613,10 @@ impl NodeBuilder {
         let connections = Pool::new(
             "connections",
             move |out: Recipient<crate::peer::socket::Outgoing>| {
-                let node = conn_node.upgrade().ok_or(NodeError::NotRunning)?;
-                Ok::<_, NodeError>(ConnectionActor::new(
+                let node = conn_node
+                    .upgrade()
+                    .ok_or_else(|| Box::new(NodeError::NotRunning))?;
+                Ok::<_, Box<NodeError>>(ConnectionActor::new(
                     node,
                     Mode::Accepted(out),
                     "accepted".into(),
@@ -711,10 +726,10 @@ pub fn restart_backoff() -> BackoffPolicy {
 }
 
 fn load_or_create_peer_id(store: &Store) -> Result<Uuid, NodeError> {
-    if let Some(raw) = store.get_state(keys::NODE_ID)? {
-        if let Ok(id) = Uuid::from_slice(&raw) {
-            return Ok(id);
-        }
+    if let Some(raw) = store.get_state(keys::NODE_ID)?
+        && let Ok(id) = Uuid::from_slice(&raw)
+    {
+        return Ok(id);
     }
     let id = Uuid::new_v4();
     let mut batch = WriteBatch::new();

@@ -219,3 +219,109 @@ fn concurrent_transacts_on_two_nodes_make_two_heads_and_a_wait_realizer_resumes_
         a.shutdown().await;
     });
 }
+
+#[allow(dead_code)]
+#[path = "../examples/embed.rs"]
+mod embed;
+
+#[test]
+fn the_embedded_service_adds_and_lists_notes_and_shows_its_supervision_tree_and_events() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    actix_rt::System::new().block_on(async {
+        let app = embed::start(dir.path(), "127.0.0.1:0", "127.0.0.1:0")
+            .await
+            .expect("start the service");
+        let base = format!("http://{}", app.http);
+        let client = awc::Client::new();
+
+        for (author, text) in [("ada", "first"), ("bob", "second"), ("ada", "third")] {
+            let mut res = client
+                .post(format!("{base}/notes"))
+                .send_json(&serde_json::json!({"author": author, "text": text}))
+                .await
+                .expect("POST /notes");
+            assert_eq!(res.status().as_u16(), 201);
+            let body: serde_json::Value = res.json().await.expect("json");
+            assert_eq!(body["realized"], true, "{body}");
+            assert_eq!(body["commit"].as_str().map(str::len), Some(64), "{body}");
+        }
+        let mut res = client
+            .post(format!("{base}/notes"))
+            .send_json(&serde_json::json!({"text": "no author"}))
+            .await
+            .expect("POST a bad note");
+        assert_eq!(res.status().as_u16(), 400);
+        let _ = res.body().await;
+
+        let mut res = client
+            .get(format!("{base}/notes"))
+            .send()
+            .await
+            .expect("GET");
+        let notes: serde_json::Value = res.json().await.expect("json");
+        assert_eq!(
+            notes,
+            serde_json::json!([
+                {"author": "ada", "text": "first"},
+                {"author": "bob", "text": "second"},
+                {"author": "ada", "text": "third"},
+            ])
+        );
+
+        let mut res = client
+            .get(format!("{base}/realizer"))
+            .send()
+            .await
+            .expect("GET /realizer");
+        let status: serde_json::Value = res.json().await.expect("json");
+        assert_eq!(status["applied"], 3, "{status}");
+
+        let mut res = client
+            .get(format!("{base}/supervision/tree"))
+            .send()
+            .await
+            .expect("GET tree");
+        let tree = String::from_utf8(res.body().await.expect("body").to_vec()).expect("utf-8");
+        for part in [
+            "embed",
+            "store",
+            "replicas",
+            "peers",
+            "listener",
+            "realizers",
+            "notes",
+        ] {
+            assert!(tree.contains(part), "tree lacks {part}:\n{tree}");
+        }
+
+        // Stopping and restarting the realizer shows up in the recent events.
+        let realizers = app
+            .node
+            .supervisor()
+            .supervisor("realizers")
+            .await
+            .expect("realizers");
+        realizers.terminate_child("notes").await.expect("terminate");
+        realizers.restart_child("notes").await.expect("restart");
+        let url = format!("{base}/supervision/events");
+        common::nodes::eventually_async("the restart to be listed", T, || {
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                let Ok(mut res) = client.get(url).send().await else {
+                    return false;
+                };
+                let events: serde_json::Value = res.json().await.unwrap_or_default();
+                events.as_array().is_some_and(|evs| {
+                    evs.iter().any(|e| {
+                        e["child"] == "notes"
+                            && e["supervisor"] == "embed/realizers"
+                            && e["generation"] == 2
+                    })
+                })
+            }
+        })
+        .await;
+        app.server.stop(true).await;
+        app.node.shutdown().await;
+    });
+}
