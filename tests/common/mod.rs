@@ -2,6 +2,7 @@
 //! deadlines, and the fault-injecting proxy.
 #![allow(dead_code)]
 
+pub mod nodes;
 pub mod proxy;
 
 use std::net::TcpStream;
@@ -42,7 +43,10 @@ pub fn periodic_check(mut check: impl FnMut() -> bool, timeout: Duration) -> boo
 /// Waits until something listens on 127.0.0.1:`port`.
 pub fn wait_port(port: u16, timeout: Duration) {
     assert!(
-        periodic_check(|| TcpStream::connect(("127.0.0.1", port)).is_ok(), timeout),
+        periodic_check(
+            || TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            timeout
+        ),
         "nothing listens on 127.0.0.1:{port} after {timeout:?}"
     );
 }
@@ -138,4 +142,3 @@ pub fn iterations(default: usize, ci_cap: usize) -> usize {
         default
     }
 }
-pub mod nodes;
