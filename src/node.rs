@@ -43,6 +43,8 @@ use crate::sync::OutgoingCommit;
 
 /// How many node events a slow watcher may lag behind before it resynchronises.
 const EVENT_BUFFER: usize = 4096;
+/// How long a writer waits for the root supervisor to name the current store actor.
+const STORE_LOOKUP: Duration = Duration::from_secs(1);
 
 /// Why the node could not do something.
 #[derive(Debug, thiserror::Error)]
@@ -50,10 +52,10 @@ const EVENT_BUFFER: usize = 4096;
 pub enum NodeError {
     /// Opening the store failed.
     #[error("cannot open the store")]
-    Store(#[from] StoreError),
+    Store(#[source] Box<StoreError>),
     /// The supervision tree refused.
     #[error("supervision")]
-    Supervision(#[from] SupervisionError),
+    Supervision(#[source] Box<SupervisionError>),
     /// A replica could not be started.
     #[error("cannot start the replica of {key}")]
     Replica {
@@ -61,7 +63,7 @@ pub enum NodeError {
         key: CrdtKey,
         /// Why.
         #[source]
-        source: SupervisionError,
+        source: Box<SupervisionError>,
     },
     /// A replica failed.
     #[error(transparent)]
@@ -69,6 +71,19 @@ pub enum NodeError {
     /// The node has not finished starting or is stopping.
     #[error("the node is not running")]
     NotRunning,
+}
+
+// Boxed sources keep `Result<_, NodeError>` small; `?` still converts the plain errors.
+impl From<StoreError> for NodeError {
+    fn from(e: StoreError) -> Self {
+        NodeError::Store(Box::new(e))
+    }
+}
+
+impl From<SupervisionError> for NodeError {
+    fn from(e: SupervisionError) -> Self {
+        NodeError::Supervision(Box::new(e))
+    }
 }
 
 /// Something every connection of this node may need to react to.
@@ -91,18 +106,56 @@ pub struct Metrics {
     pub rejected: AtomicU64,
 }
 
+/// A dynamic pool under the node's tree, found again after its supervisor restarts.
+///
+/// A [`PoolHandle`] is bound to one incarnation of the pool's supervisor; when rest-for-one
+/// restarts it (e.g. after the store actor failed), an old handle only answers
+/// `SupervisorGone`. The slot keeps the pool's template and re-resolves the current
+/// incarnation by path from the root whenever the cached one has stopped.
+struct PoolSlot<A: Actor<Context = Context<A>>, Args: Clone + Send + Sync + 'static> {
+    template: Pool<A, Args>,
+    path: &'static [&'static str],
+    root: SupervisorHandle,
+    current: Mutex<Option<PoolHandle<A, Args>>>,
+}
+
+impl<A, Args> PoolSlot<A, Args>
+where
+    A: Actor<Context = Context<A>>,
+    Args: Clone + Send + Sync + 'static,
+{
+    async fn handle(&self) -> Result<PoolHandle<A, Args>, NodeError> {
+        if let Ok(cur) = self.current.lock()
+            && let Some(h) = cur.as_ref()
+            && h.supervisor().is_running()
+        {
+            return Ok(h.clone());
+        }
+        let mut sup = self.root.clone();
+        for segment in self.path {
+            sup = sup.supervisor(segment).await?;
+        }
+        let handle = self.template.handle(sup);
+        if let Ok(mut cur) = self.current.lock() {
+            *cur = Some(handle.clone());
+        }
+        Ok(handle)
+    }
+}
+
 /// The replicas this node holds.
 pub struct Replicas {
     store: Store,
     bus: broadcast::Sender<NodeEvent>,
     shared: Mutex<HashMap<CrdtKey, Arc<ReplicaShared>>>,
-    pool: OnceLock<PoolHandle<ReplicaActor, Arc<ReplicaShared>>>,
+    pool: OnceLock<PoolSlot<ReplicaActor, Arc<ReplicaShared>>>,
     start_lock: tokio::sync::Mutex<()>,
 }
 
 impl Replicas {
-    fn pool(&self) -> Result<&PoolHandle<ReplicaActor, Arc<ReplicaShared>>, NodeError> {
-        self.pool.get().ok_or(NodeError::NotRunning)
+    /// The current incarnation of the replicas pool.
+    async fn pool(&self) -> Result<PoolHandle<ReplicaActor, Arc<ReplicaShared>>, NodeError> {
+        self.pool.get().ok_or(NodeError::NotRunning)?.handle().await
     }
 
     fn child_id(key: &CrdtKey) -> String {
@@ -122,18 +175,18 @@ impl Replicas {
 
     /// The current replica actor of `key`, starting it when it is not running.
     pub async fn addr(&self, key: &CrdtKey) -> Result<Addr<ReplicaActor>, NodeError> {
-        let pool = self.pool()?;
+        let pool = self.pool().await?;
         let id = Self::child_id(key);
-        if let Ok(addr) = pool.lookup(&id).await {
-            if addr.connected() {
-                return Ok(addr);
-            }
+        if let Ok(addr) = pool.lookup(&id).await
+            && addr.connected()
+        {
+            return Ok(addr);
         }
         let _guard = self.start_lock.lock().await;
-        if let Ok(addr) = pool.lookup(&id).await {
-            if addr.connected() {
-                return Ok(addr);
-            }
+        if let Ok(addr) = pool.lookup(&id).await
+            && addr.connected()
+        {
+            return Ok(addr);
         }
         let (shared, created) = {
             let mut map = self.shared.lock().map_err(|_| NodeError::NotRunning)?;
@@ -153,7 +206,7 @@ impl Replicas {
             .await
             .map_err(|source| NodeError::Replica {
                 key: key.clone(),
-                source,
+                source: Box::new(source),
             })?;
         if created {
             let _ = self.bus.send(NodeEvent::Created(key.clone()));
@@ -205,7 +258,8 @@ pub struct NodeInner {
     pub slow_peer_timeout: Duration,
     bus: broadcast::Sender<NodeEvent>,
     root: OnceLock<SupervisorHandle>,
-    connections: OnceLock<PoolHandle<ConnectionActor, Recipient<crate::peer::socket::Outgoing>>>,
+    store_addr: Mutex<Option<Addr<StoreActor>>>,
+    connections: OnceLock<PoolSlot<ConnectionActor, Recipient<crate::peer::socket::Outgoing>>>,
     next_conn: AtomicU64,
     remote_heads: Mutex<HashMap<(u64, CrdtKey), Vec<Id>>>,
     dial_errors: Mutex<HashMap<String, String>>,
@@ -232,22 +286,39 @@ impl NodeInner {
     }
 
     /// The current store actor.
+    ///
+    /// The address is cached so that writers do not ask the root supervisor on every write;
+    /// the root is asked only when the cached incarnation is gone, and then with a deadline:
+    /// while the root is restarting its children (rest-for-one after a store failure) it is
+    /// waiting for those children to stop, and a replica that waited on the root inside a
+    /// transaction would never stop (a deadlock).
     pub async fn store_actor(&self) -> Option<Addr<StoreActor>> {
+        if let Ok(cached) = self.store_addr.lock()
+            && let Some(addr) = cached.as_ref()
+            && addr.connected()
+        {
+            return Some(addr.clone());
+        }
         let root = self.root.get()?;
-        root.lookup::<StoreActor>("store")
+        let found = tokio::time::timeout(STORE_LOOKUP, root.lookup::<StoreActor>("store"))
             .await
+            .ok()?
             .ok()
-            .filter(|a| a.connected())
+            .filter(|a| a.connected())?;
+        if let Ok(mut cached) = self.store_addr.lock() {
+            *cached = Some(found.clone());
+        }
+        Some(found)
     }
 
     /// Writes `batch` through the store actor without waiting (hints, not data).
     pub fn write_in_background(self: &Arc<Self>, batch: WriteBatch) {
         let me = self.clone();
         actix_rt::spawn(async move {
-            if let Some(store) = me.store_actor().await {
-                if let Ok(Err(e)) = store.send(crate::store::Write(batch)).await {
-                    tracing::warn!("background write failed: {e}");
-                }
+            if let Some(store) = me.store_actor().await
+                && let Ok(Err(e)) = store.send(crate::store::Write(batch)).await
+            {
+                tracing::warn!("background write failed: {e}");
             }
         });
     }
@@ -304,11 +375,11 @@ impl NodeInner {
         }
     }
 
-    /// The pool of accepted connections.
-    pub(crate) fn connections(
+    /// The current incarnation of the pool of accepted connections.
+    pub(crate) async fn connections(
         &self,
-    ) -> Option<&PoolHandle<ConnectionActor, Recipient<crate::peer::socket::Outgoing>>> {
-        self.connections.get()
+    ) -> Option<PoolHandle<ConnectionActor, Recipient<crate::peer::socket::Outgoing>>> {
+        self.connections.get()?.handle().await.ok()
     }
 
     /// Dials `url` and keeps the connection up (a permanent child of `peers`).
@@ -520,6 +591,7 @@ impl NodeBuilder {
             slow_peer_timeout: self.slow_peer_timeout,
             bus,
             root: OnceLock::new(),
+            store_addr: Mutex::new(None),
             connections: OnceLock::new(),
             next_conn: AtomicU64::new(0),
             remote_heads: Mutex::new(HashMap::new()),
@@ -547,12 +619,17 @@ impl NodeBuilder {
         .intensity(10, Duration::from_secs(10))
         .backoff(restart_backoff());
 
-        let conn_node = inner.clone();
+        // Weak: the pool's template lives in `inner` (its slot), so a strong reference here
+        // would be a cycle that keeps the node, and its store file, alive after shutdown.
+        let conn_node = Arc::downgrade(&inner);
         let connections = Pool::new(
             "connections",
             move |out: Recipient<crate::peer::socket::Outgoing>| {
-                Ok::<_, std::convert::Infallible>(ConnectionActor::new(
-                    conn_node.clone(),
+                let node = conn_node
+                    .upgrade()
+                    .ok_or_else(|| Box::new(NodeError::NotRunning))?;
+                Ok::<_, Box<NodeError>>(ConnectionActor::new(
+                    node,
                     Mode::Accepted(out),
                     "accepted".into(),
                 ))
@@ -626,11 +703,18 @@ impl NodeBuilder {
             .start()
             .await?;
         let _ = inner.root.set(root.clone());
-        let replicas_sup = root.supervisor("replicas").await?;
-        let _ = inner.replicas.pool.set(replicas.handle(replicas_sup));
-        let peers_sup = root.supervisor("peers").await?;
-        let conn_sup = peers_sup.supervisor("connections").await?;
-        let _ = inner.connections.set(connections.handle(conn_sup));
+        let _ = inner.replicas.pool.set(PoolSlot {
+            template: replicas,
+            path: &["replicas"],
+            root: root.clone(),
+            current: Mutex::new(None),
+        });
+        let _ = inner.connections.set(PoolSlot {
+            template: connections,
+            path: &["peers", "connections"],
+            root: root.clone(),
+            current: Mutex::new(None),
+        });
         for key in &self.cdvcs {
             inner.replicas.ensure(key).await?;
         }
@@ -654,10 +738,10 @@ pub fn restart_backoff() -> BackoffPolicy {
 }
 
 fn load_or_create_peer_id(store: &Store) -> Result<Uuid, NodeError> {
-    if let Some(raw) = store.get_state(keys::NODE_ID)? {
-        if let Ok(id) = Uuid::from_slice(&raw) {
-            return Ok(id);
-        }
+    if let Some(raw) = store.get_state(keys::NODE_ID)?
+        && let Ok(id) = Uuid::from_slice(&raw)
+    {
+        return Ok(id);
     }
     let id = Uuid::new_v4();
     let mut batch = WriteBatch::new();

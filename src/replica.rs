@@ -142,9 +142,9 @@ pub enum ReplicaError {
     Store {
         /// Which CDVCS.
         key: CrdtKey,
-        /// Why.
+        /// Why (boxed: store errors carry paths and keep results small).
         #[source]
-        source: StoreError,
+        source: Box<StoreError>,
     },
     /// A stored record could not be decoded.
     #[error("CDVCS {key}: stored record {what} is damaged: {detail}")]
@@ -199,7 +199,7 @@ impl ReplicaActor {
         let key = shared.key.clone();
         let store_err = |source| ReplicaError::Store {
             key: key.clone(),
-            source,
+            source: Box::new(source),
         };
         let heads_raw = store
             .get_state(&keys::heads(&key.user, &key.id))
@@ -290,7 +290,10 @@ impl ReplicaActor {
                 };
                 match writer.send(crate::store::Write(batch)).await {
                     Ok(Ok(())) => Ok(()),
-                    Ok(Err(source)) => Err(ReplicaError::Store { key, source }),
+                    Ok(Err(source)) => Err(ReplicaError::Store {
+                        key,
+                        source: Box::new(source),
+                    }),
                     Err(_) => Err(ReplicaError::StoreUnavailable { key }),
                 }
             }
@@ -497,7 +500,12 @@ impl Handler<ApplyRemote> for ReplicaActor {
                             value: tx.params,
                         }));
                     }
-                    Err(source) => return ready(Err(ReplicaError::Store { key, source })),
+                    Err(source) => {
+                        return ready(Err(ReplicaError::Store {
+                            key,
+                            source: Box::new(source),
+                        }));
+                    }
                 }
             }
         }

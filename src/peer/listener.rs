@@ -93,7 +93,7 @@ async fn accept(
     ServerSocket::start(
         Box::new(move |out| {
             Box::pin(async move {
-                let pool = node.connections()?;
+                let pool = node.connections().await?;
                 let id = format!("conn-{}", node.next_connection_id());
                 match pool.start_child(id, out).await {
                     Ok(addr) => {

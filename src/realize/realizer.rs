@@ -140,7 +140,7 @@ pub enum RealizeError {
         commit: Id,
         /// The sink's error.
         #[source]
-        source: SinkError,
+        source: Box<SinkError>,
     },
     /// The sink could not be opened or read.
     #[error("realizer {name}: the sink is unavailable")]
@@ -149,7 +149,7 @@ pub enum RealizeError {
         name: String,
         /// Why.
         #[source]
-        source: SinkError,
+        source: Box<SinkError>,
     },
     /// The sink's thread died.
     #[error("realizer {name}: the sink's thread is gone")]
@@ -166,9 +166,9 @@ pub enum RealizeError {
         what: &'static str,
         /// Its id.
         id: Id,
-        /// The store's error.
+        /// The store's error (boxed to keep results small).
         #[source]
-        source: StoreError,
+        source: Box<StoreError>,
     },
     /// A durable commit's record or value is absent or undecodable (a damaged store).
     #[error("realizer {name}: {what} {id} is missing or damaged in the local store")]
@@ -246,7 +246,7 @@ impl RealizerActor {
         let worker = SinkWorker::start(&shared.name, move || open()).map_err(|source| {
             RealizeError::Open {
                 name: shared.name.clone(),
-                source,
+                source: Box::new(source),
             }
         })?;
         Ok(RealizerActor {
@@ -310,7 +310,7 @@ impl RealizerActor {
                 name: name.clone(),
                 what: "commit",
                 id: *commit,
-                source,
+                source: Box::new(source),
             })?
             .ok_or(RealizeError::Damaged {
                 name: name.clone(),
@@ -332,7 +332,7 @@ impl RealizerActor {
                     name: name.clone(),
                     what: "value",
                     id: tx.params,
-                    source,
+                    source: Box::new(source),
                 })?
                 .ok_or(RealizeError::Damaged {
                     name: name.clone(),
@@ -425,7 +425,7 @@ impl RealizerActor {
             RealizeError::Sink {
                 name,
                 commit,
-                source,
+                source: Box::new(source),
             },
             ctx,
         );
@@ -444,16 +444,16 @@ impl RealizerActor {
             async move { worker.applied().await }
                 .into_actor(self)
                 .map(move |res, act, ctx| {
-                    if let Ok(Ok(set)) = res {
-                        if set.contains(&commit) {
-                            tracing::info!(realizer = %act.shared.name, commit = %commit, "parked commit was skipped by an operator; resuming");
-                            if let Ok(mut a) = act.shared.applied.lock() {
-                                *a = set;
-                            }
-                            act.parked = None;
-                            act.replan();
-                            act.step(ctx);
+                    if let Ok(Ok(set)) = res
+                        && set.contains(&commit)
+                    {
+                        tracing::info!(realizer = %act.shared.name, commit = %commit, "parked commit was skipped by an operator; resuming");
+                        if let Ok(mut a) = act.shared.applied.lock() {
+                            *a = set;
                         }
+                        act.parked = None;
+                        act.replan();
+                        act.step(ctx);
                     }
                 }),
         );
@@ -483,7 +483,13 @@ impl Actor for RealizerActor {
         ctx.wait(async move { worker.applied().await }.into_actor(self).map(
             move |res, act, ctx| match res {
                 Err(_) => act.fail(RealizeError::WorkerGone { name }, ctx),
-                Ok(Err(source)) => act.fail(RealizeError::Open { name, source }, ctx),
+                Ok(Err(source)) => act.fail(
+                    RealizeError::Open {
+                        name,
+                        source: Box::new(source),
+                    },
+                    ctx,
+                ),
                 Ok(Ok(set)) => {
                     if let Ok(mut a) = act.shared.applied.lock() {
                         *a = set;

@@ -73,9 +73,11 @@ impl StoreActor {
 
     fn fail(&mut self, error: StoreError, ctx: &mut Context<Self>) {
         tracing::error!(error = %error, store = ?self.store.path(), "store actor stopping");
-        self.failure.get_or_insert(error);
+        self.failure.get_or_insert(error.clone());
         self.committer = None;
-        ctx.stop();
+        // Exit as Failed with the cause (not a plain stop, which a supervisor reports as a
+        // normal exit): supervision events and the restart decision then carry the reason.
+        replikativ_actors::fail(ctx, error);
     }
 }
 

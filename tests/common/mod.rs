@@ -6,6 +6,7 @@ pub mod cli_support;
 pub mod nodes;
 pub mod proxy;
 pub mod raw;
+pub mod stage_support;
 pub mod tweets_oracle;
 
 use std::net::TcpStream;
