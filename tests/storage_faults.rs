@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use common::stage_support::{child, eventually, eventually_async, fresh_key, memory_realizer, note};
+use common::stage_support::{
+    child, eventually, eventually_async, fresh_key, memory_realizer, note,
+};
 use replikativ::Node;
 use replikativ::node::StoreLocation;
 use replikativ::realize::MemorySink;

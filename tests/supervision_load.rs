@@ -8,7 +8,9 @@ use std::collections::HashSet;
 use std::rc::Rc;
 use std::time::Duration;
 
-use common::stage_support::{eventually, eventually_async, fresh_key, memory_realizer, note, shape};
+use common::stage_support::{
+    eventually, eventually_async, fresh_key, memory_realizer, note, shape,
+};
 use replikativ::Node;
 use replikativ::crdt::CrdtKey;
 use replikativ::node::StoreLocation;

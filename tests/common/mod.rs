@@ -132,10 +132,10 @@ pub fn wait_exit(child: &mut Child, timeout: Duration) -> Option<std::process::E
 /// How many iterations a long loop runs: `default`, capped to `ci_cap` when `CI` is set, or
 /// `REPLIKATIV_LONG` when given.
 pub fn iterations(default: usize, ci_cap: usize) -> usize {
-    if let Ok(n) = std::env::var("REPLIKATIV_LONG") {
-        if let Ok(n) = n.parse() {
-            return n;
-        }
+    if let Ok(n) = std::env::var("REPLIKATIV_LONG")
+        && let Ok(n) = n.parse()
+    {
+        return n;
     }
     if std::env::var_os("CI").is_some() {
         default.min(ci_cap)

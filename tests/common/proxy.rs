@@ -59,11 +59,11 @@ impl Proxy {
                     let _ = client.shutdown(Shutdown::Both);
                     continue;
                 };
-                if let (Ok(c1), Ok(s1)) = (client.try_clone(), server.try_clone()) {
-                    if let Ok(mut guard) = l.lock() {
-                        guard.push(c1);
-                        guard.push(s1);
-                    }
+                if let (Ok(c1), Ok(s1)) = (client.try_clone(), server.try_clone())
+                    && let Ok(mut guard) = l.lock()
+                {
+                    guard.push(c1);
+                    guard.push(s1);
                 }
                 let budget = Arc::new(AtomicU64::new(0));
                 spawn_pipe(
