@@ -129,13 +129,13 @@ pub fn wait_exit(child: &mut Child, timeout: Duration) -> Option<std::process::E
     }
 }
 
-/// How many iterations a long loop runs: `default`, capped to `ci_cap` when `CI` is set, or
-/// `REPLIKATIV_LONG` when given.
+/// How many iterations a long loop runs: `default`, capped to `ci_cap` when `CI` is set; the
+/// long mode `REPLIKATIV_LONG=N` raises every loop to at least `N`.
 pub fn iterations(default: usize, ci_cap: usize) -> usize {
     if let Ok(n) = std::env::var("REPLIKATIV_LONG")
-        && let Ok(n) = n.parse()
+        && let Ok(n) = n.parse::<usize>()
     {
-        return n;
+        return n.max(default);
     }
     if std::env::var_os("CI").is_some() {
         default.min(ci_cap)
