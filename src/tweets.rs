@@ -8,6 +8,7 @@
 //! - [`query`]: `count`, `search`, `top`, `stats` over the realized file ([`TweetDb`]).
 //! - [`chart`]: the `top` bar chart as SVG ([`top_chart_svg`]).
 //! - [`sample`]: sample data compiled in for `replikativ demo` ([`SAMPLE`]).
+//! - [`synthetic`]: a large deterministic stream made from the sample ([`synthetic_tweets`]).
 //!
 //! ```
 //! use replikativ::tweets::{SourcePosition, SourceEvent, TweetCursor};
@@ -26,6 +27,7 @@ pub mod parse;
 pub mod query;
 pub mod sample;
 pub mod schema;
+pub mod synthetic;
 
 pub use chart::{ChartError, top_chart_svg};
 pub use cursor::{SourceEvent, SourcePosition, TweetCursor, open_file_at};
@@ -40,3 +42,4 @@ pub use sample::{SAMPLE, SAMPLE_LICENSE};
 pub use schema::{
     ADD_TWEET, TWEETS_SCHEMA, TweetHandler, add_tweet, open_sink, sqlite_handlers, username_of,
 };
+pub use synthetic::{sample_tweets, synthetic_tweets, write_synthetic_jsonl};
