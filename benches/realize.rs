@@ -4,7 +4,8 @@
 //! statements, one transaction per 1,000 rows) on a file with the same pragmas, in the same run.
 //!
 //! `cargo bench --bench realize`; `BENCH_QUICK=1` for a few seconds (CI), `BENCH_FULL=1` for
-//! 10^6 tweets. Results and the machine are recorded in BENCHMARKS.md ("Realization").
+//! 10^6 tweets. For profiling, `BENCH_N=20000 BENCH_ONLY=sink` (or `raw`) runs one side once.
+//! Results and the machine are recorded in BENCHMARKS.md ("Realization").
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -51,7 +52,10 @@ fn row_of(tweet: &Value) -> Row {
         username: username_of(tweet).map(str::to_string),
         retweets: metric("retweet_count"),
         likes: metric("like_count"),
-        lang: tweet.get("lang").and_then(Value::as_str).map(str::to_string),
+        lang: tweet
+            .get("lang")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         raw: tweet.to_string(),
     }
 }
@@ -123,11 +127,14 @@ fn count(path: &Path) -> i64 {
 fn main() {
     let quick = std::env::var_os("BENCH_QUICK").is_some();
     let full = std::env::var_os("BENCH_FULL").is_some();
-    let (n, rounds) = match (quick, full) {
+    let (mut n, rounds) = match (quick, full) {
         (true, _) => (5_000, 1),
         (false, true) => (1_000_000, 1),
         (false, false) => (100_000, 3),
     };
+    if let Some(forced) = std::env::var("BENCH_N").ok().and_then(|v| v.parse().ok()) {
+        n = forced;
+    }
     // Encoded once, as the collector does; neither side's timing includes this.
     let tweets: Vec<Value> = synthetic_tweets(n).map(|r| r.params).collect();
     let txs: Vec<TxParams> = tweets
@@ -138,6 +145,19 @@ fn main() {
     drop(tweets);
 
     let dir = tempfile::tempdir().expect("tempdir");
+    if let Ok(side) = std::env::var("BENCH_ONLY") {
+        let path = dir.path().join("only.sqlite");
+        let took = match side.as_str() {
+            "sink" => sink_run(&path, &txs),
+            "raw" => raw_run(&path, &rows),
+            other => panic!("BENCH_ONLY is sink or raw, not {other:?}"),
+        };
+        println!(
+            "realize/{side} {n} tweets: {:.0} tweets/s",
+            n as f64 / took.as_secs_f64()
+        );
+        return;
+    }
     let (mut best_sink, mut best_raw) = (Duration::MAX, Duration::MAX);
     for round in 0..rounds {
         // Alternate the order so neither side always runs on a warmer cache.
@@ -151,7 +171,11 @@ fn main() {
             (sink_run(&sink_path, &txs), r)
         };
         assert_eq!(count(&sink_path), n as i64, "the sink stored every tweet");
-        assert_eq!(count(&raw_path), n as i64, "the baseline stored every tweet");
+        assert_eq!(
+            count(&raw_path),
+            n as i64,
+            "the baseline stored every tweet"
+        );
         println!(
             "round {round}: sink {:.3} s, raw {:.3} s",
             s.as_secs_f64(),
