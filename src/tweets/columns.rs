@@ -4,8 +4,8 @@
 //!
 //! Invariant: for params made by [`encode_params`](super::encode_params) both readings give the
 //! same row, `raw` included (byte for byte: MessagePack keeps the value's key order), and bytes
-//! that are not a JSON value are refused as bad params as [`decode_params`]
-//! (super::decode_params) refuses them.
+//! that are not a JSON value are refused as bad params, just as
+//! [`decode_params`](super::decode_params) refuses them.
 
 use std::borrow::Cow;
 use std::io::Write;
