@@ -1,13 +1,15 @@
 //! Arbitrary bytes as a tweet source: `tweets_in_line` on them as one line, and a
 //! `TweetCursor` over them as a file. Nothing may panic, params must survive the value space,
-//! and the cursor's promise must hold: resuming from a position it reported after an event
+//! the sink's two readings of a tweet's row (from the JSON value, from the params bytes) must
+//! agree, and the cursor's promise must hold: resuming from a position it reported after an event
 //! yields exactly the tweets it yielded after that event.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use replikativ::tweets::{
-    SourceEvent, SourcePosition, TweetCursor, decode_params, encode_params, tweets_in_line,
+    SourceEvent, SourcePosition, TweetColumns, TweetCursor, decode_params, encode_params,
+    tweets_in_line,
 };
 
 /// Positions resumed from per input (each resume re-reads the rest of the input).
@@ -35,8 +37,12 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(records) = tweets_in_line(data) {
         for record in records {
             assert_eq!(record.params["id"].as_str(), Some(record.id.as_str()));
-            let back = decode_params(&encode_params(&record.params)).expect("own encoding");
+            let bytes = encode_params(&record.params);
+            let back = decode_params(&bytes).expect("own encoding");
             assert_eq!(back, record.params, "params survive the value space");
+            let from_value = TweetColumns::of_value(&record.params).expect("a tweet's row");
+            let from_bytes = TweetColumns::of_params(&bytes).expect("the same row from bytes");
+            assert_eq!(from_bytes, from_value, "both readings give the same row");
         }
     }
 
