@@ -21,11 +21,13 @@ fn events(data: &[u8], at: SourcePosition, limit: u64) -> Vec<(Option<String>, S
     let rest = data.get(at.offset as usize..).unwrap_or_default();
     TweetCursor::new(rest, at)
         .limit(limit)
-        .map(|event| match event.expect("reading a byte slice cannot fail") {
-            SourceEvent::Tweet { record, after } => (Some(record.id), after),
-            SourceEvent::Skipped { after, .. } => (None, after),
-            SourceEvent::Pending { .. } => unreachable!("not in follow mode"),
-        })
+        .map(
+            |event| match event.expect("reading a byte slice cannot fail") {
+                SourceEvent::Tweet { record, after } => (Some(record.id), after),
+                SourceEvent::Skipped { after, .. } => (None, after),
+                SourceEvent::Pending { .. } => unreachable!("not in follow mode"),
+            },
+        )
         .collect()
 }
 

@@ -16,7 +16,11 @@ fuzz_target!(|data: &[u8]| {
     let decoded = Commit::decode(data);
     assert_eq!(plain.is_ok(), decoded.is_ok(), "both decoders agree");
     if let Ok(received) = decoded {
-        assert_eq!(received.id, replikativ::Id::of(data), "the id covers exactly the bytes");
+        assert_eq!(
+            received.id,
+            replikativ::Id::of(data),
+            "the id covers exactly the bytes"
+        );
         let again = received.commit.clone().encode();
         let back = Commit::decode(&again.bytes).expect("our own encoding decodes");
         assert_eq!(back.commit, received.commit, "re-encoding keeps the record");
