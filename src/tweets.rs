@@ -5,9 +5,11 @@
 //! - [`lines`]: bounded line reading with offsets ([`LineReader`], 16 MiB per line).
 //! - [`cursor`]: tweets with the [`SourcePosition`] after each, to checkpoint and resume a file.
 //! - [`schema`]: the SQLite schema and the `add-tweet` handler ([`open_sink`]).
+//! - [`columns`]: a tweet's `tweets` row, from a JSON value or straight from params bytes.
 //! - [`query`]: `count`, `search`, `top`, `stats` over the realized file ([`TweetDb`]).
 //! - [`chart`]: the `top` bar chart as SVG ([`top_chart_svg`]).
 //! - [`sample`]: sample data compiled in for `replikativ demo` ([`SAMPLE`]).
+//! - [`synthetic`]: a large deterministic stream made from the sample ([`synthetic_tweets`]).
 //!
 //! ```
 //! use replikativ::tweets::{SourcePosition, SourceEvent, TweetCursor};
@@ -20,14 +22,17 @@
 //! ```
 
 pub mod chart;
+pub mod columns;
 pub mod cursor;
 pub mod lines;
 pub mod parse;
 pub mod query;
 pub mod sample;
 pub mod schema;
+pub mod synthetic;
 
 pub use chart::{ChartError, top_chart_svg};
+pub use columns::TweetColumns;
 pub use cursor::{SourceEvent, SourcePosition, TweetCursor, open_file_at};
 pub use lines::{Line, LineReader, LineTooLong, MAX_LINE_BYTES, NextLine};
 pub use parse::{
@@ -38,5 +43,7 @@ pub use query::{
 };
 pub use sample::{SAMPLE, SAMPLE_LICENSE};
 pub use schema::{
-    ADD_TWEET, TWEETS_SCHEMA, TweetHandler, add_tweet, open_sink, sqlite_handlers, username_of,
+    ADD_TWEET, TWEETS_SCHEMA, TweetHandler, add_tweet, add_tweet_params, open_sink,
+    sqlite_handlers, username_of,
 };
+pub use synthetic::{sample_tweets, synthetic_tweets, write_synthetic_jsonl};

@@ -49,6 +49,9 @@ pub enum HandlerError {
         /// What is wrong.
         reason: String,
     },
+    /// The params bytes are not a JSON value (from handlers that read the bytes themselves).
+    #[error("params do not decode")]
+    BadParams(#[source] crate::tweets::DecodeParamsError),
     /// The database refused a statement.
     #[error("SQL statement failed")]
     Sql(#[from] rusqlite::Error),
@@ -62,7 +65,9 @@ impl HandlerError {
     pub fn is_deterministic(&self) -> bool {
         match self {
             HandlerError::Sql(e) => !sql_is_transient(e),
-            HandlerError::Invalid { .. } | HandlerError::Other(_) => true,
+            HandlerError::BadParams(_) | HandlerError::Invalid { .. } | HandlerError::Other(_) => {
+                true
+            }
         }
     }
 }

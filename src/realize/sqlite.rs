@@ -40,11 +40,22 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 pub type SqliteHandler =
     Box<dyn Fn(&Transaction<'_>, &Value) -> Result<(), HandlerError> + Send + 'static>;
 
+/// A handler that reads the params bytes itself (no JSON value is built): for hot ops. It
+/// reports bytes that are no JSON value as [`HandlerError::BadParams`].
+pub type SqliteBytesHandler =
+    Box<dyn Fn(&Transaction<'_>, &[u8]) -> Result<(), HandlerError> + Send + 'static>;
+
+/// How a registered handler takes its params.
+enum Handler {
+    Value(SqliteHandler),
+    Bytes(SqliteBytesHandler),
+}
+
 /// A SQLite sink with handlers chosen by op name.
 pub struct SqliteSink {
     conn: Connection,
     path: PathBuf,
-    handlers: HashMap<String, SqliteHandler>,
+    handlers: HashMap<String, Handler>,
 }
 
 impl std::fmt::Debug for SqliteSink {
@@ -162,7 +173,19 @@ impl SqliteSink {
     where
         F: Fn(&Transaction<'_>, &Value) -> Result<(), HandlerError> + Send + 'static,
     {
-        self.handlers.insert(op.to_string(), Box::new(handler));
+        self.handlers
+            .insert(op.to_string(), Handler::Value(Box::new(handler)));
+        self
+    }
+
+    /// Registers a handler for `op` that gets the params bytes undecoded (replacing an earlier
+    /// handler).
+    pub fn bytes_handler<F>(mut self, op: &str, handler: F) -> SqliteSink
+    where
+        F: Fn(&Transaction<'_>, &[u8]) -> Result<(), HandlerError> + Send + 'static,
+    {
+        self.handlers
+            .insert(op.to_string(), Handler::Bytes(Box::new(handler)));
         self
     }
 
@@ -178,7 +201,7 @@ impl SqliteSink {
 
     fn apply_in(
         tx: &Transaction<'_>,
-        handlers: &HashMap<String, SqliteHandler>,
+        handlers: &HashMap<String, Handler>,
         commit: Id,
         txs: &[TxParams],
     ) -> Result<(), SinkError> {
@@ -190,16 +213,24 @@ impl SqliteSink {
                     op: op.clone(),
                 });
             };
-            let value = decode_params(bytes).map_err(|source| SinkError::BadParams {
+            let bad_params = |source| SinkError::BadParams {
                 commit,
                 tx: i,
                 op: op.clone(),
                 source,
-            })?;
+            };
             // A panicking handler must not poison the sink: the unwind is caught here and
             // the caller rolls the transaction back by dropping it.
-            match catch_unwind(AssertUnwindSafe(|| handler(tx, &value))) {
+            let outcome = match handler {
+                Handler::Value(handler) => {
+                    let value = decode_params(bytes).map_err(bad_params)?;
+                    catch_unwind(AssertUnwindSafe(|| handler(tx, &value)))
+                }
+                Handler::Bytes(handler) => catch_unwind(AssertUnwindSafe(|| handler(tx, bytes))),
+            };
+            match outcome {
                 Ok(Ok(())) => {}
+                Ok(Err(HandlerError::BadParams(source))) => return Err(bad_params(source)),
                 Ok(Err(source)) => {
                     return Err(SinkError::Handler {
                         commit,

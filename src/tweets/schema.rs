@@ -9,6 +9,7 @@ use std::path::Path;
 use rusqlite::{Transaction, params};
 use serde_json::Value;
 
+use super::columns::TweetColumns;
 use crate::realize::{HandlerError, SinkError, SqliteSink};
 
 /// The op name of a collected tweet.
@@ -42,17 +43,10 @@ pub fn sqlite_handlers() -> Vec<(&'static str, TweetHandler)> {
 }
 
 /// Opens (or creates) the tweet SQLite sink at `path` with its schema and handlers.
+/// `add-tweet` is registered as [`add_tweet_params`], which reads the params bytes directly.
 pub fn open_sink(path: impl AsRef<Path>) -> Result<SqliteSink, SinkError> {
     let sink = SqliteSink::open(path)?.with_schema(TWEETS_SCHEMA)?;
-    Ok(sqlite_handlers()
-        .into_iter()
-        .fold(sink, |sink, (op, handler)| sink.handler(op, handler)))
-}
-
-fn invalid(reason: &str) -> HandlerError {
-    HandlerError::Invalid {
-        reason: reason.to_string(),
-    }
+    Ok(sink.bytes_handler(ADD_TWEET, add_tweet_params))
 }
 
 /// The username of the tweet's author: the attached `author` object's, when its `id` is the
@@ -65,32 +59,18 @@ pub fn username_of(tweet: &Value) -> Option<&str> {
         .flatten()
 }
 
-/// Text of a scalar field: strings as they are, numbers as their digits.
-fn text_field(tweet: &Value, key: &str) -> Option<String> {
-    match tweet.get(key)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+/// The `add-tweet` handler over a decoded tweet.
+pub fn add_tweet(tx: &Transaction<'_>, tweet: &Value) -> Result<(), HandlerError> {
+    insert_tweet(tx, TweetColumns::of_value(tweet)?)
 }
 
-/// The `add-tweet` handler.
-pub fn add_tweet(tx: &Transaction<'_>, tweet: &Value) -> Result<(), HandlerError> {
-    let id = tweet
-        .get("id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| invalid("a tweet needs a string id"))?;
-    let text = tweet
-        .get("text")
-        .and_then(Value::as_str)
-        .ok_or_else(|| invalid("a tweet needs a string text"))?;
-    let author_id = text_field(tweet, "author_id");
-    let metric = |name: &str| {
-        tweet
-            .get("public_metrics")
-            .and_then(|m| m.get(name))
-            .and_then(Value::as_i64)
-    };
+/// The `add-tweet` handler over the params bytes, as [`open_sink`] registers it: the same
+/// effects as [`add_tweet`] without building a JSON value.
+pub fn add_tweet_params(tx: &Transaction<'_>, params: &[u8]) -> Result<(), HandlerError> {
+    insert_tweet(tx, TweetColumns::of_params(params)?)
+}
+
+fn insert_tweet(tx: &Transaction<'_>, row: TweetColumns<'_>) -> Result<(), HandlerError> {
     let inserted = tx
         .prepare_cached(
             "INSERT OR IGNORE INTO tweets
@@ -98,24 +78,24 @@ pub fn add_tweet(tx: &Transaction<'_>, tweet: &Value) -> Result<(), HandlerError
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?
         .execute(params![
-            id,
-            text,
-            text_field(tweet, "created_at"),
-            author_id,
-            username_of(tweet),
-            metric("retweet_count"),
-            metric("like_count"),
-            tweet.get("lang").and_then(Value::as_str),
-            tweet.to_string(),
+            row.id,
+            row.text,
+            row.created_at,
+            row.author_id,
+            row.username,
+            row.retweets,
+            row.likes,
+            row.lang,
+            row.raw,
         ])?;
     if inserted == 1 {
         tx.prepare_cached("INSERT INTO tweets_fts (rowid, text) VALUES (?1, ?2)")?
-            .execute(params![tx.last_insert_rowid(), text])?;
+            .execute(params![tx.last_insert_rowid(), row.text])?;
     }
     tx.prepare_cached(
         "INSERT INTO account_ops (author_id, ops) VALUES (?1, 1)
          ON CONFLICT (author_id) DO UPDATE SET ops = ops + 1",
     )?
-    .execute([author_id.unwrap_or_default()])?;
+    .execute([row.author_id.as_deref().unwrap_or_default()])?;
     Ok(())
 }
