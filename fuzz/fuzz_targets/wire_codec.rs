@@ -1,17 +1,22 @@
 //! Arbitrary bytes from the network into the wire decoders: they must never panic (nor
-//! allocate without bound), and whatever decodes must re-encode to a record that decodes equal.
+//! allocate without bound), and whatever decodes must re-encode to something that decodes equal.
 //!
-//! FOR NOW this target fuzzes the CDVCS commit codec (`rmp_serde::from_slice::<Commit>` and
-//! `Commit::decode`), the only wire decoder on this branch. When the protocol module lands,
-//! point it at the protocol decoder (`replikativ::protocol::decode`) as well: that is the
-//! decoder every byte received from a peer goes through first.
+//! Two decoders: the protocol codec (`replikativ::protocol::decode`), which every frame received
+//! from a peer goes through first, and the CDVCS commit codec (`Commit::decode`), which every
+//! received commit record goes through after it.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use replikativ::crdt::Commit;
+use replikativ::protocol;
 
 fuzz_target!(|data: &[u8]| {
+    if let Ok(msg) = protocol::decode(data) {
+        let again = protocol::encode(&msg).expect("a decoded message encodes");
+        let back = protocol::decode(&again).expect("our own encoding decodes");
+        assert_eq!(back.kind(), msg.kind(), "re-encoding keeps the message kind");
+    }
     let plain = rmp_serde::from_slice::<Commit>(data);
     let decoded = Commit::decode(data);
     assert_eq!(plain.is_ok(), decoded.is_ok(), "both decoders agree");
