@@ -535,12 +535,15 @@ impl NodeBuilder {
         .intensity(10, Duration::from_secs(10))
         .backoff(restart_backoff());
 
-        let conn_node = inner.clone();
+        // Weak: `inner` holds this pool's handle, so a strong reference here would be a cycle
+        // that keeps the node (and its store file) alive after shutdown.
+        let conn_node = Arc::downgrade(&inner);
         let connections = Pool::new(
             "connections",
             move |out: Recipient<crate::peer::socket::Outgoing>| {
-                Ok::<_, std::convert::Infallible>(ConnectionActor::new(
-                    conn_node.clone(),
+                let node = conn_node.upgrade().ok_or(NodeError::NotRunning)?;
+                Ok::<_, NodeError>(ConnectionActor::new(
+                    node,
                     Mode::Accepted(out),
                     "accepted".into(),
                 ))
@@ -609,19 +612,24 @@ impl NodeBuilder {
                     .shutdown(Shutdown::Timeout(Duration::from_secs(30))),
             )
             .child(replicas.child_spec())
-            .supervisor(peers)
-            .supervisor(realizers)
             .start()
             .await?;
         let _ = inner.root.set(root.clone());
         let replicas_sup = root.supervisor("replicas").await?;
         let _ = inner.replicas.pool.set(replicas.handle(replicas_sup));
+        // Every replica is loaded before peers and realizers start: a connection opened
+        // earlier would announce a not-yet-loaded CDVCS as root-only and be sent its whole
+        // history again.
+        let mut keys = inner.replicas.keys();
+        keys.extend(self.cdvcs.iter().cloned());
+        for key in &keys {
+            inner.replicas.ensure(key).await?;
+        }
+        root.start_child(ChildSpec::supervisor(peers)).await?;
+        root.start_child(ChildSpec::supervisor(realizers)).await?;
         let peers_sup = root.supervisor("peers").await?;
         let conn_sup = peers_sup.supervisor("connections").await?;
         let _ = inner.connections.set(connections.handle(conn_sup));
-        for key in &self.cdvcs {
-            inner.replicas.ensure(key).await?;
-        }
         // The user's subtrees start once replicas can be reached.
         for app in self.apps {
             root.start_child(app).await?;
