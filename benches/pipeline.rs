@@ -63,6 +63,12 @@ fn main() {
     };
     let memory_tweets = if quick { 10_000 } else { 1_000_000 };
 
+    // `BENCH_ONLY=ingest,replication,reconnect,memory` runs a subset (replication needs ingest).
+    let only = std::env::var("BENCH_ONLY").ok();
+    let runs = |part: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|p| p == part))
+    };
     let tmp = tempfile::tempdir().expect("temp dir");
     let root = tmp.path();
     println!("# pipeline bench (quick: {quick}, full: {full})");
@@ -78,6 +84,25 @@ fn main() {
     );
 
     actix_rt::System::new().block_on(async {
+        if runs("ingest") {
+            ingest_and_replicate(root, tweets, runs("replication")).await;
+        }
+        if runs("reconnect") {
+            reconnect::header();
+            for &h in &histories {
+                let dir = root.join(format!("history-{h}"));
+                reconnect::run(&dir, h, &news).await;
+                std::fs::remove_dir_all(&dir).ok();
+            }
+        }
+    });
+    if runs("memory") {
+        memory::run(&root.join("memory"), memory_tweets);
+    }
+}
+
+async fn ingest_and_replicate(root: &std::path::Path, tweets: usize, replicate: bool) {
+    {
         ingest::header();
         let ing = ingest::run(&root.join("ingest"), &root.join("raw"), tweets).await;
         std::fs::remove_dir_all(root.join("raw")).ok();
@@ -86,6 +111,9 @@ fn main() {
             common::store_bytes(&root.join("ingest")) as f64 / 1e6
         );
 
+        if !replicate {
+            return;
+        }
         replication::header();
         let rep = replication::run(
             &root.join("ingest"),
@@ -101,14 +129,5 @@ fn main() {
         );
         std::fs::remove_dir_all(root.join("ingest")).ok();
         std::fs::remove_dir_all(root.join("replica")).ok();
-
-        reconnect::header();
-        for &h in &histories {
-            let dir = root.join(format!("history-{h}"));
-            reconnect::run(&dir, h, &news).await;
-            std::fs::remove_dir_all(&dir).ok();
-        }
-    });
-
-    memory::run(&root.join("memory"), memory_tweets);
+    }
 }
