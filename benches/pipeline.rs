@@ -6,7 +6,7 @@
 //!    without the persisted per-peer hint: bytes beyond the payload, start and sync time;
 //! 4. peak RSS of ingest + live replication (child processes), vs raw redb.
 //!
-//! `BENCH_QUICK=1`: 10^4 tweets, histories 10 and 10^3 (seconds, for CI). Default: 10^5
+//! `BENCH_QUICK=1`: 5,000 tweets (10^4 for peak RSS), histories 10 and 10^3 (seconds, for CI). Default: 10^5
 //! tweets, histories to 10^5. `BENCH_FULL=1`: 10^6 tweets and a 10^6-commit history.
 //! Each scenario prints a Markdown table; the figures in BENCHMARKS.md come from it.
 
@@ -47,7 +47,7 @@ fn main() {
     let quick = std::env::var_os("BENCH_QUICK").is_some();
     let full = std::env::var_os("BENCH_FULL").is_some();
     let tweets = match (quick, full) {
-        (true, _) => 10_000,
+        (true, _) => 5_000,
         (false, false) => 100_000,
         (false, true) => 1_000_000,
     };

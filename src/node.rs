@@ -541,8 +541,10 @@ impl NodeBuilder {
         let connections = Pool::new(
             "connections",
             move |out: Recipient<crate::peer::socket::Outgoing>| {
-                let node = conn_node.upgrade().ok_or(NodeError::NotRunning)?;
-                Ok::<_, NodeError>(ConnectionActor::new(
+                let node = conn_node
+                    .upgrade()
+                    .ok_or_else(|| Box::new(NodeError::NotRunning))?;
+                Ok::<_, Box<NodeError>>(ConnectionActor::new(
                     node,
                     Mode::Accepted(out),
                     "accepted".into(),
