@@ -698,8 +698,6 @@ impl NodeBuilder {
                     .shutdown(Shutdown::Timeout(Duration::from_secs(30))),
             )
             .child(replicas.child_spec())
-            .supervisor(peers)
-            .supervisor(realizers)
             .start()
             .await?;
         let _ = inner.root.set(root.clone());
@@ -715,9 +713,16 @@ impl NodeBuilder {
             root: root.clone(),
             current: Mutex::new(None),
         });
-        for key in &self.cdvcs {
+        // Every replica is loaded before peers and realizers start: a connection opened
+        // earlier would announce a not-yet-loaded CDVCS as root-only and be sent its whole
+        // history again.
+        let mut keys = inner.replicas.keys();
+        keys.extend(self.cdvcs.iter().cloned());
+        for key in &keys {
             inner.replicas.ensure(key).await?;
         }
+        root.start_child(ChildSpec::supervisor(peers)).await?;
+        root.start_child(ChildSpec::supervisor(realizers)).await?;
         // The user's subtrees start once replicas can be reached.
         for app in self.apps {
             root.start_child(app).await?;

@@ -53,7 +53,7 @@ pub use batch::WriteBatch;
 pub use error::StoreError;
 pub use group_commit::{GroupCommitter, MAX_GROUP_BYTES};
 pub use keys::CrdtKey;
-pub use open::{FILE_NAME, FORMAT_VERSION, Store};
+pub use open::{CACHE_BYTES, FILE_NAME, FORMAT_VERSION, Store};
 pub use read::StateRecords;
 pub use verify::{Damage, VerifyReport};
 pub use write::WriteHold;

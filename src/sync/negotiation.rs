@@ -36,9 +36,11 @@ impl Negotiation {
         limits: &SyncLimits,
     ) -> (Negotiation, Vec<Id>) {
         let our_heads = graph.heads();
+        // A hint that is exactly our heads (we were level, the peer moved on: the usual
+        // reconnect) still counts: round 1 then asks about our heads alone.
         let hint: Vec<Id> = hint
             .iter()
-            .filter(|id| graph.contains(id) && !our_heads.contains(id))
+            .filter(|id| graph.contains(id))
             .copied()
             .collect();
         let mut sample: Vec<Id> = our_heads.clone();
@@ -102,5 +104,48 @@ impl Negotiation {
     /// Ids the peer confirmed it holds.
     pub(crate) fn known(&self) -> &[Id] {
         &self.known
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A chain `ids[0] <- ids[1] <- ...`; the sample is every ancestor (to tell it apart).
+    struct Chain(Vec<Id>);
+
+    impl GraphView for Chain {
+        fn contains(&self, id: &Id) -> bool {
+            self.0.contains(id)
+        }
+        fn heads(&self) -> Vec<Id> {
+            self.0.last().copied().into_iter().collect()
+        }
+        fn commits_between(&self, _: &[Id], _: &[Id]) -> Vec<Id> {
+            Vec::new()
+        }
+        fn ancestry_sample(&self, _: &[Id], _: &[Id], max: usize) -> Vec<Id> {
+            self.0.iter().rev().skip(1).take(max).copied().collect()
+        }
+    }
+
+    fn chain(n: u8) -> Chain {
+        Chain((0..n).map(|i| Id::of(&[i])).collect())
+    }
+
+    #[test]
+    fn a_hint_equal_to_our_heads_asks_about_our_heads_alone() {
+        let g = chain(50);
+        let (_, sample) = Negotiation::start(&g, &g.heads(), &[], &SyncLimits::default());
+        assert_eq!(sample, g.heads());
+    }
+
+    #[test]
+    fn without_a_usable_hint_the_first_round_samples_our_ancestry() {
+        let g = chain(50);
+        let foreign = [Id::of(b"not ours")];
+        let (_, sample) = Negotiation::start(&g, &foreign, &[], &SyncLimits::default());
+        assert_eq!(sample.len(), 50);
+        assert_eq!(sample[0], g.heads()[0]);
     }
 }

@@ -1,0 +1,133 @@
+//! The whole pipeline, measured through the real paths (plain timing, `harness = false`):
+//! 1. ingest: tweets/s into a node's CDVCS with durable commits of 1,000 tweets, vs raw redb;
+//! 2. replication of those tweets to an empty peer over loopback websockets, vs a raw
+//!    websocket transfer of the same bytes;
+//! 3. reconnect after a restart with 0/10/1,000 new commits over growing histories, with and
+//!    without the persisted per-peer hint: bytes beyond the payload, start and sync time;
+//! 4. peak RSS of ingest + live replication (child processes), vs raw redb.
+//!
+//! `BENCH_QUICK=1`: 5,000 tweets (10^4 for peak RSS), histories 10 and 10^3 (seconds, for CI). Default: 10^5
+//! tweets, histories to 10^5. `BENCH_FULL=1`: 10^6 tweets and a 10^6-commit history.
+//! Each scenario prints a Markdown table; the figures in BENCHMARKS.md come from it.
+
+#[path = "pipeline/common.rs"]
+mod common;
+#[path = "pipeline/ingest.rs"]
+mod ingest;
+#[path = "pipeline/memory.rs"]
+mod memory;
+#[path = "pipeline/reconnect.rs"]
+mod reconnect;
+#[path = "pipeline/replication.rs"]
+mod replication;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn shell(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|e| format!("({cmd}: {e})"))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--rss") {
+        let mode = args.get(i + 1).map(String::as_str).unwrap_or("node");
+        let n = args
+            .get(i + 2)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(10_000);
+        let dir = PathBuf::from(args.get(i + 3).map(String::as_str).unwrap_or("."));
+        memory::child(mode, n, &dir);
+        return;
+    }
+    let quick = std::env::var_os("BENCH_QUICK").is_some();
+    let full = std::env::var_os("BENCH_FULL").is_some();
+    let tweets = match (quick, full) {
+        (true, _) => 5_000,
+        (false, false) => 100_000,
+        (false, true) => 1_000_000,
+    };
+    let histories: Vec<usize> = match (quick, full) {
+        (true, _) => vec![10, 1_000],
+        (false, false) => vec![10, 1_000, 10_000, 100_000],
+        (false, true) => vec![10, 1_000, 100_000, 1_000_000],
+    };
+    let news: Vec<usize> = if quick {
+        vec![0, 10]
+    } else {
+        vec![0, 10, 1_000]
+    };
+    let memory_tweets = if quick { 10_000 } else { 1_000_000 };
+
+    // `BENCH_ONLY=ingest,replication,reconnect,memory` runs a subset (replication needs ingest).
+    let only = std::env::var("BENCH_ONLY").ok();
+    let runs = |part: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|p| p == part))
+    };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let root = tmp.path();
+    println!("# pipeline bench (quick: {quick}, full: {full})");
+    println!(
+        "nproc: {}\n{}\n{}",
+        shell("nproc", &[]),
+        shell("free", &["-g"]),
+        shell("df", &["-h", &root.to_string_lossy()])
+    );
+    println!(
+        "{} distinct sample tweets, repeated with fresh ids",
+        common::TweetGen::new().distinct()
+    );
+
+    actix_rt::System::new().block_on(async {
+        if runs("ingest") {
+            ingest_and_replicate(root, tweets, runs("replication")).await;
+        }
+        if runs("reconnect") {
+            reconnect::header();
+            for &h in &histories {
+                let dir = root.join(format!("history-{h}"));
+                reconnect::run(&dir, h, &news).await;
+                std::fs::remove_dir_all(&dir).ok();
+            }
+        }
+    });
+    if runs("memory") {
+        memory::run(&root.join("memory"), memory_tweets);
+    }
+}
+
+async fn ingest_and_replicate(root: &std::path::Path, tweets: usize, replicate: bool) {
+    {
+        ingest::header();
+        let ing = ingest::run(&root.join("ingest"), &root.join("raw"), tweets).await;
+        std::fs::remove_dir_all(root.join("raw")).ok();
+        println!(
+            "store file after ingest: {:.1} MB",
+            common::store_bytes(&root.join("ingest")) as f64 / 1e6
+        );
+
+        if !replicate {
+            return;
+        }
+        replication::header();
+        let rep = replication::run(
+            &root.join("ingest"),
+            &root.join("replica"),
+            ing.tweets,
+            ing.payload_bytes,
+        )
+        .await;
+        println!(
+            "node start on the {}-tweet store: {}",
+            common::thousands(ing.tweets as u64),
+            common::secs(rep.holder_start)
+        );
+        std::fs::remove_dir_all(root.join("ingest")).ok();
+        std::fs::remove_dir_all(root.join("replica")).ok();
+    }
+}

@@ -1,0 +1,274 @@
+//! Shared pieces of the pipeline benchmark: the tweet generator, nodes over store dirs,
+//! waiting for replicas to agree, store histories built directly, and formatting.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use replikativ::crdt::{Cdvcs, CrdtKey, Transaction};
+use replikativ::id::Id;
+use replikativ::node::Node;
+use replikativ::replica::ReplicaShared;
+use replikativ::store::{Store, WriteBatch, keys};
+use replikativ::tweets::{ADD_TWEET, SAMPLE, encode_params, tweets_in_line};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// The CDVCS every scenario writes to.
+pub fn key() -> CrdtKey {
+    CrdtKey::new("mail:bench@replikativ.io", Uuid::from_u128(0xbe4c))
+}
+
+/// The shipped sample tweets, repeated with fresh ids (`<id>-<counter>`) as long as needed.
+pub struct TweetGen {
+    base: Vec<Value>,
+    next: u64,
+}
+
+impl TweetGen {
+    /// Parses every tweet of [`SAMPLE`].
+    pub fn new() -> TweetGen {
+        let mut base = Vec::new();
+        for (_, contents) in SAMPLE {
+            for line in contents.lines() {
+                if let Ok(records) = tweets_in_line(line.as_bytes()) {
+                    base.extend(records.into_iter().map(|r| r.params));
+                }
+            }
+        }
+        assert!(!base.is_empty(), "the compiled-in sample holds tweets");
+        TweetGen { base, next: 0 }
+    }
+
+    /// Number of distinct sample tweets.
+    pub fn distinct(&self) -> usize {
+        self.base.len()
+    }
+
+    /// The next `n` tweets as `add-tweet` params bytes.
+    pub fn batch(&mut self, n: usize) -> Vec<Vec<u8>> {
+        (0..n)
+            .map(|_| {
+                let i = self.next;
+                self.next += 1;
+                let mut params = self.base[(i % self.base.len() as u64) as usize].clone();
+                let id = params["id"].as_str().unwrap_or("tweet").to_string();
+                params["id"] = Value::String(format!("{id}-{i}"));
+                encode_params(&params)
+            })
+            .collect()
+    }
+}
+
+/// `(op, params)` transactions of one commit.
+pub fn txs(values: Vec<Vec<u8>>) -> Vec<(String, Vec<u8>)> {
+    values
+        .into_iter()
+        .map(|v| (ADD_TWEET.to_string(), v))
+        .collect()
+}
+
+/// Starts a node on `dir`, optionally listening and/or dialling `connect`.
+pub async fn start_node(name: &str, dir: &Path, listen: bool, connect: Option<&str>) -> Node {
+    let t = Instant::now();
+    loop {
+        match try_start(name, dir, listen, connect).await {
+            Ok(node) => return node,
+            Err(replikativ::node::NodeError::Store(replikativ::store::StoreError::InUse {
+                ..
+            })) if t.elapsed() < Duration::from_secs(5) => {
+                actix_rt::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(e) => panic!("node {name} does not start: {e:?}"),
+        }
+    }
+}
+
+async fn try_start(
+    name: &str,
+    dir: &Path,
+    listen: bool,
+    connect: Option<&str>,
+) -> Result<Node, replikativ::node::NodeError> {
+    let mut b = Node::builder()
+        .name(name)
+        .store_dir(dir)
+        .author(name)
+        .cdvcs(key());
+    if listen {
+        b = b.listen("127.0.0.1:0");
+    }
+    if let Some(url) = connect {
+        b = b.connect(url);
+    }
+    b.start().await
+}
+
+/// The websocket URL of a listening node.
+pub fn url_of(node: &Node) -> String {
+    format!("ws://{}/", node.listen_addr().expect("listening"))
+}
+
+/// The replica of [`key`] on `node`.
+pub fn replica(node: &Node) -> Arc<ReplicaShared> {
+    node.inner().replicas.get(&key()).expect("replica started")
+}
+
+/// Waits (polling every 200 µs) until `node`'s heads are `heads`; panics after `limit`.
+pub async fn wait_heads(node: &Node, heads: &[Id], limit: Duration) {
+    let shared = replica(node);
+    let deadline = Instant::now() + limit;
+    while shared.heads() != heads {
+        assert!(
+            Instant::now() < deadline,
+            "replicas did not agree in {limit:?}"
+        );
+        actix_rt::time::sleep(Duration::from_micros(200)).await;
+    }
+}
+
+/// Waits until `node` holds `heads` and its peer has announced exactly those heads (so a
+/// reconnect with nothing new has finished its exchange too).
+pub async fn wait_level(node: &Node, heads: &[Id], limit: Duration) {
+    let shared = replica(node);
+    let k = key();
+    let deadline = Instant::now() + limit;
+    while shared.heads() != heads || node.inner().first_remote_heads(&k).as_deref() != Some(heads) {
+        assert!(
+            Instant::now() < deadline,
+            "replicas did not agree in {limit:?}"
+        );
+        actix_rt::time::sleep(Duration::from_micros(200)).await;
+    }
+}
+
+/// The wire bytes of `node` once they stopped changing for `quiet` (trailing messages of
+/// the exchange counted).
+pub async fn quiet_wire_bytes(node: &Node, quiet: Duration) -> u64 {
+    let mut last = wire_bytes(node);
+    loop {
+        actix_rt::time::sleep(quiet).await;
+        let now = wire_bytes(node);
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+}
+
+/// Waits until `node`'s store holds a hint that `peer` has `heads`.
+pub async fn wait_hint(node: &Node, peer: Uuid, heads: &[Id], limit: Duration) {
+    let k = key();
+    let want = rmp_serde::to_vec(&heads.to_vec()).expect("encode");
+    let deadline = Instant::now() + limit;
+    loop {
+        let got = node
+            .inner()
+            .store
+            .get_state(&keys::peer_heads(&peer, &k.user, &k.id))
+            .expect("read hint");
+        if got.as_deref() == Some(&want[..]) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the peer hint was not saved");
+        actix_rt::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Bytes this node's connections sent and received.
+pub fn wire_bytes(node: &Node) -> u64 {
+    use std::sync::atomic::Ordering;
+    let m = &node.inner().metrics;
+    m.bytes_in.load(Ordering::Relaxed) + m.bytes_out.load(Ordering::Relaxed)
+}
+
+/// Writes a linear history of `n` one-tweet commits of [`key`] straight into a fresh store in
+/// `dir`, with the layout a replica persists (commit values, graph entries, heads), 10^4
+/// commits per transaction. Building the history is not what is measured.
+pub fn build_history(dir: &Path, n: usize) -> Vec<Id> {
+    let store = Store::open(dir).expect("open store");
+    let k = key();
+    let (mut state, root) = Cdvcs::new(&k);
+    let enc = |v: &Vec<Id>| rmp_serde::to_vec(v).expect("encode");
+    let mut batch = WriteBatch::new();
+    batch.put_value(root.bytes.clone());
+    batch.put_state(
+        keys::graph_entry(&k.user, &k.id, &root.id),
+        enc(&Vec::new()),
+    );
+    batch.put_state(keys::meta(&k.user, &k.id), b"cdvcs".to_vec());
+    for i in 0..n {
+        let params =
+            encode_params(&serde_json::json!({"id": i.to_string(), "text": format!("tweet {i}")}));
+        let tx = Transaction {
+            op: ADD_TWEET.into(),
+            params: batch.put_value(params),
+        };
+        let (commit, op) = state
+            .prepare_commit("history", i as i64, vec![tx])
+            .expect("prepare");
+        batch.put_value(commit.bytes.clone());
+        batch.put_state(
+            keys::graph_entry(&k.user, &k.id, &commit.id),
+            enc(&commit.commit.parents),
+        );
+        state.downstream(&op).expect("apply");
+        if (i + 1) % 10_000 == 0 || i + 1 == n {
+            let heads: Vec<Id> = state.heads().iter().copied().collect();
+            batch.put_state(keys::heads(&k.user, &k.id), enc(&heads));
+            store.write(&batch).expect("write history");
+            batch = WriteBatch::new();
+        }
+    }
+    state.heads().iter().copied().collect()
+}
+
+/// Deletes every persisted per-peer hint in the store of `dir` (a restart without sync state).
+pub fn forget_hints(dir: &Path) {
+    let store = Store::open(dir).expect("open store");
+    let mut batch = WriteBatch::new();
+    for (k, _) in store.scan_state(keys::PEER_PREFIX).expect("scan") {
+        batch.delete_state(k);
+    }
+    store.write(&batch).expect("delete hints");
+}
+
+/// Size of the store file in `dir`.
+pub fn store_bytes(dir: &Path) -> u64 {
+    std::fs::metadata(dir.join(replikativ::store::FILE_NAME))
+        .map(|m| m.len())
+        .unwrap_or(0)
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Seconds with millisecond precision.
+pub fn secs(d: Duration) -> String {
+    format!("{:.3} s", d.as_secs_f64())
+}
+
+/// `10^k` for powers of ten, digits otherwise.
+pub fn pow10(n: usize) -> String {
+    let mut k = 0;
+    let mut m = n;
+    while m >= 10 && m % 10 == 0 {
+        m /= 10;
+        k += 1;
+    }
+    if m == 1 && k > 1 {
+        format!("10^{k}")
+    } else {
+        thousands(n as u64)
+    }
+}
