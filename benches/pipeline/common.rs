@@ -74,9 +74,10 @@ pub async fn start_node(name: &str, dir: &Path, listen: bool, connect: Option<&s
     loop {
         match try_start(name, dir, listen, connect).await {
             Ok(node) => return node,
-            Err(replikativ::node::NodeError::Store(replikativ::store::StoreError::InUse {
-                ..
-            })) if t.elapsed() < Duration::from_secs(5) => {
+            Err(replikativ::node::NodeError::Store(e))
+                if matches!(*e, replikativ::store::StoreError::InUse { .. })
+                    && t.elapsed() < Duration::from_secs(5) =>
+            {
                 actix_rt::time::sleep(Duration::from_millis(10)).await;
             }
             Err(e) => panic!("node {name} does not start: {e:?}"),
@@ -245,7 +246,7 @@ pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -262,7 +263,7 @@ pub fn secs(d: Duration) -> String {
 pub fn pow10(n: usize) -> String {
     let mut k = 0;
     let mut m = n;
-    while m >= 10 && m % 10 == 0 {
+    while m >= 10 && m.is_multiple_of(10) {
         m /= 10;
         k += 1;
     }
