@@ -356,10 +356,25 @@ impl Handler<Transact> for ReplicaActor {
     type Result = AtomicResponse<Self, Result<Id, ReplicaError>>;
 
     fn handle(&mut self, msg: Transact, _ctx: &mut Context<Self>) -> Self::Result {
+        let author = msg.author;
+        self.local_commit(msg.txs, msg.extra, |state, txs| {
+            state.prepare_commit(&author, now_ms(), txs)
+        })
+    }
+}
+
+impl ReplicaActor {
+    /// A commit made here (transact or merge): its param values, the commit record, graph entry,
+    /// heads and `extra` go into one atomic batch; the state changes only once it is durable.
+    fn local_commit(
+        &mut self,
+        txs: Vec<(String, Vec<u8>)>,
+        extra: WriteBatch,
+        prepare: impl FnOnce(&Cdvcs, Vec<Transaction>) -> Result<(EncodedCommit, CdvcsOp), CdvcsError>,
+    ) -> AtomicResponse<Self, Result<Id, ReplicaError>> {
         let key = self.key().clone();
         let mut values = WriteBatch::new();
-        let txs: Vec<Transaction> = msg
-            .txs
+        let txs: Vec<Transaction> = txs
             .into_iter()
             .map(|(op, params)| Transaction {
                 op,
@@ -372,7 +387,7 @@ impl Handler<Transact> for ReplicaActor {
                 Ok(g) => g,
                 Err(p) => p.into_inner(),
             };
-            guard.prepare_commit(&msg.author, now_ms(), txs)
+            prepare(&guard, txs)
         };
         let (commit, op) = match prepared {
             Ok(x) => x,
@@ -385,7 +400,7 @@ impl Handler<Transact> for ReplicaActor {
         };
         let mut batch = self.batch_for(std::slice::from_ref(&commit), &op.heads);
         batch.merge(values);
-        batch.merge(msg.extra);
+        batch.merge(extra);
         let id = commit.id;
         AtomicResponse::new(Box::pin(
             self.persist_then_apply(batch, op, None)
@@ -411,40 +426,10 @@ impl Handler<Merge> for ReplicaActor {
     type Result = AtomicResponse<Self, Result<Id, ReplicaError>>;
 
     fn handle(&mut self, msg: Merge, _ctx: &mut Context<Self>) -> Self::Result {
-        let key = self.key().clone();
-        let mut values = WriteBatch::new();
-        let txs: Vec<Transaction> = msg
-            .txs
-            .into_iter()
-            .map(|(op, params)| Transaction {
-                op,
-                params: values.put_value(params),
-            })
-            .collect();
-        let prepared = {
-            let state = self.shared.state();
-            let guard = match state.read() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
-            guard.prepare_merge(&msg.heads, &msg.author, now_ms(), txs)
-        };
-        let (commit, op) = match prepared {
-            Ok(x) => x,
-            Err(source) => {
-                return AtomicResponse::new(Box::pin(fut::ready(Err(ReplicaError::Cdvcs {
-                    key,
-                    source,
-                }))));
-            }
-        };
-        let mut batch = self.batch_for(std::slice::from_ref(&commit), &op.heads);
-        batch.merge(values);
-        let id = commit.id;
-        AtomicResponse::new(Box::pin(
-            self.persist_then_apply(batch, op, None)
-                .map(move |res, _, _| res.map(|_| id)),
-        ))
+        let (heads, author) = (msg.heads, msg.author);
+        self.local_commit(msg.txs, WriteBatch::new(), |state, txs| {
+            state.prepare_merge(&heads, &author, now_ms(), txs)
+        })
     }
 }
 
