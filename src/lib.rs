@@ -12,7 +12,8 @@
 //! - [`replica`]: `ReplicaActor`, one per CDVCS held; durable before visible.
 //! - [`peer`]: websocket server and client, and the connection actor driving [`sync`].
 //! - [`realize`]: the realizer actor and sinks that apply transactions exactly once.
-//! - [`node`]: the supervision tree and the embedding API; [`stage`]: the user's handle.
+//! - [`node`]: the supervision tree and the embedding API; [`stage`]: the user's handle;
+//!   [`oplog`]: OR-Maps and registers replicated as op logs over a CDVCS.
 //! - [`tweets`]: the seed's application: tweet records, SQLite schema and queries;
 //!   [`collector`]: sources and the buffer that commits them.
 //! - [`cli`]: the `replikativ` command.
@@ -54,6 +55,7 @@ pub mod collector;
 pub mod crdt;
 pub mod id;
 pub mod node;
+pub mod oplog;
 pub mod peer;
 pub mod protocol;
 pub mod realize;

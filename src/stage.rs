@@ -45,6 +45,11 @@ impl Stage {
         Stage { node }
     }
 
+    /// The node's shared internals.
+    pub(crate) fn node(&self) -> &Arc<NodeInner> {
+        &self.node
+    }
+
     /// Creates (or opens) the CDVCS `key` on this node; peers subscribed to it will sync it.
     pub async fn create_cdvcs(&self, key: &CrdtKey) -> Result<(), StageError> {
         self.node.replicas.ensure(key).await?;
