@@ -1,0 +1,165 @@
+//! A relay peer in an A–B–C chain killed with SIGKILL at random moments (issue 8): the
+//! collector A keeps committing a growing file, the relay B is killed and restarted again and
+//! again, the analyzer C follows B. Afterwards every tweet is present once in every store, all
+//! three replicas have equal heads, and C's sink applied every op exactly once.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use common::cli_support::{Proc, arg, ops_applied, tail};
+use common::tweets_oracle::{Expected, shipped_source};
+use common::{data_dir, free_port, iterations, periodic_check, run_json, wait_port};
+use rand::Rng;
+
+fn append(path: &Path, lines: &[Vec<u8>]) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open source");
+    let mut all = Vec::new();
+    for l in lines {
+        all.extend_from_slice(l);
+        all.push(b'\n');
+    }
+    f.write_all(&all).expect("append");
+}
+
+fn account_ops(db: &Path) -> BTreeMap<String, u64> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open sqlite");
+    let mut stmt = conn
+        .prepare("SELECT author_id, ops FROM account_ops")
+        .expect("account_ops table");
+    stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .expect("query")
+        .map(|r| {
+            let (a, n) = r.expect("row");
+            (a, u64::try_from(n).expect("non-negative"))
+        })
+        .collect()
+}
+
+#[test]
+fn a_relay_killed_at_random_moments_loses_and_doubles_nothing_between_collector_and_analyzer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let lines = shipped_source(&data_dir());
+    let exp = Expected::of(&lines, "obama");
+    let kills = iterations(30, 20).max(20);
+    let chunk = lines.len().div_ceil(kills).max(1);
+    let mut chunks = lines.chunks(chunk);
+    let src = d.join("source.jsonl");
+    append(&src, chunks.next().expect("a first chunk"));
+
+    let (pa, pb) = (free_port(), free_port());
+    let (store_a, store_b, store_c) = (d.join("a"), d.join("b"), d.join("c"));
+    let db = d.join("c.sqlite");
+    let listen_a = format!("127.0.0.1:{pa}");
+    let listen_b = format!("127.0.0.1:{pb}");
+    let (url_a, url_b) = (format!("ws://{listen_a}/"), format!("ws://{listen_b}/"));
+    let relay_args = [
+        "peer",
+        "--store",
+        arg(&store_b),
+        "--listen",
+        &listen_b,
+        "--connect",
+        &url_a,
+    ];
+    let mut a = Proc::spawn(
+        &[
+            "collect",
+            "--store",
+            arg(&store_a),
+            "--source",
+            arg(&src),
+            "--listen",
+            &listen_a,
+            "--follow",
+            "--batch",
+            "5",
+            "--flush-ms",
+            "20",
+        ],
+        d,
+        "a.log",
+    );
+    wait_port(pa, Duration::from_secs(30));
+    let mut b = Proc::spawn(&relay_args, d, "b.log");
+    wait_port(pb, Duration::from_secs(30));
+    let mut c = Proc::spawn(
+        &[
+            "analyze",
+            "--store",
+            arg(&store_c),
+            "--connect",
+            &url_b,
+            "--sqlite",
+            arg(&db),
+            "--follow",
+        ],
+        d,
+        "c.log",
+    );
+
+    let mut rng = rand::rng();
+    for round in 0..kills {
+        if let Some(next) = chunks.next() {
+            append(&src, next);
+        }
+        // A random moment: while B is dialling A, catching up, or relaying to C.
+        std::thread::sleep(Duration::from_millis(rng.random_range(20..400)));
+        common::kill(&mut b.child);
+        b = Proc::spawn(&relay_args, d, "b.log");
+        assert!(
+            periodic_check(
+                || std::net::TcpStream::connect(("127.0.0.1", pb)).is_ok(),
+                Duration::from_secs(30)
+            ),
+            "round {round}: the relay did not listen again; log:\n{}",
+            tail(&d.join("b.log"))
+        );
+    }
+    for rest in chunks {
+        append(&src, rest);
+    }
+    assert!(
+        periodic_check(
+            || ops_applied(d, &db) == Some(exp.records),
+            Duration::from_secs(180)
+        ),
+        "C realized {:?} ops, expected {}; c.log:\n{}\nb.log:\n{}",
+        ops_applied(d, &db),
+        exp.records,
+        tail(&d.join("c.log")),
+        tail(&d.join("b.log"))
+    );
+    c.terminate_ok("analyze", &d.join("c.log"));
+    a.terminate_ok("collect", &d.join("a.log"));
+    b.terminate_ok("relay", &d.join("b.log"));
+
+    let logs: Vec<serde_json::Value> = [&store_a, &store_b, &store_c]
+        .iter()
+        .map(|s| run_json(&["log", "--store", arg(s)], d))
+        .collect();
+    for (name, log) in ["A", "B", "C"].iter().zip(&logs) {
+        assert_eq!(
+            log["transactions"].as_u64(),
+            Some(exp.records),
+            "{name} holds every tweet once: {log}"
+        );
+        assert_eq!(log["heads"], logs[0]["heads"], "{name} has A's heads");
+    }
+    assert_eq!(
+        account_ops(&db),
+        exp.per_author,
+        "each op applied exactly once"
+    );
+    eprintln!("relay: {kills} kills");
+}
