@@ -23,8 +23,9 @@ pub struct UsageError(pub String);
 
 /// Sends `tracing` output to stderr (stdout carries only results); `RUST_LOG` filters it.
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,replikativ=info,replikativ_actors=warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,replikativ=info,replikativ_actors=warn")
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
