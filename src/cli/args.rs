@@ -72,7 +72,7 @@ pub struct CollectArgs {
     /// The store directory (created if missing).
     #[arg(long)]
     pub store: PathBuf,
-    /// A JSON-lines file, `-` for standard input, or an http(s):// URL streaming JSON lines.
+    /// A JSON-lines file, `-` for standard input, or an http:// URL streaming JSON lines.
     #[arg(long)]
     pub source: String,
     /// Also serve peers on HOST:PORT while collecting.
