@@ -220,12 +220,12 @@ async fn a_peer_speaking_another_protocol_version_is_refused() {
     f.stop().await;
 }
 
-/// A raw client that completed `Hello` + `Subscribe` for `k` and got `Subscribed`.
+/// A raw client that completed `Hello` + `Subscribe` for `k` and got the server's `Heads`
+/// (the acknowledgement).
 async fn subscribed(url: &str, k: &CrdtKey) -> RawClient {
     let mut raw = RawClient::connect(url).await;
     raw.hello_subscribe(vec![k.clone()]).await;
-    raw.expect(T, |m| matches!(m, Message::Subscribed { .. }))
-        .await;
+    raw.expect(T, |m| matches!(m, Message::Heads { .. })).await;
     raw
 }
 
@@ -440,8 +440,7 @@ async fn a_peer_that_never_reads_is_dropped_while_others_are_served_and_memory_s
     for _ in 0..3 {
         let mut raw = RawClient::connect(&url(&server)).await;
         raw.hello_subscribe(vec![k.clone()]).await;
-        raw.expect(T, |m| matches!(m, Message::Subscribed { .. }))
-            .await;
+        raw.expect(T, |m| matches!(m, Message::Heads { .. })).await;
         // Announce only the root: the server starts the whole catch-up.
         let root = vec![root_of(&k).id];
         assert!(

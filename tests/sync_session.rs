@@ -175,7 +175,6 @@ fn a_subscription_to_a_missing_crdt_creates_an_empty_replica_and_sends_root_head
         &effects[..],
         [
             Effect::EnsureReplica(k),
-            Effect::Send(Message::Subscribed { .. }),
             Effect::Send(Message::Heads { heads, .. })
         ] if *k == key() && heads == &vec![root]
     ));

@@ -8,10 +8,12 @@
 //! 1. **Handshake.** `start()` sends `Hello{version, peer_id}` then `Subscribe{crdts}`.
 //!    Anything before the peer's `Hello` closes with `Unexpected`; a wrong version closes with
 //!    `WrongVersion`; our own peer id closes with `SelfConnection`.
-//! 2. **Sharing.** On `Subscribe` a side creates missing replicas (`EnsureReplica`), answers
-//!    `Subscribed{crdts}` and sends `Heads` for each newly shared CRDT; on `Subscribed` the
-//!    subscriber sends its `Heads`. Replication is then bidirectional for that CRDT. Messages
-//!    about CRDTs not shared on the connection are ignored.
+//! 2. **Sharing.** On `Subscribe` a side creates missing replicas (`EnsureReplica`) and sends
+//!    `Heads` for each newly shared CRDT; that `Heads` is the acknowledgement: the subscriber
+//!    answers the first `Heads` of a CRDT it asked for with its own `Heads`. (`Subscribed` is
+//!    still understood, from older peers, and treated the same way.) Replication is then
+//!    bidirectional for that CRDT. Messages about CRDTs not shared on the connection are
+//!    ignored.
 //! 3. **Heads.** If we hold all the peer's heads we send exactly
 //!    `commits_between(frontier, our heads)` (nothing if empty) and save the heads as the
 //!    per-peer hint. Otherwise we negotiate (module `negotiation`): `Have{sample}` →
@@ -31,8 +33,8 @@
 //! The session assumes a reliable, ordered transport (a websocket): a lost message may stall
 //! a CRDT until reconnect but never corrupts state, and reordering or loss that leaves a
 //! commit without its parents closes the connection; a reconnect resynchronizes from heads.
-//! A reconnect with nothing new costs `Hello`, `Subscribe`, `Subscribed` and one `Heads` per
-//! side: a few hundred bytes, whatever the history length.
+//! A reconnect with nothing new costs `Hello`, `Subscribe` and one `Heads` per side: a few
+//! hundred bytes, whatever the history length.
 
 pub mod ancestry;
 mod batch;

@@ -283,7 +283,8 @@ impl SyncSession {
                 heads.push(self.heads_message(crdt, graphs));
             }
         }
-        out.push(Effect::Send(Message::Subscribed { crdts }));
+        // Our `Heads` for each newly shared CRDT is the acknowledgement (no `Subscribed`: it
+        // would only repeat the keys, and a reconnect pays for every byte).
         out.extend(heads.into_iter().map(Effect::Send));
         out
     }
@@ -310,6 +311,13 @@ impl SyncSession {
     /// The peer holds `heads`. If we hold them all we know exactly what it lacks; otherwise
     /// it holds something we lack and we negotiate to learn what of ours it holds.
     fn on_heads(&mut self, crdt: &CrdtKey, heads: Vec<Id>, graphs: &dyn Graphs) -> Vec<Effect> {
+        // The peer's first `Heads` for a CRDT we asked for acknowledges our `Subscribe`:
+        // answer with ours, then handle theirs.
+        if self.requested.contains(crdt) && !self.shared.contains_key(crdt) {
+            let mut out = self.on_subscribed(vec![crdt.clone()], graphs);
+            out.extend(self.on_heads(crdt, heads, graphs));
+            return out;
+        }
         let peer = self.peer;
         let limits = self.config.limits;
         let Some(state) = self.shared.get_mut(crdt) else {
