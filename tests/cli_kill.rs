@@ -4,13 +4,12 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
 use rand::Rng as _;
 
-use common::cli_support::{Proc, arg, query_json, tail};
+use common::cli_support::{Proc, account_ops, arg, query_json, tail};
 use common::tweets_oracle::{Expected, shipped_source, write_lines};
 use common::{data_dir, free_port, iterations, run_json, run_ok, wait_exit, wait_port};
 
@@ -96,23 +95,6 @@ fn collect_killed_at_random_moments_and_restarted_commits_every_tweet_exactly_on
         run_ok(&["verify", "--store", arg(&store)], d);
     }
     eprintln!("collect: {kills} kills over {round} rounds");
-}
-
-/// The per-account counter table, read directly (non-idempotent: a double apply shows).
-fn account_ops(db: &Path) -> BTreeMap<String, u64> {
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .expect("open sqlite");
-    let mut stmt = conn
-        .prepare("SELECT author_id, ops FROM account_ops")
-        .expect("account_ops table");
-    stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-        .expect("query")
-        .map(|r| {
-            let (a, n) = r.expect("row");
-            (a, u64::try_from(n).expect("non-negative"))
-        })
-        .collect()
 }
 
 #[test]

@@ -5,12 +5,11 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use common::cli_support::{Proc, arg, ops_applied, tail};
+use common::cli_support::{Proc, account_ops, arg, ops_applied, tail};
 use common::tweets_oracle::{Expected, shipped_source};
 use common::{data_dir, free_port, iterations, periodic_check, run_json, wait_port};
 use rand::Rng;
@@ -27,22 +26,6 @@ fn append(path: &Path, lines: &[Vec<u8>]) {
         all.push(b'\n');
     }
     f.write_all(&all).expect("append");
-}
-
-fn account_ops(db: &Path) -> BTreeMap<String, u64> {
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .expect("open sqlite");
-    let mut stmt = conn
-        .prepare("SELECT author_id, ops FROM account_ops")
-        .expect("account_ops table");
-    stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-        .expect("query")
-        .map(|r| {
-            let (a, n) = r.expect("row");
-            (a, u64::try_from(n).expect("non-negative"))
-        })
-        .collect()
 }
 
 #[test]

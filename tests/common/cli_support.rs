@@ -126,3 +126,21 @@ pub fn analyze_until(
     );
     last
 }
+
+/// The per-account op counters of a realized SQLite file (`account_ops`, bumped on every
+/// `add-tweet`: a non-idempotent effect that proves exactly-once).
+pub fn account_ops(db: &Path) -> std::collections::BTreeMap<String, u64> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open sqlite");
+    let mut stmt = conn
+        .prepare("SELECT author_id, ops FROM account_ops")
+        .expect("account_ops table");
+    stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .expect("query")
+        .map(|r| {
+            let (a, n) = r.expect("row");
+            (a, u64::try_from(n).expect("non-negative"))
+        })
+        .collect()
+}
