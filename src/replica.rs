@@ -515,10 +515,8 @@ impl Handler<ApplyRemote> for ReplicaActor {
         drop(guard);
         let fresh: Vec<EncodedCommit> = fresh.into_iter().cloned().collect();
         let mut batch = self.batch_for(&fresh, &heads);
-        for (id, bytes) in msg.values {
-            if self.store.has_value(&id).unwrap_or(false) {
-                continue;
-            }
+        // The write transaction leaves ids already stored alone: no read per value here.
+        for (_id, bytes) in msg.values {
             batch.put_value(bytes);
         }
         let op = CdvcsOp {

@@ -80,7 +80,12 @@ async fn the_later_register_write_wins_on_both_nodes() {
     sa.create_register(&k).await.expect("create");
     assert_eq!(sa.register(&k).await.expect("read"), None);
     sa.register_set(&k, b"first".to_vec()).await.expect("set a");
-    tokio::time::sleep(Duration::from_millis(5)).await; // a later timestamp, not a wait on a condition
+    // a's timestamp is at most the time its write returned; b's write must be a later
+    // millisecond for the outcome to be decided by time, not by the writer-id tie-break.
+    let first_done = replikativ::replica::now_ms();
+    while replikativ::replica::now_ms() <= first_done {
+        tokio::task::yield_now().await;
+    }
     sb.register_set(&k, b"second".to_vec())
         .await
         .expect("set b");

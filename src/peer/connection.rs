@@ -194,16 +194,9 @@ impl ConnectionActor {
                     let node = self.node.clone();
                     let origin = Some(self.id);
                     let key = crdt.clone();
+                    // `batch.values_to_check` (params not carried) are checked by the
+                    // replica, which refuses the whole batch when one is not held.
                     let fut = async move {
-                        for id in &batch.values_to_check {
-                            match node.store.has_value(id) {
-                                Ok(true) => {}
-                                Ok(false) => {
-                                    return Err(format!("value {id} is neither sent nor held"));
-                                }
-                                Err(e) => return Err(format!("store: {e}")),
-                            }
-                        }
                         let addr = node.replicas.addr(&key).await.map_err(|e| e.to_string())?;
                         let msg = ApplyRemote {
                             commits: batch.commits,
