@@ -215,22 +215,19 @@ impl Replicas {
     }
 
     /// Every CDVCS this node holds (started or only in the store).
-    pub fn keys(&self) -> Vec<CrdtKey> {
-        let mut keys: Vec<CrdtKey> = self
-            .shared
-            .lock()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default();
-        if let Ok(stored) = self.store.list_crdts() {
-            for k in stored {
-                let k = CrdtKey::new(k.user, k.crdt);
-                if !keys.contains(&k) {
-                    keys.push(k);
-                }
+    pub fn keys(&self) -> Result<Vec<CrdtKey>, StoreError> {
+        let mut keys: Vec<CrdtKey> = match self.shared.lock() {
+            Ok(m) => m.keys().cloned().collect(),
+            Err(p) => p.into_inner().keys().cloned().collect(),
+        };
+        for k in self.store.list_crdts()? {
+            let k = CrdtKey::new(k.user, k.crdt);
+            if !keys.contains(&k) {
+                keys.push(k);
             }
         }
         keys.sort();
-        keys
+        Ok(keys)
     }
 
     /// The states of the replicas started so far.
@@ -716,7 +713,7 @@ impl NodeBuilder {
         // Every replica is loaded before peers and realizers start: a connection opened
         // earlier would announce a not-yet-loaded CDVCS as root-only and be sent its whole
         // history again.
-        let mut keys = inner.replicas.keys();
+        let mut keys = inner.replicas.keys()?;
         keys.extend(self.cdvcs.iter().cloned());
         for key in &keys {
             inner.replicas.ensure(key).await?;

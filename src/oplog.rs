@@ -14,15 +14,13 @@ use std::collections::HashSet;
 use crate::crdt::{Commit, CrdtKey, Lwwr, LwwrOp, OrMap, OrMapOp, Tag};
 use crate::id::Id;
 use crate::realize::realizer::{ConflictPolicy, plan};
-use crate::replica::{ReplicaError, now_ms};
+use crate::replica::now_ms;
 use crate::stage::{Stage, StageError};
 
 /// The op name of an OR-Map update.
 pub const ORMAP_OP: &str = "ormap/op";
 /// The op name of a register write.
 pub const LWWR_OP: &str = "lwwr/op";
-/// How often an update retries when a remote commit makes its merge stale.
-const MERGE_RETRIES: usize = 8;
 
 /// Why an op-log read failed.
 #[derive(Debug, thiserror::Error)]
@@ -122,32 +120,13 @@ impl Stage {
         Ok(reg.get().cloned())
     }
 
-    /// Commits one op, merging concurrent heads first.
+    /// Commits one op, joining concurrent heads first (in the same atomic batch).
     async fn append(&self, key: &CrdtKey, op: &str, params: Vec<u8>) -> Result<Id, OpLogError> {
-        for _ in 0..MERGE_RETRIES {
-            let heads = self.heads(key).await?;
-            if heads.len() > 1 {
-                match self.merge(key, heads, Vec::new()).await {
-                    Ok(_) => {}
-                    Err(StageError::Replica(ReplicaError::Cdvcs { .. })) => continue,
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            match self
-                .transact(key, vec![(op.to_string(), params.clone())])
-                .await
-            {
-                Ok(id) => return Ok(id),
-                // A remote commit arrived between the merge and the commit: merge again.
-                Err(StageError::Replica(ReplicaError::Cdvcs { .. })) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let heads = self.heads(key).await?;
-        let id = self
-            .merge(key, heads, vec![(op.to_string(), params)])
-            .await?;
-        Ok(id)
+        let txs = vec![(op.to_string(), params)];
+        let policy = crate::stage::WritePolicy::MergeFirst;
+        Ok(self
+            .transact_with(key, txs, crate::store::WriteBatch::new(), policy)
+            .await?)
     }
 
     /// The params of every `op` transaction of the log, in a deterministic causal order.

@@ -18,7 +18,7 @@ use tokio::sync::broadcast;
 use crate::crdt::{Cdvcs, CdvcsError, CdvcsOp, Commit, CrdtKey, EncodedCommit, Transaction};
 use crate::id::Id;
 use crate::node::NodeEvent;
-use crate::store::{Store, StoreActor, StoreError, WriteBatch, keys};
+use crate::store::{Store, StoreActor, StoreError, WriteBatch, cdvcs, keys};
 
 /// How many change notices a slow watcher may lag behind before it must resynchronise.
 const CHANGE_BUFFER: usize = 1024;
@@ -129,7 +129,7 @@ impl ReplicaShared {
 #[non_exhaustive]
 pub enum ReplicaError {
     /// The CDVCS refused the operation.
-    #[error("CDVCS {key}: {source}")]
+    #[error("CDVCS {key}")]
     Cdvcs {
         /// Which CDVCS.
         key: CrdtKey,
@@ -138,7 +138,7 @@ pub enum ReplicaError {
         source: CdvcsError,
     },
     /// Reading or writing the store failed.
-    #[error("CDVCS {key}: store: {source}")]
+    #[error("CDVCS {key}: store")]
     Store {
         /// Which CDVCS.
         key: CrdtKey,
@@ -201,48 +201,19 @@ impl ReplicaActor {
             key: key.clone(),
             source: Box::new(source),
         };
-        let heads_raw = store
-            .get_state(&keys::heads(&key.user, &key.id))
-            .map_err(store_err)?;
-        let state = match heads_raw {
-            None => {
-                let (state, root) = Cdvcs::new(&key);
-                let mut batch = WriteBatch::new();
-                batch.put_value(root.bytes.clone());
-                batch.put_state(
-                    keys::graph_entry(&key.user, &key.id, &root.id),
-                    encode(&Vec::<Id>::new()),
-                );
-                batch.put_state(keys::heads(&key.user, &key.id), encode(&vec![root.id]));
-                batch.put_state(keys::meta(&key.user, &key.id), b"cdvcs".to_vec());
+        let state = match cdvcs::load(&store, &key) {
+            Ok(Some(state)) => state,
+            Ok(None) => {
+                let (state, batch) = cdvcs::create(&key);
                 store.write(&batch).map_err(store_err)?;
                 state
             }
-            Some(raw) => {
-                let heads: Vec<Id> = decode(&raw).map_err(|detail| ReplicaError::Damaged {
-                    key: key.clone(),
-                    what: "heads".into(),
-                    detail,
-                })?;
-                let prefix = keys::graph_prefix(&key.user, &key.id);
-                let mut entries = Vec::new();
-                for (k, v) in store.scan_state(&prefix).map_err(store_err)? {
-                    let id = keys::graph_entry_commit(&k).ok_or_else(|| ReplicaError::Damaged {
-                        key: key.clone(),
-                        what: "graph key".into(),
-                        detail: format!("{} bytes", k.len()),
-                    })?;
-                    let parents: Vec<Id> = decode(&v).map_err(|detail| ReplicaError::Damaged {
-                        key: key.clone(),
-                        what: format!("graph entry {id}"),
-                        detail,
-                    })?;
-                    entries.push((id, parents));
-                }
-                Cdvcs::restore(entries, heads).map_err(|source| ReplicaError::Cdvcs {
-                    key: key.clone(),
-                    source,
-                })?
+            Err(cdvcs::LoadError::Store { source, .. }) => return Err(store_err(*source)),
+            Err(cdvcs::LoadError::Damaged { what, detail, .. }) => {
+                return Err(ReplicaError::Damaged { key, what, detail });
+            }
+            Err(cdvcs::LoadError::Inconsistent { source, .. }) => {
+                return Err(ReplicaError::Cdvcs { key, source });
             }
         };
         shared.install(state);
@@ -259,19 +230,7 @@ impl ReplicaActor {
 
     /// Builds the store batch for new commits: the commit records, graph entries and heads.
     fn batch_for(&self, commits: &[EncodedCommit], heads: &[Id]) -> WriteBatch {
-        let mut batch = WriteBatch::new();
-        for c in commits {
-            batch.put_value(c.bytes.clone());
-            batch.put_state(
-                keys::graph_entry(&self.key().user, &self.key().id, &c.id),
-                encode(&c.commit.parents),
-            );
-        }
-        batch.put_state(
-            keys::heads(&self.key().user, &self.key().id),
-            encode(&heads.to_vec()),
-        );
-        batch
+        cdvcs::commits_batch(self.key(), commits, heads)
     }
 
     /// Writes `batch` durably, then applies `op` to the state and tells the watchers.
@@ -313,6 +272,14 @@ impl ReplicaActor {
                     })?;
                 let heads: Vec<Id> = guard.heads().iter().copied().collect();
                 drop(guard);
+                if !added.is_empty() && heads.len() > 1 {
+                    tracing::info!(
+                        cdvcs = %act.key(),
+                        heads = heads.len(),
+                        "the CDVCS has {} heads (concurrent writes): writers join them; on a stopped store `replikativ merge` does",
+                        heads.len()
+                    );
+                }
                 if !added.is_empty() {
                     act.shared.announce(ReplicaChanged {
                         key: act.key().clone(),
@@ -331,12 +298,16 @@ impl Actor for ReplicaActor {
     type Context = Context<Self>;
 }
 
-fn encode<T: serde::Serialize>(v: &T) -> Vec<u8> {
-    rmp_serde::to_vec(v).unwrap_or_default()
-}
-
-fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    rmp_serde::from_slice(bytes).map_err(|e| e.to_string())
+/// What a local commit does when the CDVCS has several heads (concurrent writes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WritePolicy {
+    /// Refuse with [`CdvcsError::MultipleHeads`]: the caller merges explicitly.
+    #[default]
+    Refuse,
+    /// A writer's policy (DESIGN §12): join the heads with their deterministic merge, then
+    /// commit on top of it, both in the same atomic batch. Right for commutative ops (adding
+    /// tweets, op logs); a relay never writes, so it never merges.
+    MergeFirst,
 }
 
 /// Commit local transactions (params as encoded value bytes) onto the single head, with
@@ -350,16 +321,160 @@ pub struct Transact {
     pub author: String,
     /// State written in the same atomic batch.
     pub extra: WriteBatch,
+    /// What to do with several heads.
+    pub policy: WritePolicy,
 }
 
 impl Handler<Transact> for ReplicaActor {
     type Result = AtomicResponse<Self, Result<Id, ReplicaError>>;
 
     fn handle(&mut self, msg: Transact, _ctx: &mut Context<Self>) -> Self::Result {
-        let author = msg.author;
-        self.local_commit(msg.txs, msg.extra, |state, txs| {
-            state.prepare_commit(&author, now_ms(), txs)
-        })
+        let (author, policy) = (msg.author, msg.policy);
+        AtomicResponse::new(self.local_commit(msg.txs, msg.extra, move |state, txs| {
+            prepare_local(state, &author, policy, txs)
+        }))
+    }
+}
+
+/// One transaction of a [`TransactOnce`], with the record id that makes it unique.
+#[derive(Clone, Debug)]
+pub struct RecordTx {
+    /// The record's id (e.g. a tweet id): committed at most once into this CDVCS by this node.
+    pub record: String,
+    /// The op name.
+    pub op: String,
+    /// The params value bytes.
+    pub params: Vec<u8>,
+}
+
+/// What a [`TransactOnce`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// The new commit, `None` when every record was a repeat (only `extra` was written).
+    pub commit: Option<Id>,
+    /// Records left out because this node had already committed them (or they repeated
+    /// within the batch).
+    pub repeats: usize,
+}
+
+/// Like [`Transact`], for records that must be committed at most once into this CDVCS: the
+/// replica leaves out every record whose id is in its index of committed records (or repeats
+/// within the batch) and writes the ids it commits into the index in the same atomic batch.
+/// Deciding inside the replica, between its serialised local commits, leaves no window in
+/// which two commits could both take the same record.
+#[derive(Message)]
+#[rtype(result = "Result<Committed, ReplicaError>")]
+pub struct TransactOnce {
+    /// The records in order.
+    pub txs: Vec<RecordTx>,
+    /// Who commits.
+    pub author: String,
+    /// State written in the same atomic batch (also when every record was a repeat).
+    pub extra: WriteBatch,
+    /// What to do with several heads.
+    pub policy: WritePolicy,
+}
+
+impl Handler<TransactOnce> for ReplicaActor {
+    type Result = AtomicResponse<Self, Result<Committed, ReplicaError>>;
+
+    fn handle(&mut self, msg: TransactOnce, _ctx: &mut Context<Self>) -> Self::Result {
+        let key = self.key().clone();
+        let index: Vec<Vec<u8>> = (msg.txs.iter())
+            .map(|t| keys::collected_record(&key.user, &key.id, &t.record))
+            .collect();
+        let seen = match self.store.has_states(&index) {
+            Ok(seen) => seen,
+            Err(source) => {
+                return AtomicResponse::new(Box::pin(fut::ready(Err(ReplicaError::Store {
+                    key,
+                    source: Box::new(source),
+                }))));
+            }
+        };
+        let mut extra = msg.extra;
+        let mut taken = HashSet::new();
+        let mut kept = Vec::with_capacity(msg.txs.len());
+        let mut repeats = 0;
+        for ((tx, record_key), seen) in msg.txs.into_iter().zip(index).zip(seen) {
+            if seen || !taken.insert(record_key.clone()) {
+                repeats += 1;
+                continue;
+            }
+            extra.put_state(record_key, Vec::new());
+            kept.push((tx.op, tx.params));
+        }
+        if kept.is_empty() {
+            // Nothing new: write `extra` (e.g. the source checkpoint past the repeats) alone.
+            let op = CdvcsOp {
+                graph: Vec::new(),
+                heads: self.shared.heads(),
+            };
+            return AtomicResponse::new(Box::pin(self.persist_then_apply(extra, op, None).map(
+                move |res, _, _| {
+                    res.map(|_| Committed {
+                        commit: None,
+                        repeats,
+                    })
+                },
+            )));
+        }
+        let (author, policy) = (msg.author, msg.policy);
+        let commit = self.local_commit(kept, extra, move |state, txs| {
+            prepare_local(state, &author, policy, txs)
+        });
+        AtomicResponse::new(Box::pin(commit.map(move |res, _, _| {
+            res.map(|id| Committed {
+                commit: Some(id),
+                repeats,
+            })
+        })))
+    }
+}
+
+/// A local commit's records under `policy`.
+fn prepare_local(
+    state: &Cdvcs,
+    author: &str,
+    policy: WritePolicy,
+    txs: Vec<Transaction>,
+) -> Result<(Vec<EncodedCommit>, CdvcsOp), CdvcsError> {
+    match policy {
+        WritePolicy::Refuse => state
+            .prepare_commit(author, now_ms(), txs)
+            .map(|(c, op)| (vec![c], op)),
+        WritePolicy::MergeFirst => state.prepare_commit_merging(author, now_ms(), txs),
+    }
+}
+
+/// Join several heads with their deterministic merge (DESIGN §12); answers the merge's id, or
+/// `None` when there is at most one head.
+#[derive(Message)]
+#[rtype(result = "Result<Option<Id>, ReplicaError>")]
+pub struct JoinHeads;
+
+impl Handler<JoinHeads> for ReplicaActor {
+    type Result = AtomicResponse<Self, Result<Option<Id>, ReplicaError>>;
+
+    fn handle(&mut self, _msg: JoinHeads, _ctx: &mut Context<Self>) -> Self::Result {
+        let joined = {
+            let state = self.shared.state();
+            let guard = match state.read() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            guard.prepare_join()
+        };
+        let Some((merge, op)) = joined else {
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(None))));
+        };
+        let batch = self.batch_for(std::slice::from_ref(&merge), &op.heads);
+        let id = merge.id;
+        tracing::info!(cdvcs = %self.key(), merge = %id.short(), parents = merge.commit.parents.len(), "joined concurrent heads");
+        AtomicResponse::new(Box::pin(
+            self.persist_then_apply(batch, op, None)
+                .map(move |res, _, _| res.map(|_| Some(id))),
+        ))
     }
 }
 
@@ -370,8 +485,11 @@ impl ReplicaActor {
         &mut self,
         txs: Vec<(String, Vec<u8>)>,
         extra: WriteBatch,
-        prepare: impl FnOnce(&Cdvcs, Vec<Transaction>) -> Result<(EncodedCommit, CdvcsOp), CdvcsError>,
-    ) -> AtomicResponse<Self, Result<Id, ReplicaError>> {
+        prepare: impl FnOnce(
+            &Cdvcs,
+            Vec<Transaction>,
+        ) -> Result<(Vec<EncodedCommit>, CdvcsOp), CdvcsError>,
+    ) -> ResponseActFuture<Self, Result<Id, ReplicaError>> {
         let key = self.key().clone();
         let mut values = WriteBatch::new();
         let txs: Vec<Transaction> = txs
@@ -389,23 +507,26 @@ impl ReplicaActor {
             };
             prepare(&guard, txs)
         };
-        let (commit, op) = match prepared {
+        let (commits, op) = match prepared {
             Ok(x) => x,
             Err(source) => {
-                return AtomicResponse::new(Box::pin(fut::ready(Err(ReplicaError::Cdvcs {
-                    key,
-                    source,
-                }))));
+                return Box::pin(fut::ready(Err(ReplicaError::Cdvcs { key, source })));
             }
         };
-        let mut batch = self.batch_for(std::slice::from_ref(&commit), &op.heads);
+        let mut batch = self.batch_for(&commits, &op.heads);
         batch.merge(values);
         batch.merge(extra);
-        let id = commit.id;
-        AtomicResponse::new(Box::pin(
+        // The commit asked for is the last one (a merge-first join comes before it).
+        let Some(id) = commits.last().map(|c| c.id) else {
+            return Box::pin(fut::ready(Err(ReplicaError::Cdvcs {
+                key,
+                source: CdvcsError::NoTransactions,
+            })));
+        };
+        Box::pin(
             self.persist_then_apply(batch, op, None)
                 .map(move |res, _, _| res.map(|_| id)),
-        ))
+        )
     }
 }
 
@@ -427,9 +548,11 @@ impl Handler<Merge> for ReplicaActor {
 
     fn handle(&mut self, msg: Merge, _ctx: &mut Context<Self>) -> Self::Result {
         let (heads, author) = (msg.heads, msg.author);
-        self.local_commit(msg.txs, WriteBatch::new(), |state, txs| {
-            state.prepare_merge(&heads, &author, now_ms(), txs)
-        })
+        AtomicResponse::new(self.local_commit(msg.txs, WriteBatch::new(), |state, txs| {
+            state
+                .prepare_merge(&heads, &author, now_ms(), txs)
+                .map(|(c, op)| (vec![c], op))
+        }))
     }
 }
 

@@ -13,7 +13,8 @@ use tokio::sync::broadcast;
 use crate::crdt::CrdtKey;
 use crate::id::Id;
 use crate::node::{NodeError, NodeInner};
-use crate::replica::{Merge, ReplicaChanged, ReplicaError, Transact};
+pub use crate::replica::{Committed, RecordTx, WritePolicy};
+use crate::replica::{JoinHeads, Merge, ReplicaChanged, ReplicaError, Transact, TransactOnce};
 use crate::store::WriteBatch;
 
 /// Why a stage call failed.
@@ -57,28 +58,34 @@ impl Stage {
     }
 
     /// Commits `txs` (`(op, params value bytes)`) onto the single head of `key`. Refused while
-    /// the CDVCS has several heads (merge first) or when `txs` is empty. Answers once durable.
+    /// the CDVCS has several heads (merge first, or use [`WritePolicy::MergeFirst`] through
+    /// [`transact_with`](Self::transact_with)) or when `txs` is empty. Answers once durable.
     pub async fn transact(
         &self,
         key: &CrdtKey,
         txs: Vec<(String, Vec<u8>)>,
     ) -> Result<Id, StageError> {
-        self.transact_with(key, txs, WriteBatch::new()).await
+        self.transact_with(key, txs, WriteBatch::new(), WritePolicy::Refuse)
+            .await
     }
 
     /// Like [`transact`](Self::transact), with `extra` state (e.g. a source checkpoint)
-    /// written in the same atomic batch as the commit.
+    /// written in the same atomic batch as the commit, and an explicit `policy` for several
+    /// heads: a writer of commutative ops passes [`WritePolicy::MergeFirst`], which joins the
+    /// heads with their deterministic merge in the same batch before committing.
     pub async fn transact_with(
         &self,
         key: &CrdtKey,
         txs: Vec<(String, Vec<u8>)>,
         extra: WriteBatch,
+        policy: WritePolicy,
     ) -> Result<Id, StageError> {
         let addr = self.node.replicas.addr(key).await?;
         let msg = Transact {
             txs,
             author: self.node.author.clone(),
             extra,
+            policy,
         };
         match addr.send(msg).await {
             Ok(res) => Ok(res?),
@@ -100,6 +107,40 @@ impl Stage {
             author: self.node.author.clone(),
         };
         match addr.send(msg).await {
+            Ok(res) => Ok(res?),
+            Err(_) => Err(StageError::Unavailable { key: key.clone() }),
+        }
+    }
+
+    /// Commits records that must each be committed at most once into `key` by this node
+    /// (e.g. tweets by id, which a stream may deliver again): records already committed, or
+    /// repeated in `txs`, are left out and counted; the ids committed are indexed in the same
+    /// atomic batch as the commit and `extra`. With nothing new, only `extra` is written.
+    pub async fn transact_once(
+        &self,
+        key: &CrdtKey,
+        txs: Vec<RecordTx>,
+        extra: WriteBatch,
+        policy: WritePolicy,
+    ) -> Result<Committed, StageError> {
+        let addr = self.node.replicas.addr(key).await?;
+        let msg = TransactOnce {
+            txs,
+            author: self.node.author.clone(),
+            extra,
+            policy,
+        };
+        match addr.send(msg).await {
+            Ok(res) => Ok(res?),
+            Err(_) => Err(StageError::Unavailable { key: key.clone() }),
+        }
+    }
+
+    /// Joins several heads of `key` with their deterministic merge (DESIGN §12): replicas that
+    /// join the same heads make the same commit. Answers its id, or `None` with one head.
+    pub async fn join_heads(&self, key: &CrdtKey) -> Result<Option<Id>, StageError> {
+        let addr = self.node.replicas.addr(key).await?;
+        match addr.send(JoinHeads).await {
             Ok(res) => Ok(res?),
             Err(_) => Err(StageError::Unavailable { key: key.clone() }),
         }

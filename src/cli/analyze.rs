@@ -28,7 +28,10 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
     actix_rt::System::new().block_on(analyze(args, key))
 }
 
-/// How far a realizer is behind `target` heads.
+/// Whether the realizer has applied everything `target` (the peer's heads when we connected)
+/// holds: every target head is here and the realized state covers it. With several target
+/// heads (concurrent writes not yet merged) a `Wait` realizer applies them once a merge
+/// arrives: then the single local head descends from all of them and is applied.
 fn caught_up(node: &Node, key: &CrdtKey, realizer: &RealizerShared, target: &[Id]) -> bool {
     let Some(replica) = node.inner().replicas.get(key) else {
         return false;
@@ -38,10 +41,19 @@ fn caught_up(node: &Node, key: &CrdtKey, realizer: &RealizerShared, target: &[Id
         Ok(g) => g,
         Err(p) => p.into_inner(),
     };
-    target.iter().all(|h| {
-        guard.contains(h)
-            && (guard.parents(h).is_some_and(|p| p.is_empty()) || realizer.is_applied(h))
-    })
+    let realized =
+        |h: &Id| guard.parents(h).is_some_and(|p| p.is_empty()) || realizer.is_applied(h);
+    if !target.iter().all(|h| guard.contains(h)) {
+        return false;
+    }
+    if target.iter().all(realized) {
+        return true;
+    }
+    let heads: Vec<Id> = guard.heads().iter().copied().collect();
+    match heads.as_slice() {
+        [head] => realized(head) && target.iter().all(|t| guard.is_ancestor(t, head)),
+        _ => false,
+    }
 }
 
 /// A node realizing `key` from `url` into the SQLite file `sqlite`.
@@ -78,6 +90,7 @@ pub async fn wait_realized(node: &Node, url: &str, key: &CrdtKey, timeout: Durat
     let start = Instant::now();
     let mut status = realizer.status();
     let mut last_print = Instant::now();
+    let mut waiting_told = false;
     let target = loop {
         if let Some(heads) = node.inner().first_remote_heads(key)
             && heads != [root]
@@ -109,10 +122,18 @@ pub async fn wait_realized(node: &Node, url: &str, key: &CrdtKey, timeout: Durat
         if caught_up(node, key, &realizer, &target) {
             return Ok(());
         }
-        if let RealizerStatus::Parked { commit, reason } = &*status.borrow() {
-            bail!(
+        match &*status.borrow() {
+            RealizerStatus::Parked { commit, reason } => bail!(
                 "the realizer is parked at commit {commit}: {reason}\n(skip it with `replikativ realize-skip --sqlite FILE --commit {commit}` and run analyze again)"
-            );
+            ),
+            RealizerStatus::Waiting { heads } if !waiting_told => {
+                waiting_told = true;
+                eprintln!(
+                    "the CDVCS has {} heads (concurrent writes); waiting for a writer to merge them (an operator can run `replikativ merge --store DIR` on a stopped writer's store)",
+                    heads.len()
+                );
+            }
+            _ => {}
         }
         if last_print.elapsed() > Duration::from_secs(2) {
             last_print = Instant::now();
@@ -154,7 +175,13 @@ async fn analyze(args: AnalyzeArgs, key: CrdtKey) -> Result<()> {
     } else {
         let res = tokio::select! {
             r = wait_realized(&node, &args.connect, &key, timeout) => r,
-            _ = signals.recv() => Ok(()),
+            _ = signals.recv() => {
+                let applied = node.realizer("sqlite").map_or(0, |r| r.applied_count());
+                Err(anyhow::anyhow!(
+                    "interrupted before catching up with {}: {applied} commits realized so far (run analyze again to go on; nothing is applied twice)",
+                    args.connect
+                ))
+            }
         };
         if let Err(e) = res {
             node.shutdown().await;

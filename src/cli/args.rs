@@ -42,6 +42,12 @@ pub enum Command {
     Peer(PeerArgs),
     /// Re-hash every value of a store and check every CDVCS graph (like `git fsck`).
     Verify(VerifyArgs),
+    /// Operator: join the heads of a CDVCS in a stopped store with the deterministic merge.
+    ///
+    /// Concurrent writes leave several heads; writers merge them by themselves. This does it
+    /// for a store no writer runs on. The merge depends only on the heads (no author, no
+    /// time), so other replicas that merge the same heads make the same commit.
+    Merge(MergeArgs),
     /// Operator: skip a parked commit in a SQLite sink (recorded in the sink).
     #[command(name = "realize-skip")]
     RealizeSkip(RealizeSkipArgs),
@@ -78,6 +84,10 @@ pub struct CollectArgs {
     /// Also serve peers on HOST:PORT while collecting.
     #[arg(long, value_name = "HOST:PORT")]
     pub listen: Option<String>,
+    /// Peers to connect to and stay in sync with while collecting (repeatable), e.g. another
+    /// collector writing the same CDVCS: concurrent commits are joined by a deterministic merge.
+    #[arg(long, value_name = "URL")]
+    pub connect: Vec<String>,
     /// Keep tailing the file after its end (and keep serving) until SIGTERM/SIGINT.
     #[arg(long)]
     pub follow: bool,
@@ -183,6 +193,20 @@ pub struct PeerArgs {
     /// Peers to connect to and stay in sync with (repeatable).
     #[arg(long, value_name = "URL")]
     pub connect: Vec<String>,
+}
+
+/// `replikativ merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The store directory (of a stopped node).
+    #[arg(long)]
+    pub store: PathBuf,
+    /// Print one JSON object on the last line of stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Which CDVCS.
+    #[command(flatten)]
+    pub crdt: CrdtArgs,
 }
 
 /// `replikativ verify`.

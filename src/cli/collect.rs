@@ -50,6 +50,9 @@ pub fn run(args: CollectArgs) -> Result<()> {
     actix_rt::System::new().block_on(collect(args, spec, key))
 }
 
+/// How long SIGTERM waits for the source to feed what it has already read.
+const HALT_GRACE: Duration = Duration::from_secs(10);
+
 async fn collect(args: CollectArgs, spec: SourceSpec, key: CrdtKey) -> Result<()> {
     let mut signals = Signals::install()?;
     let mut builder = Node::builder()
@@ -59,6 +62,9 @@ async fn collect(args: CollectArgs, spec: SourceSpec, key: CrdtKey) -> Result<()
         .cdvcs(key.clone());
     if let Some(listen) = &args.listen {
         builder = builder.listen(listen.clone());
+    }
+    for url in &args.connect {
+        builder = builder.connect(url.clone());
     }
     let (report_tx, mut report) = watch::channel(CollectReport::default());
     let link = CollectorLink::default();
@@ -93,15 +99,14 @@ async fn collect(args: CollectArgs, spec: SourceSpec, key: CrdtKey) -> Result<()
         SourceSpec::Http { .. } => true,
     };
     let mut progress = tokio::time::interval(Duration::from_secs(2));
+    let mut final_flush = Ok(());
+    let mut signalled = false;
     loop {
         tokio::select! {
             _ = signals.recv() => {
-                eprintln!("signal received: flushing and committing");
-                if let Some(c) = link.addr()
-                    && let Ok(Err(e)) = c.send(FlushNow).await
-                {
-                    tracing::error!("final flush failed: {e}");
-                }
+                eprintln!("signal received: committing what was read");
+                signalled = true;
+                final_flush = finish(&link).await;
                 break;
             }
             changed = report.changed() => {
@@ -110,15 +115,76 @@ async fn collect(args: CollectArgs, spec: SourceSpec, key: CrdtKey) -> Result<()
             }
             _ = progress.tick() => {
                 let r = report.borrow().clone();
-                eprintln!("collected {} tweets in {} commits ({} buffered, {} lines skipped)", r.tweets, r.commits, r.buffered, r.skipped_lines);
+                eprintln!("collected {} tweets in {} commits ({} buffered, {} repeats, {} lines skipped)", r.tweets, r.commits, r.buffered, r.repeats, r.skipped_lines);
             }
         }
     }
     let r = report.borrow().clone();
+    if final_flush.is_ok() && !follows && !r.finished && !signalled {
+        final_flush = Err(match &r.last_error {
+            Some(e) => format!("the collector gave up before the end of the source: {e}"),
+            None => "the collector stopped before the end of the source".into(),
+        });
+    }
     node.shutdown().await;
     println!(
-        "collected {} tweets in {} commits; {} lines skipped",
-        r.tweets, r.commits, r.skipped_lines
+        "collected {} tweets in {} commits; {} repeats left out; {} lines skipped",
+        r.tweets, r.commits, r.repeats, r.skipped_lines
     );
-    Ok(())
+    uncommitted(&spec, &r, final_flush)
+}
+
+/// SIGTERM/SIGINT: stop the source, let it feed what it has read, then commit it and join
+/// concurrent heads.
+async fn finish(link: &CollectorLink) -> Result<(), String> {
+    link.halt();
+    let deadline = tokio::time::Instant::now() + HALT_GRACE;
+    while link.readers() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if link.readers() > 0 {
+        tracing::warn!("the source did not stop within {HALT_GRACE:?}; committing what it fed");
+    }
+    let Some(collector) = link.addr() else {
+        return Err("the collector is not running (it is being restarted after a failure)".into());
+    };
+    match collector.send(FlushNow).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(crate::realize::realizer::error_chain(&e)),
+        Err(_) => Err("the collector stopped before committing".into()),
+    }
+}
+
+/// Exit status 1, saying how many tweets were not committed and why, when the final flush
+/// failed or tweets were left uncommitted (DESIGN §8).
+fn uncommitted(
+    spec: &SourceSpec,
+    r: &CollectReport,
+    final_flush: Result<(), String>,
+) -> Result<()> {
+    let rewinds = matches!(spec, SourceSpec::File { .. });
+    let left = r.buffered + if rewinds { 0 } else { r.failed };
+    if final_flush.is_ok() && left == 0 {
+        return Ok(());
+    }
+    let why = match (&final_flush, &r.last_error) {
+        (Err(e), _) => Some(e.clone()),
+        (Ok(()), Some(e)) if left > 0 => Some(e.clone()),
+        (Ok(()), _) if left > 0 => Some("the collector stopped before committing".into()),
+        _ => None,
+    };
+    let Some(why) = why else {
+        return Ok(());
+    };
+    let again = if rewinds {
+        "; the file source's checkpoint has them read again on the next run"
+    } else {
+        "; standard input and HTTP sources cannot be read again"
+    };
+    let count = if left > 0 {
+        left.to_string()
+    } else {
+        "some".into()
+    };
+    anyhow::bail!("{count} tweets were not committed: {why}{again}")
 }

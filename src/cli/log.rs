@@ -6,8 +6,7 @@ use serde::Serialize;
 
 use super::args::LogArgs;
 use crate::crdt::{Cdvcs, Commit, CrdtKey};
-use crate::id::Id;
-use crate::store::{Store, keys};
+use crate::store::Store;
 
 /// `log --json`.
 #[derive(Debug, Serialize)]
@@ -22,23 +21,7 @@ pub struct LogJson {
 
 /// Loads the CDVCS `key` from `store` (None when the store does not hold it).
 pub fn load_cdvcs(store: &Store, key: &CrdtKey) -> Result<Option<Cdvcs>> {
-    let Some(raw) = store.get_state(&keys::heads(&key.user, &key.id))? else {
-        return Ok(None);
-    };
-    let heads: Vec<Id> = rmp_serde::from_slice(&raw)
-        .with_context(|| format!("the heads record of {key} is damaged"))?;
-    let prefix = keys::graph_prefix(&key.user, &key.id);
-    let mut entries = Vec::new();
-    for (k, v) in store.scan_state(&prefix)? {
-        let id = keys::graph_entry_commit(&k)
-            .with_context(|| format!("a graph key of {key} is damaged"))?;
-        let parents: Vec<Id> = rmp_serde::from_slice(&v)
-            .with_context(|| format!("the graph entry of commit {id} in {key} is damaged"))?;
-        entries.push((id, parents));
-    }
-    Ok(Some(Cdvcs::restore(entries, heads).with_context(|| {
-        format!("the graph of {key} is inconsistent")
-    })?))
+    Ok(crate::store::cdvcs::load(store, key)?)
 }
 
 /// Runs `log`.

@@ -6,6 +6,7 @@ pub mod args;
 pub mod collect;
 pub mod demo;
 pub mod log;
+pub mod merge;
 pub mod peer;
 pub mod query;
 pub mod signals;
@@ -42,6 +43,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Analyze(args) => analyze::run(args),
         Command::Query(args) => query::run(args),
         Command::Log(args) => log::run(args),
+        Command::Merge(args) => merge::run(args),
         Command::Peer(args) => peer::run(args),
         Command::Verify(args) => verify::run(args),
         Command::RealizeSkip(args) => skip::run(args),

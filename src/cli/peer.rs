@@ -27,7 +27,11 @@ pub fn run(args: PeerArgs) -> Result<()> {
             .await
             .with_context(|| format!("starting the peer on {}", args.store.display()))?;
         // Serve every CDVCS in the store from the start.
-        for key in node.inner().replicas.keys() {
+        let held =
+            node.inner().replicas.keys().with_context(|| {
+                format!("listing the CRDTs in the store {}", args.store.display())
+            })?;
+        for key in held {
             node.inner().replicas.ensure(&key).await?;
         }
         match node.listen_addr() {

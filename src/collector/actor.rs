@@ -1,6 +1,7 @@
 //! `CollectorActor`: the buffer between a source and the CDVCS.
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -8,7 +9,7 @@ use tokio::sync::watch;
 
 use crate::crdt::CrdtKey;
 use crate::id::Id;
-use crate::stage::{Stage, StageError};
+use crate::stage::{Committed, RecordTx, Stage, StageError, WritePolicy};
 use crate::store::WriteBatch;
 use crate::tweets::SourcePosition;
 
@@ -37,8 +38,16 @@ pub struct CollectReport {
     pub commits: u64,
     /// Source lines skipped (reported with their line number and reason).
     pub skipped_lines: u64,
+    /// Tweets left out because this node had already committed their id (a stream that
+    /// delivers them again, or a source that repeats them).
+    pub repeats: u64,
     /// Tweets buffered and not yet committed.
     pub buffered: u64,
+    /// Tweets whose commit failed (a file source reads them again from its checkpoint;
+    /// standard input and HTTP sources cannot).
+    pub failed: u64,
+    /// Why the last commit (or join) failed, with its error chain.
+    pub last_error: Option<String>,
     /// The source has ended and everything is committed.
     pub finished: bool,
     /// The last commit.
@@ -48,8 +57,10 @@ pub struct CollectReport {
 /// One item a source feeds.
 #[derive(Debug)]
 pub enum FeedItem {
-    /// A tweet's params value bytes and, for a file, the position after it.
+    /// A tweet: its id, its params value bytes and, for a file, the position after it.
     Tweet {
+        /// The tweet's id (committed at most once per CDVCS).
+        id: String,
         /// The encoded params (tweet with its author).
         params: Vec<u8>,
         /// The position after this tweet (file sources only).
@@ -64,26 +75,31 @@ pub enum FeedItem {
 
 /// A chunk of the source, in order. Answered once the collector has taken it.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<(), StageError>")]
+#[rtype(result = "Result<(), CommitFailed>")]
 pub struct Feed(pub Vec<FeedItem>);
 
-/// The source reached its end: flush and finish.
+/// The source reached its end: flush, join concurrent heads and finish.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<(), StageError>")]
+#[rtype(result = "Result<(), CommitFailed>")]
 pub struct SourceEnded;
 
-/// Flush now (timer, SIGTERM/SIGINT).
+/// Commit what is buffered and join concurrent heads (timer, SIGTERM/SIGINT).
 #[derive(Debug, Message)]
-#[rtype(result = "Result<(), StageError>")]
+#[rtype(result = "Result<(), CommitFailed>")]
 pub struct FlushNow;
 
-/// Where the current collector incarnation is, and how far it has been fed. Shared by the
-/// collector (which registers itself on start) and the source (which feeds it and resumes
-/// after what it fed).
+/// Where the current collector incarnation is, how far it has been fed, and the source's
+/// reader threads. Shared by the collector (which registers itself on start) and the source
+/// (which feeds it and resumes after what it fed).
 #[derive(Clone, Default)]
 pub struct CollectorLink {
     addr: Arc<Mutex<Option<Addr<CollectorActor>>>>,
     fed: Arc<Mutex<Option<SourcePosition>>>,
+    halted: Arc<AtomicBool>,
+    /// Taken by a reader thread for its whole life: a new source incarnation's reader waits
+    /// for the previous one to deliver its last chunk before it decides where to start.
+    reader: Arc<(Mutex<bool>, Condvar)>,
+    readers: Arc<AtomicUsize>,
 }
 
 impl CollectorLink {
@@ -102,21 +118,70 @@ impl CollectorLink {
             *p = pos;
         }
     }
+
+    /// Stops the source for good: its reader feeds what it has already read and ends (before
+    /// a final flush at SIGTERM, so nothing read is left behind uncommitted).
+    pub fn halt(&self) {
+        self.halted.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`halt`](Self::halt) was called.
+    pub fn halted(&self) -> bool {
+        self.halted.load(Ordering::SeqCst)
+    }
+
+    /// Reader threads still running (0 once a halted source has fed its last chunk).
+    pub fn readers(&self) -> usize {
+        self.readers.load(Ordering::SeqCst)
+    }
+
+    /// Registers a reader thread: waits until the previous reader thread has ended (it may
+    /// still be delivering its last chunk), then holds the reader slot until the returned
+    /// guard drops. A reader decides where to start only once it holds the slot.
+    pub(crate) fn enter_reader(&self) -> ReaderGuard {
+        self.readers.fetch_add(1, Ordering::SeqCst);
+        let (busy, freed) = &*self.reader;
+        let mut taken = busy.lock().unwrap_or_else(|p| p.into_inner());
+        while *taken {
+            taken = freed.wait(taken).unwrap_or_else(|p| p.into_inner());
+        }
+        *taken = true;
+        ReaderGuard { link: self.clone() }
+    }
 }
 
-/// Why a collector incarnation ended.
-#[derive(Debug, thiserror::Error)]
-pub enum CollectError {
-    /// A commit failed; the buffer is dropped and the source resumes from the checkpoint.
-    #[error("committing the buffer failed: {0}")]
-    Commit(String),
+/// A running reader thread's hold on the link (see [`CollectorLink::enter_reader`]).
+pub(crate) struct ReaderGuard {
+    link: CollectorLink,
+}
+
+impl Drop for ReaderGuard {
+    fn drop(&mut self) {
+        let (busy, freed) = &*self.link.reader;
+        *busy.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        freed.notify_all();
+        self.link.readers.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A commit (or join) of the collector failed; what was buffered is not durable.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("committing {tweets} tweets into {key} failed")]
+pub struct CommitFailed {
+    /// Which CDVCS.
+    pub key: CrdtKey,
+    /// How many tweets the failed commit held (0 for a join).
+    pub tweets: u64,
+    /// Why.
+    #[source]
+    pub source: Arc<StageError>,
 }
 
 /// The actor.
 pub struct CollectorActor {
     stage: Stage,
     opts: CollectOptions,
-    buffer: Vec<(String, Vec<u8>)>,
+    buffer: Vec<RecordTx>,
     position: Option<SourcePosition>,
     link: CollectorLink,
     report: watch::Sender<CollectReport>,
@@ -147,10 +212,18 @@ impl CollectorActor {
         }
     }
 
-    /// Commits the buffer (if any) with the checkpoint in the same atomic batch.
-    fn flush(&mut self) -> ResponseActFuture<Self, Result<(), StageError>> {
+    /// Commits the buffer (if any) with the checkpoint in the same atomic batch, joining
+    /// concurrent heads first; with an empty buffer, only joins them (a writer merges within
+    /// one flush interval even when it has nothing to write).
+    fn flush(&mut self) -> ResponseActFuture<Self, Result<(), CommitFailed>> {
+        let stage = self.stage.clone();
+        let key = self.opts.key.clone();
         if self.buffer.is_empty() {
-            return Box::pin(fut::ready(Ok(())));
+            return Box::pin(
+                async move { stage.join_heads(&key).await.map(|_| None) }
+                    .into_actor(self)
+                    .map(move |res, act, ctx| act.committed(res, 0, ctx)),
+            );
         }
         let txs = std::mem::take(&mut self.buffer);
         let n = txs.len() as u64;
@@ -158,42 +231,86 @@ impl CollectorActor {
         if let (Some(key), Some(pos)) = (&self.opts.checkpoint_key, self.position) {
             extra.put_state(key.clone(), rmp_serde::to_vec(&pos).unwrap_or_default());
         }
-        let stage = self.stage.clone();
-        let key = self.opts.key.clone();
         Box::pin(
-            async move { stage.transact_with(&key, txs, extra).await }
-                .into_actor(self)
-                .map(move |res, act, ctx| {
-                    let id = match res {
-                        Ok(id) => id,
-                        Err(e) => {
-                            // What was buffered is not durable: end this incarnation so the
-                            // source resumes from the durable checkpoint.
-                            tracing::error!(
-                                "commit failed: {}",
-                                crate::realize::realizer::error_chain(&e)
-                            );
-                            replikativ_actors::fail(ctx, CollectError::Commit(e.to_string()));
-                            return Err(e);
-                        }
-                    };
-                    act.report.send_modify(|r| {
-                        r.tweets += n;
-                        r.commits += 1;
-                        r.buffered = 0;
-                        r.last_commit = Some(id);
-                    });
-                    let r = act.report.borrow().clone();
-                    tracing::info!(
-                        commit = %id.short(),
-                        tweets = r.tweets,
-                        commits = r.commits,
-                        skipped_lines = r.skipped_lines,
-                        "committed {n} tweets"
-                    );
-                    Ok(())
-                }),
+            async move {
+                (stage.transact_once(&key, txs, extra, WritePolicy::MergeFirst))
+                    .await
+                    .map(Some)
+            }
+            .into_actor(self)
+            .map(move |res, act, ctx| act.committed(res, n, ctx)),
         )
+    }
+
+    /// Flush, then join what arrived meanwhile: nothing buffered and one head afterwards.
+    fn settle(&mut self) -> ResponseActFuture<Self, Result<(), CommitFailed>> {
+        Box::pin(self.flush().then(|res, act, _ctx| {
+            let next: ResponseActFuture<Self, Result<(), CommitFailed>> = match res {
+                Ok(()) => act.flush(),
+                Err(e) => Box::pin(fut::ready(Err(e))),
+            };
+            next
+        }))
+    }
+
+    /// Books the outcome of a commit of `n` buffered tweets (0: a join).
+    fn committed(
+        &mut self,
+        res: Result<Option<Committed>, StageError>,
+        n: u64,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), CommitFailed> {
+        let done = match res {
+            Ok(done) => done,
+            Err(e) => {
+                let error = CommitFailed {
+                    key: self.opts.key.clone(),
+                    tweets: n,
+                    source: Arc::new(e),
+                };
+                let chain = crate::realize::realizer::error_chain(&error);
+                tracing::error!("{chain}");
+                self.report.send_modify(|r| {
+                    r.failed += n;
+                    r.buffered = 0;
+                    r.last_error = Some(chain);
+                });
+                // What was buffered is not durable: end this incarnation so the source
+                // resumes from the durable checkpoint.
+                replikativ_actors::fail(ctx, error.clone());
+                return Err(error);
+            }
+        };
+        let Some(done) = done else {
+            return Ok(());
+        };
+        let repeats = done.repeats as u64;
+        self.report.send_modify(|r| {
+            r.tweets += n - repeats;
+            r.repeats += repeats;
+            r.buffered = self.buffer.len() as u64;
+            if let Some(id) = done.commit {
+                r.commits += 1;
+                r.last_commit = Some(id);
+            }
+        });
+        let r = self.report.borrow().clone();
+        match done.commit {
+            Some(id) => tracing::info!(
+                commit = %id.short(),
+                tweets = r.tweets,
+                commits = r.commits,
+                repeats = r.repeats,
+                skipped_lines = r.skipped_lines,
+                "committed {} tweets",
+                n - repeats
+            ),
+            None => tracing::info!(
+                repeats = r.repeats,
+                "{n} tweets were committed before; nothing new to commit"
+            ),
+        }
+        Ok(())
     }
 }
 
@@ -211,8 +328,9 @@ impl Actor for CollectorActor {
         // the buffer's tail (and its checkpoint) before the chunk's earlier full batches. A
         // SIGKILL between the two then lost those batches, and the checkpoint went backwards
         // (tweets collected twice after a restart). Messages are handled in order.
+        // Every tick flushes, also with an empty buffer: a flush then joins concurrent heads.
         ctx.run_interval(every, |act, ctx| {
-            if !act.buffer.is_empty() && !act.flush_queued {
+            if !act.flush_queued {
                 act.flush_queued = true;
                 ctx.address().do_send(FlushNow);
             }
@@ -221,20 +339,24 @@ impl Actor for CollectorActor {
 }
 
 impl Handler<Feed> for CollectorActor {
-    type Result = AtomicResponse<Self, Result<(), StageError>>;
+    type Result = AtomicResponse<Self, Result<(), CommitFailed>>;
 
     fn handle(&mut self, msg: Feed, _ctx: &mut Context<Self>) -> Self::Result {
         // Take items until the buffer is full; flush; go on with the rest.
         let mut items = msg.0.into_iter();
-        let mut chain: ResponseActFuture<Self, Result<(), StageError>> =
+        let mut chain: ResponseActFuture<Self, Result<(), CommitFailed>> =
             Box::pin(fut::ready(Ok(())));
         let mut skipped = 0u64;
         loop {
             let mut full = false;
             for item in items.by_ref() {
                 match item {
-                    FeedItem::Tweet { params, after } => {
-                        self.buffer.push((ADD_TWEET.to_string(), params));
+                    FeedItem::Tweet { id, params, after } => {
+                        self.buffer.push(RecordTx {
+                            record: id,
+                            op: ADD_TWEET.to_string(),
+                            params,
+                        });
                         if after.is_some() {
                             self.position = after;
                         }
@@ -264,7 +386,7 @@ impl Handler<Feed> for CollectorActor {
             // Flush synchronously within this message: the source waits (backpressure).
             let flush = self.flush();
             chain = Box::pin(chain.then(move |res, _act, _ctx| {
-                let out: ResponseActFuture<Self, Result<(), StageError>> = match res {
+                let out: ResponseActFuture<Self, Result<(), CommitFailed>> = match res {
                     Ok(()) => flush,
                     Err(e) => Box::pin(fut::ready(Err(e))),
                 };
@@ -278,10 +400,10 @@ impl Handler<Feed> for CollectorActor {
 }
 
 impl Handler<SourceEnded> for CollectorActor {
-    type Result = AtomicResponse<Self, Result<(), StageError>>;
+    type Result = AtomicResponse<Self, Result<(), CommitFailed>>;
 
     fn handle(&mut self, _msg: SourceEnded, _ctx: &mut Context<Self>) -> Self::Result {
-        AtomicResponse::new(Box::pin(self.flush().map(|res, act, _ctx| {
+        AtomicResponse::new(Box::pin(self.settle().map(|res, act, _ctx| {
             res?;
             act.report.send_modify(|r| r.finished = true);
             Ok(())
@@ -290,10 +412,10 @@ impl Handler<SourceEnded> for CollectorActor {
 }
 
 impl Handler<FlushNow> for CollectorActor {
-    type Result = AtomicResponse<Self, Result<(), StageError>>;
+    type Result = AtomicResponse<Self, Result<(), CommitFailed>>;
 
     fn handle(&mut self, _msg: FlushNow, _ctx: &mut Context<Self>) -> Self::Result {
         self.flush_queued = false;
-        AtomicResponse::new(self.flush())
+        AtomicResponse::new(self.settle())
     }
 }

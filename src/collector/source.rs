@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use super::actor::{CollectorLink, Feed, FeedItem, SourceEnded};
+use super::actor::{CollectorActor, CollectorLink, Feed, FeedItem, SourceEnded};
 use crate::store::Store;
 use crate::tweets::{SourceEvent, SourcePosition, TweetCursor, encode_params, open_file_at};
 
@@ -97,7 +97,7 @@ pub enum SourceError {
     Http(#[source] std::io::Error),
     /// The collector refused a chunk (its commit failed).
     #[error("the collector could not commit")]
-    Collector(#[source] crate::stage::StageError),
+    Collector(#[source] super::actor::CommitFailed),
     /// The collector is gone.
     #[error("the collector stopped")]
     CollectorGone,
@@ -135,23 +135,28 @@ impl SourceActor {
             stop: Arc::new(AtomicBool::new(false)),
         }
     }
+}
 
-    /// Where a file source starts: after what the collector already took, else the durable
-    /// checkpoint, else the start.
-    fn start_position(&self) -> Result<SourcePosition, SourceError> {
-        if let Some(p) = self.link.fed() {
-            return Ok(p);
+/// Where a file source starts: after what the current collector already took, else the
+/// durable checkpoint, else the start. Called by a reader that holds the reader slot, so no
+/// earlier reader is still feeding.
+fn start_position(
+    spec: &SourceSpec,
+    store: &Store,
+    link: &CollectorLink,
+) -> Result<SourcePosition, SourceError> {
+    if let Some(p) = link.fed() {
+        return Ok(p);
+    }
+    let (SourceSpec::File { path, .. }, Some(key)) = (spec, spec.checkpoint_key()) else {
+        return Ok(SourcePosition::START);
+    };
+    match store.get_state(&key) {
+        Ok(Some(raw)) => {
+            rmp_serde::from_slice(&raw).map_err(|_| SourceError::Checkpoint { path: path.clone() })
         }
-        let (SourceSpec::File { path, .. }, Some(key)) = (&self.spec, self.spec.checkpoint_key())
-        else {
-            return Ok(SourcePosition::START);
-        };
-        match self.store.get_state(&key) {
-            Ok(Some(raw)) => rmp_serde::from_slice(&raw)
-                .map_err(|_| SourceError::Checkpoint { path: path.clone() }),
-            Ok(None) => Ok(SourcePosition::START),
-            Err(_) => Err(SourceError::Checkpoint { path: path.clone() }),
-        }
+        Ok(None) => Ok(SourcePosition::START),
+        Err(_) => Err(SourceError::Checkpoint { path: path.clone() }),
     }
 }
 
@@ -160,19 +165,10 @@ impl Actor for SourceActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let me = ctx.address();
-        let collector = self.link.clone();
+        let link = self.link.clone();
         let stop = self.stop.clone();
         let spec = self.spec.clone();
-        let start = match self.start_position() {
-            Ok(p) => p,
-            Err(e) => {
-                replikativ_actors::fail(ctx, e);
-                return;
-            }
-        };
-        if let SourceSpec::File { path, .. } = &spec {
-            tracing::info!(path = %path.display(), offset = start.offset, line = start.line, tweets_done = start.tweets_done, "reading source");
-        }
+        let store = self.store.clone();
         let http_pipe = match &spec {
             SourceSpec::Http { url, token } => Some(super::http::start_fetcher(
                 url.clone(),
@@ -184,36 +180,10 @@ impl Actor for SourceActor {
         let spawned = std::thread::Builder::new()
             .name("source-reader".into())
             .spawn(move || {
-                let result = match spec {
-                    SourceSpec::File { path, follow } => match open_file_at(&path, start) {
-                        Ok(cursor) => read(cursor.follow(follow), true, follow, &collector, &stop)
-                            .map_err(|e| match e {
-                                ReadError::Io(source) => SourceError::File { path, source },
-                                ReadError::Other(e) => e,
-                            }),
-                        Err(source) => Err(SourceError::File { path, source }),
-                    },
-                    SourceSpec::Stdin => {
-                        let cursor = TweetCursor::new(
-                            BufReader::new(std::io::stdin()),
-                            SourcePosition::START,
-                        );
-                        read(cursor, false, false, &collector, &stop).map_err(|e| match e {
-                            ReadError::Io(source) => SourceError::Stdin(source),
-                            ReadError::Other(e) => e,
-                        })
-                    }
-                    SourceSpec::Http { .. } => match http_pipe {
-                        Some(pipe) => {
-                            let cursor = TweetCursor::new(pipe, SourcePosition::START).follow(true);
-                            read(cursor, false, true, &collector, &stop).map_err(|e| match e {
-                                ReadError::Io(source) => SourceError::Http(source),
-                                ReadError::Other(e) => e,
-                            })
-                        }
-                        None => Ok(()),
-                    },
-                };
+                // Wait for an earlier incarnation's reader to deliver its last chunk, then
+                // decide where to start: never two readers feeding the same tweets.
+                let _slot = link.enter_reader();
+                let result = run_reader(spec, &store, &link, &stop, http_pipe);
                 me.do_send(ReaderEnded(result));
             });
         if let Err(e) = spawned {
@@ -234,6 +204,91 @@ impl Handler<ReaderEnded> for SourceActor {
         match msg.0 {
             Ok(()) => ctx.stop(),
             Err(e) => replikativ_actors::fail(ctx, e),
+        }
+    }
+}
+
+/// One reader's life: find where to start, bind to the current collector, read and feed.
+fn run_reader(
+    spec: SourceSpec,
+    store: &Store,
+    link: &CollectorLink,
+    stop: &Arc<AtomicBool>,
+    http_pipe: Option<super::http::PipeReader>,
+) -> Result<(), SourceError> {
+    if link.halted() {
+        return Ok(());
+    }
+    let start = start_position(&spec, store, link)?;
+    // A reader feeds the collector incarnation it started with, and only that one: after a
+    // collector restart its successor's source starts from the durable checkpoint.
+    let collector = link.addr().ok_or(SourceError::CollectorGone)?;
+    let feeder = Feeder {
+        collector,
+        link: link.clone(),
+        stop: stop.clone(),
+    };
+    match spec {
+        SourceSpec::File { path, follow } => {
+            tracing::info!(path = %path.display(), offset = start.offset, line = start.line, tweets_done = start.tweets_done, "reading source");
+            let cursor = open_file_at(&path, start).map_err(|source| SourceError::File {
+                path: path.clone(),
+                source,
+            })?;
+            read(cursor.follow(follow), true, follow, &feeder).map_err(|e| match e {
+                ReadError::Io(source) => SourceError::File { path, source },
+                ReadError::Other(e) => e,
+            })
+        }
+        SourceSpec::Stdin => {
+            let cursor = TweetCursor::new(BufReader::new(std::io::stdin()), SourcePosition::START);
+            read(cursor, false, false, &feeder).map_err(|e| match e {
+                ReadError::Io(source) => SourceError::Stdin(source),
+                ReadError::Other(e) => e,
+            })
+        }
+        SourceSpec::Http { .. } => match http_pipe {
+            Some(pipe) => {
+                let cursor = TweetCursor::new(pipe, SourcePosition::START).follow(true);
+                read(cursor, false, true, &feeder).map_err(|e| match e {
+                    ReadError::Io(source) => SourceError::Http(source),
+                    ReadError::Other(e) => e,
+                })
+            }
+            None => Ok(()),
+        },
+    }
+}
+
+/// Where a reader sends its chunks, and what tells it to stop.
+struct Feeder {
+    collector: Addr<CollectorActor>,
+    link: CollectorLink,
+    stop: Arc<AtomicBool>,
+}
+
+impl Feeder {
+    /// Stopped (the source actor stops) or halted (the command is exiting).
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst) || self.link.halted()
+    }
+
+    fn send(&self, chunk: Vec<FeedItem>) -> Result<(), ReadError> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        match futures_executor::block_on(self.collector.send(Feed(chunk))) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ReadError::Other(SourceError::Collector(e))),
+            Err(_) => Err(ReadError::Other(SourceError::CollectorGone)),
+        }
+    }
+
+    fn end(&self) -> Result<(), ReadError> {
+        match futures_executor::block_on(self.collector.send(SourceEnded)) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ReadError::Other(SourceError::Collector(e))),
+            Err(_) => Err(ReadError::Other(SourceError::CollectorGone)),
         }
     }
 }
@@ -294,88 +349,81 @@ fn pump_gone(stop: &AtomicBool) -> Pumped {
 }
 
 /// Reads events and feeds them in chunks; at the end (unless following) tells the collector.
-/// A chunk is fed as soon as no further event is ready, so nothing waits behind a read.
+/// A chunk is fed as soon as no further event is ready, so nothing waits behind a read. When
+/// stopped or halted it feeds what is already read (standard input and HTTP cannot read it
+/// again) and returns.
 fn read<R: BufRead + Send + 'static>(
     cursor: TweetCursor<R>,
     positioned: bool,
     follow: bool,
-    collector: &CollectorLink,
-    stop: &Arc<AtomicBool>,
+    feeder: &Feeder,
 ) -> Result<(), ReadError> {
-    let send = |chunk: Vec<FeedItem>| -> Result<(), ReadError> {
-        if chunk.is_empty() {
-            return Ok(());
-        }
-        let addr = collector
-            .addr()
-            .ok_or(ReadError::Other(SourceError::CollectorGone))?;
-        match futures_executor::block_on(addr.send(Feed(chunk))) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(ReadError::Other(SourceError::Collector(e))),
-            Err(_) => Err(ReadError::Other(SourceError::CollectorGone)),
-        }
-    };
-    let events = pump(cursor, follow, stop.clone())?;
+    let events = pump(cursor, follow, feeder.stop.clone())?;
     let mut chunk = Vec::with_capacity(CHUNK);
     loop {
-        if stop.load(Ordering::SeqCst) {
-            return send(chunk);
+        if feeder.stopping() {
+            // Take what the pump has already read, without waiting for more.
+            while let Ok(Pumped::Event(event)) = events.try_recv() {
+                push_event(&mut chunk, event, positioned);
+            }
+            return feeder.send(chunk);
         }
         let next = match events.try_recv() {
             Ok(next) => next,
             Err(mpsc::TryRecvError::Empty) => {
                 // Nothing ready: feed what we hold before waiting for the source.
-                send(std::mem::take(&mut chunk))?;
+                feeder.send(std::mem::take(&mut chunk))?;
                 match events.recv_timeout(FOLLOW_POLL) {
                     Ok(next) => next,
                     Err(mpsc::RecvTimeoutError::Timeout) => continue,
-                    Err(mpsc::RecvTimeoutError::Disconnected) => pump_gone(stop),
+                    Err(mpsc::RecvTimeoutError::Disconnected) => pump_gone(&feeder.stop),
                 }
             }
-            Err(mpsc::TryRecvError::Disconnected) => pump_gone(stop),
+            Err(mpsc::TryRecvError::Disconnected) => pump_gone(&feeder.stop),
         };
         match next {
-            Pumped::Event(SourceEvent::Tweet { record, after }) => {
-                chunk.push(FeedItem::Tweet {
-                    params: encode_params(&record.params),
-                    after: positioned.then_some(after),
-                });
+            Pumped::Event(event) => {
+                push_event(&mut chunk, event, positioned);
                 if chunk.len() >= CHUNK {
-                    send(std::mem::take(&mut chunk))?;
+                    feeder.send(std::mem::take(&mut chunk))?;
                 }
             }
-            Pumped::Event(SourceEvent::Skipped {
-                line,
-                reason,
-                after,
-                ..
-            }) => {
-                tracing::warn!(line, %reason, "skipping source line {line}: {reason}");
-                chunk.push(FeedItem::Skipped {
-                    after: positioned.then_some(after),
-                });
-            }
-            Pumped::Event(SourceEvent::Pending { .. }) => {}
             Pumped::End => {
-                send(std::mem::take(&mut chunk))?;
-                if stop.load(Ordering::SeqCst) {
+                feeder.send(std::mem::take(&mut chunk))?;
+                if feeder.stopping() {
                     return Ok(());
                 }
                 break;
             }
             Pumped::Failed(e) => {
                 // What was read before the error is fed (stdin and HTTP cannot re-read it).
-                send(std::mem::take(&mut chunk))?;
+                feeder.send(std::mem::take(&mut chunk))?;
                 return Err(ReadError::Io(e));
             }
         }
     }
-    let addr = collector
-        .addr()
-        .ok_or(ReadError::Other(SourceError::CollectorGone))?;
-    match futures_executor::block_on(addr.send(SourceEnded)) {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(ReadError::Other(SourceError::Collector(e))),
-        Err(_) => Err(ReadError::Other(SourceError::CollectorGone)),
+    feeder.end()
+}
+
+/// Adds one source event to the chunk being built.
+fn push_event(chunk: &mut Vec<FeedItem>, event: SourceEvent, positioned: bool) {
+    match event {
+        SourceEvent::Tweet { record, after } => chunk.push(FeedItem::Tweet {
+            params: encode_params(&record.params),
+            id: record.id,
+            after: positioned.then_some(after),
+        }),
+        SourceEvent::Skipped {
+            line,
+            reason,
+            after,
+            ..
+        } => {
+            tracing::warn!(line, %reason, "skipping source line {line}: {reason}");
+            chunk.push(FeedItem::Skipped {
+                after: positioned.then_some(after),
+            });
+        }
+        SourceEvent::Pending { .. } => {}
     }
 }

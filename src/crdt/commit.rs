@@ -93,6 +93,30 @@ impl Commit {
         })
     }
 
+    /// The deterministic merge of `parents` (DESIGN §12): parents sorted, no transactions, no
+    /// author, time 0, so its id depends only on the set of parents and replicas that merge
+    /// the same heads concurrently make the same commit.
+    pub fn merge_of(mut parents: Vec<Id>) -> Commit {
+        parents.sort();
+        parents.dedup();
+        Commit {
+            parents,
+            transactions: Vec::new(),
+            author: String::new(),
+            ts: 0,
+        }
+    }
+
+    /// Whether this is a deterministic merge: at least two sorted, distinct parents, no
+    /// transactions, no author, time 0.
+    pub fn is_deterministic_merge(&self) -> bool {
+        self.parents.len() >= 2
+            && self.transactions.is_empty()
+            && self.author.is_empty()
+            && self.ts == 0
+            && self.parents.windows(2).all(|w| w[0] < w[1])
+    }
+
     /// The deterministic root of the CDVCS named `key`: it depends on `(user, crdt-id)` only,
     /// so every peer that creates or subscribes to the same CDVCS agrees on it.
     pub fn root(key: &CrdtKey) -> EncodedCommit {
@@ -119,6 +143,26 @@ mod tests {
         assert_eq!(Commit::root(&k).id, Commit::root(&k.clone()).id);
         let other = CrdtKey::new("v", Uuid::nil());
         assert_ne!(Commit::root(&k).id, Commit::root(&other).id);
+    }
+
+    #[test]
+    fn a_deterministic_merge_depends_only_on_its_set_of_parents() {
+        let (a, b, c) = (Id::of(b"a"), Id::of(b"b"), Id::of(b"c"));
+        let ab = Commit::merge_of(vec![a, b]).encode();
+        assert_eq!(ab.id, Commit::merge_of(vec![b, a]).encode().id);
+        assert_eq!(ab.id, Commit::merge_of(vec![b, a, b]).encode().id);
+        assert_ne!(ab.id, Commit::merge_of(vec![a, c]).encode().id);
+        assert!(ab.commit.is_deterministic_merge());
+        let authored = Commit {
+            author: "someone".into(),
+            ..ab.commit.clone()
+        };
+        assert!(!authored.is_deterministic_merge());
+        let unsorted = Commit {
+            parents: vec![ab.commit.parents[1], ab.commit.parents[0]],
+            ..ab.commit.clone()
+        };
+        assert!(!unsorted.is_deterministic_merge());
     }
 
     #[test]

@@ -100,7 +100,12 @@ impl ConnectionActor {
             Mode::Accepted(out) => Some(out.clone()),
             Mode::Dial(_) => None,
         };
-        let session = Self::fresh_session(&node);
+        // Replaced by `open_session` (which lists the store's CRDTs) before any use.
+        let session = SyncSession::new(SessionConfig {
+            local_peer: node.peer_id,
+            subscriptions: Vec::new(),
+            limits: SyncLimits::default(),
+        });
         ConnectionActor {
             id: node.next_connection_id(),
             node,
@@ -119,12 +124,14 @@ impl ConnectionActor {
         }
     }
 
-    fn fresh_session(node: &NodeInner) -> SyncSession {
-        SyncSession::new(SessionConfig {
+    /// A session subscribed to every CRDT this node holds; refused when the store cannot
+    /// list them (a peer that silently served nothing would look healthy).
+    fn fresh_session(node: &NodeInner) -> Result<SyncSession, crate::store::StoreError> {
+        Ok(SyncSession::new(SessionConfig {
             local_peer: node.peer_id,
-            subscriptions: node.replicas.keys(),
+            subscriptions: node.replicas.keys()?,
             limits: SyncLimits::default(),
-        })
+        }))
     }
 
     fn is_dialer(&self) -> bool {
@@ -147,7 +154,17 @@ impl ConnectionActor {
 
     /// Starts (or restarts) the session on a fresh socket.
     fn open_session(&mut self, ctx: &mut Context<Self>) {
-        self.session = Self::fresh_session(&self.node);
+        self.session = match Self::fresh_session(&self.node) {
+            Ok(session) => session,
+            Err(e) => {
+                tracing::error!(
+                    error = %crate::realize::realizer::error_chain(&e),
+                    "cannot list the CRDTs to serve; closing the connection"
+                );
+                replikativ_actors::fail(ctx, e);
+                return;
+            }
+        };
         self.sendq.clear();
         self.effects.clear();
         self.busy = false;

@@ -10,6 +10,7 @@
 //! | `node/id` | this node's identity |
 //! | `source/<name>` | a source's checkpoint |
 //! | `realize/<name>` | a realizer's checkpoint |
+//! | `collected/<user>/<uuid>/<record id>` | a record id a collector committed (empty value) |
 //!
 //! `<user>` and `<name>` are arbitrary strings, written length-prefixed (u32 big-endian, then
 //! the UTF-8 bytes) so that no user's prefix is a prefix of another's (`alice` vs `alice/x`).
@@ -35,6 +36,8 @@ pub const SUB_PREFIX: &[u8] = b"sub/";
 pub const SOURCE_PREFIX: &[u8] = b"source/";
 /// Prefix of every realizer checkpoint.
 pub const REALIZE_PREFIX: &[u8] = b"realize/";
+/// Prefix of the collectors' index of committed record ids.
+pub const COLLECTED_PREFIX: &[u8] = b"collected/";
 
 /// A CRDT's name: the user who owns it and its id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -136,6 +139,15 @@ pub fn subscription(user: &str, crdt: &Uuid) -> Vec<u8> {
 pub fn source_checkpoint(name: &str) -> Vec<u8> {
     let mut k = SOURCE_PREFIX.to_vec();
     push_str(&mut k, name);
+    k
+}
+
+/// `collected/<user>/<uuid>/<record id>`: the record `record` (e.g. a tweet id) was committed
+/// into this CRDT by a collector on this node; written in the same atomic batch as the commit.
+pub fn collected_record(user: &str, crdt: &Uuid, record: &str) -> Vec<u8> {
+    let mut k = COLLECTED_PREFIX.to_vec();
+    push_crdt(&mut k, user, crdt);
+    push_str(&mut k, record);
     k
 }
 

@@ -11,7 +11,8 @@
 //!   while a transaction is being written into the next transaction.
 //! - [`StoreActor`] (`actor.rs`): the actix face of the store; writes go through the group
 //!   committer, reads run on the blocking pool, so no arbiter ever waits on redb.
-//! - [`keys`]: the byte layout of the state space.
+//! - [`keys`]: the byte layout of the state space; [`cdvcs`]: a CDVCS's records in it (load,
+//!   create, write commits), the one persistence vocabulary.
 //! - [`Store::verify`] (`verify.rs`): re-hash everything, report every damaged record.
 //!
 //! # Tables
@@ -40,6 +41,7 @@
 
 mod actor;
 mod batch;
+pub mod cdvcs;
 mod error;
 mod group_commit;
 pub mod keys;

@@ -76,6 +76,24 @@ impl Store {
         Ok(found.map(|g| g.value().to_vec()))
     }
 
+    /// Which of `keys` have a state record, from one read snapshot (one transaction for the
+    /// whole set, not one per key).
+    pub fn has_states(&self, keys: &[Vec<u8>]) -> Result<Vec<bool>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let txn = self.read_txn()?;
+        let table = Self::open_read(&txn, "state", STATE)?;
+        keys.iter()
+            .map(|key| {
+                table
+                    .get(key.as_slice())
+                    .map(|found| found.is_some())
+                    .map_err(|e| StoreError::table("state", show_key(key), e))
+            })
+            .collect()
+    }
+
     /// All state records whose key starts with `prefix`, in key order.
     pub fn scan_state(&self, prefix: &[u8]) -> Result<StateRecords, StoreError> {
         let mut out = Vec::new();

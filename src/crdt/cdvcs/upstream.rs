@@ -51,7 +51,10 @@ impl Cdvcs {
     }
 
     /// Merges the current heads with a commit whose parents are `heads_in_order` (the order a
-    /// realizer applies them in) and which carries `correcting` transactions (may be empty).
+    /// realizer applies them in) and which carries `correcting` transactions. Without
+    /// correcting transactions the merge is deterministic (see [`prepare_join`](Self::prepare_join)):
+    /// its parents are sorted and it carries no author or time, whatever order and author are
+    /// given; with them it is authored and keeps the given order.
     /// Refused unless `heads_in_order` is exactly the current heads, each once (`StaleHeads`),
     /// and there are at least two (`NothingToMerge`).
     pub fn merge(
@@ -87,11 +90,57 @@ impl Cdvcs {
         if heads_in_order.is_empty() {
             return Err(CdvcsError::NoHead);
         }
+        if correcting.is_empty() {
+            return Ok(encode_merge(
+                Commit::merge_of(heads_in_order.to_vec()).encode(),
+            ));
+        }
         Ok(encode_commit(
             heads_in_order.to_vec(),
             author,
             ts,
             correcting,
+        ))
+    }
+
+    /// The deterministic merge of the current heads (DESIGN §12): a commit that only joins
+    /// them, with its parents sorted and no author or time, so every replica that merges the
+    /// same heads makes the same commit. `None` with at most one head (nothing to merge).
+    /// The state is not touched.
+    pub fn prepare_join(&self) -> Option<(EncodedCommit, CdvcsOp)> {
+        if self.heads.len() < 2 {
+            return None;
+        }
+        let parents: Vec<Id> = self.heads.iter().copied().collect();
+        Some(encode_merge(Commit::merge_of(parents).encode()))
+    }
+
+    /// A writer's commit under the merge-first policy: with several heads, first their
+    /// deterministic merge, then `txs` on top of it. Answers the new commit records (the merge
+    /// first, if any) and one op adding them with the new commit as the only head. Refused
+    /// with no head (`NoHead`) or no transactions (`NoTransactions`). The state is not touched.
+    pub fn prepare_commit_merging(
+        &self,
+        author: &str,
+        ts: i64,
+        txs: Vec<Transaction>,
+    ) -> Result<(Vec<EncodedCommit>, CdvcsOp), CdvcsError> {
+        let Some((merge, merge_op)) = self.prepare_join() else {
+            let (commit, op) = self.prepare_commit(author, ts, txs)?;
+            return Ok((vec![commit], op));
+        };
+        if txs.is_empty() {
+            return Err(CdvcsError::NoTransactions);
+        }
+        let (commit, op) = encode_commit(vec![merge.id], author, ts, txs);
+        let mut graph = merge_op.graph;
+        graph.extend(op.graph);
+        Ok((
+            vec![merge, commit],
+            CdvcsOp {
+                graph,
+                heads: op.heads,
+            },
         ))
     }
 
@@ -123,6 +172,15 @@ impl Cdvcs {
         self.downstream(&op)?;
         Ok(op)
     }
+}
+
+/// The op that adds an encoded merge as the only new head.
+fn encode_merge(encoded: EncodedCommit) -> (EncodedCommit, CdvcsOp) {
+    let op = CdvcsOp {
+        graph: vec![(encoded.id, encoded.commit.parents.clone())],
+        heads: vec![encoded.id],
+    };
+    (encoded, op)
 }
 
 /// Encodes a new commit and the op that adds it as the only new head.

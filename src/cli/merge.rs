@@ -1,0 +1,62 @@
+//! `replikativ merge`: join the heads of a CDVCS in a stopped store (DESIGN §12).
+
+use anyhow::{Context as _, Result, bail};
+use serde::Serialize;
+
+use super::args::MergeArgs;
+use crate::crdt::CrdtKey;
+use crate::store::{Store, cdvcs};
+
+/// `merge --json`: `{"merged":true,"commit":ID,"heads":[ID]}` or `{"merged":false,"heads":[ID]}`.
+#[derive(Debug, Serialize)]
+pub struct MergeJson {
+    /// Whether a merge commit was made.
+    pub merged: bool,
+    /// The merge commit, hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The heads afterwards, hex.
+    pub heads: Vec<String>,
+}
+
+/// Runs `merge`.
+pub fn run(args: MergeArgs) -> Result<()> {
+    let key = CrdtKey::new(args.crdt.user.clone(), args.crdt.cdvcs);
+    let store = Store::open(&args.store)
+        .with_context(|| format!("opening the store {}", args.store.display()))?;
+    let Some(mut state) = cdvcs::load(&store, &key)? else {
+        bail!("the store {} holds no CDVCS {key}", args.store.display());
+    };
+    let before = state.heads().len();
+    let commit = match state.prepare_join() {
+        None => None,
+        Some((merge, op)) => {
+            store
+                .write(&cdvcs::commits_batch(
+                    &key,
+                    std::slice::from_ref(&merge),
+                    &op.heads,
+                ))
+                .with_context(|| format!("writing the merge of {key}"))?;
+            state
+                .downstream(&op)
+                .with_context(|| format!("applying the merge of {key}"))?;
+            Some(merge.id)
+        }
+    };
+    let heads: Vec<String> = state.heads().iter().map(|h| h.to_hex()).collect();
+    if args.json {
+        let out = MergeJson {
+            merged: commit.is_some(),
+            commit: commit.map(|c| c.to_hex()),
+            heads,
+        };
+        println!("{}", serde_json::to_string(&out)?);
+    } else {
+        match commit {
+            Some(c) => println!("merged {before} heads of {key} into {c}"),
+            None => println!("nothing to merge: {key} has one head {}", heads.join(", ")),
+        }
+    }
+    Ok(())
+}
