@@ -286,12 +286,14 @@ fn analyze_waits_on_two_heads_exits_1_when_interrupted_and_finishes_once_a_merge
         .collect();
     let count = run_json(&["query", "--sqlite", "x.sqlite", "count"], cwd);
     assert_eq!(count["count"], expected.len() as u64);
-    let stats = run_json(&["query", "--sqlite", "x.sqlite", "stats"], cwd);
-    assert_eq!(
-        stats["ops_applied"],
-        expected.len() as u64,
-        "each tweet once: {stats}"
-    );
+    for db in ["x1.sqlite", "x2.sqlite"] {
+        let stats = run_json(&["query", "--sqlite", db, "stats"], cwd);
+        assert_eq!(
+            stats["ops_applied"],
+            expected.len() as u64,
+            "{db}: every tweet realized once: {stats}"
+        );
+    }
 }
 
 /// JSON lines of the shipped files named, in order.
@@ -357,20 +359,24 @@ fn two_connected_collectors_write_one_cdvcs_concurrently_and_settle_on_the_union
     let mut second = Proc::spawn(&args2, cwd, "c2.log");
     wait_port(p2, T);
     let u2 = format!("ws://{l2}/");
-    let analyze = Proc::spawn(
-        &[
-            "analyze",
-            "--store",
-            "X",
-            "--connect",
-            &u2,
-            "--sqlite",
-            "x.sqlite",
-            "--follow",
-        ],
-        cwd,
-        "analyze.log",
-    );
+    // One analyzer behind each writer: each realizes everything only once its writer holds
+    // every commit of both, joined into one head.
+    let analyzers = [("X1", &u1, "x1.sqlite"), ("X2", &u2, "x2.sqlite")].map(|(store, url, db)| {
+        Proc::spawn(
+            &[
+                "analyze",
+                "--store",
+                store,
+                "--connect",
+                url,
+                "--sqlite",
+                db,
+                "--follow",
+            ],
+            cwd,
+            &format!("{store}.log"),
+        )
+    });
     // Both files grow while both collectors commit into the same CDVCS.
     for (a, b) in chunks1.by_ref().zip(chunks2.by_ref()) {
         append(&f1, a);
@@ -388,42 +394,47 @@ fn two_connected_collectors_write_one_cdvcs_concurrently_and_settle_on_the_union
         source_ids(&f1).is_disjoint(&source_ids(&f2)),
         "the two sources must not share ids"
     );
-    // The analyzer (Wait policy) realizes everything only once the writers have joined
-    // their heads into one that covers both sources.
+    // An analyzer (Wait policy) realizes everything only once its writer has joined heads
+    // into one that covers both sources.
+    let count = |db: &str| {
+        let out = run(&["query", "--sqlite", db, "count", "--json"], cwd);
+        let last = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .map(str::to_string);
+        last.and_then(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
+            .and_then(|v| v["count"].as_u64())
+    };
+    let all = Some(expected.len() as u64);
     let counted = periodic_check(
-        || {
-            let out = run(&["query", "--sqlite", "x.sqlite", "count", "--json"], cwd);
-            let last = String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .last()
-                .map(str::to_string);
-            last.and_then(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
-                .and_then(|v| v["count"].as_u64())
-                == Some(expected.len() as u64)
-        },
+        || count("x1.sqlite") == all && count("x2.sqlite") == all,
         Duration::from_secs(120),
     );
     assert!(
         counted,
-        "the analyzer never realized all {} tweets; logs:\n{}\n{}\n{}",
+        "the analyzers realized {:?} and {:?} of {} tweets; logs:\n{}\n{}\n{}",
+        count("x1.sqlite"),
+        count("x2.sqlite"),
         expected.len(),
         tail(&cwd.join("c1.log")),
         tail(&cwd.join("c2.log")),
-        tail(&cwd.join("analyze.log"))
+        tail(&cwd.join("X2.log"))
     );
-    drop(analyze);
+    drop(analyzers);
     second.terminate_ok("collector 2", &cwd.join("c2.log"));
     first.terminate_ok("collector 1", &cwd.join("c1.log"));
     for store in ["S1", "S2"] {
         assert_eq!(heads(cwd, store).len(), 1, "{store} ends with one head");
         assert_exactly_once(&cwd.join(store), &expected, store);
     }
-    let stats = run_json(&["query", "--sqlite", "x.sqlite", "stats"], cwd);
-    assert_eq!(
-        stats["ops_applied"],
-        expected.len() as u64,
-        "every tweet realized once: {stats}"
-    );
+    for db in ["x1.sqlite", "x2.sqlite"] {
+        let stats = run_json(&["query", "--sqlite", db, "stats"], cwd);
+        assert_eq!(
+            stats["ops_applied"],
+            expected.len() as u64,
+            "{db}: every tweet realized once: {stats}"
+        );
+    }
 }
 
 #[test]
@@ -554,4 +565,76 @@ fn a_chunk_fed_twice_is_committed_once_and_counted_as_repeats() {
         );
         node.shutdown().await;
     });
+}
+
+/// A collector that cannot commit must not look healthy (issue 12): with every write that
+/// grows the store refused (RLIMIT_FSIZE, SIGXFSZ ignored: what a full disk does to redb),
+/// `collect --source -` keeps failing to commit; SIGTERM then exits 1 saying how many tweets
+/// were not committed and why, instead of 0 with its buffer dropped.
+#[test]
+fn a_collector_that_cannot_commit_exits_1_on_sigterm_saying_how_many_tweets_and_why() {
+    use std::io::Write as _;
+    use std::os::unix::process::CommandExt as _;
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cwd = dir.path();
+    std::fs::write(
+        cwd.join("one.jsonl"),
+        shipped_lines(&["geo_tweets.jsonl"]).concat(),
+    )
+    .expect("write");
+    run_ok(&["collect", "--store", "S", "--source", "one.jsonl"], cwd);
+    let limit = std::fs::metadata(cwd.join("S/store.redb"))
+        .expect("store")
+        .len();
+    let log = std::fs::File::create(cwd.join("full.log")).expect("log");
+    let mut cmd = Command::new(common::bin());
+    cmd.args([
+        "collect",
+        "--store",
+        "S",
+        "--source",
+        "-",
+        "--flush-ms",
+        "20",
+        "--batch",
+        "50",
+    ])
+    .current_dir(cwd)
+    .stdin(Stdio::piped())
+    .stdout(log.try_clone().expect("log"))
+    .stderr(log);
+    // SAFETY: only async-signal-safe calls (setrlimit, signal) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut p = Proc {
+        child: cmd.spawn().expect("spawn collect"),
+    };
+    let lines = shipped_lines(&["entities_test.jsonl", "withheld.jsonl", "2sets.jsonl"]);
+    let mut stdin = p.child.stdin.take().expect("stdin");
+    stdin
+        .write_all(lines.concat().as_bytes())
+        .expect("feed stdin");
+    stdin.flush().expect("flush stdin");
+    wait_log(cwd, "full.log", "failed");
+    common::terminate(&p.child);
+    let status = wait_exit(&mut p.child, T).expect("collect exits on SIGTERM");
+    let text = tail(&cwd.join("full.log"));
+    eprintln!("{}", text.lines().last().unwrap_or_default());
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(text.contains("tweets were not committed"), "{text}");
+    assert!(text.contains("cannot be read again"), "{text}");
+    drop(stdin);
 }

@@ -126,12 +126,36 @@ async fn collect(args: CollectArgs, spec: SourceSpec, key: CrdtKey) -> Result<()
             None => "the collector stopped before the end of the source".into(),
         });
     }
+    // A writer leaves its store joined: stop taking commits from peers, then join what they
+    // sent meanwhile (the same deterministic merge the peers make).
+    let joined = join_before_exit(&node, &key).await;
     node.shutdown().await;
     println!(
         "collected {} tweets in {} commits; {} repeats left out; {} lines skipped",
         r.tweets, r.commits, r.repeats, r.skipped_lines
     );
-    uncommitted(&spec, &r, final_flush)
+    uncommitted(&spec, &r, final_flush)?;
+    joined.map_err(|e| {
+        anyhow::anyhow!(
+            "every tweet is committed, but joining concurrent heads before exiting failed: {e}; run `replikativ merge --store {}`",
+            args.store.display()
+        )
+    })
+}
+
+/// Stops the peer connections, then joins concurrent heads they left.
+async fn join_before_exit(node: &Node, key: &CrdtKey) -> Result<(), String> {
+    if let Err(e) = node.supervisor().terminate_child("peers").await {
+        tracing::warn!("stopping the peer connections before the last join: {e}");
+    }
+    match node.stage().join_heads(key).await {
+        Ok(Some(merge)) => {
+            tracing::info!(merge = %merge.short(), "joined concurrent heads before exiting");
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(e) => Err(crate::realize::realizer::error_chain(&e)),
+    }
 }
 
 /// SIGTERM/SIGINT: stop the source, let it feed what it has read, then commit it and join
@@ -168,7 +192,8 @@ fn uncommitted(
         return Ok(());
     }
     let why = match (&final_flush, &r.last_error) {
-        (Err(e), _) => Some(e.clone()),
+        (Err(e), Some(last)) => Some(format!("{e}; the last commit failed: {last}")),
+        (Err(e), None) => Some(e.clone()),
         (Ok(()), Some(e)) if left > 0 => Some(e.clone()),
         (Ok(()), _) if left > 0 => Some("the collector stopped before committing".into()),
         _ => None,
@@ -187,4 +212,56 @@ fn uncommitted(
         "some".into()
     };
     anyhow::bail!("{count} tweets were not committed: {why}{again}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file() -> SourceSpec {
+        SourceSpec::File {
+            path: "x.jsonl".into(),
+            follow: true,
+        }
+    }
+
+    #[test]
+    fn a_clean_stop_exits_zero() {
+        let r = CollectReport::default();
+        assert!(uncommitted(&file(), &r, Ok(())).is_ok());
+        assert!(uncommitted(&SourceSpec::Stdin, &r, Ok(())).is_ok());
+    }
+
+    #[test]
+    fn a_failed_final_flush_exits_one_saying_how_many_and_why() {
+        let r = CollectReport {
+            buffered: 7,
+            ..CollectReport::default()
+        };
+        let err = uncommitted(&file(), &r, Err("store: disk full".into())).expect_err("fails");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("7 tweets were not committed: store: disk full"),
+            "{text}"
+        );
+        assert!(text.contains("read again"), "{text}");
+    }
+
+    #[test]
+    fn tweets_a_failed_commit_dropped_count_only_for_sources_that_cannot_rewind() {
+        let r = CollectReport {
+            failed: 5,
+            last_error: Some("CDVCS x: store".into()),
+            ..CollectReport::default()
+        };
+        // A file source reads them again from its checkpoint: nothing is left uncommitted.
+        assert!(uncommitted(&file(), &r, Ok(())).is_ok());
+        let err = uncommitted(&SourceSpec::Stdin, &r, Ok(())).expect_err("stdin lost them");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("5 tweets were not committed: CDVCS x: store"),
+            "{text}"
+        );
+        assert!(text.contains("cannot be read again"), "{text}");
+    }
 }

@@ -24,25 +24,9 @@ pub fn run(args: MergeArgs) -> Result<()> {
     let key = CrdtKey::new(args.crdt.user.clone(), args.crdt.cdvcs);
     let store = Store::open(&args.store)
         .with_context(|| format!("opening the store {}", args.store.display()))?;
-    let Some(mut state) = cdvcs::load(&store, &key)? else {
+    let before = cdvcs::load(&store, &key)?.map_or(0, |s| s.heads().len());
+    let Some((commit, state)) = cdvcs::join_stored(&store, &key)? else {
         bail!("the store {} holds no CDVCS {key}", args.store.display());
-    };
-    let before = state.heads().len();
-    let commit = match state.prepare_join() {
-        None => None,
-        Some((merge, op)) => {
-            store
-                .write(&cdvcs::commits_batch(
-                    &key,
-                    std::slice::from_ref(&merge),
-                    &op.heads,
-                ))
-                .with_context(|| format!("writing the merge of {key}"))?;
-            state
-                .downstream(&op)
-                .with_context(|| format!("applying the merge of {key}"))?;
-            Some(merge.id)
-        }
     };
     let heads: Vec<String> = state.heads().iter().map(|h| h.to_hex()).collect();
     if args.json {

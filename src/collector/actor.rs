@@ -419,3 +419,41 @@ impl Handler<FlushNow> for CollectorActor {
         AtomicResponse::new(self.settle())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (tweets committed twice after a source restart): a restarted source's
+    /// reader decided where to start while its predecessor was still delivering a chunk, so
+    /// both fed the same tweets. A reader now waits for the previous one to end.
+    #[test]
+    fn a_new_reader_waits_until_the_previous_reader_has_delivered_and_ended() {
+        let link = CollectorLink::default();
+        let first = link.enter_reader();
+        let (entered, rx) = std::sync::mpsc::channel();
+        let second = link.clone();
+        let handle = std::thread::spawn(move || {
+            let _slot = second.enter_reader();
+            entered.send(()).expect("test alive");
+        });
+        assert!(
+            rx.recv_timeout(Duration::from_millis(300)).is_err(),
+            "the second reader entered while the first still ran"
+        );
+        assert_eq!(link.readers(), 2, "both are counted while one waits");
+        drop(first);
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("the second reader enters once the first has ended");
+        handle.join().expect("second reader");
+        assert_eq!(link.readers(), 0);
+    }
+
+    #[test]
+    fn a_halted_link_says_so() {
+        let link = CollectorLink::default();
+        assert!(!link.halted());
+        link.clone().halt();
+        assert!(link.halted());
+    }
+}

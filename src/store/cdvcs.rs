@@ -9,8 +9,8 @@ use crate::store::{Store, StoreError, WriteBatch, keys};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadError {
-    /// Reading the store failed.
-    #[error("reading CDVCS {key} from the store")]
+    /// Reading or writing the store failed.
+    #[error("CDVCS {key}: store")]
     Store {
         /// Which CDVCS.
         key: CrdtKey,
@@ -74,6 +74,31 @@ pub fn load(store: &Store, key: &CrdtKey) -> Result<Option<Cdvcs>, LoadError> {
             key: key.clone(),
             source,
         })
+}
+
+/// Joins the heads of the stored CDVCS `key` with their deterministic merge, written
+/// durably (for a store no node runs on: `replikativ merge`, a writer's last act). Answers the
+/// merge (None with at most one head) and the state afterwards; `None` state when the store
+/// does not hold `key`.
+pub fn join_stored(store: &Store, key: &CrdtKey) -> Result<Option<(Option<Id>, Cdvcs)>, LoadError> {
+    let Some(mut state) = load(store, key)? else {
+        return Ok(None);
+    };
+    let Some((merge, op)) = state.prepare_join() else {
+        return Ok(Some((None, state)));
+    };
+    let batch = commits_batch(key, std::slice::from_ref(&merge), &op.heads);
+    store.write(&batch).map_err(|source| LoadError::Store {
+        key: key.clone(),
+        source: Box::new(source),
+    })?;
+    state
+        .downstream(&op)
+        .map_err(|source| LoadError::Inconsistent {
+            key: key.clone(),
+            source,
+        })?;
+    Ok(Some((Some(merge.id), state)))
 }
 
 /// A new CDVCS `key` (its deterministic root) and the batch that stores it.
