@@ -329,29 +329,41 @@ fn sigterm_commits_tweets_read_from_a_stdin_that_stays_open() {
 
 #[test]
 fn query_answers_while_analyze_follow_writes() {
+    // The realization is made to pause half-way by construction (the collector tails a file
+    // that holds half the source), so queries are known to land while `analyze --follow`
+    // runs with the file open, before and while it writes the second half.
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let lines = shipped_source(&data_dir());
-    let src = d.join("source.jsonl");
-    write_lines(&src, &lines);
+    let (first, second) = lines.split_at(lines.len() / 2);
+    let half = Expected::of(first, TERM).records;
     let exp = Expected::of(&lines, TERM);
-    let store = d.join("collector");
+    assert!(0 < half && half < exp.records, "{half} of {}", exp.records);
+    let src = d.join("source.jsonl");
+    write_lines(&src, first);
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let collect_log = d.join("collect.log");
     // One tweet per commit: the realizer writes many small transactions.
-    run_ok(
+    let mut collect = Proc::spawn(
         &[
             "collect",
             "--store",
-            arg(&store),
+            arg(&d.join("collector")),
             "--source",
             arg(&src),
+            "--follow",
+            "--listen",
+            &listen,
             "--flush-ms",
             "20",
             "--batch",
             "1",
         ],
         d,
+        "collect.log",
     );
-    let (_peer, port) = serve(d, &store);
+    wait_port(port, Duration::from_secs(30));
     let db = d.join("a.sqlite");
     let url = format!("ws://127.0.0.1:{port}/");
     let log = d.join("analyze.log");
@@ -376,37 +388,58 @@ fn query_answers_while_analyze_follow_writes() {
         tail(&log)
     );
     let mut seen = Vec::new();
-    let done = periodic_check(
-        || {
-            let out = run(&["query", "--sqlite", arg(&db), "stats", "--json"], d);
-            assert!(
-                out.status.success(),
-                "query failed while analyze writes: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let v: serde_json::Value = serde_json::from_str(
-                String::from_utf8_lossy(&out.stdout)
-                    .lines()
-                    .last()
-                    .unwrap_or_default(),
-            )
-            .expect("stats JSON");
-            let ops = v["ops_applied"].as_u64().expect("ops_applied");
-            seen.push(ops);
-            ops == exp.records
-        },
-        Duration::from_secs(120),
+    let mut query_until = |want: u64, what: &str| {
+        let done = periodic_check(
+            || {
+                let out = run(&["query", "--sqlite", arg(&db), "stats", "--json"], d);
+                assert!(
+                    out.status.success(),
+                    "query failed while analyze writes: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let v: serde_json::Value = serde_json::from_str(
+                    String::from_utf8_lossy(&out.stdout)
+                        .lines()
+                        .last()
+                        .unwrap_or_default(),
+                )
+                .expect("stats JSON");
+                let ops = v["ops_applied"].as_u64().expect("ops_applied");
+                seen.push(ops);
+                ops == want
+            },
+            Duration::from_secs(120),
+        );
+        assert!(
+            done,
+            "realization of {what} stalled at {:?} of {want}; analyze log:\n{}",
+            seen.last(),
+            tail(&log)
+        );
+    };
+    query_until(half, "the first half");
+    assert!(
+        analyze.child.try_wait().expect("try_wait").is_none(),
+        "analyze --follow exited; log:\n{}",
+        tail(&log)
     );
-    assert!(done, "realization stalled at {:?}", seen.last());
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&src)
+        .expect("open source");
+    for l in second {
+        f.write_all(l)
+            .and_then(|()| f.write_all(b"\n"))
+            .expect("append");
+    }
+    f.flush().expect("flush");
+    query_until(exp.records, "the whole source");
     assert!(
         seen.windows(2).all(|w| w[0] <= w[1]),
         "ops went backwards: {seen:?}"
     );
-    assert!(
-        seen.iter().any(|&n| n > 0 && n < exp.records),
-        "no query landed while analyze was writing: {seen:?}"
-    );
     analyze.terminate_ok("analyze --follow", &log);
+    collect.terminate_ok("collect --follow", &collect_log);
 }
 
 /// What the test HTTP server saw.

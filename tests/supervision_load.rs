@@ -65,17 +65,20 @@ fn children_crash_while_thousands_of_transacts_are_in_flight_and_the_tree_return
 
         // Each round floods the replica, then the store fails while those transacts are in
         // flight (rest-for-one restarts replicas, peers and realizers with it) and the
-        // realizer's sink panics once.
+        // realizer's sink panics once. A small second flood right after the injection makes
+        // sure the failing write carries transacts, whether or not the first is still going.
         let mut waves = Vec::new();
         for round in 0..rounds {
-            let wave = flood(&stage, &key, n / rounds, &format!("w{round}"));
+            let size = n / rounds;
+            let wave = flood(&stage, &key, size, &format!("w{round}"));
             eventually("the wave to be under way", T, || {
                 wave.borrow().acked.len() >= 100
             })
             .await;
-            waves.push(wave);
+            waves.push((wave, size));
             store.inject_write_failures(1);
             sink.fail_next(InjectedFailure::Panic);
+            waves.push((flood(&stage, &key, 50, &format!("x{round}")), 50));
             loop {
                 let ev = tokio::time::timeout(T, events.recv())
                     .await
@@ -89,17 +92,17 @@ fn children_crash_while_thousands_of_transacts_are_in_flight_and_the_tree_return
             }
         }
         eventually("every transact to be answered", T, || {
-            waves.iter().all(|w| {
+            waves.iter().all(|(w, size)| {
                 let o = w.borrow();
-                o.acked.len() + o.failed == n / rounds
+                o.acked.len() + o.failed == *size
             })
         })
         .await;
         let acked: Vec<Id> = waves
             .iter()
-            .flat_map(|w| w.borrow().acked.clone())
+            .flat_map(|(w, _)| w.borrow().acked.clone())
             .collect();
-        let failed: usize = waves.iter().map(|w| w.borrow().failed).sum();
+        let failed: usize = waves.iter().map(|(w, _)| w.borrow().failed).sum();
         assert!(failed > 0, "the store failures must have refused something");
         // What was in flight when the store failed is refused (never half-done): the
         // acknowledged part is what must survive.

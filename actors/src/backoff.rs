@@ -87,13 +87,16 @@ impl Default for BackoffPolicy {
     }
 }
 
-/// The backoff state of one child.
-pub(crate) struct ChildBackoff {
+/// The backoff state of one child, or of anything else retried under a [`BackoffPolicy`]
+/// (a stream that is re-requested when it ends).
+#[derive(Debug)]
+pub struct ChildBackoff {
     policy: BackoffPolicy,
     inner: Option<backoff::ExponentialBackoff>,
 }
 
 impl ChildBackoff {
+    /// A fresh sequence: the next delay is the policy's initial one.
     pub fn new(policy: BackoffPolicy) -> Self {
         let inner = (!policy.is_none()).then(|| {
             backoff::ExponentialBackoffBuilder::new()
@@ -107,7 +110,8 @@ impl ChildBackoff {
         Self { policy, inner }
     }
 
-    /// The delay before the next restart of a child that was up for `uptime`.
+    /// The delay before the next restart of a child that was up for `uptime` (an uptime of
+    /// at least the policy's reset uptime starts the sequence again).
     pub fn next_delay(&mut self, uptime: Duration) -> Duration {
         let Some(inner) = self.inner.as_mut() else {
             return Duration::ZERO;

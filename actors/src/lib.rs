@@ -122,7 +122,7 @@ mod supervisor;
 mod token;
 mod tree;
 
-pub use crate::backoff::BackoffPolicy;
+pub use crate::backoff::{BackoffPolicy, ChildBackoff};
 pub use child_spec::{ChildId, ChildSpec};
 pub use clock::{Clock, ManualClock, TokioClock};
 pub use error::SupervisionError;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cli_support;
+pub mod committed;
 pub mod nodes;
 pub mod proxy;
 pub mod raw;

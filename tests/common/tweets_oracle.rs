@@ -1,6 +1,8 @@
 //! An independent oracle for the tweet figures of DESIGN §8: a port of `tweets_in`,
 //! `usernames` and `tokens` of `acceptance/cli_smoke.py` onto serde_json, plus the source
-//! composition cli_smoke uses. Tests compare the binary's answers with these numbers.
+//! composition cli_smoke uses. Tests compare the binary's answers with these numbers, and
+//! what a store or sink holds (`committed`) with the tweet ids of the source, each exactly
+//! once ([`source_tweets`], [`check_each_once`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -65,6 +67,74 @@ pub fn tokens(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The author of a tweet as the sink keys it: a string `author_id`, a number's digits, else "".
+pub fn author_key(tweet: &Map<String, Value>) -> String {
+    match tweet.get("author_id") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// The distinct tweet ids of `lines`, each with the author key of its first occurrence:
+/// what must be committed, and realized, each exactly once (a collector commits a tweet id
+/// at most once per CDVCS). `includes.tweets` are context, not tweets of the source.
+pub fn source_tweets(lines: &[Vec<u8>]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for raw in lines.iter().filter(|l| l.len() <= MAX_LINE) {
+        for t in tweets_in(raw).unwrap_or_default() {
+            let id = t["id"].as_str().unwrap_or_default().to_string();
+            out.entry(id).or_insert_with(|| author_key(&t));
+        }
+    }
+    out
+}
+
+/// How many of `tweets` (id → author key) each author has.
+pub fn per_author(tweets: &BTreeMap<String, String>) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for author in tweets.values() {
+        *out.entry(author.clone()).or_default() += 1;
+    }
+    out
+}
+
+/// Checks a multiset of tweet ids (id → occurrences) against the ids that must each be there
+/// exactly once; the error lists what was lost, doubled, or not in the source.
+pub fn check_each_once<'a>(
+    expected: impl IntoIterator<Item = &'a String>,
+    got: &BTreeMap<String, u64>,
+) -> Result<(), String> {
+    let expected: BTreeSet<&String> = expected.into_iter().collect();
+    let lost: Vec<&String> = expected
+        .iter()
+        .copied()
+        .filter(|id| !got.contains_key(id.as_str()))
+        .collect();
+    let doubled: Vec<(&String, &u64)> = got.iter().filter(|(_, n)| **n > 1).collect();
+    let foreign: Vec<&String> = got.keys().filter(|id| !expected.contains(id)).collect();
+    if lost.is_empty() && doubled.is_empty() && foreign.is_empty() {
+        return Ok(());
+    }
+    let few = |v: String, n: usize| if n > 10 { format!("{v}…") } else { v };
+    Err(format!(
+        "of {} source ids, {} lost {}; {} doubled (id, times) {}; {} not in the source {}",
+        expected.len(),
+        lost.len(),
+        few(format!("{:?}", &lost[..lost.len().min(10)]), lost.len()),
+        doubled.len(),
+        few(
+            format!("{:?}", &doubled[..doubled.len().min(10)]),
+            doubled.len()
+        ),
+        foreign.len(),
+        few(
+            format!("{:?}", &foreign[..foreign.len().min(10)]),
+            foreign.len()
+        ),
+    ))
+}
+
 /// The figures the binary must report for a source.
 #[derive(Debug, Default)]
 pub struct Expected {
@@ -93,12 +163,7 @@ impl Expected {
                 e.records += 1;
                 let id = t["id"].as_str().unwrap_or_default().to_string();
                 let author = t.get("author_id");
-                let key = match author {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(Value::Number(n)) => n.to_string(),
-                    _ => String::new(),
-                };
-                *e.per_author.entry(key).or_default() += 1;
+                *e.per_author.entry(author_key(&t)).or_default() += 1;
                 if !ids.contains(&id)
                     && let Some((_, name)) = users.iter().find(|(uid, _)| Some(uid) == author)
                 {
