@@ -39,6 +39,8 @@ enum Reply {
     Body(Vec<u8>),
     /// Closes the connection without answering.
     Hangup,
+    /// 200 with this body, then the connection stays open (an endless stream gone quiet).
+    Open(Vec<u8>),
 }
 
 /// A loopback HTTP/1.1 server that answers every request with one [`Reply`] and counts the
@@ -66,6 +68,27 @@ impl Server {
                     continue;
                 }
                 counted.fetch_add(1, Ordering::SeqCst);
+                if let Reply::Open(body) = &reply {
+                    // Chunked: one chunk with the body, and no last chunk (the stream goes on).
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n\
+                         Transfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+                        body.len()
+                    );
+                    let _ = s
+                        .write_all(head.as_bytes())
+                        .and_then(|()| s.write_all(body))
+                        .and_then(|()| s.write_all(b"\r\n"))
+                        .and_then(|()| s.flush());
+                    let held = stopped.clone();
+                    std::thread::spawn(move || {
+                        while !held.load(Ordering::SeqCst) {
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                        drop(s);
+                    });
+                    continue;
+                }
                 if let Reply::Body(body) = &reply {
                     let head = format!(
                         "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n\
@@ -250,4 +273,61 @@ fn a_server_that_hangs_up_without_answering_is_not_hammered() {
     let d = dir.path();
     let server = Server::start(Reply::Hangup);
     collect_for_a_window(d, &d.join("store"), &server, |_| true);
+}
+
+/// The tweets the collector holds uncommitted (its progress line's "N buffered").
+fn buffered(log: &str) -> u64 {
+    log.lines()
+        .filter_map(|l| {
+            let (_, rest) = l.split_once(" commits (")?;
+            rest.split(' ').next()?.parse().ok()
+        })
+        .next_back()
+        .unwrap_or(0)
+}
+
+/// SIGTERM commits what an HTTP stream delivered (it cannot be read again): a stream that
+/// stays open and quiet, a collector that would only flush in ten minutes.
+#[test]
+fn sigterm_commits_every_tweet_an_endless_stream_delivered_and_exits_0() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let lines = shipped_source(&data_dir());
+    let source = source_tweets(&lines);
+    let total = source.len() as u64;
+    let body: Vec<u8> = lines
+        .iter()
+        .flat_map(|l| [l.as_slice(), b"\n"].concat())
+        .collect();
+    let server = Server::start(Reply::Open(body));
+    let store = d.join("store");
+    let log = d.join("collect.log");
+    let mut collect = Proc::spawn(
+        &[
+            "collect",
+            "--store",
+            arg(&store),
+            "--source",
+            &server.url(),
+            "--flush-ms",
+            "600000",
+            "--batch",
+            "100000",
+        ],
+        d,
+        "collect.log",
+    );
+    let text = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        periodic_check(|| buffered(&text()) == total, T),
+        "the collector never held all {total} tweets; log:\n{}",
+        tail(&log)
+    );
+    common::terminate(&collect.child);
+    let status = wait_exit(&mut collect.child, T).expect("collect exits after SIGTERM");
+    assert_eq!(status.code(), Some(0), "log:\n{}", tail(&log));
+    if let Err(e) = check_each_once(source.keys(), &store_tweet_ids(&store)) {
+        panic!("after SIGTERM: {e}");
+    }
+    assert_eq!(server.requests(), 1, "the open stream was requested once");
 }

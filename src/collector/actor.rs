@@ -125,6 +125,11 @@ impl CollectorLink {
         self.halted.store(true, Ordering::SeqCst);
     }
 
+    /// The flag [`halt`](Self::halt) sets, for threads and tasks that poll it.
+    pub(crate) fn halted_flag(&self) -> Arc<AtomicBool> {
+        self.halted.clone()
+    }
+
     /// Whether [`halt`](Self::halt) was called.
     pub fn halted(&self) -> bool {
         self.halted.load(Ordering::SeqCst)

@@ -78,8 +78,17 @@ impl BufRead for PipeReader {
 }
 
 /// Starts fetching `url` on the current arbiter; returns the reader end.
-pub fn start_fetcher(url: String, token: Option<String>, stop: Arc<AtomicBool>) -> PipeReader {
+///
+/// `stop` drops the stream at once; `halt` (SIGTERM) ends it too, and the reader end then
+/// reads what was already fetched up to its end, so nothing fetched is left unread.
+pub fn start_fetcher(
+    url: String,
+    token: Option<String>,
+    stop: Arc<AtomicBool>,
+    halt: Arc<AtomicBool>,
+) -> PipeReader {
     let (tx, rx) = mpsc::channel(PIPE_CHUNKS);
+    let stop = Stop { stop, halt };
     actix_rt::spawn(fetch_loop(url, token, stop, tx));
     PipeReader {
         rx,
@@ -125,12 +134,22 @@ fn next_wait(
         .min(MAX_WAIT)
 }
 
-async fn fetch_loop(
-    url: String,
-    token: Option<String>,
+/// Why the fetcher must end: the source stops, or the command halts it.
+struct Stop {
     stop: Arc<AtomicBool>,
-    tx: mpsc::Sender<Bytes>,
-) {
+    halt: Arc<AtomicBool>,
+}
+
+impl Stop {
+    fn load(&self, order: Ordering) -> bool {
+        self.stop.load(order) || self.halt.load(order)
+    }
+}
+
+/// How often a fetcher waiting for data looks at its stop flags.
+const STOP_POLL: Duration = Duration::from_millis(100);
+
+async fn fetch_loop(url: String, token: Option<String>, stop: Stop, tx: mpsc::Sender<Bytes>) {
     let client = awc::Client::builder()
         .timeout(Duration::from_secs(30))
         .finish();
@@ -170,7 +189,7 @@ async fn fetch_once(
     client: &awc::Client,
     url: &str,
     token: Option<&str>,
-    stop: &AtomicBool,
+    stop: &Stop,
     tx: &mpsc::Sender<Bytes>,
 ) -> StreamEnd {
     let mut req = client.get(url);
@@ -202,11 +221,21 @@ async fn fetch_once(
     let mut delivered_for = Duration::ZERO;
     let mut last_nl = true;
     let why = loop {
-        let chunk = match tokio::time::timeout(STALL_TIMEOUT, resp.next()).await {
-            Ok(Some(Ok(bytes))) => bytes,
-            Ok(Some(Err(e))) => break format!("the stream dropped: {e}"),
-            Ok(None) => break "the stream ended".to_string(),
-            Err(_) => break format!("no data for {STALL_TIMEOUT:?}"),
+        let waiting = Instant::now();
+        let next = loop {
+            // Short waits, so a stop or halt is seen while the stream is quiet.
+            match tokio::time::timeout(STOP_POLL, resp.next()).await {
+                Ok(next) => break Some(next),
+                Err(_) if stop.load(Ordering::SeqCst) => return StreamEnd::Stopped,
+                Err(_) if waiting.elapsed() >= STALL_TIMEOUT => break None,
+                Err(_) => {}
+            }
+        };
+        let chunk = match next {
+            Some(Some(Ok(bytes))) => bytes,
+            Some(Some(Err(e))) => break format!("the stream dropped: {e}"),
+            Some(None) => break "the stream ended".to_string(),
+            None => break format!("no data for {STALL_TIMEOUT:?}"),
         };
         if !chunk.is_empty() {
             delivered_for = answered.elapsed();

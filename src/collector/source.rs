@@ -20,6 +20,8 @@ use crate::tweets::{SourceEvent, SourcePosition, TweetCursor, encode_params, ope
 
 /// How many tweets a reader sends per chunk.
 const CHUNK: usize = 64;
+/// How long a halted HTTP source may take to read what was fetched.
+const DRAIN_GRACE: Duration = Duration::from_secs(5);
 /// How often a follower looks for appended lines.
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
 
@@ -174,6 +176,7 @@ impl Actor for SourceActor {
                 url.clone(),
                 token.clone(),
                 stop.clone(),
+                link.halted_flag(),
             )),
             _ => None,
         };
@@ -227,6 +230,7 @@ fn run_reader(
         collector,
         link: link.clone(),
         stop: stop.clone(),
+        drain: matches!(spec, SourceSpec::Http { .. }),
     };
     match spec {
         SourceSpec::File { path, follow } => {
@@ -265,6 +269,8 @@ struct Feeder {
     collector: Addr<CollectorActor>,
     link: CollectorLink,
     stop: Arc<AtomicBool>,
+    /// Halting reads what the source already fetched to its end (HTTP).
+    drain: bool,
 }
 
 impl Feeder {
@@ -310,18 +316,21 @@ enum Pumped {
 /// tweets while a read blocks: a stdin or HTTP read can block indefinitely, and tweets
 /// read but never fed would be lost at SIGTERM (regression: `collect --source -` committed
 /// nothing on SIGTERM while its stdin stayed open).
+/// A halted source that drains (HTTP) ends at the end of what was fetched.
 fn pump<R: BufRead + Send + 'static>(
     mut cursor: TweetCursor<R>,
     follow: bool,
     stop: Arc<AtomicBool>,
+    drain: Option<Arc<AtomicBool>>,
 ) -> Result<mpsc::Receiver<Pumped>, ReadError> {
     let (tx, rx) = mpsc::sync_channel(CHUNK);
+    let halted = move || drain.as_ref().is_some_and(|h| h.load(Ordering::SeqCst));
     std::thread::Builder::new()
         .name("source-pump".into())
         .spawn(move || {
             while !stop.load(Ordering::SeqCst) {
                 let out = match cursor.next_event() {
-                    Ok(Some(SourceEvent::Pending { .. })) | Ok(None) if follow => {
+                    Ok(Some(SourceEvent::Pending { .. })) | Ok(None) if follow && !halted() => {
                         std::thread::sleep(FOLLOW_POLL);
                         continue;
                     }
@@ -358,13 +367,26 @@ fn read<R: BufRead + Send + 'static>(
     follow: bool,
     feeder: &Feeder,
 ) -> Result<(), ReadError> {
-    let events = pump(cursor, follow, feeder.stop.clone())?;
+    let drain = feeder.drain.then(|| feeder.link.halted_flag());
+    let events = pump(cursor, follow, feeder.stop.clone(), drain)?;
     let mut chunk = Vec::with_capacity(CHUNK);
     loop {
         if feeder.stopping() {
-            // Take what the pump has already read, without waiting for more.
-            while let Ok(Pumped::Event(event)) = events.try_recv() {
-                push_event(&mut chunk, event, positioned);
+            if feeder.drain && !feeder.stop.load(Ordering::SeqCst) {
+                // Halted: the fetcher has ended its stream; read what it fetched to its end.
+                let deadline = std::time::Instant::now() + DRAIN_GRACE;
+                while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+                    match events.recv_timeout(left) {
+                        Ok(Pumped::Event(event)) => push_event(&mut chunk, event, positioned),
+                        Ok(_) | Err(_) => break,
+                    }
+                }
+            } else {
+                // Take what the pump has already read, without waiting for more (a file is
+                // read again from its checkpoint; standard input may never end).
+                while let Ok(Pumped::Event(event)) = events.try_recv() {
+                    push_event(&mut chunk, event, positioned);
+                }
             }
             return feeder.send(chunk);
         }
