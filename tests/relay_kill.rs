@@ -5,12 +5,14 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
 use common::cli_support::{Proc, account_ops, arg, ops_applied, tail};
-use common::tweets_oracle::{Expected, shipped_source};
+use common::committed::{sqlite_tweet_ids, store_tweet_ids};
+use common::tweets_oracle::{Expected, check_each_once, shipped_source, source_tweets};
 use common::{data_dir, free_port, iterations, periodic_check, run_json, wait_port};
 use rand::Rng;
 
@@ -92,6 +94,10 @@ fn a_relay_killed_at_random_moments_loses_and_doubles_nothing_between_collector_
     );
 
     let mut rng = rand::rng();
+    let source = source_tweets(&lines);
+    let total = source.len() as u64;
+    // A kill counts when it landed while tweets were still flowing to C through B.
+    let (mut mid_way, mut before) = (0, 0);
     for round in 0..kills {
         if let Some(next) = chunks.next() {
             append(&src, next);
@@ -99,6 +105,11 @@ fn a_relay_killed_at_random_moments_loses_and_doubles_nothing_between_collector_
         // A random moment: while B is dialling A, catching up, or relaying to C.
         std::thread::sleep(Duration::from_millis(rng.random_range(20..400)));
         common::kill(&mut b.child);
+        let now = ops_applied(d, &db).unwrap_or(0);
+        if now > before && now < total {
+            mid_way += 1;
+        }
+        before = now;
         b = Proc::spawn(&relay_args, d, "b.log");
         assert!(
             periodic_check(
@@ -131,18 +142,31 @@ fn a_relay_killed_at_random_moments_loses_and_doubles_nothing_between_collector_
         .iter()
         .map(|s| run_json(&["log", "--store", arg(s)], d))
         .collect();
-    for (name, log) in ["A", "B", "C"].iter().zip(&logs) {
-        assert_eq!(
-            log["transactions"].as_u64(),
-            Some(exp.records),
-            "{name} holds every tweet once: {log}"
-        );
+    for ((name, log), store) in ["A", "B", "C"]
+        .iter()
+        .zip(&logs)
+        .zip([&store_a, &store_b, &store_c])
+    {
+        if let Err(e) = check_each_once(source.keys(), &store_tweet_ids(store)) {
+            panic!("store {name}: {e}");
+        }
         assert_eq!(log["heads"], logs[0]["heads"], "{name} has A's heads");
+    }
+    let realized: BTreeMap<String, u64> = sqlite_tweet_ids(&db)
+        .into_iter()
+        .map(|id| (id, 1))
+        .collect();
+    if let Err(e) = check_each_once(source.keys(), &realized) {
+        panic!("C's SQLite: {e}");
     }
     assert_eq!(
         account_ops(&db),
         exp.per_author,
         "each op applied exactly once"
     );
-    eprintln!("relay: {kills} kills");
+    eprintln!("relay: {kills} kills, {mid_way} while tweets were flowing");
+    assert!(
+        mid_way >= 3,
+        "kills should land while tweets flow through the relay: {mid_way} of {kills}"
+    );
 }
