@@ -600,3 +600,149 @@ fn a_collector_that_cannot_commit_exits_1_on_sigterm_saying_how_many_tweets_and_
     assert!(text.contains("cannot be read again"), "{text}");
     drop(stdin);
 }
+
+mod in_process {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use replikativ::crdt::{Commit, CrdtKey};
+    use replikativ::node::StoreLocation;
+    use replikativ::stage::WritePolicy;
+    use replikativ::store::WriteBatch;
+    use replikativ::{Id, Node};
+
+    use crate::common::nodes::{heads, url, wait_until};
+    use crate::common::stage_support::note;
+
+    const T: Duration = Duration::from_secs(30);
+
+    async fn node(name: &str, key: &CrdtKey, connect: Option<String>) -> Node {
+        let mut b = Node::builder()
+            .name(name)
+            .author(name)
+            .store(StoreLocation::Memory)
+            .listen("127.0.0.1:0")
+            .cdvcs(key.clone());
+        if let Some(u) = connect {
+            b = b.connect(u);
+        }
+        b.start().await.expect("start node")
+    }
+
+    /// How many times each note (op params) occurs in the history of `node`'s single head.
+    async fn notes(node: &Node, key: &CrdtKey) -> BTreeMap<Vec<u8>, usize> {
+        let stage = node.stage();
+        let head = stage.heads(key).await.expect("heads");
+        assert_eq!(head.len(), 1, "one head");
+        let held = node.inner().store.clone();
+        let store = |id: &Id| {
+            held.get_value(id)
+                .expect("read")
+                .expect("a value the history references")
+        };
+        let mut out = BTreeMap::new();
+        for id in stage.history(key, &head[0]).await.expect("history") {
+            let bytes = store(&id);
+            let commit = Commit::decode(&bytes).expect("commit").commit;
+            if commit.parents.is_empty() {
+                continue;
+            }
+            for tx in commit.transactions {
+                *out.entry(store(&tx.params)).or_insert(0) += 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn two_replicas_that_join_the_same_heads_concurrently_make_the_same_commit() {
+        actix_rt::System::new().block_on(async {
+            let key = CrdtKey::new("w", uuid::Uuid::new_v4());
+            let a = node("a", &key, None).await;
+            let b = node("b", &key, None).await;
+            a.stage()
+                .transact(&key, vec![note("a1")])
+                .await
+                .expect("a1");
+            b.stage()
+                .transact(&key, vec![note("b1")])
+                .await
+                .expect("b1");
+            b.stage().connect(&url(&a)).await.expect("connect");
+            wait_until(
+                "both replicas to hold both heads",
+                T,
+                || heads(&a, &key).len() == 2 && heads(&a, &key) == heads(&b, &key),
+                || format!("{:?} / {:?}", heads(&a, &key), heads(&b, &key)),
+            )
+            .await;
+            let (sa, sb) = (a.stage(), b.stage());
+            let (ja, jb) = futures_util::join!(sa.join_heads(&key), sb.join_heads(&key));
+            let (ja, jb) = (ja.expect("join a"), jb.expect("join b"));
+            assert!(ja.is_some());
+            assert_eq!(ja, jb, "the same merge on both replicas");
+            let one: std::collections::BTreeSet<Id> = ja.into_iter().collect();
+            wait_until(
+                "both replicas to settle on the merge",
+                T,
+                || heads(&a, &key) == one && heads(&b, &key) == one,
+                || format!("{:?} / {:?}", heads(&a, &key), heads(&b, &key)),
+            )
+            .await;
+            a.shutdown().await;
+            b.shutdown().await;
+        });
+    }
+
+    #[test]
+    fn writers_under_merge_first_settle_on_one_head_with_every_write_once() {
+        actix_rt::System::new().block_on(async {
+            let key = CrdtKey::new("w", uuid::Uuid::new_v4());
+            let a = node("a", &key, None).await;
+            let b = node("b", &key, Some(url(&a))).await;
+            let n = 30;
+            let write = |node: &Node, tag: &'static str| {
+                let stage = node.stage();
+                let key = key.clone();
+                async move {
+                    for i in 0..n {
+                        let txs = vec![note(&format!("{tag}{i}"))];
+                        stage
+                            .transact_with(&key, txs, WriteBatch::new(), WritePolicy::MergeFirst)
+                            .await
+                            .expect("a writer never fails on concurrent heads");
+                    }
+                }
+            };
+            futures_util::join!(write(&a, "a"), write(&b, "b"));
+            // Writers join on their flush tick; here each joins until both hold one equal head.
+            wait_until(
+                "the writers to settle on one head",
+                T,
+                || {
+                    let (ha, hb) = (heads(&a, &key), heads(&b, &key));
+                    if ha.len() > 1 {
+                        let s = a.stage();
+                        let k = key.clone();
+                        actix_rt::spawn(async move { s.join_heads(&k).await.map(drop) });
+                    }
+                    if hb.len() > 1 {
+                        let s = b.stage();
+                        let k = key.clone();
+                        actix_rt::spawn(async move { s.join_heads(&k).await.map(drop) });
+                    }
+                    ha.len() == 1 && ha == hb
+                },
+                || format!("{:?} / {:?}", heads(&a, &key), heads(&b, &key)),
+            )
+            .await;
+            for node in [&a, &b] {
+                let got = notes(node, &key).await;
+                assert_eq!(got.len(), 2 * n, "every write is in the history");
+                assert!(got.values().all(|c| *c == 1), "each write once");
+            }
+            a.shutdown().await;
+            b.shutdown().await;
+        });
+    }
+}
