@@ -662,3 +662,24 @@ pub fn now_ms() -> i64 {
 pub fn root_of(key: &CrdtKey) -> EncodedCommit {
     Commit::root(key)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::realize::realizer::error_chain;
+
+    /// Regression: the message repeated its source ("…merge them first: …merge them first").
+    #[test]
+    fn a_replica_error_names_its_cdvcs_and_its_cause_once() {
+        let key = CrdtKey::new("u", uuid::Uuid::nil());
+        let err = ReplicaError::Cdvcs {
+            key: key.clone(),
+            source: CdvcsError::MultipleHeads {
+                heads: vec![Id::of(b"a"), Id::of(b"b")],
+            },
+        };
+        let chain = error_chain(&err);
+        assert_eq!(chain.matches("merge them first").count(), 1, "{chain}");
+        assert!(chain.contains(&key.to_string()), "{chain}");
+    }
+}
