@@ -54,7 +54,7 @@ async fn main() -> Result<()> {
         checkpoint_key: spec.checkpoint_key(),
     };
     let stage = collector_peer.stage();
-    let store = collector_peer.inner().store.clone();
+    let store = collector_peer.store().clone();
     let link = CollectorLink::default();
     collector_peer
         .supervisor()

@@ -98,7 +98,7 @@ impl Stage {
     pub async fn register_set(&self, key: &CrdtKey, value: Vec<u8>) -> Result<Id, OpLogError> {
         let op = LwwrOp {
             ts: now_ms(),
-            writer: self.node().peer_id,
+            writer: self.peers().peer_id(),
             value,
         };
         self.append(key, LWWR_OP, rmp_serde::to_vec(&op).unwrap_or_default())
@@ -132,8 +132,7 @@ impl Stage {
     /// The params of every `op` transaction of the log, in a deterministic causal order.
     async fn ops(&self, key: &CrdtKey, op: &str) -> Result<Vec<Vec<u8>>, OpLogError> {
         let shared = self
-            .node()
-            .replicas
+            .replicas()
             .ensure(key)
             .await
             .map_err(StageError::from)?;
@@ -145,7 +144,7 @@ impl Stage {
             };
             plan(&guard, &HashSet::new(), ConflictPolicy::Union).0
         };
-        let store = &self.node().store;
+        let store = &self.peers().store;
         let damaged = |what, id| OpLogError::Damaged {
             key: key.clone(),
             what,

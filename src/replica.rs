@@ -13,12 +13,13 @@ use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
 use actix::prelude::*;
+use replikativ_actors::Slot;
 use tokio::sync::broadcast;
 
 use crate::crdt::{Cdvcs, CdvcsError, CdvcsOp, Commit, CrdtKey, EncodedCommit, Transaction};
 use crate::id::Id;
-use crate::node::NodeEvent;
-use crate::store::{Store, StoreActor, StoreError, WriteBatch, cdvcs, keys};
+use crate::replicas::NodeEvent;
+use crate::store::{StoreError, StoreHandle, WriteBatch, cdvcs, keys};
 
 /// How many change notices a slow watcher may lag behind before it must resynchronise.
 const CHANGE_BUFFER: usize = 1024;
@@ -49,6 +50,8 @@ pub enum Watched {
 pub struct ReplicaShared {
     /// Which CDVCS.
     pub key: CrdtKey,
+    /// The current actor incarnation, filled by the runtime when one starts.
+    slot: Slot<ReplicaActor>,
     state: RwLock<Arc<RwLock<Cdvcs>>>,
     changes: broadcast::Sender<ReplicaChanged>,
     bus: broadcast::Sender<NodeEvent>,
@@ -61,10 +64,21 @@ impl ReplicaShared {
         let (state, _root) = Cdvcs::new(&key);
         Arc::new(ReplicaShared {
             key,
+            slot: Slot::new(),
             state: RwLock::new(Arc::new(RwLock::new(state))),
             changes: broadcast::channel(CHANGE_BUFFER).0,
             bus,
         })
+    }
+
+    /// The running actor incarnation, if any (one lock read, no supervisor round trip).
+    pub fn actor(&self) -> Option<Addr<ReplicaActor>> {
+        self.slot.get()
+    }
+
+    /// Where the runtime publishes this replica's incarnations.
+    pub fn slot(&self) -> Slot<ReplicaActor> {
+        self.slot.clone()
     }
 
     fn announce(&self, change: ReplicaChanged) {
@@ -174,18 +188,10 @@ pub enum ReplicaError {
     },
 }
 
-/// Finds the current store actor incarnation, where the replica sends its writes.
-pub type StoreWriter = Arc<
-    dyn Fn() -> futures_util::future::LocalBoxFuture<'static, Option<Addr<StoreActor>>>
-        + Send
-        + Sync,
->;
-
 /// The actor that owns one CDVCS.
 pub struct ReplicaActor {
     shared: Arc<ReplicaShared>,
-    store: Store,
-    writer: StoreWriter,
+    store: StoreHandle,
 }
 
 impl ReplicaActor {
@@ -193,19 +199,18 @@ impl ReplicaActor {
     /// the loaded state in `shared`.
     pub fn load(
         shared: Arc<ReplicaShared>,
-        store: Store,
-        writer: StoreWriter,
+        store: StoreHandle,
     ) -> Result<ReplicaActor, ReplicaError> {
         let key = shared.key.clone();
         let store_err = |source| ReplicaError::Store {
             key: key.clone(),
             source: Box::new(source),
         };
-        let state = match cdvcs::load(&store, &key) {
+        let state = match cdvcs::load(store.store(), &key) {
             Ok(Some(state)) => state,
             Ok(None) => {
                 let (state, batch) = cdvcs::create(&key);
-                store.write(&batch).map_err(store_err)?;
+                store.store().write(&batch).map_err(store_err)?;
                 state
             }
             Err(cdvcs::LoadError::Store { source, .. }) => return Err(store_err(*source)),
@@ -217,11 +222,7 @@ impl ReplicaActor {
             }
         };
         shared.install(state);
-        Ok(ReplicaActor {
-            shared,
-            store,
-            writer,
-        })
+        Ok(ReplicaActor { shared, store })
     }
 
     fn key(&self) -> &CrdtKey {
@@ -241,19 +242,16 @@ impl ReplicaActor {
         origin: Option<u64>,
     ) -> ResponseActFuture<Self, Result<Vec<Id>, ReplicaError>> {
         let key = self.key().clone();
-        let find = (self.writer)();
+        let store = self.store.clone();
         Box::pin(
             async move {
-                let Some(writer) = find.await else {
-                    return Err(ReplicaError::StoreUnavailable { key });
-                };
-                match writer.send(crate::store::Write(batch)).await {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(source)) => Err(ReplicaError::Store {
+                match store.write(batch).await {
+                    Ok(()) => Ok(()),
+                    Err(StoreError::WriterStopped) => Err(ReplicaError::StoreUnavailable { key }),
+                    Err(source) => Err(ReplicaError::Store {
                         key,
                         source: Box::new(source),
                     }),
-                    Err(_) => Err(ReplicaError::StoreUnavailable { key }),
                 }
             }
             .into_actor(self)
@@ -383,7 +381,7 @@ impl Handler<TransactOnce> for ReplicaActor {
         let index: Vec<Vec<u8>> = (msg.txs.iter())
             .map(|t| keys::collected_record(&key.user, &key.id, &t.record))
             .collect();
-        let seen = match self.store.has_states(&index) {
+        let seen = match self.store.store().has_states(&index) {
             Ok(seen) => seen,
             Err(source) => {
                 return AtomicResponse::new(Box::pin(fut::ready(Err(ReplicaError::Store {
@@ -599,7 +597,7 @@ impl Handler<ApplyRemote> for ReplicaActor {
                 if c.commit.parents.is_empty() {
                     continue;
                 }
-                match self.store.has_value(&tx.params) {
+                match self.store.store().has_value(&tx.params) {
                     Ok(true) => {}
                     Ok(false) => {
                         return ready(Err(ReplicaError::MissingValue {

@@ -12,9 +12,10 @@ use tokio::sync::broadcast;
 
 use crate::crdt::CrdtKey;
 use crate::id::Id;
-use crate::node::{NodeError, NodeInner};
+use crate::peer::context::{PeerContext, PeerError};
 pub use crate::replica::{Committed, RecordTx, WritePolicy};
 use crate::replica::{JoinHeads, Merge, ReplicaChanged, ReplicaError, Transact, TransactOnce};
+use crate::replicas::{RegistryError, Replicas};
 use crate::store::WriteBatch;
 
 /// Why a stage call failed.
@@ -24,9 +25,12 @@ pub enum StageError {
     /// The replica refused or failed the operation.
     #[error(transparent)]
     Replica(#[from] ReplicaError),
-    /// The node could not provide the replica or connection.
+    /// The node could not provide the replica.
     #[error(transparent)]
-    Node(#[from] NodeError),
+    Registry(#[from] RegistryError),
+    /// The node could not open the connection.
+    #[error(transparent)]
+    Peer(#[from] PeerError),
     /// The replica's actor is gone (it is being restarted, or the node is stopping).
     #[error("CDVCS {key}: its replica actor is unavailable (restarting or stopping)")]
     Unavailable {
@@ -38,22 +42,33 @@ pub enum StageError {
 /// The user's handle on a node. Cheap to clone.
 #[derive(Clone)]
 pub struct Stage {
-    node: Arc<NodeInner>,
+    replicas: Arc<Replicas>,
+    peers: Arc<PeerContext>,
+    author: String,
 }
 
 impl Stage {
-    pub(crate) fn new(node: Arc<NodeInner>) -> Stage {
-        Stage { node }
+    pub(crate) fn new(replicas: Arc<Replicas>, peers: Arc<PeerContext>, author: String) -> Stage {
+        Stage {
+            replicas,
+            peers,
+            author,
+        }
     }
 
-    /// The node's shared internals.
-    pub(crate) fn node(&self) -> &Arc<NodeInner> {
-        &self.node
+    /// The replicas of the node.
+    pub(crate) fn replicas(&self) -> &Arc<Replicas> {
+        &self.replicas
+    }
+
+    /// The node's peer context (its peer id names op-log writers).
+    pub(crate) fn peers(&self) -> &Arc<PeerContext> {
+        &self.peers
     }
 
     /// Creates (or opens) the CDVCS `key` on this node; peers subscribed to it will sync it.
     pub async fn create_cdvcs(&self, key: &CrdtKey) -> Result<(), StageError> {
-        self.node.replicas.ensure(key).await?;
+        self.replicas.ensure(key).await?;
         Ok(())
     }
 
@@ -80,10 +95,10 @@ impl Stage {
         extra: WriteBatch,
         policy: WritePolicy,
     ) -> Result<Id, StageError> {
-        let addr = self.node.replicas.addr(key).await?;
+        let addr = self.replicas.addr(key).await?;
         let msg = Transact {
             txs,
-            author: self.node.author.clone(),
+            author: self.author.clone(),
             extra,
             policy,
         };
@@ -100,11 +115,11 @@ impl Stage {
         heads: Vec<Id>,
         txs: Vec<(String, Vec<u8>)>,
     ) -> Result<Id, StageError> {
-        let addr = self.node.replicas.addr(key).await?;
+        let addr = self.replicas.addr(key).await?;
         let msg = Merge {
             heads,
             txs,
-            author: self.node.author.clone(),
+            author: self.author.clone(),
         };
         match addr.send(msg).await {
             Ok(res) => Ok(res?),
@@ -123,10 +138,10 @@ impl Stage {
         extra: WriteBatch,
         policy: WritePolicy,
     ) -> Result<Committed, StageError> {
-        let addr = self.node.replicas.addr(key).await?;
+        let addr = self.replicas.addr(key).await?;
         let msg = TransactOnce {
             txs,
-            author: self.node.author.clone(),
+            author: self.author.clone(),
             extra,
             policy,
         };
@@ -139,7 +154,7 @@ impl Stage {
     /// Joins several heads of `key` with their deterministic merge (DESIGN §12): replicas that
     /// join the same heads make the same commit. Answers its id, or `None` with one head.
     pub async fn join_heads(&self, key: &CrdtKey) -> Result<Option<Id>, StageError> {
-        let addr = self.node.replicas.addr(key).await?;
+        let addr = self.replicas.addr(key).await?;
         match addr.send(JoinHeads).await {
             Ok(res) => Ok(res?),
             Err(_) => Err(StageError::Unavailable { key: key.clone() }),
@@ -148,12 +163,12 @@ impl Stage {
 
     /// The current heads (sorted by id).
     pub async fn heads(&self, key: &CrdtKey) -> Result<Vec<Id>, StageError> {
-        Ok(self.node.replicas.ensure(key).await?.heads())
+        Ok(self.replicas.ensure(key).await?.heads())
     }
 
     /// The commits of `head`'s history in realization order (DESIGN §5).
     pub async fn history(&self, key: &CrdtKey, head: &Id) -> Result<Vec<Id>, StageError> {
-        let shared = self.node.replicas.ensure(key).await?;
+        let shared = self.replicas.ensure(key).await?;
         let state = shared.state();
         let guard = match state.read() {
             Ok(g) => g,
@@ -172,13 +187,13 @@ impl Stage {
         &self,
         key: &CrdtKey,
     ) -> Result<broadcast::Receiver<ReplicaChanged>, StageError> {
-        Ok(self.node.replicas.ensure(key).await?.watch())
+        Ok(self.replicas.ensure(key).await?.watch())
     }
 
     /// Connects to a peer (`ws://host:port/`) and keeps the connection up (retrying with
     /// backoff); every CDVCS this node holds is subscribed there.
     pub async fn connect(&self, url: &str) -> Result<(), StageError> {
-        self.node.connect(url).await?;
+        self.peers.connect(url).await?;
         Ok(())
     }
 }

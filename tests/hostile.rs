@@ -57,7 +57,7 @@ impl Fixture {
     }
 
     fn remember_store(&mut self) {
-        let store = &self.server.inner().store;
+        let store = &self.server.store();
         self.crdts = store
             .list_crdts()
             .expect("list")
@@ -74,7 +74,7 @@ impl Fixture {
         self.next += 1;
         commit_range(&self.good, &self.key, n..n + 1).await;
         wait_converged(&self.server, &self.good, &self.key, T).await;
-        let store = &self.server.inner().store;
+        let store = &self.server.store();
         let crdts: Vec<CrdtKey> = store
             .list_crdts()
             .expect("list")
@@ -405,7 +405,7 @@ async fn a_flood_of_subscriptions_is_refused_and_creates_no_replicas() {
         error.expect("an Error before close").0,
         ErrorCode::Overloaded
     );
-    let created = f.server.inner().replicas.keys().expect("list CRDTs").len();
+    let created = f.server.replicas().keys().expect("list CRDTs").len();
     assert!(
         created <= 1 + replikativ::sync::SyncLimits::default().max_subscriptions,
         "{created} replicas"
@@ -432,10 +432,10 @@ async fn a_peer_that_never_reads_is_dropped_while_others_are_served_and_memory_s
         let txs = (0..25).map(|t| big_op(c * 25 + t, 4096)).collect();
         stage.transact(&k, txs).await.expect("transact");
     }
-    let catch_up = server.inner().store.value_count().expect("count");
+    let catch_up = server.store().value_count().expect("count");
     assert!(catch_up > 0);
     let before = rss_kib();
-    let sent_before = server.inner().metrics.bytes_out.load(Ordering::Relaxed);
+    let sent_before = server.peers().metrics().bytes_out.load(Ordering::Relaxed);
     let mut sleepers = Vec::new();
     for _ in 0..3 {
         let mut raw = RawClient::connect(&url(&server)).await;
@@ -453,7 +453,7 @@ async fn a_peer_that_never_reads_is_dropped_while_others_are_served_and_memory_s
         sleepers.push(raw); // and never read again
     }
     // The server stops sending once each sleeper's window is full.
-    let sent = || server.inner().metrics.bytes_out.load(Ordering::Relaxed) - sent_before;
+    let sent = || server.peers().metrics().bytes_out.load(Ordering::Relaxed) - sent_before;
     let mut last = (sent(), std::time::Instant::now());
     wait_until(
         "the server to stop sending to the sleepers",

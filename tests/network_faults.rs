@@ -70,12 +70,12 @@ async fn a_stalled_connection_delivers_everything_once_it_resumes() {
     wait_converged(&a, &b, &k, T).await;
 
     proxy.faults.stall.store(true, Ordering::SeqCst);
-    let sent = a.inner().metrics.bytes_out.load(Ordering::Relaxed);
+    let sent = a.peers().metrics().bytes_out.load(Ordering::Relaxed);
     commit_range(&a, &k, 10..60).await;
     wait_until(
         "a to send into the stalled link",
         T,
-        || a.inner().metrics.bytes_out.load(Ordering::Relaxed) > sent,
+        || a.peers().metrics().bytes_out.load(Ordering::Relaxed) > sent,
         String::new,
     )
     .await;

@@ -89,14 +89,14 @@ fn two_nodes_replicate_a_cdvcs_both_ways_over_a_websocket() {
             .expect("start b");
         let from_a = a.stage().transact(&key, vec![note("a1")]).await.expect("a");
         let b_stage = b.stage();
-        let b_replica = b.inner().replicas.get(&key).expect("b holds the key");
+        let b_replica = b.replica(&key).expect("b holds the key");
         eventually("b to receive a's commit", T, || {
             b_replica.heads() == vec![from_a]
         })
         .await;
 
         let from_b = b_stage.transact(&key, vec![note("b1")]).await.expect("b");
-        let a_replica = a.inner().replicas.get(&key).expect("a holds the key");
+        let a_replica = a.replica(&key).expect("a holds the key");
         eventually("a to receive b's commit", T, || {
             a_replica.heads() == vec![from_b]
         })
@@ -104,8 +104,8 @@ fn two_nodes_replicate_a_cdvcs_both_ways_over_a_websocket() {
         let history = a.stage().history(&key, &from_b).await.expect("history");
         assert_eq!(history, vec![Commit::root(&key).id, from_a, from_b]);
         assert!(
-            a.inner()
-                .metrics
+            a.peers()
+                .metrics()
                 .bytes_in
                 .load(std::sync::atomic::Ordering::Relaxed)
                 > 0
@@ -160,8 +160,8 @@ fn concurrent_transacts_on_two_nodes_make_two_heads_and_a_wait_realizer_resumes_
         b.stage().connect(&url(&a)).await.expect("connect");
         let mut two: Vec<_> = vec![a2, b1];
         two.sort();
-        let a_replica = a.inner().replicas.get(&key).expect("a");
-        let b_replica = b.inner().replicas.get(&key).expect("b");
+        let a_replica = a.replica(&key).expect("a");
+        let b_replica = b.replica(&key).expect("b");
         eventually("both nodes to hold both heads", T, || {
             a_replica.heads() == two && b_replica.heads() == two
         })

@@ -76,7 +76,7 @@ async fn two_peers_that_committed_while_apart_converge_to_the_same_two_heads() {
     wait_until(
         "b to notice the partition",
         T,
-        || b.inner().first_remote_heads(&k).is_none(),
+        || b.peers().first_remote_heads(&k).is_none(),
         || "b still sees a connected peer".into(),
     )
     .await;
@@ -124,16 +124,16 @@ async fn a_peer_that_was_offline_while_a_thousand_commits_were_made_catches_up()
     wait_realized_exactly(&sink, n as usize, T).await;
 
     // A reconnect with nothing new costs a handshake, not the history.
-    let before = b.inner().metrics.bytes_in.load(Ordering::Relaxed);
+    let before = b.peers().metrics().bytes_in.load(Ordering::Relaxed);
     proxy.cut_all();
     wait_until(
         "b to reconnect and hear a's heads",
         T,
-        || proxy.accepted.load(Ordering::SeqCst) >= 2 && b.inner().first_remote_heads(&k).is_some(),
+        || proxy.accepted.load(Ordering::SeqCst) >= 2 && b.peers().first_remote_heads(&k).is_some(),
         || format!("{} connections", proxy.accepted.load(Ordering::SeqCst)),
     )
     .await;
-    let cost = b.inner().metrics.bytes_in.load(Ordering::Relaxed) - before;
+    let cost = b.peers().metrics().bytes_in.load(Ordering::Relaxed) - before;
     assert!(cost < 4096, "a reconnect received {cost} bytes");
     assert_eq!(
         sink.snapshot().ops.len(),

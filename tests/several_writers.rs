@@ -639,7 +639,7 @@ mod in_process {
         let stage = node.stage();
         let head = stage.heads(key).await.expect("heads");
         assert_eq!(head.len(), 1, "one head");
-        let held = node.inner().store.clone();
+        let held = node.store().clone();
         let store = |id: &Id| {
             held.get_value(id)
                 .expect("read")

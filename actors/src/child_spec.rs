@@ -20,6 +20,7 @@ use crate::event::SupervisionEvent;
 use crate::exit::{ErrorChain, FactoryPanicked};
 use crate::panic_hook;
 use crate::restart::Restart;
+use crate::slot::Slot;
 use crate::strategy::Shutdown;
 use crate::supervisor::SupervisorHandle;
 use crate::supervisor::builder::Supervisor;
@@ -95,8 +96,9 @@ pub(crate) trait Starter: Send + Sync {
     }
 }
 
-struct ActorStarter<A, F> {
+struct ActorStarter<A: Actor, F> {
     factory: F,
+    slot: Option<Slot<A>>,
     _actor: PhantomData<fn() -> A>,
 }
 
@@ -111,6 +113,9 @@ where
         let mut ctx = Context::new();
         token.attach::<A>(&mut ctx);
         let addr = ctx.run(actor);
+        if let Some(slot) = &self.slot {
+            slot.fill(addr.clone());
+        }
         Ok(StartedChild {
             addr: Box::new(addr),
             sub: None,
@@ -180,10 +185,42 @@ impl ChildSpec {
         F: Fn() -> Result<A, E> + Send + Sync + 'static,
         E: std::error::Error + Send + Sync + 'static,
     {
+        Self::starting(id, factory, None)
+    }
+
+    /// Like [`new`](Self::new), publishing each incarnation in `slot` as it starts, so
+    /// callers holding the slot reach the current one without asking the supervisor.
+    pub fn new_in<A, F, E>(id: impl Into<ChildId>, slot: Slot<A>, factory: F) -> Self
+    where
+        A: Actor<Context = Context<A>>,
+        F: Fn() -> Result<A, E> + Send + Sync + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        Self::starting(id, factory, Some(slot))
+    }
+
+    /// Like [`actor`](Self::actor), publishing each incarnation in `slot` as it starts.
+    pub fn actor_in<A, F>(id: impl Into<ChildId>, slot: Slot<A>, factory: F) -> Self
+    where
+        A: Actor<Context = Context<A>>,
+        F: Fn() -> A + Send + Sync + 'static,
+    {
+        Self::new_in(id, slot, move || {
+            Ok::<A, std::convert::Infallible>(factory())
+        })
+    }
+
+    fn starting<A, F, E>(id: impl Into<ChildId>, factory: F, slot: Option<Slot<A>>) -> Self
+    where
+        A: Actor<Context = Context<A>>,
+        F: Fn() -> Result<A, E> + Send + Sync + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
         Self::from_starter(
             id.into(),
             Arc::new(ActorStarter {
                 factory,
+                slot,
                 _actor: PhantomData,
             }),
             Shutdown::default(),

@@ -18,6 +18,7 @@ use crate::clock::Clock;
 use crate::error::SupervisionError;
 use crate::exit::ErrorChain;
 use crate::restart::Restart;
+use crate::slot::Slot;
 use crate::strategy::{Shutdown, Strategy};
 use crate::supervisor::SupervisorHandle;
 use crate::supervisor::builder::Supervisor;
@@ -25,21 +26,24 @@ use crate::token::ChildToken;
 use crate::tree::{ChildCounts, ChildInfo};
 
 type PoolFactory<A, Args> = Arc<dyn Fn(Args) -> Result<A, ErrorChain> + Send + Sync>;
+type SlotOf<A, Args> = Arc<dyn Fn(&Args) -> Slot<A> + Send + Sync>;
 
 /// Builds a dynamic pool of `A` actors made from `Args`.
-pub struct Pool<A, Args> {
+pub struct Pool<A: Actor, Args> {
     supervisor: Supervisor,
     factory: PoolFactory<A, Args>,
+    slot_of: Option<SlotOf<A, Args>>,
     restart: Restart,
     shutdown: Shutdown,
     backoff: Option<BackoffPolicy>,
 }
 
-impl<A, Args> Clone for Pool<A, Args> {
+impl<A: Actor, Args> Clone for Pool<A, Args> {
     fn clone(&self) -> Self {
         Self {
             supervisor: self.supervisor.clone(),
             factory: self.factory.clone(),
+            slot_of: self.slot_of.clone(),
             restart: self.restart,
             shutdown: self.shutdown,
             backoff: self.backoff.clone(),
@@ -62,10 +66,18 @@ where
         Self {
             supervisor: Supervisor::new(name).strategy(Strategy::SimpleOneForOne),
             factory: Arc::new(move |args| factory(args).map_err(ErrorChain::new)),
+            slot_of: None,
             restart: Restart::Temporary,
             shutdown: Shutdown::default(),
             backoff: None,
         }
+    }
+
+    /// Publishes each child's incarnations in the slot `slot_of(args)` names (e.g. a slot
+    /// kept in the arguments), so callers reach a child without asking the pool.
+    pub fn slots(mut self, slot_of: impl Fn(&Args) -> Slot<A> + Send + Sync + 'static) -> Self {
+        self.slot_of = Some(Arc::new(slot_of));
+        self
     }
 
     /// Restart type of every child.
@@ -122,6 +134,7 @@ where
     fn spec_for(&self, id: ChildId, args: Args) -> ChildSpec {
         let starter = PoolChildStarter {
             factory: self.factory.clone(),
+            slot: self.slot_of.as_ref().map(|of| of(&args)),
             args,
             _actor: PhantomData,
         };
@@ -139,8 +152,9 @@ where
     }
 }
 
-struct PoolChildStarter<A, Args> {
+struct PoolChildStarter<A: Actor, Args> {
     factory: PoolFactory<A, Args>,
+    slot: Option<Slot<A>>,
     args: Args,
     _actor: PhantomData<fn() -> A>,
 }
@@ -154,20 +168,24 @@ where
         let actor = run_factory(|| (self.factory)(self.args.clone()))?;
         let mut ctx = Context::new();
         token.attach::<A>(&mut ctx);
+        let addr = ctx.run(actor);
+        if let Some(slot) = &self.slot {
+            slot.fill(addr.clone());
+        }
         Ok(StartedChild {
-            addr: Box::new(ctx.run(actor)),
+            addr: Box::new(addr),
             sub: None,
         })
     }
 }
 
 /// A typed handle on a running pool.
-pub struct PoolHandle<A, Args> {
+pub struct PoolHandle<A: Actor, Args> {
     supervisor: SupervisorHandle,
     pool: Pool<A, Args>,
 }
 
-impl<A, Args> Clone for PoolHandle<A, Args> {
+impl<A: Actor, Args> Clone for PoolHandle<A, Args> {
     fn clone(&self) -> Self {
         Self {
             supervisor: self.supervisor.clone(),

@@ -112,7 +112,7 @@ pub fn url_of(node: &Node) -> String {
 
 /// The replica of [`key`] on `node`.
 pub fn replica(node: &Node) -> Arc<ReplicaShared> {
-    node.inner().replicas.get(&key()).expect("replica started")
+    node.replica(&key()).expect("replica started")
 }
 
 /// Waits (polling every 200 µs) until `node`'s heads are `heads`; panics after `limit`.
@@ -134,7 +134,7 @@ pub async fn wait_level(node: &Node, heads: &[Id], limit: Duration) {
     let shared = replica(node);
     let k = key();
     let deadline = Instant::now() + limit;
-    while shared.heads() != heads || node.inner().first_remote_heads(&k).as_deref() != Some(heads) {
+    while shared.heads() != heads || node.peers().first_remote_heads(&k).as_deref() != Some(heads) {
         assert!(
             Instant::now() < deadline,
             "replicas did not agree in {limit:?}"
@@ -164,8 +164,7 @@ pub async fn wait_hint(node: &Node, peer: Uuid, heads: &[Id], limit: Duration) {
     let deadline = Instant::now() + limit;
     loop {
         let got = node
-            .inner()
-            .store
+            .store()
             .get_state(&keys::peer_heads(&peer, &k.user, &k.id))
             .expect("read hint");
         if got.as_deref() == Some(&want[..]) {
@@ -179,7 +178,7 @@ pub async fn wait_hint(node: &Node, peer: Uuid, heads: &[Id], limit: Duration) {
 /// Bytes this node's connections sent and received.
 pub fn wire_bytes(node: &Node) -> u64 {
     use std::sync::atomic::Ordering;
-    let m = &node.inner().metrics;
+    let m = node.peers().metrics();
     m.bytes_in.load(Ordering::Relaxed) + m.bytes_out.load(Ordering::Relaxed)
 }
 

@@ -61,7 +61,7 @@ pub async fn run(root: &Path, history: usize, news: &[usize]) {
     copy_store(&holder_dir, &peer_dir);
     let holder = start_node("holder", &holder_dir, true, None).await;
     let url = url_of(&holder);
-    let holder_peer = holder.inner().peer_id;
+    let holder_peer = holder.peers().peer_id();
     // First meeting: level already, the hints get saved on both sides.
     let heads = replica(&holder).heads();
     let peer = start_node("peer", &peer_dir, false, Some(&url)).await;
@@ -118,7 +118,7 @@ fn payload_bytes(
         .expect("between");
     ids.iter()
         .map(|id| {
-            let c = node.inner().load_outgoing(id).expect("load");
+            let c = node.peers().load_outgoing(id).expect("load");
             c.bytes.len() as u64 + c.values.iter().map(|(_, v)| v.len() as u64).sum::<u64>()
         })
         .sum()

@@ -33,7 +33,7 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
 /// heads (concurrent writes not yet merged) a `Wait` realizer applies them once a merge
 /// arrives: then the single local head descends from all of them and is applied.
 fn caught_up(node: &Node, key: &CrdtKey, realizer: &RealizerShared, target: &[Id]) -> bool {
-    let Some(replica) = node.inner().replicas.get(key) else {
+    let Some(replica) = node.replica(key) else {
         return false;
     };
     let state = replica.state();
@@ -92,20 +92,20 @@ pub async fn wait_realized(node: &Node, url: &str, key: &CrdtKey, timeout: Durat
     let mut last_print = Instant::now();
     let mut waiting_told = false;
     let target = loop {
-        if let Some(heads) = node.inner().first_remote_heads(key)
+        if let Some(heads) = node.peers().first_remote_heads(key)
             && heads != [root]
         {
             break heads;
         }
         if start.elapsed() > timeout {
-            match node.inner().first_remote_heads(key) {
+            match node.peers().first_remote_heads(key) {
                 Some(_) => bail!(
                     "the peer at {url} has no commits of CDVCS {key} (waited {}s)",
                     timeout.as_secs()
                 ),
                 None => {
                     let why = node
-                        .inner()
+                        .peers()
                         .last_dial_error(url)
                         .unwrap_or_else(|| "no answer".into());
                     bail!("cannot reach {url} within {}s: {why}", timeout.as_secs())
@@ -138,9 +138,7 @@ pub async fn wait_realized(node: &Node, url: &str, key: &CrdtKey, timeout: Durat
         if last_print.elapsed() > Duration::from_secs(2) {
             last_print = Instant::now();
             let have = node
-                .inner()
-                .replicas
-                .get(key)
+                .replica(key)
                 .map(|r| r.state())
                 .and_then(|s| s.read().ok().map(|g| g.len()))
                 .unwrap_or(0);

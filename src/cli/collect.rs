@@ -82,7 +82,7 @@ async fn collect(args: CollectArgs, spec: SourceSpec, key: CrdtKey) -> Result<()
     node.supervisor()
         .start_child(collector::subtree(
             node.stage(),
-            node.inner().store.clone(),
+            node.store().clone(),
             spec.clone(),
             opts,
             report_tx,

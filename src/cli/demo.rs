@@ -73,7 +73,7 @@ async fn demo(dir: &Path, source: &Path, key: CrdtKey) -> Result<()> {
         .supervisor()
         .start_child(collector::subtree(
             collector.stage(),
-            collector.inner().store.clone(),
+            collector.store().clone(),
             spec.clone(),
             CollectOptions {
                 key: key.clone(),

@@ -27,12 +27,12 @@ pub fn run(args: PeerArgs) -> Result<()> {
             .await
             .with_context(|| format!("starting the peer on {}", args.store.display()))?;
         // Serve every CDVCS in the store from the start.
-        let held =
-            node.inner().replicas.keys().with_context(|| {
-                format!("listing the CRDTs in the store {}", args.store.display())
-            })?;
+        let held = node
+            .replicas()
+            .keys()
+            .with_context(|| format!("listing the CRDTs in the store {}", args.store.display()))?;
         for key in held {
-            node.inner().replicas.ensure(&key).await?;
+            node.replicas().ensure(&key).await?;
         }
         match node.listen_addr() {
             Some(addr) => eprintln!("serving peers at ws://{addr}/"),

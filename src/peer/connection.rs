@@ -26,9 +26,10 @@ use super::graphs::with_graphs;
 use super::socket::{Inbound, Outgoing};
 use crate::crdt::{Commit, CrdtKey};
 use crate::id::Id;
-use crate::node::{NodeEvent, NodeInner};
+use crate::peer::context::PeerContext;
 use crate::protocol::{Codec, Message};
 use crate::replica::{ApplyRemote, Watched};
+use crate::replicas::NodeEvent;
 use crate::store::{WriteBatch, keys};
 use crate::sync::{
     BatchLimits, Effect, OutgoingCommit, SessionConfig, SyncLimits, SyncSession, plan_frames,
@@ -78,7 +79,7 @@ struct Outbound {
 /// The actor.
 pub struct ConnectionActor {
     id: u64,
-    node: Arc<NodeInner>,
+    node: Arc<PeerContext>,
     mode: Mode,
     remote: String,
     out: Option<Recipient<Outgoing>>,
@@ -95,7 +96,7 @@ pub struct ConnectionActor {
 
 impl ConnectionActor {
     /// A connection for `node`; `remote` names the peer in logs.
-    pub fn new(node: Arc<NodeInner>, mode: Mode, remote: String) -> ConnectionActor {
+    pub fn new(node: Arc<PeerContext>, mode: Mode, remote: String) -> ConnectionActor {
         let out = match &mode {
             Mode::Accepted(out) => Some(out.clone()),
             Mode::Dial(_) => None,
@@ -126,7 +127,7 @@ impl ConnectionActor {
 
     /// A session subscribed to every CRDT this node holds; refused when the store cannot
     /// list them (a peer that silently served nothing would look healthy).
-    fn fresh_session(node: &NodeInner) -> Result<SyncSession, crate::store::StoreError> {
+    fn fresh_session(node: &PeerContext) -> Result<SyncSession, crate::store::StoreError> {
         Ok(SyncSession::new(SessionConfig {
             local_peer: node.peer_id,
             subscriptions: node.replicas.keys()?,

@@ -12,7 +12,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 
 use super::server_socket::ServerSocket;
-use crate::node::NodeInner;
+use crate::peer::context::PeerContext;
 
 /// Why the listener could not start.
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +36,7 @@ pub struct ListenerActor {
 
 impl ListenerActor {
     /// Binds `addr` and starts serving websockets at path `/`.
-    pub fn bind(node: Arc<NodeInner>, addr: &str) -> Result<ListenerActor, ListenError> {
+    pub fn bind(node: Arc<PeerContext>, addr: &str) -> Result<ListenerActor, ListenError> {
         let data = web::Data::new(node.clone());
         let server = HttpServer::new(move || {
             App::new()
@@ -83,9 +83,9 @@ impl Actor for ListenerActor {
 async fn accept(
     req: HttpRequest,
     stream: web::Payload,
-    node: web::Data<Arc<NodeInner>>,
+    node: web::Data<Arc<PeerContext>>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let node: Arc<NodeInner> = node.get_ref().clone();
+    let node: Arc<PeerContext> = node.get_ref().clone();
     let remote = req
         .peer_addr()
         .map(|a| a.to_string())

@@ -8,6 +8,7 @@
 //! - [`listener`]: the server, as a supervised actor.
 pub mod client_socket;
 pub mod connection;
+pub mod context;
 pub mod frame_guard;
 pub mod graphs;
 pub mod listener;

@@ -9,6 +9,8 @@
 //!   in one durable transaction, or not at all (`write.rs`).
 //! - [`GroupCommitter`] (`group_commit.rs`): a writer thread that coalesces every batch queued
 //!   while a transaction is being written into the next transaction.
+//! - [`StoreHandle`] (`handle.rs`): what writers hold: reads on their thread, writes to the
+//!   current store actor through its slot (no supervisor round trip).
 //! - [`StoreActor`] (`actor.rs`): the actix face of the store; writes go through the group
 //!   committer, reads run on the blocking pool, so no arbiter ever waits on redb.
 //! - [`keys`]: the byte layout of the state space; [`cdvcs`]: a CDVCS's records in it (load,
@@ -44,6 +46,7 @@ mod batch;
 pub mod cdvcs;
 mod error;
 mod group_commit;
+mod handle;
 pub mod keys;
 mod open;
 mod read;
@@ -54,6 +57,7 @@ pub use actor::{GetState, GetValues, MAILBOX_CAPACITY, ScanState, StoreActor, Wr
 pub use batch::WriteBatch;
 pub use error::StoreError;
 pub use group_commit::{GroupCommitter, MAX_GROUP_BYTES};
+pub use handle::{STORE_WAIT, StoreHandle};
 pub use keys::CrdtKey;
 pub use open::{CACHE_BYTES, FILE_NAME, FORMAT_VERSION, Store};
 pub use read::StateRecords;

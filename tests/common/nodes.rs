@@ -83,18 +83,14 @@ pub fn url(node: &Node) -> String {
 
 /// The node's current heads of `key` (empty when it does not hold it).
 pub fn heads(node: &Node, key: &CrdtKey) -> BTreeSet<Id> {
-    node.inner()
-        .replicas
-        .get(key)
+    node.replica(key)
         .map(|r| r.heads().into_iter().collect())
         .unwrap_or_default()
 }
 
 /// How many commits (root included) the node holds for `key`.
 pub fn commit_count(node: &Node, key: &CrdtKey) -> usize {
-    node.inner()
-        .replicas
-        .get(key)
+    node.replica(key)
         .map(|r| r.state().read().map(|s| s.len()).unwrap_or(0))
         .unwrap_or(0)
 }

@@ -1,0 +1,229 @@
+//! [`PeerContext`]: what the node's connections and listener share — the node's identity,
+//! the replicas they serve, the store (reads, and writes of hints), the pool accepted
+//! connections join, dialling, the listen address, and what is known of each peer.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use actix::prelude::*;
+use replikativ_actors::{
+    ChildSpec, Pool, PoolHandle, Restart, Shutdown, SupervisionError, SupervisorHandle,
+};
+use uuid::Uuid;
+
+use crate::crdt::CrdtKey;
+use crate::id::Id;
+use crate::peer::connection::{ConnectionActor, Mode};
+use crate::peer::socket::Outgoing;
+use crate::pool_slot::PoolSlot;
+use crate::replicas::{NodeEvent, Replicas};
+use crate::store::{Store, StoreHandle, WriteBatch};
+use crate::sync::OutgoingCommit;
+
+/// Byte and refusal counters of the node's connections.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Frame bytes received.
+    pub bytes_in: AtomicU64,
+    /// Frame bytes sent.
+    pub bytes_out: AtomicU64,
+    /// Batches refused by verification.
+    pub rejected: AtomicU64,
+}
+
+/// Why a peer operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerError {
+    /// The node has not finished starting or is stopping.
+    #[error("the node is not running")]
+    NotRunning,
+    /// The `peers` supervisor refused or is gone.
+    #[error("the peers supervisor")]
+    Supervision(#[source] Box<SupervisionError>),
+}
+
+impl From<SupervisionError> for PeerError {
+    fn from(e: SupervisionError) -> Self {
+        PeerError::Supervision(Box::new(e))
+    }
+}
+
+type ConnectionPool = Pool<ConnectionActor, Recipient<Outgoing>>;
+
+/// Shared by the node's connections and listener.
+pub struct PeerContext {
+    /// The store, for reads on the caller's thread.
+    pub(crate) store: Store,
+    writer: StoreHandle,
+    /// The replicas served.
+    pub(crate) replicas: Arc<Replicas>,
+    /// This node's persistent peer id.
+    pub(crate) peer_id: Uuid,
+    /// Connection counters.
+    pub(crate) metrics: Metrics,
+    /// A peer that acknowledges nothing for this long while we wait is disconnected.
+    pub(crate) slow_peer_timeout: Duration,
+    next_conn: AtomicU64,
+    remote_heads: Mutex<HashMap<(u64, CrdtKey), Vec<Id>>>,
+    dial_errors: Mutex<HashMap<String, String>>,
+    listen_addr: Mutex<Option<SocketAddr>>,
+    connections: OnceLock<PoolSlot<ConnectionActor, Recipient<Outgoing>>>,
+    root: OnceLock<SupervisorHandle>,
+}
+
+impl PeerContext {
+    pub(crate) fn new(
+        store: StoreHandle,
+        replicas: Arc<Replicas>,
+        peer_id: Uuid,
+        slow_peer_timeout: Duration,
+    ) -> PeerContext {
+        PeerContext {
+            store: store.store().clone(),
+            writer: store,
+            replicas,
+            peer_id,
+            metrics: Metrics::default(),
+            slow_peer_timeout,
+            next_conn: AtomicU64::new(0),
+            remote_heads: Mutex::new(HashMap::new()),
+            dial_errors: Mutex::new(HashMap::new()),
+            listen_addr: Mutex::new(None),
+            connections: OnceLock::new(),
+            root: OnceLock::new(),
+        }
+    }
+
+    /// The pool accepted connections join. Holds the context weakly: the pool's template
+    /// lives in the context, and a strong reference would be a cycle that kept the node (and
+    /// its store file) alive after shutdown.
+    pub(crate) fn connection_pool(self: &Arc<Self>) -> ConnectionPool {
+        let me = Arc::downgrade(self);
+        Pool::new("connections", move |out: Recipient<Outgoing>| {
+            let peers = me.upgrade().ok_or(PeerError::NotRunning)?;
+            Ok::<_, PeerError>(ConnectionActor::new(
+                peers,
+                Mode::Accepted(out),
+                "accepted".into(),
+            ))
+        })
+        .restart(Restart::Temporary)
+        .intensity(1000, Duration::from_secs(1))
+    }
+
+    /// Binds the context to the running tree (the pool at `peers/connections`).
+    pub(crate) fn attach(&self, pool: ConnectionPool, root: SupervisorHandle) {
+        let _ = self.root.set(root.clone());
+        let _ = self
+            .connections
+            .set(PoolSlot::new(pool, &["peers", "connections"], root));
+    }
+
+    /// This node's persistent peer id.
+    pub fn peer_id(&self) -> Uuid {
+        self.peer_id
+    }
+
+    /// Connection counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// A fresh id for a connection (echo suppression).
+    pub fn next_connection_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Node events as a stream (for `ctx.add_stream`).
+    pub fn events_stream(&self) -> impl futures_util::Stream<Item = NodeEvent> + 'static {
+        self.replicas.events_stream()
+    }
+
+    /// Writes `batch` without waiting (hints, not data).
+    pub fn write_in_background(&self, batch: WriteBatch) {
+        self.writer.write_in_background(batch);
+    }
+
+    /// A commit and its values, for sending to a peer.
+    pub fn load_outgoing(&self, id: &Id) -> Result<OutgoingCommit, String> {
+        crate::peer::connection::load_outgoing(&self.store, id)
+    }
+
+    /// Records the heads a connection's peer announced for `crdt`.
+    pub fn note_remote_heads(&self, conn: u64, crdt: &CrdtKey, heads: &[Id]) {
+        if let Ok(mut m) = self.remote_heads.lock() {
+            m.entry((conn, crdt.clone()))
+                .or_insert_with(|| heads.to_vec());
+        }
+    }
+
+    /// The first heads any connected peer announced for `crdt` on its current connection.
+    pub fn first_remote_heads(&self, crdt: &CrdtKey) -> Option<Vec<Id>> {
+        let m = self.remote_heads.lock().ok()?;
+        m.iter()
+            .filter(|((_, k), _)| k == crdt)
+            .min_by_key(|((c, _), _)| *c)
+            .map(|(_, h)| h.clone())
+    }
+
+    /// A connection ended: forget what its peer announced.
+    pub fn forget_remote(&self, conn: u64) {
+        if let Ok(mut m) = self.remote_heads.lock() {
+            m.retain(|(c, _), _| *c != conn);
+        }
+    }
+
+    /// Remembers the last dial error of `url` (for a caller waiting on a connection).
+    pub fn note_dial_error(&self, url: &str, error: String) {
+        if let Ok(mut m) = self.dial_errors.lock() {
+            m.insert(url.to_string(), error);
+        }
+    }
+
+    /// The last dial error of `url`, if any.
+    pub fn last_dial_error(&self, url: &str) -> Option<String> {
+        self.dial_errors.lock().ok()?.get(url).cloned()
+    }
+
+    /// Where the listener is bound, once it is.
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        self.listen_addr.lock().ok().and_then(|a| *a)
+    }
+
+    pub(crate) fn set_listen_addr(&self, addr: SocketAddr) {
+        if let Ok(mut a) = self.listen_addr.lock() {
+            *a = Some(addr);
+        }
+    }
+
+    /// The current incarnation of the pool of accepted connections.
+    pub(crate) async fn connections(
+        &self,
+    ) -> Option<PoolHandle<ConnectionActor, Recipient<Outgoing>>> {
+        self.connections.get()?.handle().await.ok()
+    }
+
+    /// Dials `url` and keeps the connection up (a permanent child of `peers`).
+    pub async fn connect(self: &Arc<Self>, url: &str) -> Result<(), PeerError> {
+        let root = self.root.get().ok_or(PeerError::NotRunning)?;
+        let peers = root.supervisor("peers").await?;
+        let id = format!("connect-{}", self.next_connection_id());
+        peers
+            .start_child(dialer_spec(self.clone(), id, url.to_string()))
+            .await?;
+        Ok(())
+    }
+}
+
+/// A dialling connection to `url`, restarted forever (it backs off inside).
+pub(crate) fn dialer_spec(peers: Arc<PeerContext>, id: String, url: String) -> ChildSpec {
+    ChildSpec::actor(id, move || {
+        ConnectionActor::new(peers.clone(), Mode::Dial(url.clone()), url.clone())
+    })
+    .restart(Restart::Permanent)
+    .shutdown(Shutdown::Timeout(Duration::from_secs(2)))
+}

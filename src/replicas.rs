@@ -1,0 +1,208 @@
+//! The replica registry: one [`ReplicaActor`] per CDVCS this node holds, started on demand
+//! under the `replicas` pool, and the node's event bus (durable changes, new replicas) that
+//! connections follow.
+//!
+//! Reaching a running replica is one lock read through its [`Slot`](replikativ_actors::Slot)
+//! (filled by the runtime at each incarnation's start); the pool is asked only to start one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
+
+use actix::prelude::*;
+use replikativ_actors::{Pool, PoolHandle, Restart, SupervisionError, SupervisorHandle};
+use tokio::sync::broadcast;
+
+use crate::crdt::{Cdvcs, CrdtKey};
+use crate::pool_slot::PoolSlot;
+use crate::replica::{ReplicaActor, ReplicaShared, Watched};
+use crate::store::{StoreError, StoreHandle};
+
+/// How many node events a slow watcher may lag behind before it resynchronises.
+const EVENT_BUFFER: usize = 4096;
+
+/// Something every connection of this node may need to react to.
+#[derive(Clone, Debug)]
+pub enum NodeEvent {
+    /// A replica changed durably (or watchers lagged).
+    Replica(Watched),
+    /// A replica was created: subscribe to it on every connection.
+    Created(CrdtKey),
+}
+
+/// Why a replica could not be reached.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The node has not finished starting or is stopping.
+    #[error("the node is not running")]
+    NotRunning,
+    /// The replica's actor could not be started.
+    #[error("cannot start the replica of {key}")]
+    Start {
+        /// Which CDVCS.
+        key: CrdtKey,
+        /// Why.
+        #[source]
+        source: Box<SupervisionError>,
+    },
+    /// The replicas pool could not be reached.
+    #[error("the replicas pool is unavailable")]
+    Pool(#[source] Box<SupervisionError>),
+}
+
+/// The replicas this node holds.
+pub struct Replicas {
+    store: StoreHandle,
+    bus: broadcast::Sender<NodeEvent>,
+    shared: Mutex<HashMap<CrdtKey, Arc<ReplicaShared>>>,
+    pool: OnceLock<PoolSlot<ReplicaActor, Arc<ReplicaShared>>>,
+    start_lock: tokio::sync::Mutex<()>,
+}
+
+impl Replicas {
+    /// An empty registry over `store`.
+    pub(crate) fn new(store: StoreHandle) -> Replicas {
+        Replicas {
+            store,
+            bus: broadcast::channel(EVENT_BUFFER).0,
+            shared: Mutex::new(HashMap::new()),
+            pool: OnceLock::new(),
+            start_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The pool the replicas run in (its child spec goes under the node's root).
+    pub(crate) fn pool_template(
+        &self,
+        backoff: replikativ_actors::BackoffPolicy,
+    ) -> Pool<ReplicaActor, Arc<ReplicaShared>> {
+        let store = self.store.clone();
+        Pool::new("replicas", move |shared: Arc<ReplicaShared>| {
+            ReplicaActor::load(shared, store.clone())
+        })
+        .slots(|shared: &Arc<ReplicaShared>| shared.slot())
+        .restart(Restart::Permanent)
+        .intensity(10, Duration::from_secs(10))
+        .backoff(backoff)
+    }
+
+    /// Binds the registry to its running pool (at `replicas` under `root`).
+    pub(crate) fn attach(
+        &self,
+        template: Pool<ReplicaActor, Arc<ReplicaShared>>,
+        root: SupervisorHandle,
+    ) {
+        let _ = self.pool.set(PoolSlot::new(template, &["replicas"], root));
+    }
+
+    async fn pool(&self) -> Result<PoolHandle<ReplicaActor, Arc<ReplicaShared>>, RegistryError> {
+        let slot = self.pool.get().ok_or(RegistryError::NotRunning)?;
+        slot.handle()
+            .await
+            .map_err(|e| RegistryError::Pool(Box::new(e)))
+    }
+
+    fn child_id(key: &CrdtKey) -> String {
+        format!("{}/{}", key.user, key.id)
+    }
+
+    /// The replica of `key`, started (and created empty, root only) when absent.
+    pub async fn ensure(&self, key: &CrdtKey) -> Result<Arc<ReplicaShared>, RegistryError> {
+        self.addr(key).await?;
+        self.get(key).ok_or(RegistryError::NotRunning)
+    }
+
+    /// The shared state of `key`, if this node holds it.
+    pub fn get(&self, key: &CrdtKey) -> Option<Arc<ReplicaShared>> {
+        self.shared.lock().ok()?.get(key).cloned()
+    }
+
+    /// The shared state of `key`, registered now if absent (e.g. for a realizer that must
+    /// watch a replica before it starts).
+    pub(crate) fn adopt(&self, key: &CrdtKey) -> Arc<ReplicaShared> {
+        let mut map = match self.shared.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        let bus = self.bus.clone();
+        map.entry(key.clone())
+            .or_insert_with(|| ReplicaShared::new(key.clone(), bus))
+            .clone()
+    }
+
+    /// The current replica actor of `key`, starting it when it is not running.
+    pub async fn addr(&self, key: &CrdtKey) -> Result<Addr<ReplicaActor>, RegistryError> {
+        if let Some(addr) = self.get(key).and_then(|s| s.actor()) {
+            return Ok(addr);
+        }
+        let _guard = self.start_lock.lock().await;
+        if let Some(addr) = self.get(key).and_then(|s| s.actor()) {
+            return Ok(addr);
+        }
+        let pool = self.pool().await?;
+        let id = Self::child_id(key);
+        let (shared, created) = {
+            let mut map = self.shared.lock().map_err(|_| RegistryError::NotRunning)?;
+            match map.get(key) {
+                Some(s) => (s.clone(), false),
+                None => {
+                    let s = ReplicaShared::new(key.clone(), self.bus.clone());
+                    map.insert(key.clone(), s.clone());
+                    (s, true)
+                }
+            }
+        };
+        // A child of that id may be registered but stopped (e.g. restarting): replace it.
+        let _ = pool.terminate_child(&id).await;
+        let addr = pool
+            .start_child(id, shared)
+            .await
+            .map_err(|source| RegistryError::Start {
+                key: key.clone(),
+                source: Box::new(source),
+            })?;
+        if created {
+            let _ = self.bus.send(NodeEvent::Created(key.clone()));
+        }
+        Ok(addr)
+    }
+
+    /// Every CDVCS this node holds (started or only in the store).
+    pub fn keys(&self) -> Result<Vec<CrdtKey>, StoreError> {
+        let mut keys: Vec<CrdtKey> = match self.shared.lock() {
+            Ok(m) => m.keys().cloned().collect(),
+            Err(p) => p.into_inner().keys().cloned().collect(),
+        };
+        for k in self.store.store().list_crdts()? {
+            let k = CrdtKey::new(k.user, k.crdt);
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// The states of the replicas started so far.
+    pub fn states(&self) -> Vec<(CrdtKey, Arc<RwLock<Cdvcs>>)> {
+        self.shared
+            .lock()
+            .map(|m| m.iter().map(|(k, s)| (k.clone(), s.state())).collect())
+            .unwrap_or_default()
+    }
+
+    /// Node events as a stream (for `ctx.add_stream`); a lagging follower gets
+    /// [`Watched::Lagged`] and must resynchronise.
+    pub fn events_stream(&self) -> impl futures_util::Stream<Item = NodeEvent> + 'static {
+        futures_util::stream::unfold(self.bus.subscribe(), |mut rx| async move {
+            match rx.recv().await {
+                Ok(ev) => Some((ev, rx)),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    Some((NodeEvent::Replica(Watched::Lagged(n)), rx))
+                }
+                Err(broadcast::error::RecvError::Closed) => None,
+            }
+        })
+    }
+}
