@@ -6,6 +6,11 @@
 # FUZZ_TOOLCHAIN=nightly to use a nightly toolchain instead. Crashes land in
 # fuzz/artifacts/<target>/; reproduce one with `cargo fuzz run <target> <file>`, then fix it in
 # the library and add a regression test under tests/ that names the symptom.
+#
+# The 10-minute run recorded in README.md (Reliability, "parsers"), on a shared machine:
+#     nice -n 19 fuzz/run.sh 600
+# one target after the other, a single job each. A re-run resumes from fuzz/corpus/; remove it
+# to start as those runs did (source_line from the 64 seed lines, wire_codec from nothing).
 set -euo pipefail
 
 seconds="${1:-60}"

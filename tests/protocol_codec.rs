@@ -251,6 +251,42 @@ fn trailing_bytes_and_invalid_markers_are_named() {
     );
 }
 
+/// An ext header whose type byte is cut off: the walk moved past the end of the frame and
+/// reporting the "trailing bytes" overflowed (a panic in debug builds). Found by
+/// `cargo fuzz run wire_codec` (2026-11-29); the fuzzer's input is the second case.
+#[test]
+fn an_ext_header_cut_off_before_its_type_byte_is_truncated_not_a_panic() {
+    let codec = Codec::default();
+    // `{"error": ext}` with ext8/ext16/ext32 of length 0 and no type byte after the length.
+    for ext in [
+        &[0xc7, 0x00][..],
+        &[0xc8, 0x00, 0x00],
+        &[0xc9, 0x00, 0x00, 0x00, 0x00],
+    ] {
+        let mut frame = vec![0x81, 0xa5];
+        frame.extend_from_slice(b"error");
+        frame.extend_from_slice(ext);
+        let err = codec.decode(&frame).expect_err("truncated ext");
+        assert!(
+            matches!(err, ProtocolError::Truncated { at: 7, needed: 1 }),
+            "marker 0x{:02x}: {err}",
+            ext[0]
+        );
+    }
+    let found: [u8; 64] = [
+        0x81, 0xd9, 0x05, 0x65, 0x72, 0x72, 0x6f, 0x72, 0x88, 0xa2, 0xcd, 0xcd, 0xcd, 0xdf, 0x00,
+        0x27, 0xcd, 0xcf, 0x00, 0x27, 0x61, 0x1c, 0xb6, 0x64, 0xa6, 0x2f, 0x00, 0xa6, 0xc0, 0x80,
+        0x01, 0x00, 0x02, 0xcd, 0xcd, 0xdf, 0x00, 0x27, 0xcd, 0xcf, 0x00, 0x27, 0x61, 0x1c, 0xb6,
+        0x64, 0xa6, 0x2f, 0x00, 0xa6, 0xc0, 0x80, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0xde, 0x00,
+        0x01, 0x24, 0xc7, 0x00,
+    ];
+    let err = codec.decode(&found).expect_err("fuzzer input");
+    assert!(
+        matches!(err, ProtocolError::Truncated { at: 62, needed: 1 }),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_body_that_does_not_fit_the_schema_names_the_kind() {
     let frame = raw(&envelope(

@@ -263,14 +263,15 @@ impl<'a> Walker<'a, '_> {
                         max: self.limits.max_value,
                     });
                 }
-                let start = at + header;
-                if len > self.remaining(start) {
+                // The header must fit too: an ext's type byte follows its length, unread so far.
+                let total = header as u64 + len;
+                if total > self.remaining(at) {
                     return Err(ProtocolError::Truncated {
                         at,
-                        needed: (len - self.remaining(start)) as usize,
+                        needed: (total - self.remaining(at)) as usize,
                     });
                 }
-                self.pos = start + len as usize;
+                self.pos = at + header + len as usize;
             }
             Item::Container { header, elements } => {
                 let count = if self.byte(at)? & 0xf0 == 0x80 || self.byte(at)? >= 0xde {
