@@ -8,15 +8,48 @@
 //! - [`crdt`]: pure datatypes (CDVCS, OR-Map, LWW register).
 //! - [`protocol`]: wire messages and their bounded MessagePack codec.
 //! - [`sync`]: the pure per-connection replication state machine.
-//! - [`store`]: content-addressed values and mutable state over redb, and the `StoreActor`.
+//! - [`store`]: content-addressed values and mutable state over redb; [`store::cdvcs`] is how
+//!   a CDVCS lies in it; [`store::StoreHandle`] is what writers hold; the `StoreActor`.
 //! - [`replica`]: `ReplicaActor`, one per CDVCS held; durable before visible.
-//! - [`peer`]: websocket server and client, and the connection actor driving [`sync`].
+//!   [`replicas`]: the registry that starts them and the node's event bus.
+//! - [`peer`]: the peer context (identity, accept pool, dialling, what peers announced), the
+//!   websocket server and client, and the connection actor driving [`sync`].
 //! - [`realize`]: the realizer actor and sinks that apply transactions exactly once.
-//! - [`node`]: the supervision tree and the embedding API; [`stage`]: the user's handle;
+//! - [`node`]: assembles the supervision tree; [`stage`]: the user's handle;
 //!   [`oplog`]: OR-Maps and registers replicated as op logs over a CDVCS.
 //! - [`tweets`]: the seed's application: tweet records, SQLite schema and queries;
 //!   [`collector`]: sources and the buffer that commits them.
 //! - [`cli`]: the `replikativ` command.
+//!
+//! # The path of one tweet
+//!
+//! From a line of the source file to a row in SQLite on another machine, in order:
+//!
+//! 1. `source-pump` thread ([`collector::source`]): reads the line (a
+//!    [`tweets::TweetCursor`] knows its byte offset), parses it into tweets, and queues each
+//!    with the position after it on a bounded channel (64).
+//! 2. `source-reader` thread: gathers ready tweets into a `Feed` chunk and sends it to the
+//!    collector actor, waiting for the answer (backpressure: a slow store pauses the source).
+//! 3. [`collector::CollectorActor`] (actix arbiter): buffers; at `--batch` tweets or every
+//!    `--flush-ms` it asks the replica for one commit ([`Stage::transact_once`], policy
+//!    `MergeFirst`), carrying the file checkpoint.
+//! 4. [`replica::ReplicaActor`] (reached through its slot, no lookup): leaves out tweet ids
+//!    already committed, joins concurrent heads, and builds one atomic batch (params values,
+//!    commit record, graph entry, heads, checkpoint, id index).
+//! 5. [`store::StoreHandle`] → `StoreActor` → the `store-writer` thread
+//!    ([`store::GroupCommitter`]): one redb transaction and fsync for every batch queued
+//!    meanwhile; the answer comes back on a oneshot.
+//! 6. The replica applies the commit to its in-memory CDVCS and announces the durable change
+//!    on its broadcast channel and the node's event bus.
+//! 7. Each [`peer::connection::ConnectionActor`] hears it; its [`sync::SyncSession`] decides
+//!    what the peer lacks; the commit and its values are read and sent as a binary websocket
+//!    frame.
+//! 8. The receiving peer's connection decodes and re-hashes the bytes (BLAKE3), hands the
+//!    verified batch to its replica (`ApplyRemote`), which makes it durable (steps 5-6).
+//! 9. A [`realize::realizer::RealizerActor`] watching that replica plans what is not yet
+//!    applied (`history` order) and sends the commit to its sink's own thread
+//!    ([`realize::worker`]), which writes the rows and the applied-commit checkpoint in one
+//!    SQLite transaction.
 //!
 //! # Example
 //!

@@ -27,19 +27,18 @@ use replikativ_actors::{
     SupervisorHandle,
 };
 use tokio::sync::broadcast;
-use uuid::Uuid;
 
 use crate::crdt::CrdtKey;
-use crate::peer::context::{PeerContext, dialer_spec};
-use crate::peer::listener::ListenerActor;
+use crate::peer::context::PeerContext;
 use crate::realize::realizer::{ConflictPolicy, RealizerActor, RealizerShared, SinkOpener};
 use crate::replica::ReplicaShared;
 use crate::replicas::{RegistryError, Replicas};
 use crate::stage::Stage;
-use crate::store::{Store, StoreActor, StoreError, StoreHandle, WriteBatch, keys};
+use crate::store::{Store, StoreActor, StoreError, StoreHandle};
 
 pub use crate::peer::context::Metrics;
 pub use crate::replicas::NodeEvent;
+pub use crate::store::StoreLocation;
 
 /// Why a node could not start, or its tree could not be reached.
 #[derive(Debug, thiserror::Error)]
@@ -67,17 +66,6 @@ impl From<SupervisionError> for NodeError {
     fn from(e: SupervisionError) -> Self {
         NodeError::Supervision(Box::new(e))
     }
-}
-
-/// Where the store lives.
-#[derive(Clone, Debug)]
-pub enum StoreLocation {
-    /// A directory on disk (created if missing).
-    Dir(PathBuf),
-    /// redb's in-memory backend (tests).
-    Memory,
-    /// An already open store.
-    Open(Store),
 }
 
 /// A realizer to run under the node.
@@ -259,12 +247,8 @@ impl NodeBuilder {
     /// Opens the store and starts the tree: the store actor and the replicas first (every
     /// stored CDVCS loaded), then peers and realizers, then the user's subtrees.
     pub async fn start(self) -> Result<Node, NodeError> {
-        let store = match &self.store {
-            StoreLocation::Dir(dir) => Store::open(dir)?,
-            StoreLocation::Memory => Store::in_memory()?,
-            StoreLocation::Open(s) => s.clone(),
-        };
-        let peer_id = load_or_create_peer_id(&store)?;
+        let store = self.store.open()?;
+        let peer_id = crate::peer::context::load_or_create_peer_id(&store)?;
         let handle = StoreHandle::new(store.clone());
         let replicas = Arc::new(Replicas::new(handle.clone()));
         let peers = Arc::new(PeerContext::new(
@@ -291,7 +275,12 @@ impl NodeBuilder {
             .start()
             .await?;
         replicas.attach(replica_pool, root.clone());
-        let peers_subtree = self.peers_subtree(&peers, connection_pool.child_spec());
+        let peers_subtree = peers.subtree(
+            self.listen.as_deref(),
+            &self.connect,
+            connection_pool.child_spec(),
+            restart_backoff(),
+        );
         peers.attach(connection_pool, root.clone());
         // Every replica is loaded before peers and realizers start: a connection opened
         // earlier would announce a not-yet-loaded CDVCS as root-only and be sent its whole
@@ -316,32 +305,6 @@ impl NodeBuilder {
             root,
             realizers: realizer_shared,
         })
-    }
-
-    /// `peers (one_for_one)`: the listener, the pool of accepted connections, the dialers.
-    fn peers_subtree(&self, peers: &Arc<PeerContext>, pool: ChildSpec) -> Supervisor {
-        let mut sup = Supervisor::new("peers")
-            .strategy(Strategy::OneForOne)
-            .intensity(10, Duration::from_secs(10))
-            .backoff(restart_backoff());
-        if let Some(listen) = &self.listen {
-            let (ctx, listen) = (peers.clone(), listen.clone());
-            sup = sup.child(
-                ChildSpec::new("listener", move || {
-                    ListenerActor::bind(ctx.clone(), &listen)
-                })
-                .shutdown(Shutdown::Timeout(Duration::from_secs(2))),
-            );
-        }
-        sup = sup.child(pool);
-        for (i, url) in self.connect.iter().enumerate() {
-            sup = sup.child(dialer_spec(
-                peers.clone(),
-                format!("connect-{i}"),
-                url.clone(),
-            ));
-        }
-        sup
     }
 
     /// `realizers (one_for_one)`: one realizer per spec, each watching its replica.
@@ -380,17 +343,4 @@ pub fn restart_backoff() -> BackoffPolicy {
     BackoffPolicy::exponential(Duration::from_millis(50), Duration::from_secs(5))
         .jitter(0.3)
         .reset_after(Duration::from_secs(10))
-}
-
-fn load_or_create_peer_id(store: &Store) -> Result<Uuid, NodeError> {
-    if let Some(raw) = store.get_state(keys::NODE_ID)?
-        && let Ok(id) = Uuid::from_slice(&raw)
-    {
-        return Ok(id);
-    }
-    let id = Uuid::new_v4();
-    let mut batch = WriteBatch::new();
-    batch.put_state(keys::NODE_ID, id.as_bytes().to_vec());
-    store.write(&batch)?;
-    Ok(id)
 }

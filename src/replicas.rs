@@ -15,20 +15,12 @@ use tokio::sync::broadcast;
 
 use crate::crdt::{Cdvcs, CrdtKey};
 use crate::pool_slot::PoolSlot;
+pub use crate::replica::NodeEvent;
 use crate::replica::{ReplicaActor, ReplicaShared, Watched};
 use crate::store::{StoreError, StoreHandle};
 
 /// How many node events a slow watcher may lag behind before it resynchronises.
 const EVENT_BUFFER: usize = 4096;
-
-/// Something every connection of this node may need to react to.
-#[derive(Clone, Debug)]
-pub enum NodeEvent {
-    /// A replica changed durably (or watchers lagged).
-    Replica(Watched),
-    /// A replica was created: subscribe to it on every connection.
-    Created(CrdtKey),
-}
 
 /// Why a replica could not be reached.
 #[derive(Debug, thiserror::Error)]

@@ -10,17 +10,19 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use replikativ_actors::{
-    ChildSpec, Pool, PoolHandle, Restart, Shutdown, SupervisionError, SupervisorHandle,
+    ChildSpec, Pool, PoolHandle, Restart, Shutdown, Strategy, SupervisionError, Supervisor,
+    SupervisorHandle,
 };
 use uuid::Uuid;
 
 use crate::crdt::CrdtKey;
 use crate::id::Id;
 use crate::peer::connection::{ConnectionActor, Mode};
+use crate::peer::listener::ListenerActor;
 use crate::peer::socket::Outgoing;
 use crate::pool_slot::PoolSlot;
 use crate::replicas::{NodeEvent, Replicas};
-use crate::store::{Store, StoreHandle, WriteBatch};
+use crate::store::{Store, StoreError, StoreHandle, WriteBatch, keys};
 use crate::sync::OutgoingCommit;
 
 /// Byte and refusal counters of the node's connections.
@@ -219,6 +221,41 @@ impl PeerContext {
     }
 }
 
+impl PeerContext {
+    /// `peers (one_for_one)`: the listener on `listen`, the pool of accepted connections,
+    /// and one dialler per `connect` URL.
+    pub(crate) fn subtree(
+        self: &Arc<Self>,
+        listen: Option<&str>,
+        connect: &[String],
+        pool: ChildSpec,
+        backoff: replikativ_actors::BackoffPolicy,
+    ) -> Supervisor {
+        let mut sup = Supervisor::new("peers")
+            .strategy(Strategy::OneForOne)
+            .intensity(10, Duration::from_secs(10))
+            .backoff(backoff);
+        if let Some(listen) = listen {
+            let (ctx, listen) = (self.clone(), listen.to_string());
+            sup = sup.child(
+                ChildSpec::new("listener", move || {
+                    ListenerActor::bind(ctx.clone(), &listen)
+                })
+                .shutdown(Shutdown::Timeout(Duration::from_secs(2))),
+            );
+        }
+        sup = sup.child(pool);
+        for (i, url) in connect.iter().enumerate() {
+            sup = sup.child(dialer_spec(
+                self.clone(),
+                format!("connect-{i}"),
+                url.clone(),
+            ));
+        }
+        sup
+    }
+}
+
 /// A dialling connection to `url`, restarted forever (it backs off inside).
 pub(crate) fn dialer_spec(peers: Arc<PeerContext>, id: String, url: String) -> ChildSpec {
     ChildSpec::actor(id, move || {
@@ -226,4 +263,18 @@ pub(crate) fn dialer_spec(peers: Arc<PeerContext>, id: String, url: String) -> C
     })
     .restart(Restart::Permanent)
     .shutdown(Shutdown::Timeout(Duration::from_secs(2)))
+}
+
+/// This node's persistent peer id (created and stored on first start).
+pub(crate) fn load_or_create_peer_id(store: &Store) -> Result<Uuid, StoreError> {
+    if let Some(raw) = store.get_state(keys::NODE_ID)?
+        && let Ok(id) = Uuid::from_slice(&raw)
+    {
+        return Ok(id);
+    }
+    let id = Uuid::new_v4();
+    let mut batch = WriteBatch::new();
+    batch.put_state(keys::NODE_ID, id.as_bytes().to_vec());
+    store.write(&batch)?;
+    Ok(id)
 }

@@ -63,3 +63,25 @@ pub use open::{CACHE_BYTES, FILE_NAME, FORMAT_VERSION, Store};
 pub use read::StateRecords;
 pub use verify::{Damage, VerifyReport};
 pub use write::WriteHold;
+
+/// Where the store lives.
+#[derive(Clone, Debug)]
+pub enum StoreLocation {
+    /// A directory on disk (created if missing).
+    Dir(std::path::PathBuf),
+    /// redb's in-memory backend (tests).
+    Memory,
+    /// An already open store.
+    Open(Store),
+}
+
+impl StoreLocation {
+    /// Opens the store (creating it on disk when missing).
+    pub fn open(&self) -> Result<Store, StoreError> {
+        match self {
+            StoreLocation::Dir(dir) => Store::open(dir),
+            StoreLocation::Memory => Store::in_memory(),
+            StoreLocation::Open(s) => Ok(s.clone()),
+        }
+    }
+}
