@@ -1,8 +1,10 @@
-//! Realization (DESIGN §7): applying a CDVCS's transactions into something queryable.
+//! Realization (DESIGN §7): applying a CDVCS's transactions into something queryable. This
+//! layer knows no application; applications (such as [`crate::tweets`]) register handlers.
 //!
+//! - [`params`]: the params codec of the value space ([`encode_params`], [`decode_params`]).
 //! - [`sink`]: the [`Sink`] trait (exactly-once contract) and [`SinkError`], which tells
 //!   deterministic failures (park) from transient ones (retry).
-//! - [`sqlite`]: [`SqliteSink`], the embedded default (WAL, FTS5 via the tweet schema).
+//! - [`sqlite`]: [`SqliteSink`], the embedded default (WAL; applications add their schema).
 //! - [`memory`]: [`MemorySink`], for tests, with failure injection.
 //! - [`jsonl`]: [`JsonlSink`], JSON lines plus a checkpoint sidecar.
 //! - [`realizer`]: [`RealizerActor`](realizer::RealizerActor), which follows a CDVCS into a
@@ -10,6 +12,7 @@
 
 pub mod jsonl;
 pub mod memory;
+pub mod params;
 pub mod realizer;
 pub mod sink;
 pub mod sqlite;
@@ -17,5 +20,6 @@ pub mod worker;
 
 pub use jsonl::JsonlSink;
 pub use memory::{AppliedOp, InjectedFailure, MemorySink, MemorySnapshot};
+pub use params::{DecodeParamsError, decode_params, encode_params};
 pub use sink::{HandlerError, Sink, SinkError, SkippedCommit, TxParams};
 pub use sqlite::{SqliteHandler, SqliteSink};
