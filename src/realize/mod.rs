@@ -2,6 +2,7 @@
 //! layer knows no application; applications (such as [`crate::tweets`]) register handlers.
 //!
 //! - [`params`]: the params codec of the value space ([`encode_params`], [`decode_params`]).
+//! - [`plan`]: the pure realization plan ([`plan()`](plan::plan), [`ConflictPolicy`]).
 //! - [`sink`]: the [`Sink`] trait (exactly-once contract) and [`SinkError`], which tells
 //!   deterministic failures (park) from transient ones (retry).
 //! - [`sqlite`]: [`SqliteSink`], the embedded default (WAL; applications add their schema).
@@ -13,6 +14,7 @@
 pub mod jsonl;
 pub mod memory;
 pub mod params;
+pub mod plan;
 pub mod realizer;
 pub mod sink;
 pub mod sqlite;
@@ -21,5 +23,6 @@ pub mod worker;
 pub use jsonl::JsonlSink;
 pub use memory::{AppliedOp, InjectedFailure, MemorySink, MemorySnapshot};
 pub use params::{DecodeParamsError, decode_params, encode_params};
+pub use plan::ConflictPolicy;
 pub use sink::{HandlerError, Sink, SinkError, SkippedCommit, TxParams};
 pub use sqlite::{SqliteHandler, SqliteSink};

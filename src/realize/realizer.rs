@@ -19,9 +19,10 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::sync::watch;
 
+pub use super::plan::{ConflictPolicy, plan};
 use super::sink::{Sink, SinkError, TxParams};
 use super::worker::SinkWorker;
-use crate::crdt::{Cdvcs, Commit};
+use crate::crdt::Commit;
 use crate::id::Id;
 use crate::replica::ReplicaShared;
 use crate::store::{Store, StoreError};
@@ -30,16 +31,6 @@ use crate::store::{Store, StoreError};
 pub const MAX_ATTEMPTS: u32 = 3;
 /// How often a parked realizer checks whether an operator skipped its commit.
 const PARKED_POLL: Duration = Duration::from_millis(500);
-
-/// What to do while the CDVCS has several heads.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ConflictPolicy {
-    /// Apply nothing from the diverged branches until they are merged (default).
-    #[default]
-    Wait,
-    /// Apply every branch's commits in a deterministic order (for commutative ops).
-    Union,
-}
 
 /// Where a realizer is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -180,54 +171,6 @@ pub enum RealizeError {
         /// Its id.
         id: Id,
     },
-}
-
-/// The plan for the current state: commits to apply in order, and the heads when they conflict.
-/// Walks only the commits not yet applied (`history_since`), so following a growing CDVCS
-/// costs O(new commits), not O(history).
-pub fn plan(
-    state: &Cdvcs,
-    applied: &HashSet<Id>,
-    policy: ConflictPolicy,
-) -> (Vec<Id>, Option<Vec<Id>>) {
-    let heads: Vec<Id> = state.heads().iter().copied().collect();
-    let hist = |h: &Id| state.history_since(h, applied).unwrap_or_default();
-    let keep =
-        |ids: Vec<Id>| -> Vec<Id> { ids.into_iter().filter(|id| !is_root(state, id)).collect() };
-    match heads.as_slice() {
-        [] => (Vec::new(), None),
-        [only] => (keep(hist(only)), None),
-        [first, rest @ ..] => match policy {
-            ConflictPolicy::Wait => {
-                let mut common: HashSet<Id> = hist(&rest[0]).into_iter().collect();
-                for h in &rest[1..] {
-                    let set: HashSet<Id> = hist(h).into_iter().collect();
-                    common.retain(|id| set.contains(id));
-                }
-                let shared: Vec<Id> = hist(first)
-                    .into_iter()
-                    .filter(|id| common.contains(id))
-                    .collect();
-                (keep(shared), Some(heads))
-            }
-            ConflictPolicy::Union => {
-                let mut seen = HashSet::new();
-                let mut all = Vec::new();
-                for h in &heads {
-                    for id in hist(h) {
-                        if seen.insert(id) {
-                            all.push(id);
-                        }
-                    }
-                }
-                (keep(all), None)
-            }
-        },
-    }
-}
-
-fn is_root(state: &Cdvcs, id: &Id) -> bool {
-    state.parents(id).is_some_and(|p| p.is_empty())
 }
 
 /// The actor.
