@@ -2,8 +2,11 @@
 //!
 //! Params are a JSON value (whatever an application puts there, e.g. a tweet object), stored
 //! as MessagePack (rmp-serde). A writer encodes them once; the value's id is BLAKE3 of these
-//! bytes, and sinks decode them back with [`decode_params`].
+//! bytes, and sinks decode them back with [`decode_params`]. A handler that reads the bytes
+//! itself uses [`params_reader`], so it refuses exactly what `decode_params` refuses.
 
+use rmp_serde::decode::ReadRefReader;
+use serde::Deserialize;
 use serde_json::Value;
 
 /// Why stored params bytes do not decode.
@@ -20,7 +23,12 @@ pub fn encode_params(params: &Value) -> Vec<u8> {
 
 /// The JSON value back from its stored bytes; bytes after the first value are ignored.
 pub fn decode_params(bytes: &[u8]) -> Result<Value, DecodeParamsError> {
-    Ok(rmp_serde::from_slice(bytes)?)
+    Ok(Value::deserialize(&mut params_reader(bytes))?)
+}
+
+/// The deserializer `decode_params` reads params bytes with (strings borrowed from `bytes`).
+pub fn params_reader(bytes: &[u8]) -> rmp_serde::Deserializer<ReadRefReader<'_, [u8]>> {
+    rmp_serde::Deserializer::from_read_ref(bytes)
 }
 
 #[cfg(test)]
