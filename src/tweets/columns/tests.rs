@@ -186,3 +186,14 @@ fn bytes_that_are_no_json_value_are_bad_params_and_a_tweet_without_text_is_inval
         Err(HandlerError::Invalid { .. })
     ));
 }
+
+#[test]
+fn a_value_nested_as_deep_as_json_text_allows_reads_the_same_both_ways() {
+    // serde_json parses at most 127 nested arrays or objects; a tweet sits one level down.
+    let deep = (0..126).fold(json!(1), |inner, _| json!([inner]));
+    let tweet = json!({"id": "1", "text": "t", "deep": deep});
+    let bytes = encode_params(&tweet);
+    let row = TweetColumns::of_params(&bytes).expect("row");
+    assert_eq!(row, TweetColumns::of_value(&tweet).expect("value row"));
+    assert_eq!(decode_params(&bytes).expect("decodes"), tweet);
+}
