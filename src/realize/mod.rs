@@ -9,8 +9,10 @@
 //! - [`memory`]: [`MemorySink`], for tests, with failure injection.
 //! - [`jsonl`]: [`JsonlSink`], JSON lines plus a checkpoint sidecar.
 //! - [`realizer`]: [`RealizerActor`](realizer::RealizerActor), which follows a CDVCS into a
-//!   sink exactly once, parks at poison commits; [`worker`]: the sink's own thread.
+//!   sink exactly once, parks at poison commits; [`worker`]: the sink's own thread;
+//!   [`error`]: why an incarnation ended, and [`error_chain`] to render an error's causes.
 
+pub mod error;
 pub mod jsonl;
 pub mod memory;
 pub mod params;
@@ -20,6 +22,7 @@ pub mod sink;
 pub mod sqlite;
 pub mod worker;
 
+pub use error::{RealizeError, error_chain};
 pub use jsonl::JsonlSink;
 pub use memory::{AppliedOp, InjectedFailure, MemorySink, MemorySnapshot};
 pub use params::{DecodeParamsError, decode_params, encode_params};
