@@ -1,7 +1,8 @@
 //! The seed's application: collected tweets (DESIGN §8).
 //!
-//! - [`parse`]: the tweets of one source line ([`tweets_in_line`]), [`SkipReason`], and the
-//!   params encoding stored in the value space ([`encode_params`], [`decode_params`]).
+//! - [`parse`]: the tweets of one source line ([`tweets_in_line`]) and [`SkipReason`]; a
+//!   tweet's params are stored with the realization's codec ([`encode_params`],
+//!   [`decode_params`], re-exported from [`crate::realize::params`]).
 //! - [`lines`]: bounded line reading with offsets ([`LineReader`], 16 MiB per line).
 //! - [`cursor`]: tweets with the [`SourcePosition`] after each, to checkpoint and resume a file.
 //! - [`schema`]: the SQLite schema and the `add-tweet` handler ([`open_sink`]).
@@ -31,13 +32,12 @@ pub mod sample;
 pub mod schema;
 pub mod synthetic;
 
+pub use crate::realize::params::{DecodeParamsError, decode_params, encode_params};
 pub use chart::{ChartError, top_chart_svg};
 pub use columns::TweetColumns;
 pub use cursor::{SourceEvent, SourcePosition, TweetCursor, open_file_at};
 pub use lines::{Line, LineReader, LineTooLong, MAX_LINE_BYTES, NextLine};
-pub use parse::{
-    DecodeParamsError, SkipReason, TweetRecord, decode_params, encode_params, tweets_in_line,
-};
+pub use parse::{SkipReason, TweetRecord, tweets_in_line};
 pub use query::{
     CountJson, QueryError, SearchJson, Stats, TopEntry, TopJson, TweetDb, TweetRow, term_matches,
 };

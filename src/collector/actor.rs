@@ -13,8 +13,7 @@ use crate::stage::{Committed, RecordTx, Stage, StageError, WritePolicy};
 use crate::store::WriteBatch;
 use crate::tweets::SourcePosition;
 
-/// The op name of a collected tweet.
-pub const ADD_TWEET: &str = "add-tweet";
+pub use crate::tweets::ADD_TWEET;
 
 /// How a collector commits.
 #[derive(Clone, Debug)]

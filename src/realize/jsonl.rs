@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::params::decode_params;
 use super::sink::{Sink, SinkError, SkippedCommit, TxParams, now_ms};
 use crate::id::Id;
-use crate::tweets::decode_params;
 
 /// One sidecar line.
 #[derive(Debug, Serialize, Deserialize)]

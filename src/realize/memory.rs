@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
 
+use super::params::decode_params;
 use super::sink::{HandlerError, Sink, SinkError, SkippedCommit, TxParams, now_ms};
 use crate::id::Id;
-use crate::tweets::decode_params;
 
 /// One op applied by a [`MemorySink`].
 #[derive(Clone, Debug, PartialEq)]

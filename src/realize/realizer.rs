@@ -1,7 +1,7 @@
 //! `RealizerActor`: follows one CDVCS and applies each transaction to a [`Sink`] exactly once
 //! (DESIGN §7).
 //!
-//! Order is `history(head)`. Only commits durable in the local store are visible to it (the
+//! What it applies next, and in what order, is [`plan`]'s. Only commits durable in the local store are visible to it (the
 //! replica publishes nothing before it is durable). The checkpoint is the sink's set of applied
 //! commit ids, written in the same sink transaction as the effects, so a restart anywhere
 //! re-applies nothing and skips nothing.
@@ -19,27 +19,19 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::sync::watch;
 
+pub use super::error::{RealizeError, error_chain};
+pub use super::plan::{ConflictPolicy, plan};
 use super::sink::{Sink, SinkError, TxParams};
 use super::worker::SinkWorker;
-use crate::crdt::{Cdvcs, Commit};
+use crate::crdt::Commit;
 use crate::id::Id;
 use crate::replica::ReplicaShared;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 /// Deterministic failures of one commit before the stream parks there.
 pub const MAX_ATTEMPTS: u32 = 3;
 /// How often a parked realizer checks whether an operator skipped its commit.
 const PARKED_POLL: Duration = Duration::from_millis(500);
-
-/// What to do while the CDVCS has several heads.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ConflictPolicy {
-    /// Apply nothing from the diverged branches until they are merged (default).
-    #[default]
-    Wait,
-    /// Apply every branch's commits in a deterministic order (for commutative ops).
-    Union,
-}
 
 /// Where a realizer is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,109 +117,6 @@ impl RealizerShared {
     pub fn applied_count(&self) -> usize {
         self.applied.lock().map(|a| a.len()).unwrap_or(0)
     }
-}
-
-/// Why a realizer incarnation ended.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RealizeError {
-    /// The sink failed.
-    #[error("realizer {name}: applying commit {commit} failed")]
-    Sink {
-        /// Which realizer.
-        name: String,
-        /// The commit.
-        commit: Id,
-        /// The sink's error.
-        #[source]
-        source: Box<SinkError>,
-    },
-    /// The sink could not be opened or read.
-    #[error("realizer {name}: the sink is unavailable")]
-    Open {
-        /// Which realizer.
-        name: String,
-        /// Why.
-        #[source]
-        source: Box<SinkError>,
-    },
-    /// The sink's thread died.
-    #[error("realizer {name}: the sink's thread is gone")]
-    WorkerGone {
-        /// Which realizer.
-        name: String,
-    },
-    /// A commit record or value could not be read from the local store.
-    #[error("realizer {name}: reading {what} {id} from the store failed")]
-    Store {
-        /// Which realizer.
-        name: String,
-        /// Commit or value.
-        what: &'static str,
-        /// Its id.
-        id: Id,
-        /// The store's error (boxed to keep results small).
-        #[source]
-        source: Box<StoreError>,
-    },
-    /// A durable commit's record or value is absent or undecodable (a damaged store).
-    #[error("realizer {name}: {what} {id} is missing or damaged in the local store")]
-    Damaged {
-        /// Which realizer.
-        name: String,
-        /// Commit or value.
-        what: &'static str,
-        /// Its id.
-        id: Id,
-    },
-}
-
-/// The plan for the current state: commits to apply in order, and the heads when they conflict.
-/// Walks only the commits not yet applied (`history_since`), so following a growing CDVCS
-/// costs O(new commits), not O(history).
-pub fn plan(
-    state: &Cdvcs,
-    applied: &HashSet<Id>,
-    policy: ConflictPolicy,
-) -> (Vec<Id>, Option<Vec<Id>>) {
-    let heads: Vec<Id> = state.heads().iter().copied().collect();
-    let hist = |h: &Id| state.history_since(h, applied).unwrap_or_default();
-    let keep =
-        |ids: Vec<Id>| -> Vec<Id> { ids.into_iter().filter(|id| !is_root(state, id)).collect() };
-    match heads.as_slice() {
-        [] => (Vec::new(), None),
-        [only] => (keep(hist(only)), None),
-        [first, rest @ ..] => match policy {
-            ConflictPolicy::Wait => {
-                let mut common: HashSet<Id> = hist(&rest[0]).into_iter().collect();
-                for h in &rest[1..] {
-                    let set: HashSet<Id> = hist(h).into_iter().collect();
-                    common.retain(|id| set.contains(id));
-                }
-                let shared: Vec<Id> = hist(first)
-                    .into_iter()
-                    .filter(|id| common.contains(id))
-                    .collect();
-                (keep(shared), Some(heads))
-            }
-            ConflictPolicy::Union => {
-                let mut seen = HashSet::new();
-                let mut all = Vec::new();
-                for h in &heads {
-                    for id in hist(h) {
-                        if seen.insert(id) {
-                            all.push(id);
-                        }
-                    }
-                }
-                (keep(all), None)
-            }
-        },
-    }
-}
-
-fn is_root(state: &Cdvcs, id: &Id) -> bool {
-    state.parents(id).is_some_and(|p| p.is_empty())
 }
 
 /// The actor.
@@ -458,18 +347,6 @@ impl RealizerActor {
                 }),
         );
     }
-}
-
-/// Renders an error with its whole `source()` chain.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 impl Actor for RealizerActor {

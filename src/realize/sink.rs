@@ -51,7 +51,7 @@ pub enum HandlerError {
     },
     /// The params bytes are not a JSON value (from handlers that read the bytes themselves).
     #[error("params do not decode")]
-    BadParams(#[source] crate::tweets::DecodeParamsError),
+    BadParams(#[source] super::params::DecodeParamsError),
     /// The database refused a statement.
     #[error("SQL statement failed")]
     Sql(#[from] rusqlite::Error),
@@ -97,7 +97,7 @@ pub enum SinkError {
         op: String,
         /// Decoder error.
         #[source]
-        source: crate::tweets::DecodeParamsError,
+        source: super::params::DecodeParamsError,
     },
     /// The handler returned an error.
     #[error("commit {commit}, transaction {tx} ({op}): handler failed")]

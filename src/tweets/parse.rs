@@ -57,11 +57,6 @@ pub enum SkipReason {
     },
 }
 
-/// Why stored params bytes do not decode.
-#[derive(Debug, thiserror::Error)]
-#[error("params are not a MessagePack-encoded JSON value")]
-pub struct DecodeParamsError(#[from] rmp_serde::decode::Error);
-
 /// The tweets of one line, or why it holds none.
 pub fn tweets_in_line(bytes: &[u8]) -> Result<Vec<TweetRecord>, SkipReason> {
     // A UTF-8 byte order mark (first line of some exported files) is not content.
@@ -158,18 +153,6 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// The bytes stored in the value space for a transaction's params: MessagePack (rmp-serde) of
-/// the JSON value. Encoded once by the collector; its id is BLAKE3 of these bytes.
-pub fn encode_params(params: &Value) -> Vec<u8> {
-    // A serde_json::Value always serializes into a Vec (no I/O, string keys only).
-    rmp_serde::to_vec(params).unwrap_or_default()
-}
-
-/// The JSON value back from its stored bytes.
-pub fn decode_params(bytes: &[u8]) -> Result<Value, DecodeParamsError> {
-    Ok(rmp_serde::from_slice(bytes)?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,13 +219,5 @@ mod tests {
             tweets_in_line(br#"{"meta":{"result_count":0}}"#),
             Err(SkipReason::NoTweet { .. })
         ));
-    }
-
-    #[test]
-    fn params_round_trip_through_messagepack() {
-        let v = json!({"id":"1","text":"héllo","n":-3,"f":1.5,"a":[true,null],"big":18446744073709551615u64});
-        let bytes = encode_params(&v);
-        assert_eq!(decode_params(&bytes).expect("decode"), v);
-        assert!(decode_params(&[0xc1]).is_err());
     }
 }
