@@ -1,7 +1,6 @@
 //! `CollectorActor`: the buffer between a source and the CDVCS.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -12,6 +11,8 @@ use crate::id::Id;
 use crate::stage::{Committed, RecordTx, Stage, StageError, WritePolicy};
 use crate::store::WriteBatch;
 use crate::tweets::SourcePosition;
+
+pub use super::link::CollectorLink;
 
 pub use crate::tweets::ADD_TWEET;
 
@@ -86,87 +87,6 @@ pub struct SourceEnded;
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), CommitFailed>")]
 pub struct FlushNow;
-
-/// Where the current collector incarnation is, how far it has been fed, and the source's
-/// reader threads. Shared by the collector (which registers itself on start) and the source
-/// (which feeds it and resumes after what it fed).
-#[derive(Clone, Default)]
-pub struct CollectorLink {
-    addr: Arc<Mutex<Option<Addr<CollectorActor>>>>,
-    fed: Arc<Mutex<Option<SourcePosition>>>,
-    halted: Arc<AtomicBool>,
-    /// Taken by a reader thread for its whole life: a new source incarnation's reader waits
-    /// for the previous one to deliver its last chunk before it decides where to start.
-    reader: Arc<(Mutex<bool>, Condvar)>,
-    readers: Arc<AtomicUsize>,
-}
-
-impl CollectorLink {
-    /// The current collector, if one is running.
-    pub fn addr(&self) -> Option<Addr<CollectorActor>> {
-        self.addr.lock().ok()?.clone().filter(|a| a.connected())
-    }
-
-    /// The position after the last tweet fed to the current collector.
-    pub fn fed(&self) -> Option<SourcePosition> {
-        self.fed.lock().ok().and_then(|p| *p)
-    }
-
-    fn set_fed(&self, pos: Option<SourcePosition>) {
-        if let Ok(mut p) = self.fed.lock() {
-            *p = pos;
-        }
-    }
-
-    /// Stops the source for good: its reader feeds what it has already read and ends (before
-    /// a final flush at SIGTERM, so nothing read is left behind uncommitted).
-    pub fn halt(&self) {
-        self.halted.store(true, Ordering::SeqCst);
-    }
-
-    /// The flag [`halt`](Self::halt) sets, for threads and tasks that poll it.
-    pub(crate) fn halted_flag(&self) -> Arc<AtomicBool> {
-        self.halted.clone()
-    }
-
-    /// Whether [`halt`](Self::halt) was called.
-    pub fn halted(&self) -> bool {
-        self.halted.load(Ordering::SeqCst)
-    }
-
-    /// Reader threads still running (0 once a halted source has fed its last chunk).
-    pub fn readers(&self) -> usize {
-        self.readers.load(Ordering::SeqCst)
-    }
-
-    /// Registers a reader thread: waits until the previous reader thread has ended (it may
-    /// still be delivering its last chunk), then holds the reader slot until the returned
-    /// guard drops. A reader decides where to start only once it holds the slot.
-    pub(crate) fn enter_reader(&self) -> ReaderGuard {
-        self.readers.fetch_add(1, Ordering::SeqCst);
-        let (busy, freed) = &*self.reader;
-        let mut taken = busy.lock().unwrap_or_else(|p| p.into_inner());
-        while *taken {
-            taken = freed.wait(taken).unwrap_or_else(|p| p.into_inner());
-        }
-        *taken = true;
-        ReaderGuard { link: self.clone() }
-    }
-}
-
-/// A running reader thread's hold on the link (see [`CollectorLink::enter_reader`]).
-pub(crate) struct ReaderGuard {
-    link: CollectorLink,
-}
-
-impl Drop for ReaderGuard {
-    fn drop(&mut self) {
-        let (busy, freed) = &*self.link.reader;
-        *busy.lock().unwrap_or_else(|p| p.into_inner()) = false;
-        freed.notify_all();
-        self.link.readers.fetch_sub(1, Ordering::SeqCst);
-    }
-}
 
 /// A commit (or join) of the collector failed; what was buffered is not durable.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -322,9 +242,7 @@ impl Actor for CollectorActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        if let Ok(mut a) = self.link.addr.lock() {
-            *a = Some(ctx.address());
-        }
+        self.link.register(ctx.address());
         let every = self.opts.flush;
         // The timer asks through the mailbox, never with `ctx.wait` from the timer itself:
         // actix polls timers after a handler has queued its `AtomicResponse` but before that
@@ -421,43 +339,5 @@ impl Handler<FlushNow> for CollectorActor {
     fn handle(&mut self, _msg: FlushNow, _ctx: &mut Context<Self>) -> Self::Result {
         self.flush_queued = false;
         AtomicResponse::new(self.settle())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Regression (tweets committed twice after a source restart): a restarted source's
-    /// reader decided where to start while its predecessor was still delivering a chunk, so
-    /// both fed the same tweets. A reader now waits for the previous one to end.
-    #[test]
-    fn a_new_reader_waits_until_the_previous_reader_has_delivered_and_ended() {
-        let link = CollectorLink::default();
-        let first = link.enter_reader();
-        let (entered, rx) = std::sync::mpsc::channel();
-        let second = link.clone();
-        let handle = std::thread::spawn(move || {
-            let _slot = second.enter_reader();
-            entered.send(()).expect("test alive");
-        });
-        assert!(
-            rx.recv_timeout(Duration::from_millis(300)).is_err(),
-            "the second reader entered while the first still ran"
-        );
-        assert_eq!(link.readers(), 2, "both are counted while one waits");
-        drop(first);
-        rx.recv_timeout(Duration::from_secs(30))
-            .expect("the second reader enters once the first has ended");
-        handle.join().expect("second reader");
-        assert_eq!(link.readers(), 0);
-    }
-
-    #[test]
-    fn a_halted_link_says_so() {
-        let link = CollectorLink::default();
-        assert!(!link.halted());
-        link.clone().halt();
-        assert!(link.halted());
     }
 }

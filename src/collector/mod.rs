@@ -11,6 +11,7 @@
 
 pub mod actor;
 pub mod http;
+pub mod link;
 pub mod source;
 
 pub use actor::{CollectOptions, CollectReport, CollectorActor, CollectorLink, FlushNow};
