@@ -1,6 +1,7 @@
 //! `ConnectionActor`: speaks the replication protocol over one websocket, on either side.
 //!
-//! It decodes frames with the bounded codec, feeds them to its pure [`SyncSession`], and
+//! It decodes frames with the bounded codec (which hashes received content once), feeds them
+//! to its pure [`SyncSession`] with the state of only the CRDTs each frame names, and
 //! carries out the effects in order: sends, durable applies through the replica actors,
 //! replica creation, persisted per-peer hints. Outgoing catch-ups are loaded from the store
 //! lazily, framed in bounded batches, and flow-controlled: after each batch a `Ping` is sent
@@ -27,7 +28,7 @@ use super::socket::{Inbound, Outgoing};
 use crate::crdt::{Commit, CrdtKey};
 use crate::id::Id;
 use crate::node::{NodeEvent, NodeInner};
-use crate::protocol::{Codec, Message};
+use crate::protocol::{Codec, Message, Received};
 use crate::replica::{ApplyRemote, Watched};
 use crate::store::{WriteBatch, keys};
 use crate::sync::{
@@ -180,14 +181,27 @@ impl ConnectionActor {
         self.drive(ctx);
     }
 
+    /// Runs `f` with read views of the replicas of `crdts` only: a frame touches only the
+    /// CRDTs it names (a replica not started yet is seen as its root by the session).
     fn graphs_call<R>(
         &mut self,
+        crdts: &[CrdtKey],
         f: impl FnOnce(&mut SyncSession, &dyn crate::sync::Graphs) -> R,
     ) -> R {
-        let states = self.node.replicas.states();
+        let states: Vec<_> = crdts
+            .iter()
+            .filter_map(|k| Some((k.clone(), self.node.replicas.get(k)?.state())))
+            .collect();
         let store = self.node.store.clone();
         let session = &mut self.session;
         with_graphs(&states, &store, |g| f(session, g))
+    }
+
+    /// Our state of `crdt` changed: the session sends the peer what it lacks.
+    fn local_change(&mut self, crdt: &CrdtKey) -> Vec<Effect> {
+        self.graphs_call(std::slice::from_ref(crdt), |s, g| {
+            s.on_local_change(crdt, g)
+        })
     }
 
     /// Carries out queued effects in order; an async one pauses the queue until it is done.
@@ -218,6 +232,7 @@ impl ConnectionActor {
                         let msg = ApplyRemote {
                             commits: batch.commits,
                             values: batch.values,
+                            values_to_check: batch.values_to_check,
                             origin,
                         };
                         match addr.send(msg).await {
@@ -229,7 +244,9 @@ impl ConnectionActor {
                     ctx.wait(fut.into_actor(self).map(move |res, act, ctx| {
                         act.busy = false;
                         let effects = match res {
-                            Ok(()) => act.graphs_call(|s, g| s.on_applied(&crdt, g)),
+                            Ok(()) => act.graphs_call(std::slice::from_ref(&crdt), |s, g| {
+                                s.on_applied(&crdt, g)
+                            }),
                             Err(reason) => {
                                 tracing::warn!(remote = %act.remote, crdt = %crdt, "applying a batch failed: {reason}");
                                 act.session.on_apply_failed(&crdt, reason)
@@ -444,8 +461,8 @@ impl Handler<Inbound> for ConnectionActor {
                     .metrics
                     .bytes_in
                     .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                let effects = match self.codec.decode(&bytes) {
-                    Ok(Message::Pong(seq)) => {
+                let effects = match self.codec.receive(&bytes) {
+                    Ok(Received::Other(Message::Pong(seq))) => {
                         if seq > self.acked && seq <= self.ping_seq {
                             self.acked = seq;
                             self.last_ack = Instant::now();
@@ -454,10 +471,11 @@ impl Handler<Inbound> for ConnectionActor {
                         Vec::new()
                     }
                     Ok(msg) => {
-                        if let Message::Heads { crdt, heads } = &msg {
+                        if let Received::Other(Message::Heads { crdt, heads }) = &msg {
                             self.node.note_remote_heads(self.id, crdt, heads);
                         }
-                        self.graphs_call(|s, g| s.on_message(msg, g))
+                        let crdts = msg.crdts().to_vec();
+                        self.graphs_call(&crdts, |s, g| s.on_received(msg, g))
                     }
                     Err(e) => self.session.on_decode_error(e),
                 };
@@ -488,15 +506,11 @@ impl StreamHandler<NodeEvent> for ConnectionActor {
                 if change.origin == Some(self.id) {
                     return;
                 }
-                self.graphs_call(|s, g| s.on_local_change(&change.key, g))
+                self.local_change(&change.key)
             }
             NodeEvent::Replica(Watched::Lagged(_)) => {
                 let keys: Vec<CrdtKey> = self.session.shared().cloned().collect();
-                let mut all = Vec::new();
-                for k in keys {
-                    all.extend(self.graphs_call(|s, g| s.on_local_change(&k, g)));
-                }
-                all
+                keys.iter().flat_map(|k| self.local_change(k)).collect()
             }
             NodeEvent::Created(key) => self.session.subscribe(vec![key]),
         };

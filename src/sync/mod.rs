@@ -22,8 +22,9 @@
 //!    (parents first), in frames bounded by bytes and count, then `Heads`.
 //! 5. **Receipt.** `Values` are buffered (bounded by `max_pending_bytes`, else close
 //!    `Overloaded`) until the next `Commits` frame, which is verified with them as one batch:
-//!    every value and commit re-hashed, every commit decoded, every parent in the batch or
-//!    held. Any failure refuses the whole batch (`Reject` with peer and id, then close); a
+//!    every value and commit hashed once on receipt (by the codec, see
+//!    [`Received`](crate::protocol::Received)), every commit decoded, every parent in the
+//!    batch or held. Any failure refuses the whole batch (`Reject` with peer and id, then close); a
 //!    good batch becomes `Apply`. Heads arriving while batches are being applied wait for
 //!    `on_applied`.
 //! 6. **Relay.** After a durable apply, the driver calls `on_local_change` on every other
@@ -38,13 +39,16 @@
 
 pub mod ancestry;
 mod batch;
+mod config;
 mod effect;
 mod graph;
 mod negotiation;
+mod receive;
 mod session;
 mod verify;
 
 pub use batch::{BatchError, BatchLimits, OutgoingCommit, plan_frames};
+pub use config::{SessionConfig, SyncLimits};
 pub use effect::{CloseReason, Effect, SyncError, VerifiedBatch};
 pub use graph::{GraphView, Graphs};
-pub use session::{SessionConfig, SyncLimits, SyncSession};
+pub use session::SyncSession;

@@ -1,16 +1,50 @@
 //! A deterministic simulated network in the manner of raft-rs: replicas joined by links that
 //! can drop, duplicate, reorder, cut and heal. Each link end runs a `SyncSession`; frames
-//! travel encoded through the real codec and are counted.
+//! travel encoded through the real codec and are counted. Every session input sees only the
+//! CRDTs its frame names ([`Scoped`]), so every run checks that a frame touches only its own
+//! CRDT.
 
 use std::collections::VecDeque;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use replikativ::Id;
 use replikativ::crdt::CrdtKey;
 use replikativ::protocol::Codec;
-use replikativ::sync::{BatchLimits, Effect, SessionConfig, SyncLimits, SyncSession, plan_frames};
+use replikativ::sync::{
+    BatchLimits, Effect, GraphView, Graphs, SessionConfig, SyncLimits, SyncSession, plan_frames,
+};
+use uuid::Uuid;
 
 use super::dag::Replica;
+
+/// A replica as one session input may see it: only the CRDTs `crdts`; asking for another
+/// panics.
+pub struct Scoped<'a> {
+    pub replica: &'a Replica,
+    pub crdts: &'a [CrdtKey],
+}
+
+impl Scoped<'_> {
+    fn check(&self, crdt: &CrdtKey) {
+        assert!(
+            self.crdts.contains(crdt),
+            "an input about {:?} read the state of {crdt}",
+            self.crdts
+        );
+    }
+}
+
+impl Graphs for Scoped<'_> {
+    fn graph(&self, crdt: &CrdtKey) -> Option<&dyn GraphView> {
+        self.check(crdt);
+        self.replica.graph(crdt)
+    }
+    fn known_heads_hint(&self, peer: &Uuid, crdt: &CrdtKey) -> Vec<Id> {
+        self.check(crdt);
+        self.replica.known_heads_hint(peer, crdt)
+    }
+}
 
 /// Fault probabilities per delivery, in percent.
 #[derive(Clone, Copy, Debug, Default)]
@@ -109,11 +143,14 @@ impl Sim {
                 if self.links[l].ends[side] != r || except == Some((l, side)) {
                     continue;
                 }
-                let replica = &self.replicas[r];
+                let scope = Scoped {
+                    replica: &self.replicas[r],
+                    crdts: std::slice::from_ref(crdt),
+                };
                 let Some(sessions) = self.links[l].sessions.as_mut() else {
                     continue;
                 };
-                let effects = sessions[side].on_local_change(crdt, replica);
+                let effects = sessions[side].on_local_change(crdt, &scope);
                 self.run_effects(l, side, effects);
             }
         }
@@ -145,12 +182,15 @@ impl Sim {
                 }
                 Effect::Apply { crdt, batch } => {
                     let result = self.replicas[r].apply(&crdt, batch);
-                    let replica = &self.replicas[r];
+                    let scope = Scoped {
+                        replica: &self.replicas[r],
+                        crdts: std::slice::from_ref(&crdt),
+                    };
                     let Some(sessions) = self.links[l].sessions.as_mut() else {
                         return;
                     };
                     let more = match result {
-                        Ok(()) => sessions[side].on_applied(&crdt, replica),
+                        Ok(()) => sessions[side].on_applied(&crdt, &scope),
                         Err(reason) => sessions[side].on_apply_failed(&crdt, reason),
                     };
                     work.extend(more);
@@ -204,12 +244,18 @@ impl Sim {
 
     fn deliver(&mut self, l: usize, to: usize, frame: &[u8]) {
         let r = self.links[l].ends[to];
-        let replica = &self.replicas[r];
         let Some(sessions) = self.links[l].sessions.as_mut() else {
             return;
         };
-        let effects = match self.codec.decode(frame) {
-            Ok(msg) => sessions[to].on_message(msg, replica),
+        let effects = match self.codec.receive(frame) {
+            Ok(msg) => {
+                let crdts = msg.crdts().to_vec();
+                let scope = Scoped {
+                    replica: &self.replicas[r],
+                    crdts: &crdts,
+                };
+                sessions[to].on_received(msg, &scope)
+            }
             Err(e) => sessions[to].on_decode_error(e),
         };
         self.run_effects(l, to, effects);
