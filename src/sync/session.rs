@@ -1,7 +1,8 @@
 //! [`SyncSession`]: the replication state machine of one connection, driven by inputs
 //! (`start`, `on_received`/`on_message`, `on_local_change`, `on_applied`, …) and answering
 //! with [`Effect`]s. No I/O and no clock: the driver carries out the effects in order.
-//! Receipt of content (`Values`, `Commits`) is in module `receive`.
+//! Receipt of content (`Values`, `Commits`) is in module `receive`; outgoing flow control is
+//! [`Flow`](super::Flow), beside the session.
 //!
 //! Each input reads the state of the CRDTs its message names ([`Message::crdts`]) and no
 //! other, so a driver may hand it a [`Graphs`] holding only those.
