@@ -1,6 +1,7 @@
 //! Content identifiers: BLAKE3-256 of the exact bytes a value's author encoded.
 //!
-//! Nobody re-encodes to verify: a receiver hashes the bytes it received (DESIGN §4).
+//! Nobody re-encodes to verify: a receiver hashes the bytes it received (DESIGN §4), once:
+//! [`Verified`] is made only by hashing, and whoever holds one takes its id as proven.
 
 use std::fmt;
 use std::str::FromStr;
@@ -15,6 +16,8 @@ pub struct Id(pub [u8; 32]);
 impl Id {
     /// The id of `bytes`: BLAKE3-256 over exactly these bytes.
     pub fn of(bytes: &[u8]) -> Id {
+        #[cfg(test)]
+        HASHES.with(|n| n.set(n.get() + 1));
         Id(*blake3::hash(bytes).as_bytes())
     }
 
@@ -48,6 +51,97 @@ impl fmt::Display for Id {
 impl fmt::Debug for Id {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Id({})", self.short())
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    static HASHES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many times [`Id::of`] ran on this thread (unit tests count hashes per received byte).
+#[cfg(test)]
+pub(crate) fn hashes_on_this_thread() -> u64 {
+    HASHES.with(std::cell::Cell::get)
+}
+
+/// Bytes together with their id, made only by hashing them: received content is hashed once,
+/// where it enters (the codec), and every later stage (verification, the store) takes the id
+/// as proven.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Verified {
+    id: Id,
+    bytes: Vec<u8>,
+}
+
+/// Bytes that do not hash to the id claimed for them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("bytes claimed as {claimed} hash to {actual}")]
+pub struct Forged {
+    /// The claimed id.
+    pub claimed: Id,
+    /// The id of the bytes.
+    pub actual: Id,
+}
+
+impl Verified {
+    /// Hashes `bytes`.
+    pub fn new(bytes: Vec<u8>) -> Verified {
+        Verified {
+            id: Id::of(&bytes),
+            bytes,
+        }
+    }
+
+    /// Hashes `bytes` and checks them against the `claimed` id.
+    pub fn check(claimed: Id, bytes: Vec<u8>) -> Result<Verified, Forged> {
+        let v = Verified::new(bytes);
+        if v.id == claimed {
+            Ok(v)
+        } else {
+            Err(Forged {
+                claimed,
+                actual: v.id,
+            })
+        }
+    }
+
+    /// Bytes whose id was computed from them by the caller: an
+    /// [`EncodedCommit`](crate::crdt::EncodedCommit), which only `Commit::encode`, `decode`
+    /// and the sync layer's decoding of a `Verified` make.
+    pub(crate) fn hashed(id: Id, bytes: Vec<u8>) -> Verified {
+        Verified { id, bytes }
+    }
+
+    /// The id: BLAKE3-256 of [`bytes`](Verified::bytes).
+    pub fn id(&self) -> Id {
+        self.id
+    }
+
+    /// The bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// How many bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether there are no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The id and the bytes.
+    pub fn into_parts(self) -> (Id, Vec<u8>) {
+        (self.id, self.bytes)
+    }
+}
+
+impl fmt::Debug for Verified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Verified({:?}, {} bytes)", self.id, self.bytes.len())
     }
 }
 
@@ -130,6 +224,21 @@ impl<'de> Deserialize<'de> for Id {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verified_is_made_by_hashing_once_and_refuses_a_forged_id() {
+        let before = hashes_on_this_thread();
+        let v = Verified::check(Id::of(b"abc"), b"abc".to_vec()).expect("honest");
+        assert_eq!(
+            hashes_on_this_thread() - before,
+            2,
+            "one for the claim, one check"
+        );
+        assert_eq!(v.id(), Id::of(b"abc"));
+        let err = Verified::check(Id::of(b"abc"), b"abd".to_vec()).expect_err("forged");
+        assert_eq!(err.actual, Id::of(b"abd"));
+        assert_eq!(err.claimed, Id::of(b"abc"));
+    }
 
     #[test]
     fn hex_round_trips() {

@@ -1,7 +1,10 @@
 //! Replication over a simulated network of 3–5 replicas whose links drop, duplicate, reorder,
-//! cut and heal: after healing, all replicas converge. Also the cost of reconnecting.
+//! cut and heal: after healing, all replicas converge. Also the cost of reconnecting, and the
+//! flow control of catch-ups: a slow peer, a full window, a stalled peer, the last batch.
 
 mod sync_support;
+
+use std::time::Duration;
 
 use proptest::prelude::*;
 use replikativ::crdt::CrdtKey;
@@ -313,5 +316,171 @@ proptest! {
         sim.quiesce(2_000_000);
         sim.assert_converged(&c);
         prop_assert_eq!(sim.rejects.len(), rejects, "rejects on a reliable network: {:?}", sim.rejects);
+        prop_assert!(sim.max_unacked <= sim.flow.window, "{} batches unacknowledged", sim.max_unacked);
     }
+}
+
+/// Replica 0 holds `n` commits of the first CRDT, replica 1 none; each batch carries one commit.
+fn catch_up(n: usize) -> Sim {
+    let mut reps = replicas(2);
+    let c = crdts();
+    for i in 0..n {
+        reps[0].commit(&c[0], &[format!("v{i}").into_bytes()], i as i64);
+    }
+    let mut sim = Sim::new(reps, &[(0, 1)], 6);
+    sim.flow.batch_bytes = 1;
+    sim
+}
+
+/// Heals the link and delivers until replica 0 has sent its first batches, then replica 1
+/// stops reading and the network settles.
+fn receiver_stops_reading(sim: &mut Sim) {
+    sim.heal_all();
+    while sim.flow(0, 0).unacked() == 0 {
+        assert!(sim.step(), "the catch-up never started");
+    }
+    sim.pause(0, 1, true);
+    sim.quiesce(100_000);
+}
+
+/// Frames of `kind` waiting to be read by end `to` of link 0.
+fn queued(sim: &Sim, to: usize, kind: &str) -> usize {
+    sim.links[0].queues[to]
+        .iter()
+        .filter(|f| sim.codec.decode(f).expect("own frame").kind() == kind)
+        .count()
+}
+
+#[test]
+fn a_slow_peer_fills_the_window_then_the_sender_stops_until_it_acknowledges() {
+    let n = 40;
+    let mut sim = catch_up(n);
+    let window = sim.flow.window;
+    receiver_stops_reading(&mut sim);
+    // The sender stopped with a full window: `window` batches wait, the rest is held back.
+    assert!(sim.flow(0, 0).window_full());
+    assert_eq!(sim.flow(0, 0).unacked(), window);
+    assert_eq!(queued(&sim, 1, "ping"), window as usize);
+    assert_eq!(queued(&sim, 1, "commits"), window as usize);
+    assert_eq!(sim.flow(0, 0).queued(), n - window as usize);
+    // The receiver reads them all; its acknowledgements wait unread: nothing more is sent.
+    sim.pause(0, 1, false);
+    sim.pause(0, 0, true);
+    sim.quiesce(100_000);
+    assert_eq!(queued(&sim, 0, "pong"), window as usize);
+    assert_eq!(sim.flow(0, 0).queued(), n - window as usize);
+    assert_eq!(
+        sim.replicas[1].crdts[&crdts()[0]].nodes.len(),
+        window as usize + 1,
+        "the root and one commit per batch read"
+    );
+    // The sender reads the acknowledgements: one more batch for each.
+    sim.pause(0, 1, true);
+    sim.pause(0, 0, false);
+    sim.quiesce(100_000);
+    assert_eq!(queued(&sim, 1, "ping"), window as usize);
+    assert_eq!(sim.flow(0, 0).queued(), n - 2 * window as usize);
+    // Both read again: the catch-up completes without ever exceeding the window.
+    sim.pause(0, 1, false);
+    sim.quiesce(100_000);
+    sim.assert_converged(&crdts());
+    assert_eq!(sim.max_unacked, window);
+    assert!(sim.closes.is_empty(), "{:?}", sim.closes);
+}
+
+#[test]
+fn with_the_window_full_later_catch_ups_queue_behind_it_and_go_out_once_acknowledged() {
+    let mut sim = Sim::new(replicas(2), &[(0, 1)], 7);
+    sim.heal_all();
+    sim.quiesce(100_000);
+    let c = crdts();
+    let window = sim.flow.window as usize;
+    sim.pause(0, 1, true);
+    // Each local commit is a catch-up of one batch; the first `window` fill the window.
+    for i in 0..window + 6 {
+        sim.local_commit(0, &c[i % 2], &params(i as u64), i as i64);
+    }
+    assert!(sim.flow(0, 0).window_full());
+    assert_eq!(queued(&sim, 1, "commits"), window);
+    assert_eq!(sim.flow(0, 0).queued(), 6, "six catch-ups wait their turn");
+    sim.pause(0, 1, false);
+    sim.quiesce(100_000);
+    sim.assert_converged(&c);
+    assert_eq!(sim.max_unacked, window as u64);
+    assert!(sim.rejects.is_empty(), "{:?}", sim.rejects);
+}
+
+#[test]
+fn a_peer_that_acknowledges_nothing_within_the_limit_is_closed_with_the_reason() {
+    let mut sim = catch_up(40);
+    let window = sim.flow.window;
+    let limit = sim.flow.stall_timeout;
+    receiver_stops_reading(&mut sim);
+    sim.advance(limit);
+    sim.check_stalls();
+    assert!(sim.closes.is_empty(), "the limit itself is not yet a stall");
+    sim.advance(Duration::from_millis(1));
+    sim.check_stalls();
+    assert_eq!(sim.closes.len(), 1, "{:?}", sim.closes);
+    let reason = &sim.closes[0];
+    assert!(
+        reason.starts_with("replica 0: peer is not reading (slow consumer)")
+            && reason.contains(&format!("{window} batches unacknowledged for {limit:?}")),
+        "closed with: {reason}"
+    );
+    assert!(sim.links[0].sessions.is_none(), "the link is closed");
+}
+
+#[test]
+fn a_peer_that_keeps_acknowledging_and_a_quiet_link_are_never_stalled() {
+    let n = 40;
+    let mut sim = catch_up(n);
+    let limit = sim.flow.stall_timeout;
+    sim.heal_all();
+    // The catch-up takes many times the limit, but every batch is acknowledged within it.
+    let mut steps = 0u32;
+    while sim.step() {
+        sim.advance(limit / 50);
+        sim.check_stalls();
+        steps += 1;
+    }
+    assert!(limit / 50 * steps > 2 * limit, "only {steps} steps");
+    sim.assert_converged(&crdts());
+    assert!(sim.closes.is_empty(), "{:?}", sim.closes);
+    // Nothing outstanding: waiting is no stall, however long.
+    sim.advance(100 * limit);
+    sim.check_stalls();
+    assert!(sim.closes.is_empty(), "{:?}", sim.closes);
+}
+
+#[test]
+fn a_catch_up_announces_its_heads_only_after_its_last_batch() {
+    let n = 25;
+    let mut sim = catch_up(n);
+    sim.log = Some(Vec::new());
+    sim.heal_all();
+    sim.quiesce(100_000);
+    sim.assert_converged(&crdts());
+    let sent: Vec<&str> = sim
+        .log
+        .iter()
+        .flatten()
+        .filter(|(l, side, _)| *l == 0 && *side == 0)
+        .map(|(_, _, kind)| *kind)
+        .collect();
+    let first = sent
+        .iter()
+        .position(|k| *k == "commits")
+        .expect("a catch-up");
+    let catch_up = &sent[first..];
+    let count = |kind: &str| catch_up.iter().filter(|k| **k == kind).count();
+    assert_eq!(count("commits"), n, "one batch per commit: {catch_up:?}");
+    assert_eq!(count("ping"), n, "each batch ends with a ping");
+    assert_eq!(count("heads"), 1, "heads once: {catch_up:?}");
+    let heads = catch_up.iter().position(|k| *k == "heads");
+    let last_commits = catch_up.iter().rposition(|k| *k == "commits");
+    assert!(
+        heads > last_commits,
+        "heads after the last batch: {catch_up:?}"
+    );
 }

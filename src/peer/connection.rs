@@ -1,12 +1,12 @@
 //! `ConnectionActor`: speaks the replication protocol over one websocket, on either side.
 //!
-//! It decodes frames with the bounded codec, feeds them to its pure [`SyncSession`], and
-//! carries out the effects in order: sends, durable applies through the replica actors,
-//! replica creation, persisted per-peer hints. Outgoing catch-ups are loaded from the store
-//! lazily, framed in bounded batches, and flow-controlled: after each batch a `Ping` is sent
-//! and at most [`WINDOW`] batches may be unacknowledged by the peer's `Pong`; a peer that
-//! stops reading for [`SLOW_PEER_TIMEOUT`] is disconnected with that reason. Memory per
-//! connection is bounded by the window, never by the history.
+//! It decodes frames with the bounded codec (which hashes received content once), feeds them
+//! to its pure [`SyncSession`] with the state of only the CRDTs each frame names, and carries
+//! out the effects in order: sends, durable applies through the replica actors, replica
+//! creation, persisted per-peer hints. Outgoing catch-ups go through the pure [`Flow`]: it
+//! decides batches, pings, the window of [`WINDOW`] unacknowledged batches and when a peer
+//! that stopped reading for [`SLOW_PEER_TIMEOUT`] is stalled; this actor loads commits from
+//! the store for it, sends what it returns and closes a stalled peer with its reason.
 //!
 //! Server side: a `Temporary` child of the connections pool (a dropped client is gone).
 //! Client side ([`Mode::Dial`]): a `Permanent` connector that redials forever with capped,
@@ -23,25 +23,19 @@ use rand::Rng;
 
 use super::client_socket::dial;
 use super::graphs::with_graphs;
+use super::outgoing;
 use super::socket::{Inbound, Outgoing};
-use crate::crdt::{Commit, CrdtKey};
-use crate::id::Id;
+use crate::crdt::CrdtKey;
 use crate::peer::context::PeerContext;
-use crate::protocol::{Codec, Message};
+use crate::protocol::{Codec, Message, Received};
 use crate::replica::{ApplyRemote, Watched};
 use crate::replicas::NodeEvent;
 use crate::store::{WriteBatch, keys};
-use crate::sync::{
-    BatchLimits, Effect, OutgoingCommit, SessionConfig, SyncLimits, SyncSession, plan_frames,
-};
+use crate::sync::{Effect, Flow, FlowLimits, SessionConfig, SyncLimits, SyncSession};
 
-/// Batches a peer may leave unacknowledged before we stop sending.
-pub const WINDOW: u64 = 4;
-/// By default, a peer that acknowledges nothing for this long while we wait is disconnected
-/// (see `NodeBuilder::slow_peer_timeout`).
-pub const SLOW_PEER_TIMEOUT: Duration = Duration::from_secs(60);
-/// Bytes of commits and values loaded per outgoing batch.
-const BATCH_BYTES: usize = 4 << 20;
+pub use super::outgoing::load_outgoing;
+pub use crate::sync::flow::{SLOW_PEER_TIMEOUT, WINDOW};
+
 /// Redial delays: first, cap.
 const DIAL_MIN: Duration = Duration::from_millis(100);
 const DIAL_MAX: Duration = Duration::from_secs(5);
@@ -69,13 +63,6 @@ pub enum ConnectionError {
     },
 }
 
-/// One outgoing catch-up in progress.
-struct Outbound {
-    crdt: CrdtKey,
-    ids: VecDeque<Id>,
-    heads: Vec<Id>,
-}
-
 /// The actor.
 pub struct ConnectionActor {
     id: u64,
@@ -87,10 +74,7 @@ pub struct ConnectionActor {
     codec: Codec,
     effects: VecDeque<Effect>,
     busy: bool,
-    sendq: VecDeque<Outbound>,
-    ping_seq: u64,
-    acked: u64,
-    last_ack: Instant,
+    flow: Flow,
     failures: u32,
 }
 
@@ -117,10 +101,7 @@ impl ConnectionActor {
             codec: Codec::default(),
             effects: VecDeque::new(),
             busy: false,
-            sendq: VecDeque::new(),
-            ping_seq: 0,
-            acked: 0,
-            last_ack: Instant::now(),
+            flow: Flow::new(FlowLimits::default()),
             failures: 0,
         }
     }
@@ -166,12 +147,12 @@ impl ConnectionActor {
                 return;
             }
         };
-        self.sendq.clear();
         self.effects.clear();
         self.busy = false;
-        self.ping_seq = 0;
-        self.acked = 0;
-        self.last_ack = Instant::now();
+        self.flow = Flow::new(FlowLimits {
+            stall_timeout: self.node.slow_peer_timeout,
+            ..FlowLimits::default()
+        });
         let effects = self.session.start();
         self.run(effects, ctx);
     }
@@ -181,14 +162,27 @@ impl ConnectionActor {
         self.drive(ctx);
     }
 
+    /// Runs `f` with read views of the replicas of `crdts` only: a frame touches only the
+    /// CRDTs it names (a replica not started yet is seen as its root by the session).
     fn graphs_call<R>(
         &mut self,
+        crdts: &[CrdtKey],
         f: impl FnOnce(&mut SyncSession, &dyn crate::sync::Graphs) -> R,
     ) -> R {
-        let states = self.node.replicas.states();
+        let states: Vec<_> = crdts
+            .iter()
+            .filter_map(|k| Some((k.clone(), self.node.replicas.get(k)?.state())))
+            .collect();
         let store = self.node.store.clone();
         let session = &mut self.session;
         with_graphs(&states, &store, |g| f(session, g))
+    }
+
+    /// Our state of `crdt` changed: the session sends the peer what it lacks.
+    fn local_change(&mut self, crdt: &CrdtKey) -> Vec<Effect> {
+        self.graphs_call(std::slice::from_ref(crdt), |s, g| {
+            s.on_local_change(crdt, g)
+        })
     }
 
     /// Carries out queued effects in order; an async one pauses the queue until it is done.
@@ -200,11 +194,7 @@ impl ConnectionActor {
             match effect {
                 Effect::Send(msg) => self.send(&msg),
                 Effect::SendCommits { crdt, ids, heads } => {
-                    self.sendq.push_back(Outbound {
-                        crdt,
-                        ids: ids.into(),
-                        heads,
-                    });
+                    self.flow.push(crdt, ids, heads);
                     self.pump();
                 }
                 Effect::Apply { crdt, batch } => {
@@ -219,6 +209,7 @@ impl ConnectionActor {
                         let msg = ApplyRemote {
                             commits: batch.commits,
                             values: batch.values,
+                            values_to_check: batch.values_to_check,
                             origin,
                         };
                         match addr.send(msg).await {
@@ -230,7 +221,9 @@ impl ConnectionActor {
                     ctx.wait(fut.into_actor(self).map(move |res, act, ctx| {
                         act.busy = false;
                         let effects = match res {
-                            Ok(()) => act.graphs_call(|s, g| s.on_applied(&crdt, g)),
+                            Ok(()) => act.graphs_call(std::slice::from_ref(&crdt), |s, g| {
+                                s.on_applied(&crdt, g)
+                            }),
                             Err(reason) => {
                                 tracing::warn!(remote = %act.remote, crdt = %crdt, "applying a batch failed: {reason}");
                                 act.session.on_apply_failed(&crdt, reason)
@@ -292,56 +285,11 @@ impl ConnectionActor {
         }
     }
 
-    /// Sends queued catch-up batches while the window allows.
+    /// Sends queued catch-up batches while the flow's window allows.
     fn pump(&mut self) {
-        while self.ping_seq - self.acked < WINDOW {
-            let Some(job) = self.sendq.front_mut() else {
-                return;
-            };
-            let crdt = job.crdt.clone();
-            let mut commits = Vec::new();
-            let mut bytes = 0usize;
-            while bytes < BATCH_BYTES {
-                let Some(id) = job.ids.pop_front() else { break };
-                match self.node.load_outgoing(&id) {
-                    Ok(c) => {
-                        bytes +=
-                            c.bytes.len() + c.values.iter().map(|(_, v)| v.len()).sum::<usize>();
-                        commits.push(c);
-                    }
-                    Err(e) => {
-                        tracing::error!(remote = %self.remote, crdt = %crdt, commit = %id, "cannot load a commit to send: {e}");
-                    }
-                }
-            }
-            let last = job.ids.is_empty();
-            let heads = job.heads.clone();
-            if last {
-                self.sendq.pop_front();
-            }
-            match plan_frames(&crdt, commits, heads, &BatchLimits::default()) {
-                Ok(mut frames) => {
-                    if !last {
-                        // Only the last batch announces the heads.
-                        if let Some(Message::Heads { .. }) = frames.last() {
-                            frames.pop();
-                        }
-                    }
-                    for f in &frames {
-                        self.send(f);
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(remote = %self.remote, crdt = %crdt, "cannot frame a batch: {e}");
-                }
-            }
-            if self.ping_seq == self.acked {
-                // We start waiting now: an idle spell before is not the peer's slowness.
-                self.last_ack = Instant::now();
-            }
-            self.ping_seq += 1;
-            let seq = self.ping_seq;
-            self.send(&Message::Ping(seq));
+        let frames = outgoing::batches(&mut self.flow, &self.node.store, &self.remote);
+        for msg in &frames {
+            self.send(msg);
         }
     }
 
@@ -408,12 +356,11 @@ impl Actor for ConnectionActor {
         let timeout = self.node.slow_peer_timeout;
         let check = (timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
         ctx.run_interval(check, move |act, ctx| {
-            if act.out.is_some() && act.ping_seq > act.acked && act.last_ack.elapsed() > timeout {
-                let why = format!(
-                    "peer is not reading (slow consumer): {} batches unacknowledged for {:?}",
-                    act.ping_seq - act.acked,
-                    timeout
-                );
+            if act.out.is_none() {
+                return;
+            }
+            if let Some(stalled) = act.flow.stalled(Instant::now()) {
+                let why = stalled.to_string();
                 if let Some(out) = act.out.take() {
                     out.do_send(Outgoing::Close(why.clone()));
                 }
@@ -445,20 +392,19 @@ impl Handler<Inbound> for ConnectionActor {
                     .metrics
                     .bytes_in
                     .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                let effects = match self.codec.decode(&bytes) {
-                    Ok(Message::Pong(seq)) => {
-                        if seq > self.acked && seq <= self.ping_seq {
-                            self.acked = seq;
-                            self.last_ack = Instant::now();
+                let effects = match self.codec.receive(&bytes) {
+                    Ok(Received::Other(Message::Pong(seq))) => {
+                        if self.flow.on_pong(seq, Instant::now()) {
+                            self.pump();
                         }
-                        self.pump();
                         Vec::new()
                     }
                     Ok(msg) => {
-                        if let Message::Heads { crdt, heads } = &msg {
+                        if let Received::Other(Message::Heads { crdt, heads }) = &msg {
                             self.node.note_remote_heads(self.id, crdt, heads);
                         }
-                        self.graphs_call(|s, g| s.on_message(msg, g))
+                        let crdts = msg.crdts().to_vec();
+                        self.graphs_call(&crdts, |s, g| s.on_received(msg, g))
                     }
                     Err(e) => self.session.on_decode_error(e),
                 };
@@ -489,15 +435,11 @@ impl StreamHandler<NodeEvent> for ConnectionActor {
                 if change.origin == Some(self.id) {
                     return;
                 }
-                self.graphs_call(|s, g| s.on_local_change(&change.key, g))
+                self.local_change(&change.key)
             }
             NodeEvent::Replica(Watched::Lagged(_)) => {
                 let keys: Vec<CrdtKey> = self.session.shared().cloned().collect();
-                let mut all = Vec::new();
-                for k in keys {
-                    all.extend(self.graphs_call(|s, g| s.on_local_change(&k, g)));
-                }
-                all
+                keys.iter().flat_map(|k| self.local_change(k)).collect()
             }
             NodeEvent::Created(key) => self.session.subscribe(vec![key]),
         };
@@ -505,26 +447,4 @@ impl StreamHandler<NodeEvent> for ConnectionActor {
     }
 
     fn finished(&mut self, _ctx: &mut Context<Self>) {}
-}
-
-/// Loads a commit and the values its transactions reference, for sending.
-pub fn load_outgoing(store: &crate::store::Store, id: &Id) -> Result<OutgoingCommit, String> {
-    let bytes = store
-        .get_value(id)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("commit {id} is not in the store"))?;
-    let decoded = Commit::decode(&bytes).map_err(|e| e.to_string())?;
-    let mut values = Vec::with_capacity(decoded.commit.transactions.len());
-    if !decoded.commit.parents.is_empty() {
-        for tx in &decoded.commit.transactions {
-            if let Some(v) = store.get_value(&tx.params).map_err(|e| e.to_string())? {
-                values.push((tx.params, v));
-            }
-        }
-    }
-    Ok(OutgoingCommit {
-        id: *id,
-        bytes,
-        values,
-    })
 }

@@ -3,7 +3,8 @@
 //! - [`socket`]: what crosses between a websocket and its connection actor.
 //! - [`server_socket`] (actix-web-actors) and [`client_socket`] (awc): thin socket actors;
 //!   [`frame_guard`] refuses oversized frames at their header on the server side.
-//! - [`connection`]: [`ConnectionActor`](connection::ConnectionActor), the protocol driver.
+//! - [`connection`]: [`ConnectionActor`](connection::ConnectionActor), the protocol driver;
+//!   [`outgoing`] loads what its flow control sends.
 //! - [`graphs`]: the sync session's view of the node's replicas.
 //! - [`listener`]: the server, as a supervised actor.
 pub mod client_socket;
@@ -12,5 +13,6 @@ pub mod context;
 pub mod frame_guard;
 pub mod graphs;
 pub mod listener;
+pub mod outgoing;
 pub mod server_socket;
 pub mod socket;

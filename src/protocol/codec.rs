@@ -6,10 +6,12 @@
 //!    kind) without allocating for contents;
 //! 3. the typed decode with `rmp-serde`;
 //! 4. semantic checks: a `Hello` with another protocol version, and every [`Blob`](super::Blob)
-//!    re-hashed against its claimed id.
+//!    hashed against its claimed id, once: [`Codec::receive`] hands the content on as
+//!    [`Verified`](crate::id::Verified) values that nobody hashes again.
 
 use super::error::ProtocolError;
 use super::message::{Message, PROTOCOL_VERSION};
+use super::received::Received;
 use super::walk::walk;
 
 /// Hard limits on what a peer may send.
@@ -82,8 +84,34 @@ impl Codec {
         }
     }
 
-    /// Decodes one binary frame.
+    /// Decodes one binary frame, every content blob hashed once and checked against its id.
+    /// A driver uses [`receive`](Codec::receive) instead, which keeps that proof.
     pub fn decode(&self, bytes: &[u8]) -> Result<Message, ProtocolError> {
+        let msg = self.parse(bytes)?;
+        if let Message::Values { values: blobs, .. } | Message::Commits { commits: blobs, .. } =
+            &msg
+        {
+            for blob in blobs {
+                if let Some(actual) = blob.forged() {
+                    return Err(ProtocolError::ForgedId {
+                        kind: msg.kind(),
+                        claimed: blob.id,
+                        actual,
+                    });
+                }
+            }
+        }
+        Ok(msg)
+    }
+
+    /// Decodes one received binary frame, its content blobs hashed once into
+    /// [`Verified`](crate::id::Verified) values that nobody hashes again.
+    pub fn receive(&self, bytes: &[u8]) -> Result<Received, ProtocolError> {
+        Received::check(self.parse(bytes)?)
+    }
+
+    /// Steps 1–3 and the version check: everything but the hashing.
+    fn parse(&self, bytes: &[u8]) -> Result<Message, ProtocolError> {
         if bytes.len() > self.limits.max_frame {
             return Err(ProtocolError::FrameTooLarge {
                 len: bytes.len(),
@@ -95,33 +123,15 @@ impl Codec {
             kind: kind.to_string(),
             detail: e.to_string(),
         })?;
-        check(&msg)?;
-        Ok(msg)
-    }
-}
-
-/// Semantic checks that need the decoded message.
-fn check(msg: &Message) -> Result<(), ProtocolError> {
-    match msg {
-        Message::Hello { version, .. } if *version != PROTOCOL_VERSION => {
-            Err(ProtocolError::WrongVersion {
+        if let Message::Hello { version, .. } = &msg
+            && *version != PROTOCOL_VERSION
+        {
+            return Err(ProtocolError::WrongVersion {
                 ours: PROTOCOL_VERSION,
                 theirs: *version,
-            })
+            });
         }
-        Message::Values { values: blobs, .. } | Message::Commits { commits: blobs, .. } => {
-            for blob in blobs {
-                if let Some(actual) = blob.forged() {
-                    return Err(ProtocolError::ForgedId {
-                        kind: msg.kind(),
-                        claimed: blob.id,
-                        actual,
-                    });
-                }
-            }
-            Ok(())
-        }
-        _ => Ok(()),
+        Ok(msg)
     }
 }
 

@@ -120,6 +120,23 @@ impl Message {
         }
     }
 
+    /// The CRDTs this message is about: the one named by `Heads`, `Have`, `Known`, `Values`
+    /// and `Commits`, those listed by `Subscribe` and `Subscribed`, none for the others. A
+    /// session handling the message reads the state of these CRDTs only.
+    pub fn crdts(&self) -> &[CrdtKey] {
+        match self {
+            Message::Subscribe { crdts } | Message::Subscribed { crdts } => crdts,
+            Message::Heads { crdt, .. }
+            | Message::Have { crdt, .. }
+            | Message::Known { crdt, .. }
+            | Message::Values { crdt, .. }
+            | Message::Commits { crdt, .. } => std::slice::from_ref(crdt),
+            Message::Hello { .. } | Message::Error { .. } | Message::Ping(_) | Message::Pong(_) => {
+                &[]
+            }
+        }
+    }
+
     /// A `Hello` for this crate's protocol version.
     pub fn hello(peer_id: Uuid) -> Message {
         Message::Hello {

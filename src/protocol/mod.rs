@@ -5,6 +5,7 @@
 //! - [`codec`]: [`Codec`] with hard [`Limits`]; malformed input gets a typed
 //!   [`ProtocolError`], which [`ProtocolError::reply`] turns into the [`Message::Error`] sent
 //!   before a clean close.
+//! - [`received`]: [`Received`], a decoded frame whose content the codec hashed once.
 //!
 //! ```
 //! use replikativ::protocol::{Codec, Message};
@@ -17,8 +18,10 @@
 pub mod codec;
 pub mod error;
 pub mod message;
+pub mod received;
 mod walk;
 
 pub use codec::{Codec, Frame, Limits, decode, encode};
 pub use error::ProtocolError;
 pub use message::{Blob, ByteBuf, ErrorCode, KINDS, Message, PROTOCOL_VERSION};
+pub use received::Received;

@@ -1,23 +1,24 @@
 //! Commits that arrive from peers, verified, made durable before anyone sees them.
 
-use std::collections::HashSet;
-
 use actix::prelude::*;
 
 use super::{ReplicaActor, ReplicaError};
 use crate::crdt::{CdvcsError, CdvcsOp, EncodedCommit};
-use crate::id::Id;
+use crate::id::{Id, Verified};
 
-/// Apply verified remote commits (re-hashed by the sync layer) with the values they carried.
-/// Every referenced param value must be in `values` or already in the store, and every parent
-/// in the batch or the graph; otherwise nothing of the batch is stored or applied.
+/// Apply verified remote commits (hashed once on receipt) with the values they carried.
+/// Every param value not carried (`values_to_check`) must already be in the store, and every
+/// parent in the batch or the graph; otherwise nothing of the batch is stored or applied.
 #[derive(Message)]
 #[rtype(result = "Result<Vec<Id>, ReplicaError>")]
 pub struct ApplyRemote {
     /// Commits, parents before children.
     pub commits: Vec<EncodedCommit>,
-    /// Values `(id, bytes)` already re-hashed.
-    pub values: Vec<(Id, Vec<u8>)>,
+    /// Values verified on receipt (not hashed again).
+    pub values: Vec<Verified>,
+    /// Params referenced by the commits (those with parents) and not carried in `values`,
+    /// as the sync layer listed them: [`VerifiedBatch::values_to_check`](crate::sync::VerifiedBatch).
+    pub values_to_check: Vec<Id>,
     /// The connection it came from.
     pub origin: Option<u64>,
 }
@@ -41,31 +42,26 @@ impl Handler<ApplyRemote> for ReplicaActor {
         if fresh.is_empty() {
             return ready(Ok(Vec::new()));
         }
-        let supplied: HashSet<Id> = msg.values.iter().map(|(id, _)| *id).collect();
-        for c in &fresh {
-            for tx in &c.commit.transactions {
-                if supplied.contains(&tx.params) {
-                    continue;
+        // The sync layer listed the params not carried once; only those need the store.
+        for value in &msg.values_to_check {
+            match self.store.store().has_value(value) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let commit = fresh
+                        .iter()
+                        .find(|c| c.commit.transactions.iter().any(|t| t.params == *value))
+                        .map_or(fresh[0].id, |c| c.id);
+                    return ready(Err(ReplicaError::MissingValue {
+                        key,
+                        commit,
+                        value: *value,
+                    }));
                 }
-                // The root's param is the CDVCS id's hash, not a stored value.
-                if c.commit.parents.is_empty() {
-                    continue;
-                }
-                match self.store.store().has_value(&tx.params) {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        return ready(Err(ReplicaError::MissingValue {
-                            key,
-                            commit: c.id,
-                            value: tx.params,
-                        }));
-                    }
-                    Err(source) => {
-                        return ready(Err(ReplicaError::Store {
-                            key,
-                            source: Box::new(source),
-                        }));
-                    }
+                Err(source) => {
+                    return ready(Err(ReplicaError::Store {
+                        key,
+                        source: Box::new(source),
+                    }));
                 }
             }
         }
@@ -91,8 +87,8 @@ impl Handler<ApplyRemote> for ReplicaActor {
         let fresh: Vec<EncodedCommit> = fresh.into_iter().cloned().collect();
         let mut batch = self.batch_for(&fresh, &heads);
         // The write transaction leaves ids already stored alone: no read per value here.
-        for (_id, bytes) in msg.values {
-            batch.put_value(bytes);
+        for value in msg.values {
+            batch.put_verified_value(value);
         }
         let op = CdvcsOp {
             graph: op.graph,

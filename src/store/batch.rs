@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::id::Id;
+use crate::id::{Id, Verified};
 use crate::store::error::StoreError;
 
 /// What a batch does to one state key.
@@ -14,8 +14,8 @@ pub(crate) enum StateOp {
 
 /// A set of writes applied in one durable transaction by [`crate::store::Store::write`].
 ///
-/// Values and blobs are content-addressed: the batch computes their ids itself, so an id in a
-/// batch always matches its bytes. State changes to the same key keep only the last one.
+/// Values and blobs are content-addressed: the batch computes their ids itself or takes them
+/// from a [`Verified`] (made only by hashing), so an id in a batch always matches its bytes. State changes to the same key keep only the last one.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteBatch {
     pub(crate) values: BTreeMap<Id, Vec<u8>>,
@@ -47,6 +47,14 @@ impl WriteBatch {
         }
         self.values.insert(id, bytes);
         Ok(())
+    }
+
+    /// Adds a value already hashed where it entered (e.g. received and checked by the codec)
+    /// and returns its id, without hashing it again.
+    pub fn put_verified_value(&mut self, value: Verified) -> Id {
+        let (id, bytes) = value.into_parts();
+        self.values.insert(id, bytes);
+        id
     }
 
     /// Adds a binary blob (any bytes, not MessagePack) and returns its id.

@@ -2,7 +2,7 @@
 //! records are laid out, for the replica, `log`, `merge` and anyone else who loads or writes one.
 
 use crate::crdt::{Cdvcs, CdvcsError, CrdtKey, EncodedCommit};
-use crate::id::Id;
+use crate::id::{Id, Verified};
 use crate::store::{Store, StoreError, WriteBatch, keys};
 
 /// Why a stored CDVCS could not be loaded.
@@ -114,7 +114,9 @@ pub fn create(key: &CrdtKey) -> (Cdvcs, WriteBatch) {
 pub fn commits_batch(key: &CrdtKey, commits: &[EncodedCommit], heads: &[Id]) -> WriteBatch {
     let mut batch = WriteBatch::new();
     for c in commits {
-        batch.put_value(c.bytes.clone());
+        // An encoded commit's id was computed from its bytes (encoded here, or received and
+        // hashed once by the codec): no second hash.
+        batch.put_verified_value(Verified::hashed(c.id, c.bytes.clone()));
         batch.put_state(
             keys::graph_entry(&key.user, &key.id, &c.id),
             encode(&c.commit.parents),

@@ -3,7 +3,7 @@
 use uuid::Uuid;
 
 use crate::crdt::commit::{CommitDecodeError, CrdtKey, EncodedCommit};
-use crate::id::Id;
+use crate::id::{Id, Verified};
 use crate::protocol::{ErrorCode, Message, ProtocolError};
 
 /// One instruction for the driver (the connection actor), carried out in order.
@@ -66,21 +66,24 @@ pub enum Effect {
 
 /// Received commits and values that passed verification.
 ///
-/// Guarantees: every value and commit was re-hashed to its id; every commit decoded; every
+/// Guarantees: every value and commit was hashed once on receipt and matched its id (the
+/// store takes these ids without hashing again); every commit decoded; every
 /// parent is earlier in `commits` or already present locally (or in an earlier, not yet
 /// confirmed batch of this session); commits are parents-before-children and none is already
 /// present locally.
 ///
 /// The driver must check against its store: every id in `values_to_check` (transaction params
 /// not carried in this batch) is present; otherwise it refuses the whole batch and calls
-/// [`on_apply_failed`](super::SyncSession::on_apply_failed).
+/// [`on_apply_failed`](super::SyncSession::on_apply_failed). That list is complete: the driver
+/// need not recompute it from the commits.
 #[derive(Debug, Default)]
 pub struct VerifiedBatch {
-    /// Values referenced by the commits, with their ids: `(id, bytes)`.
-    pub values: Vec<(Id, Vec<u8>)>,
+    /// Values referenced by the commits, verified on receipt.
+    pub values: Vec<Verified>,
     /// The commits, parents before children.
     pub commits: Vec<EncodedCommit>,
-    /// Param ids referenced but not carried here: must already be in the store.
+    /// Param ids referenced by commits with parents but not carried here, each once: must
+    /// already be in the store.
     pub values_to_check: Vec<Id>,
 }
 

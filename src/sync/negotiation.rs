@@ -14,8 +14,8 @@ use std::collections::HashSet;
 
 use crate::id::Id;
 
+use super::config::SyncLimits;
 use super::graph::GraphView;
-use super::session::SyncLimits;
 
 /// State of one negotiation.
 pub(crate) struct Negotiation {

@@ -1,6 +1,11 @@
 //! [`SyncSession`]: the replication state machine of one connection, driven by inputs
-//! (`start`, `on_message`, `on_local_change`, `on_applied`, …) and answering with
-//! [`Effect`]s. No I/O and no clock: the driver carries out the effects in order.
+//! (`start`, `on_received`/`on_message`, `on_local_change`, `on_applied`, …) and answering
+//! with [`Effect`]s. No I/O and no clock: the driver carries out the effects in order.
+//! Receipt of content (`Values`, `Commits`) is in module `receive`; outgoing flow control is
+//! [`Flow`](super::Flow), beside the session.
+//!
+//! Each input reads the state of the CRDTs its message names ([`Message::crdts`]) and no
+//! other, so a driver may hand it a [`Graphs`] holding only those.
 //!
 //! Per shared CRDT the session keeps a bounded *frontier*: ids the peer is known to hold
 //! (announced heads, `Known` answers, tips of batches it sent us, heads we sent it). What we
@@ -13,52 +18,14 @@ use uuid::Uuid;
 
 use crate::crdt::commit::CrdtKey;
 use crate::id::Id;
-use crate::protocol::{Blob, Message, PROTOCOL_VERSION, ProtocolError};
+use crate::protocol::{Message, PROTOCOL_VERSION, ProtocolError, Received};
 
+use super::config::SessionConfig;
 use super::effect::{CloseReason, Effect, SyncError};
 use super::graph::{GraphView, Graphs, Overlay, RootOnly};
 use super::negotiation::Negotiation;
-use super::verify::verify;
-
-/// Bounds and tuning of one session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SyncLimits {
-    /// Most bytes of received values buffered per CRDT until their `Commits` frame
-    /// (default 32 MiB; must exceed the sender's batch size).
-    pub max_pending_bytes: usize,
-    /// Most ids per `Have` sample (default 64).
-    pub max_sample: usize,
-    /// Most `Have` rounds per negotiation (default 8).
-    pub max_rounds: usize,
-    /// Most ids remembered in a CRDT's frontier (default 256; forgetting only costs resends).
-    pub max_frontier: usize,
-    /// Most CRDTs a peer may share on one connection (default 1024). Each may create an empty
-    /// replica here, so a peer asking for more is refused (`Overloaded`) before any is created.
-    pub max_subscriptions: usize,
-}
-
-impl Default for SyncLimits {
-    fn default() -> SyncLimits {
-        SyncLimits {
-            max_pending_bytes: 32 << 20,
-            max_sample: 64,
-            max_rounds: 8,
-            max_frontier: 256,
-            max_subscriptions: 1024,
-        }
-    }
-}
-
-/// Who we are and what we want from the peer.
-#[derive(Clone, Debug)]
-pub struct SessionConfig {
-    /// Our persistent peer id, sent in `Hello`.
-    pub local_peer: Uuid,
-    /// CRDTs to subscribe to on this connection.
-    pub subscriptions: Vec<CrdtKey>,
-    /// Bounds.
-    pub limits: SyncLimits,
-}
+use super::receive::Input;
+use super::verify::Checked;
 
 /// Replication state of one shared CRDT on this connection.
 #[derive(Default)]
@@ -66,11 +33,11 @@ pub(crate) struct Shared {
     /// Ids the peer holds (with ancestors), all present locally; bounded, oldest dropped.
     pub(crate) frontier: VecDeque<Id>,
     negotiation: Option<Negotiation>,
-    pending_values: Vec<Blob>,
-    pending_bytes: usize,
+    pub(super) pending_values: Vec<Checked>,
+    pub(super) pending_bytes: usize,
     /// Batches handed out in `Apply` effects and not yet confirmed, in order.
-    inflight: VecDeque<Vec<Id>>,
-    inflight_ids: HashSet<Id>,
+    pub(super) inflight: VecDeque<Vec<Id>>,
+    pub(super) inflight_ids: HashSet<Id>,
     /// Heads received while batches were in flight, processed once they are applied.
     deferred_heads: Option<Vec<Id>>,
     /// The hint last saved for this peer, to avoid saving it again.
@@ -79,10 +46,10 @@ pub(crate) struct Shared {
 
 /// The per-connection replication state machine (see the [module docs](super)).
 pub struct SyncSession {
-    config: SessionConfig,
-    peer: Option<Uuid>,
+    pub(super) config: SessionConfig,
+    pub(super) peer: Option<Uuid>,
     closed: bool,
-    shared: BTreeMap<CrdtKey, Shared>,
+    pub(super) shared: BTreeMap<CrdtKey, Shared>,
     requested: BTreeSet<CrdtKey>,
 }
 
@@ -157,35 +124,55 @@ impl SyncSession {
         out
     }
 
-    /// One message from the peer.
+    /// One frame from the peer as the codec received it: its content is already verified and
+    /// is not hashed again.
+    pub fn on_received(&mut self, msg: Received, graphs: &dyn Graphs) -> Vec<Effect> {
+        self.on_input(Input::from(msg), graphs)
+    }
+
+    /// One message from the peer, not received through the codec: its content is hashed here.
     pub fn on_message(&mut self, msg: Message, graphs: &dyn Graphs) -> Vec<Effect> {
+        self.on_input(Input::from(msg), graphs)
+    }
+
+    fn on_input(&mut self, input: Input, graphs: &dyn Graphs) -> Vec<Effect> {
         if self.closed {
             return Vec::new();
         }
-        let kind = msg.kind();
-        match (msg, self.peer) {
-            (Message::Hello { version, peer_id }, peer) => self.on_hello(version, peer_id, peer),
-            (_, None) => self.close(CloseReason::Unexpected {
-                kind,
+        if self.peer.is_none() && !matches!(input, Input::Other(Message::Hello { .. })) {
+            return self.close(CloseReason::Unexpected {
+                kind: input.kind(),
                 detail: "expected hello first",
-            }),
-            (Message::Subscribe { crdts }, Some(_)) => self.on_subscribe(crdts, graphs),
-            (Message::Subscribed { crdts }, Some(_)) => self.on_subscribed(crdts, graphs),
-            (Message::Heads { crdt, heads }, Some(_)) => self.on_heads(&crdt, heads, graphs),
-            (Message::Have { crdt, sample }, Some(_)) => self.on_have(crdt, sample, graphs),
-            (Message::Known { crdt, ids }, Some(_)) => self.on_known(&crdt, ids, graphs),
-            (Message::Values { crdt, values }, Some(_)) => self.on_values(&crdt, values),
-            (Message::Commits { crdt, commits }, Some(_)) => {
-                self.on_commits(&crdt, commits, graphs)
-            }
-            (Message::Error { code, message }, Some(_)) => {
+            });
+        }
+        let msg = match input {
+            Input::Values {
+                crdt,
+                values,
+                bytes,
+            } => return self.on_values(&crdt, values, bytes),
+            Input::Commits { crdt, commits } => return self.on_commits(&crdt, commits, graphs),
+            Input::Other(msg) => msg,
+        };
+        match msg {
+            Message::Hello { version, peer_id } => self.on_hello(version, peer_id, self.peer),
+            Message::Subscribe { crdts } => self.on_subscribe(crdts, graphs),
+            Message::Subscribed { crdts } => self.on_subscribed(crdts, graphs),
+            Message::Heads { crdt, heads } => self.on_heads(&crdt, heads, graphs),
+            Message::Have { crdt, sample } => self.on_have(crdt, sample, graphs),
+            Message::Known { crdt, ids } => self.on_known(&crdt, ids, graphs),
+            Message::Error { code, message } => {
                 self.closed = true;
                 vec![Effect::Close {
                     reason: CloseReason::PeerError { code, message },
                 }]
             }
-            (Message::Ping(n), Some(_)) => vec![Effect::Send(Message::Pong(n))],
-            (Message::Pong(_), Some(_)) => Vec::new(),
+            Message::Ping(n) => vec![Effect::Send(Message::Pong(n))],
+            Message::Pong(_) => Vec::new(),
+            // `Input::from` takes content out of `Other`; were one left, it is hashed there.
+            content @ (Message::Values { .. } | Message::Commits { .. }) => {
+                self.on_input(Input::from(content), graphs)
+            }
         }
     }
 
@@ -225,7 +212,7 @@ impl SyncSession {
         })
     }
 
-    fn close(&mut self, reason: CloseReason) -> Vec<Effect> {
+    pub(super) fn close(&mut self, reason: CloseReason) -> Vec<Effect> {
         if self.closed {
             return Vec::new();
         }
@@ -400,91 +387,6 @@ impl SyncSession {
         self.send_delta(crdt, graphs)
     }
 
-    fn on_values(&mut self, crdt: &CrdtKey, values: Vec<Blob>) -> Vec<Effect> {
-        let max = self.config.limits.max_pending_bytes;
-        let Some(state) = self.shared.get_mut(crdt) else {
-            return Vec::new();
-        };
-        state.pending_bytes += values.iter().map(|v| v.bytes.0.len()).sum::<usize>();
-        if state.pending_bytes > max {
-            let bytes = state.pending_bytes;
-            return self.close(CloseReason::PendingOverflow {
-                crdt: crdt.clone(),
-                bytes,
-                max,
-            });
-        }
-        state.pending_values.extend(values);
-        Vec::new()
-    }
-
-    fn on_commits(
-        &mut self,
-        crdt: &CrdtKey,
-        commits: Vec<Blob>,
-        graphs: &dyn Graphs,
-    ) -> Vec<Effect> {
-        let peer = self.peer;
-        let max_frontier = self.config.limits.max_frontier;
-        let Some(state) = self.shared.get_mut(crdt) else {
-            return Vec::new();
-        };
-        let values = std::mem::take(&mut state.pending_values);
-        state.pending_bytes = 0;
-        let result = with_graph(crdt, graphs, |g| {
-            let have = Overlay {
-                graph: g,
-                inflight: &state.inflight_ids,
-            };
-            verify(commits, values, &have)
-        });
-        match result {
-            Ok(batch) if batch.commits.is_empty() => Vec::new(),
-            Ok(batch) => {
-                let ids: Vec<Id> = batch.commits.iter().map(|c| c.id).collect();
-                let parents: HashSet<Id> = batch
-                    .commits
-                    .iter()
-                    .flat_map(|c| c.commit.parents.iter().copied())
-                    .collect();
-                let tips: Vec<Id> = ids
-                    .iter()
-                    .filter(|id| !parents.contains(id))
-                    .copied()
-                    .collect();
-                state.inflight_ids.extend(ids.iter().copied());
-                state.inflight.push_back(ids);
-                // The peer holds what it sent us: never send it back.
-                state.learn(&tips, max_frontier);
-                vec![Effect::Apply {
-                    crdt: crdt.clone(),
-                    batch,
-                }]
-            }
-            Err((id, reason)) => {
-                let close = match &reason {
-                    SyncError::MissingParent { commit, parent } => CloseReason::MissingParents {
-                        crdt: crdt.clone(),
-                        commit: *commit,
-                        parent: *parent,
-                    },
-                    _ => CloseReason::Verification {
-                        crdt: crdt.clone(),
-                        id,
-                    },
-                };
-                let mut out = vec![Effect::Reject {
-                    peer,
-                    crdt: Some(crdt.clone()),
-                    id,
-                    reason,
-                }];
-                out.extend(self.close(close));
-                out
-            }
-        }
-    }
-
     /// Sends `commits_between(frontier, our heads)` unless empty or still negotiating.
     fn send_delta(&mut self, crdt: &CrdtKey, graphs: &dyn Graphs) -> Vec<Effect> {
         let max_frontier = self.config.limits.max_frontier;
@@ -513,7 +415,7 @@ impl SyncSession {
 
 impl Shared {
     /// Adds ids the peer holds to the bounded frontier.
-    fn learn(&mut self, ids: &[Id], max: usize) {
+    pub(super) fn learn(&mut self, ids: &[Id], max: usize) {
         for id in ids {
             if !self.frontier.contains(id) {
                 self.frontier.push_back(*id);
@@ -526,7 +428,11 @@ impl Shared {
 }
 
 /// Runs `f` on the graph of `crdt`, or on the root-only graph of a replica not created yet.
-fn with_graph<T>(crdt: &CrdtKey, graphs: &dyn Graphs, f: impl FnOnce(&dyn GraphView) -> T) -> T {
+pub(super) fn with_graph<T>(
+    crdt: &CrdtKey,
+    graphs: &dyn Graphs,
+    f: impl FnOnce(&dyn GraphView) -> T,
+) -> T {
     match graphs.graph(crdt) {
         Some(g) => f(g),
         None => f(&RootOnly::of(crdt)),

@@ -1,60 +1,63 @@
 //! Verification of a received `Commits` frame together with the values buffered before it.
 //! All or nothing: the first failure refuses the whole batch.
+//!
+//! Content arrives as [`Checked`]: hashed once where it entered (the codec, or the session
+//! for a message handed to it directly). Nothing here hashes: a verified id is taken as
+//! proven, and commits are decoded from their verified bytes.
 
 use std::collections::{HashMap, HashSet};
 
-use crate::crdt::commit::Commit;
-use crate::id::Id;
-use crate::protocol::Blob;
+use crate::crdt::commit::{Commit, CommitDecodeError, EncodedCommit};
+use crate::id::{Forged, Id, Verified};
 
 use super::effect::{SyncError, VerifiedBatch};
 use super::graph::Overlay;
 
+/// A received value or commit, hashed once: verified, or found forged.
+pub(crate) type Checked = Result<Verified, Forged>;
+
 /// A refused batch: the offending id and why.
 pub(crate) type Refusal = (Id, SyncError);
 
-/// Re-hashes and decodes `commits`, checks every parent is earlier in the batch or present,
-/// and attaches the referenced values from `values` (unreferenced ones are dropped).
-/// Commits already present are skipped (duplicates are harmless).
+fn forged(f: Forged) -> Refusal {
+    (
+        f.claimed,
+        SyncError::HashMismatch {
+            claimed: f.claimed,
+            actual: f.actual,
+        },
+    )
+}
+
+/// Decodes `commits`, checks every parent is earlier in the batch or present, and attaches
+/// the referenced values from `values` (unreferenced ones are dropped). Commits already
+/// present are skipped (duplicates are harmless). Params neither carried nor of a parentless
+/// commit (a root's param is its CDVCS id's hash, not a stored value) are listed once in
+/// `values_to_check`, for the store to confirm.
 pub(crate) fn verify(
-    commits: Vec<Blob>,
-    values: Vec<Blob>,
+    commits: Vec<Checked>,
+    values: Vec<Checked>,
     have: &Overlay<'_>,
 ) -> Result<VerifiedBatch, Refusal> {
-    let mut buffered: HashMap<Id, Vec<u8>> = HashMap::with_capacity(values.len());
+    let mut buffered: HashMap<Id, Verified> = HashMap::with_capacity(values.len());
     for v in values {
-        if let Some(actual) = v.forged() {
-            return Err((
-                v.id,
-                SyncError::HashMismatch {
-                    claimed: v.id,
-                    actual,
-                },
-            ));
-        }
-        buffered.insert(v.id, v.bytes.0);
+        let v = v.map_err(forged)?;
+        buffered.insert(v.id(), v);
     }
     let mut batch = VerifiedBatch::default();
     let mut in_batch: HashSet<Id> = HashSet::new();
     let mut carried: HashSet<Id> = HashSet::new();
     let mut to_check: HashSet<Id> = HashSet::new();
-    for blob in commits {
-        if let Some(actual) = blob.forged() {
-            return Err((
-                blob.id,
-                SyncError::HashMismatch {
-                    claimed: blob.id,
-                    actual,
-                },
-            ));
-        }
-        let id = blob.id;
-        let encoded = Commit::decode(&blob.bytes.0)
-            .map_err(|source| (id, SyncError::UndecodableCommit { id, source }))?;
+    for item in commits {
+        let (id, bytes) = item.map_err(forged)?.into_parts();
+        let commit: Commit = rmp_serde::from_slice(&bytes).map_err(|e| {
+            let source = CommitDecodeError::from(e);
+            (id, SyncError::UndecodableCommit { id, source })
+        })?;
         if have.contains(&id) || in_batch.contains(&id) {
             continue;
         }
-        for parent in &encoded.commit.parents {
+        for parent in &commit.parents {
             if !in_batch.contains(parent) && !have.contains(parent) {
                 return Err((
                     id,
@@ -65,24 +68,25 @@ pub(crate) fn verify(
                 ));
             }
         }
-        for tx in &encoded.commit.transactions {
+        for tx in &commit.transactions {
             if carried.contains(&tx.params) {
                 continue;
             }
             match buffered.remove(&tx.params) {
-                Some(bytes) => {
+                Some(value) => {
                     carried.insert(tx.params);
-                    batch.values.push((tx.params, bytes));
+                    batch.values.push(value);
                 }
                 None => {
-                    if to_check.insert(tx.params) {
+                    if !commit.parents.is_empty() && to_check.insert(tx.params) {
                         batch.values_to_check.push(tx.params);
                     }
                 }
             }
         }
         in_batch.insert(id);
-        batch.commits.push(encoded);
+        // The id is the hash of exactly these bytes (checked on receipt).
+        batch.commits.push(EncodedCommit { id, bytes, commit });
     }
     Ok(batch)
 }

@@ -142,7 +142,8 @@ impl Replica {
             }
         }
         let dag = self.crdts.get_mut(crdt).ok_or("no replica")?;
-        for (id, bytes) in batch.values {
+        for value in batch.values {
+            let (id, bytes) = value.into_parts();
             assert_eq!(Id::of(&bytes), id, "session passed an unverified value");
             self.values.insert(id, bytes);
         }
@@ -162,23 +163,26 @@ impl Replica {
 
     /// Loads commits with their values for sending.
     pub fn load(&self, crdt: &CrdtKey, ids: &[Id]) -> Vec<OutgoingCommit> {
-        let dag = &self.crdts[crdt];
         ids.iter()
-            .map(|id| {
-                let bytes = dag.nodes[id].2.clone();
-                let commit = Commit::decode(&bytes).expect("own commit decodes").commit;
-                let values = commit
-                    .transactions
-                    .iter()
-                    .filter_map(|t| self.values.get(&t.params).map(|v| (t.params, v.clone())))
-                    .collect();
-                OutgoingCommit {
-                    id: *id,
-                    bytes,
-                    values,
-                }
-            })
+            .map(|id| self.load_one(crdt, id).expect("own commit"))
             .collect()
+    }
+
+    /// Loads one commit with its values for sending.
+    pub fn load_one(&self, crdt: &CrdtKey, id: &Id) -> Result<OutgoingCommit, String> {
+        let dag = self.crdts.get(crdt).ok_or("no such crdt")?;
+        let bytes = dag.nodes.get(id).ok_or("no such commit")?.2.clone();
+        let commit = Commit::decode(&bytes).map_err(|e| e.to_string())?.commit;
+        let values = commit
+            .transactions
+            .iter()
+            .filter_map(|t| self.values.get(&t.params).map(|v| (t.params, v.clone())))
+            .collect();
+        Ok(OutgoingCommit {
+            id: *id,
+            bytes,
+            values,
+        })
     }
 
     /// Every commit's values are present (the store invariant).

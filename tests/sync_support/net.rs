@@ -1,16 +1,52 @@
 //! A deterministic simulated network in the manner of raft-rs: replicas joined by links that
-//! can drop, duplicate, reorder, cut and heal. Each link end runs a `SyncSession`; frames
-//! travel encoded through the real codec and are counted.
+//! can drop, duplicate, reorder, cut and heal. Each link end runs a `SyncSession` and sends
+//! its catch-ups through a `Flow` (window, pings, batches, stall detection) on a simulated
+//! clock; frames travel encoded through the real codec and are counted. An end can be paused
+//! (a peer that stops reading). Every session input sees only the CRDTs its frame names
+//! ([`Scoped`]), so every run checks that a frame touches only its own CRDT.
 
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use replikativ::Id;
 use replikativ::crdt::CrdtKey;
-use replikativ::protocol::Codec;
-use replikativ::sync::{BatchLimits, Effect, SessionConfig, SyncLimits, SyncSession, plan_frames};
+use replikativ::protocol::{Codec, Message, Received};
+use replikativ::sync::{
+    Effect, Flow, FlowLimits, FlowOutput, GraphView, Graphs, SessionConfig, SyncLimits, SyncSession,
+};
+use uuid::Uuid;
 
 use super::dag::Replica;
+
+/// A replica as one session input may see it: only the CRDTs `crdts`; asking for another
+/// panics.
+pub struct Scoped<'a> {
+    pub replica: &'a Replica,
+    pub crdts: &'a [CrdtKey],
+}
+
+impl Scoped<'_> {
+    fn check(&self, crdt: &CrdtKey) {
+        assert!(
+            self.crdts.contains(crdt),
+            "an input about {:?} read the state of {crdt}",
+            self.crdts
+        );
+    }
+}
+
+impl Graphs for Scoped<'_> {
+    fn graph(&self, crdt: &CrdtKey) -> Option<&dyn GraphView> {
+        self.check(crdt);
+        self.replica.graph(crdt)
+    }
+    fn known_heads_hint(&self, peer: &Uuid, crdt: &CrdtKey) -> Vec<Id> {
+        self.check(crdt);
+        self.replica.known_heads_hint(peer, crdt)
+    }
+}
 
 /// Fault probabilities per delivery, in percent.
 #[derive(Clone, Copy, Debug, Default)]
@@ -23,8 +59,11 @@ pub struct Faults {
 pub struct Link {
     pub ends: [usize; 2],
     pub sessions: Option<[SyncSession; 2]>,
+    pub flows: Option<[Flow; 2]>,
     /// Frames in flight towards end 0 and end 1.
     pub queues: [VecDeque<Vec<u8>>; 2],
+    /// Ends that do not read (their frames stay queued).
+    pub paused: [bool; 2],
 }
 
 pub struct Sim {
@@ -33,10 +72,16 @@ pub struct Sim {
     pub rng: StdRng,
     pub faults: Faults,
     pub codec: Codec,
-    pub batch: BatchLimits,
+    pub flow: FlowLimits,
     pub limits: SyncLimits,
+    /// The simulated clock, advanced only by [`Sim::advance`].
+    pub now: Instant,
     pub bytes: u64,
     pub frames: u64,
+    /// When set, the kind of every frame sent, with its link and sending end, in order.
+    pub log: Option<Vec<(usize, usize, &'static str)>>,
+    /// The most batches any flow had unacknowledged.
+    pub max_unacked: u64,
     pub rejects: Vec<String>,
     pub closes: Vec<String>,
 }
@@ -48,7 +93,9 @@ impl Sim {
             .map(|&(a, b)| Link {
                 ends: [a, b],
                 sessions: None,
+                flows: None,
                 queues: [VecDeque::new(), VecDeque::new()],
+                paused: [false, false],
             })
             .collect();
         Sim {
@@ -57,10 +104,13 @@ impl Sim {
             rng: StdRng::seed_from_u64(seed),
             faults: Faults::default(),
             codec: Codec::default(),
-            batch: BatchLimits::default(),
+            flow: FlowLimits::default(),
             limits: SyncLimits::default(),
+            now: Instant::now(),
             bytes: 0,
             frames: 0,
+            log: None,
+            max_unacked: 0,
             rejects: Vec::new(),
             closes: Vec::new(),
         }
@@ -78,6 +128,7 @@ impl Sim {
         });
         let starts = [sessions[0].start(), sessions[1].start()];
         self.links[l].sessions = Some(sessions);
+        self.links[l].flows = Some([Flow::new(self.flow), Flow::new(self.flow)]);
         for (side, effects) in starts.into_iter().enumerate() {
             self.run_effects(l, side, effects);
         }
@@ -93,7 +144,40 @@ impl Sim {
     pub fn cut(&mut self, l: usize) {
         let link = &mut self.links[l];
         link.sessions = None;
+        link.flows = None;
         link.queues.iter_mut().for_each(VecDeque::clear);
+    }
+
+    /// Whether end `side` of link `l` reads its frames.
+    pub fn pause(&mut self, l: usize, side: usize, paused: bool) {
+        self.links[l].paused[side] = paused;
+    }
+
+    /// Advances the simulated clock.
+    pub fn advance(&mut self, d: Duration) {
+        self.now += d;
+    }
+
+    /// Closes every link on which a flow finds its peer stalled, as a connection's timer
+    /// would.
+    pub fn check_stalls(&mut self) {
+        for l in 0..self.links.len() {
+            for side in 0..2 {
+                let Some(flows) = self.links[l].flows.as_ref() else {
+                    continue;
+                };
+                if let Some(stalled) = flows[side].stalled(self.now) {
+                    let r = self.links[l].ends[side];
+                    self.closes.push(format!("replica {r}: {stalled}"));
+                    self.cut(l);
+                }
+            }
+        }
+    }
+
+    /// The flow of end `side` of link `l`, while the link is up.
+    pub fn flow(&self, l: usize, side: usize) -> &Flow {
+        &self.links[l].flows.as_ref().expect("link is up")[side]
     }
 
     /// A local commit on replica `r`, announced to its sessions.
@@ -109,21 +193,43 @@ impl Sim {
                 if self.links[l].ends[side] != r || except == Some((l, side)) {
                     continue;
                 }
-                let replica = &self.replicas[r];
+                let scope = Scoped {
+                    replica: &self.replicas[r],
+                    crdts: std::slice::from_ref(crdt),
+                };
                 let Some(sessions) = self.links[l].sessions.as_mut() else {
                     continue;
                 };
-                let effects = sessions[side].on_local_change(crdt, replica);
+                let effects = sessions[side].on_local_change(crdt, &scope);
                 self.run_effects(l, side, effects);
             }
         }
     }
 
-    fn send(&mut self, l: usize, side: usize, msg: &replikativ::protocol::Message) {
+    fn send(&mut self, l: usize, side: usize, msg: &Message) {
         let frame = self.codec.encode(msg).expect("own frames encode");
         self.bytes += frame.len() as u64;
         self.frames += 1;
+        if let Some(log) = self.log.as_mut() {
+            log.push((l, side, msg.kind()));
+        }
         self.links[l].queues[1 - side].push_back(frame);
+    }
+
+    /// Sends what the flow of (`l`, `side`) allows, like a connection actor would.
+    fn pump(&mut self, l: usize, side: usize) {
+        let replica = &self.replicas[self.links[l].ends[side]];
+        let Some(flows) = self.links[l].flows.as_mut() else {
+            return;
+        };
+        let out = flows[side].pump(self.now, |crdt, id| replica.load_one(crdt, id));
+        self.max_unacked = self.max_unacked.max(flows[side].unacked());
+        for output in out {
+            match output {
+                FlowOutput::Send(msg) => self.send(l, side, &msg),
+                other => panic!("the simulated sender failed: {other:?}"),
+            }
+        }
     }
 
     /// Carries out `effects` of the session at (`l`, `side`), like a connection actor would.
@@ -137,20 +243,22 @@ impl Sim {
             match effect {
                 Effect::Send(msg) => self.send(l, side, &msg),
                 Effect::SendCommits { crdt, ids, heads } => {
-                    let items = self.replicas[r].load(&crdt, &ids);
-                    let frames = plan_frames(&crdt, items, heads, &self.batch).expect("plan");
-                    for msg in frames {
-                        self.send(l, side, &msg);
+                    if let Some(flows) = self.links[l].flows.as_mut() {
+                        flows[side].push(crdt, ids, heads);
                     }
+                    self.pump(l, side);
                 }
                 Effect::Apply { crdt, batch } => {
                     let result = self.replicas[r].apply(&crdt, batch);
-                    let replica = &self.replicas[r];
+                    let scope = Scoped {
+                        replica: &self.replicas[r],
+                        crdts: std::slice::from_ref(&crdt),
+                    };
                     let Some(sessions) = self.links[l].sessions.as_mut() else {
                         return;
                     };
                     let more = match result {
-                        Ok(()) => sessions[side].on_applied(&crdt, replica),
+                        Ok(()) => sessions[side].on_applied(&crdt, &scope),
                         Err(reason) => sessions[side].on_apply_failed(&crdt, reason),
                     };
                     work.extend(more);
@@ -176,7 +284,7 @@ impl Sim {
     pub fn step(&mut self) -> bool {
         let busy: Vec<(usize, usize)> = (0..self.links.len())
             .flat_map(|l| (0..2).map(move |s| (l, s)))
-            .filter(|&(l, s)| !self.links[l].queues[s].is_empty())
+            .filter(|&(l, s)| !self.links[l].queues[s].is_empty() && !self.links[l].paused[s])
             .collect();
         if busy.is_empty() {
             return false;
@@ -204,12 +312,28 @@ impl Sim {
 
     fn deliver(&mut self, l: usize, to: usize, frame: &[u8]) {
         let r = self.links[l].ends[to];
-        let replica = &self.replicas[r];
+        let received = self.codec.receive(frame);
+        if let Ok(Received::Other(Message::Pong(seq))) = received {
+            let now = self.now;
+            if let Some(flows) = self.links[l].flows.as_mut()
+                && flows[to].on_pong(seq, now)
+            {
+                self.pump(l, to);
+            }
+            return;
+        }
         let Some(sessions) = self.links[l].sessions.as_mut() else {
             return;
         };
-        let effects = match self.codec.decode(frame) {
-            Ok(msg) => sessions[to].on_message(msg, replica),
+        let effects = match received {
+            Ok(msg) => {
+                let crdts = msg.crdts().to_vec();
+                let scope = Scoped {
+                    replica: &self.replicas[r],
+                    crdts: &crdts,
+                };
+                sessions[to].on_received(msg, &scope)
+            }
             Err(e) => sessions[to].on_decode_error(e),
         };
         self.run_effects(l, to, effects);

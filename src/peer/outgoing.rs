@@ -1,0 +1,51 @@
+//! The sending side of a connection: loads commits from the store for its [`Flow`] and
+//! logs what could not be loaded or framed. The flow decides everything else (batches,
+//! pings, window, the last-batch heads).
+
+use std::time::Instant;
+
+use crate::crdt::Commit;
+use crate::id::Id;
+use crate::protocol::Message;
+use crate::store::Store;
+use crate::sync::{Flow, FlowOutput, OutgoingCommit};
+
+/// Runs `flow` now: the frames to send, in order.
+pub(super) fn batches(flow: &mut Flow, store: &Store, remote: &str) -> Vec<Message> {
+    let outputs = flow.pump(Instant::now(), |_crdt, id| load_outgoing(store, id));
+    let mut frames = Vec::with_capacity(outputs.len());
+    for output in outputs {
+        match output {
+            FlowOutput::Send(msg) => frames.push(msg),
+            FlowOutput::LoadFailed { crdt, id, reason } => {
+                tracing::error!(remote = %remote, crdt = %crdt, commit = %id, "cannot load a commit to send: {reason}");
+            }
+            FlowOutput::FrameFailed { crdt, error } => {
+                tracing::error!(remote = %remote, crdt = %crdt, "cannot frame a batch: {error}");
+            }
+        }
+    }
+    frames
+}
+
+/// Loads a commit and the values its transactions reference, for sending.
+pub fn load_outgoing(store: &crate::store::Store, id: &Id) -> Result<OutgoingCommit, String> {
+    let bytes = store
+        .get_value(id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("commit {id} is not in the store"))?;
+    let decoded = Commit::decode(&bytes).map_err(|e| e.to_string())?;
+    let mut values = Vec::with_capacity(decoded.commit.transactions.len());
+    if !decoded.commit.parents.is_empty() {
+        for tx in &decoded.commit.transactions {
+            if let Some(v) = store.get_value(&tx.params).map_err(|e| e.to_string())? {
+                values.push((tx.params, v));
+            }
+        }
+    }
+    Ok(OutgoingCommit {
+        id: *id,
+        bytes,
+        values,
+    })
+}
