@@ -1,8 +1,12 @@
 //! Storage faults: truncated and bit-flipped store files give a clear error (exit 1), never a
 //! panic (exit 101) and never wrong data; a failed store write fails its caller with context
-//! and restarts the store actor and everything after it, losing no acknowledged write.
+//! and restarts the store actor and everything after it, losing no acknowledged write; a full
+//! disk or failing writes and syncs ([`FaultyDisk`]) fail writes with their cause, lose nothing
+//! acknowledged, and the store and a node over it resume by themselves once writes succeed.
 
 mod common;
+#[path = "common/faulty_backend.rs"]
+mod faulty_backend;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -11,11 +15,13 @@ use std::time::Duration;
 use common::stage_support::{
     child, eventually, eventually_async, fresh_key, memory_realizer, note,
 };
+use faulty_backend::{Fault, FaultyDisk};
+use replikativ::Id;
 use replikativ::Node;
 use replikativ::node::StoreLocation;
 use replikativ::realize::MemorySink;
 use replikativ::realize::realizer::{ConflictPolicy, error_chain};
-use replikativ::store::{FILE_NAME, Store};
+use replikativ::store::{FILE_NAME, Store, WriteBatch};
 use replikativ_actors::{ChildState, EventKind, ExitReason};
 
 const T: Duration = Duration::from_secs(30);
@@ -301,6 +307,326 @@ fn a_failed_store_write_fails_the_caller_with_context_and_restarts_the_store_and
             .start()
             .await
             .expect("reopen");
+        let stage = node.stage();
+        let heads = stage.heads(&key).await.expect("heads");
+        assert_eq!(heads, vec![*acked.last().expect("acked")]);
+        let history = stage.history(&key, &heads[0]).await.expect("history");
+        assert!(acked.iter().all(|id| history.contains(id)));
+        node.shutdown().await;
+    });
+}
+
+/// One write of the full-disk cases: a unique value and a state record naming it.
+fn tagged_batch(tag: &str) -> (WriteBatch, Id, Vec<u8>) {
+    let mut batch = WriteBatch::new();
+    let id = batch.put_value(format!("value {tag}").into_bytes());
+    let key = format!("w/{tag}").into_bytes();
+    batch.put_state(key.clone(), id.as_bytes().to_vec());
+    (batch, id, key)
+}
+
+/// Whether the batch of `tag` is in `store`: `Some(true)` whole, `Some(false)` absent, `None`
+/// half (its value without its record or the other way round).
+fn batch_presence(store: &Store, id: &Id, key: &[u8]) -> Option<bool> {
+    let value = store.get_value(id).expect("read value").is_some();
+    let record = store.get_state(key).expect("read state").is_some();
+    (value == record).then_some(value)
+}
+
+#[test]
+fn a_full_disk_or_failing_io_fails_the_write_with_its_cause_and_the_store_resumes_by_itself() {
+    let disk = FaultyDisk::new(7);
+    let store = Store::with_backend(disk.clone(), "full-disk").expect("create");
+    let mut acked = Vec::new();
+    let mut refused = Vec::new();
+    let mut reads_failed = Vec::new();
+    for i in 0..5 {
+        let (b, id, key) = tagged_batch(&format!("ok-{i}"));
+        store.write(&b).expect("write with space");
+        acked.push((id, key));
+    }
+    for (fault, cause) in [
+        (Fault::NoSpace, "No space left on device"),
+        (Fault::WriteEio, "Input/output error"),
+        (Fault::SyncEio, "Input/output error"),
+    ] {
+        disk.set_fault(fault);
+        for attempt in 0..2 {
+            let (b, id, key) = tagged_batch(&format!("{fault:?}-{attempt}"));
+            let err = store
+                .write(&b)
+                .expect_err("a write fails while the disk fails");
+            let chain = error_chain(&err);
+            // The first attempt fails in the commit; later ones in the reopen the failed
+            // commit asks for, which needs to write too.
+            assert!(
+                chain.contains("committing a write") || chain.contains("cannot reopen store"),
+                "{fault:?}: the error names the operation: {chain}"
+            );
+            assert!(
+                chain.contains(cause),
+                "{fault:?}: the error names the cause: {chain}"
+            );
+            refused.push((id, key));
+        }
+        // Reads meanwhile give the right bytes or fail naming the cause; never wrong data.
+        // (redb must commit its repair to reopen after a failed write, so while the disk
+        // fails, reads after a failed write fail too.)
+        let (id, _) = &acked[0];
+        match store.get_value(id) {
+            Ok(v) => assert_eq!(v, Some(b"value ok-0".to_vec())),
+            Err(e) => {
+                let chain = error_chain(&e);
+                assert!(
+                    chain.contains(cause),
+                    "{fault:?}: a read names the cause: {chain}"
+                );
+                reads_failed.push(format!("{fault:?}"));
+            }
+        }
+        disk.set_fault(Fault::None);
+        // The store reopens by itself: the next write works, with everything acknowledged.
+        let (b, id, key) = tagged_batch(&format!("after-{fault:?}"));
+        store
+            .write(&b)
+            .expect("the store writes again once the disk does");
+        acked.push((id, key));
+        for (id, key) in &acked {
+            assert_eq!(
+                batch_presence(&store, id, key),
+                Some(true),
+                "after {fault:?}: acknowledged batch {} lost or half there",
+                String::from_utf8_lossy(key)
+            );
+        }
+        for (id, key) in &refused {
+            assert!(
+                batch_presence(&store, id, key).is_some(),
+                "after {fault:?}: refused batch {} is half there",
+                String::from_utf8_lossy(key)
+            );
+        }
+    }
+    // And it is all durable: cut the power and look at what survived.
+    disk.cut_power_now();
+    drop(store);
+    let store = Store::with_backend(FaultyDisk::from_image(disk.durable_image(), 7), "recovered")
+        .expect("reopen after the cut");
+    for (id, key) in &acked {
+        assert_eq!(batch_presence(&store, id, key), Some(true));
+    }
+    for (id, key) in &refused {
+        assert!(batch_presence(&store, id, key).is_some());
+    }
+    let report = store.verify().expect("verify");
+    assert!(report.is_ok(), "{report}");
+    eprintln!("reads failed (with the cause) while the disk failed under: {reads_failed:?}");
+}
+
+#[test]
+fn random_write_and_sync_failures_lose_nothing_acknowledged_and_half_apply_nothing() {
+    use rand::{Rng, SeedableRng};
+    let cases = common::iterations(40, 16) as u64;
+    let (mut acked_total, mut refused_total, mut refused_landed) = (0, 0, 0);
+    for seed in 0..cases {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let disk = FaultyDisk::new(seed);
+        let store = Store::with_backend(disk.clone(), "flaky").expect("create");
+        let mut acked = Vec::new();
+        let mut refused = Vec::new();
+        for i in 0..30 {
+            let fault = match rng.random_range(0..8) {
+                0 => Fault::NoSpace,
+                1 => Fault::WriteEio,
+                2 => Fault::SyncEio,
+                _ => Fault::None,
+            };
+            disk.set_fault(fault);
+            let (b, id, key) = tagged_batch(&format!("{seed}-{i}"));
+            match store.write(&b) {
+                Ok(()) => acked.push((id, key)),
+                Err(e) => {
+                    assert_ne!(
+                        fault,
+                        Fault::None,
+                        "seed {seed}: write {i} failed on a working disk (the store did not reopen by itself): {}",
+                        error_chain(&e)
+                    );
+                    refused.push((id, key));
+                }
+            }
+        }
+        disk.set_fault(Fault::None);
+        let (b, id, key) = tagged_batch(&format!("{seed}-last"));
+        store.write(&b).unwrap_or_else(|e| {
+            panic!(
+                "seed {seed}: the store does not resume: {}",
+                error_chain(&e)
+            )
+        });
+        acked.push((id, key));
+        disk.cut_power_now();
+        drop(store);
+        let store = Store::with_backend(
+            FaultyDisk::from_image(disk.durable_image(), seed),
+            "recovered",
+        )
+        .unwrap_or_else(|e| panic!("seed {seed}: reopen after the cut: {}", error_chain(&e)));
+        for (id, key) in &acked {
+            assert_eq!(
+                batch_presence(&store, id, key),
+                Some(true),
+                "seed {seed}: acknowledged batch {} lost or half there",
+                String::from_utf8_lossy(key)
+            );
+        }
+        for (id, key) in &refused {
+            let there = batch_presence(&store, id, key);
+            assert!(
+                there.is_some(),
+                "seed {seed}: refused batch {} is half there",
+                String::from_utf8_lossy(key)
+            );
+            refused_landed += usize::from(there == Some(true));
+        }
+        let report = store.verify().expect("verify");
+        assert!(report.is_ok(), "seed {seed}: {report}");
+        acked_total += acked.len();
+        refused_total += refused.len();
+    }
+    eprintln!(
+        "{cases} runs of 31 writes under random faults: {acked_total} acknowledged, all durable; {refused_total} refused, {refused_landed} of them landed whole (a failed sync), none half"
+    );
+}
+
+#[test]
+fn a_node_over_a_full_disk_fails_transacts_with_their_cause_and_resumes_by_itself() {
+    let disk = FaultyDisk::new(11);
+    let key = fresh_key();
+    let sink = MemorySink::new();
+    let mut acked = Vec::new();
+    actix_rt::System::new().block_on(async {
+        let store = Store::with_backend(disk.clone(), "node-disk").expect("create");
+        let node = Node::builder()
+            .store(StoreLocation::Open(store.clone()))
+            .realize(memory_realizer("mem", &key, &sink, ConflictPolicy::Wait))
+            .start()
+            .await
+            .expect("start");
+        let root = node.supervisor().clone();
+        let stage = node.stage();
+        for i in 0..5 {
+            acked.push(
+                stage
+                    .transact(&key, vec![note(&format!("a{i}"))])
+                    .await
+                    .expect("ok"),
+            );
+        }
+        let mut events = node.events();
+
+        disk.set_fault(Fault::NoSpace);
+        let err = stage
+            .transact(&key, vec![note("refused")])
+            .await
+            .expect_err("a transact fails while the disk is full");
+        let chain = error_chain(&err);
+        assert!(chain.contains(&key.to_string()), "names the CDVCS: {chain}");
+        assert!(
+            chain.contains("committing a write"),
+            "names the operation: {chain}"
+        );
+        assert!(
+            chain.contains("No space left on device"),
+            "names the cause: {chain}"
+        );
+
+        // The store actor exits failed with the cause and is restarted.
+        let end = std::time::Instant::now() + T;
+        let mut store_failed = false;
+        let mut store_restarted = false;
+        while !(store_failed && store_restarted) {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            let ev = tokio::time::timeout(left, events.recv())
+                .await
+                .expect("the store's exit and restart within the deadline")
+                .expect("event");
+            if &*ev.supervisor != root.path() {
+                continue;
+            }
+            match ev.kind {
+                EventKind::ChildExited { child, reason, .. } if child.as_str() == "store" => {
+                    assert!(matches!(reason, ExitReason::Failed(_)), "{reason:?}");
+                    let chain = reason.chain().join(": ");
+                    assert!(chain.contains("No space left on device"), "{chain}");
+                    store_failed = true;
+                }
+                EventKind::ChildRestarted { child, .. } if child.as_str() == "store" => {
+                    store_restarted = true;
+                }
+                _ => {}
+            }
+        }
+        // While the disk stays full, every transact fails naming the cause (after the failed
+        // commit the store must reopen, and redb's reopen commits its repair, so the replica
+        // cannot even load meanwhile); the supervisors keep restarting with backoff.
+        for _ in 0..5 {
+            match stage.transact(&key, vec![note("still refused")]).await {
+                Err(e) => {
+                    let chain = error_chain(&e);
+                    assert!(chain.contains("No space left on device"), "{chain}");
+                }
+                Ok(_) => panic!("a transact succeeded on a full disk"),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+
+        // Space is back: transacting works again by itself, on top of every acked commit.
+        disk.set_fault(Fault::None);
+        let end = std::time::Instant::now() + T;
+        let after = loop {
+            match stage.transact(&key, vec![note("after")]).await {
+                Ok(id) => break id,
+                Err(e) => {
+                    assert!(
+                        std::time::Instant::now() < end,
+                        "the node did not resume: {}",
+                        error_chain(&e)
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        };
+        acked.push(after);
+        let history = stage.history(&key, &after).await.expect("history");
+        for id in &acked {
+            assert!(history.contains(id), "acknowledged commit {id} lost");
+        }
+        let realizer = node.realizer("mem").expect("mem");
+        eventually("the realizer to catch up", T, || {
+            realizer.is_applied(&after)
+        })
+        .await;
+        let ops = sink.snapshot().ops;
+        assert_eq!(
+            ops.len(),
+            acked.len(),
+            "each acknowledged op applied once: {ops:?}"
+        );
+        node.shutdown().await;
+    });
+
+    // Cut the power: every acknowledged commit is durable.
+    disk.cut_power_now();
+    let recovered = FaultyDisk::from_image(disk.durable_image(), 11);
+    actix_rt::System::new().block_on(async {
+        let store = Store::with_backend(recovered, "recovered").expect("reopen after the cut");
+        assert!(store.verify().expect("verify").is_ok());
+        let node = Node::builder()
+            .store(StoreLocation::Open(store))
+            .start()
+            .await
+            .expect("restart");
         let stage = node.stage();
         let heads = stage.heads(&key).await.expect("heads");
         assert_eq!(heads, vec![*acked.last().expect("acked")]);
