@@ -8,6 +8,7 @@ mod common;
 #[path = "common/faulty_backend.rs"]
 mod faulty_backend;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
@@ -133,22 +134,200 @@ fn a_truncated_store_file_fails_verify_and_log_cleanly_never_with_a_panic_or_wro
     );
 }
 
+/// The tweets `(id, text)` of the shipped flat source, in order, parsed with serde_json
+/// (`tweets_oracle`), independently of the crate's parser.
+fn source_tweets() -> Vec<(String, String)> {
+    let bytes = std::fs::read(common::data_dir().join("flat.jsonl")).expect("read source");
+    bytes
+        .split(|b| *b == b'\n')
+        .flat_map(|line| common::tweets_oracle::tweets_in(line).unwrap_or_default())
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap_or_default().to_string(),
+                t["text"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// How a store is read for the oracle comparison.
+trait StoreReader {
+    fn state(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String>;
+    fn scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String>;
+    fn value(&self, id: &Id) -> Result<Option<Vec<u8>>, String>;
+}
+
+/// The store as the crate reads it: opened with redb's integrity check, values re-hashed.
+struct Checked(Store);
+
+impl StoreReader for Checked {
+    fn state(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        self.0.get_state(key).map_err(|e| error_chain(&e))
+    }
+    fn scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+        self.0.scan_state(prefix).map_err(|e| error_chain(&e))
+    }
+    fn value(&self, id: &Id) -> Result<Option<Vec<u8>>, String> {
+        self.0.get_value(id).map_err(|e| error_chain(&e))
+    }
+}
+
+/// The MUTATION: the same file through redb directly, without the integrity check on open
+/// and without re-hashing values; the oracle comparison must catch what it lets through.
+struct Unchecked(redb::Database);
+
+const VALUES: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("values");
+const STATE: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("state");
+
+impl Unchecked {
+    fn open(path: &Path) -> Result<Unchecked, String> {
+        redb::Builder::new()
+            .set_check_integrity_on_open(false)
+            .open(path)
+            .map(Unchecked)
+            .map_err(|e| e.to_string())
+    }
+
+    fn get(
+        &self,
+        table: redb::TableDefinition<&[u8], &[u8]>,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, String> {
+        use redb::ReadableDatabase;
+        let txn = self.0.begin_read().map_err(|e| e.to_string())?;
+        let t = txn.open_table(table).map_err(|e| e.to_string())?;
+        let got = t.get(key).map_err(|e| e.to_string())?;
+        Ok(got.map(|g| g.value().to_vec()))
+    }
+}
+
+impl StoreReader for Unchecked {
+    fn state(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        self.get(STATE, key)
+    }
+    fn scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+        use redb::ReadableDatabase;
+        let txn = self.0.begin_read().map_err(|e| e.to_string())?;
+        let t = txn.open_table(STATE).map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        for item in t.range::<&[u8]>(prefix..).map_err(|e| e.to_string())? {
+            let (k, v) = item.map_err(|e| e.to_string())?;
+            if !k.value().starts_with(prefix) {
+                break;
+            }
+            out.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+    fn value(&self, id: &Id) -> Result<Option<Vec<u8>>, String> {
+        self.get(VALUES, id.as_bytes())
+    }
+}
+
+/// Every collected tweet `(id, text)` the reader returns, commit by commit from the root, or
+/// the first error.
+fn read_tweets(r: &dyn StoreReader) -> Result<Vec<(String, String)>, String> {
+    use replikativ::cli::args::{DEFAULT_CDVCS, DEFAULT_USER};
+    use replikativ::store::keys;
+    let crdt: uuid::Uuid = DEFAULT_CDVCS.parse().expect("uuid");
+    let heads = r
+        .state(&keys::heads(DEFAULT_USER, &crdt))?
+        .ok_or("no heads record")?;
+    let heads: Vec<Id> = rmp_serde::from_slice(&heads).map_err(|e| format!("heads: {e}"))?;
+    let mut entries = Vec::new();
+    for (k, v) in r.scan(&keys::graph_prefix(DEFAULT_USER, &crdt))? {
+        let id = keys::graph_entry_commit(&k).ok_or("a damaged graph key")?;
+        let parents: Vec<Id> = rmp_serde::from_slice(&v).map_err(|e| format!("graph: {e}"))?;
+        entries.push((id, parents));
+    }
+    let cdvcs = replikativ::crdt::Cdvcs::restore(entries, heads).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for (id, parents) in cdvcs.entries() {
+        if parents.is_empty() {
+            continue;
+        }
+        let bytes = r.value(&id)?.ok_or(format!("commit {id} missing"))?;
+        let commit = replikativ::crdt::Commit::decode(&bytes).map_err(|e| e.to_string())?;
+        for tx in &commit.commit.transactions {
+            let params = r
+                .value(&tx.params)?
+                .ok_or(format!("params {} missing", tx.params))?;
+            let v: serde_json::Value =
+                rmp_serde::from_slice(&params).map_err(|e| format!("params: {e}"))?;
+            out.push((
+                v["id"].as_str().unwrap_or_default().to_string(),
+                v["text"].as_str().unwrap_or_default().to_string(),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// How a damaged store showed its damage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Seen {
+    /// Refused on open.
+    OnOpen,
+    /// The read touching it failed.
+    OnRead,
+    /// Reads returned exactly the source; `verify` reported it.
+    ByVerify,
+    /// Reads returned exactly the source and `verify` passed: the flip changed nothing read.
+    Nothing,
+}
+
+/// Reads `dir` with `open` and compares with the oracle: `Err` when a tweet came back
+/// changed, missing or extra without an error (a silent lie), or when reading panicked.
+fn compare_with_source(
+    dir: &Path,
+    oracle: &[(String, String)],
+    checked: bool,
+) -> Result<Seen, String> {
+    let read = std::panic::catch_unwind(|| -> Result<Result<Vec<_>, String>, String> {
+        if checked {
+            let store = Store::open(dir).map_err(|e| error_chain(&e))?;
+            Ok(read_tweets(&Checked(store)))
+        } else {
+            let db = Unchecked::open(&dir.join(FILE_NAME))?;
+            Ok(read_tweets(&db))
+        }
+    })
+    .map_err(|p| format!("reading panicked: {p:?}"))?;
+    match read {
+        Err(_) => Ok(Seen::OnOpen),
+        Ok(Err(_)) => Ok(Seen::OnRead),
+        Ok(Ok(tweets)) if tweets == oracle => Ok(Seen::Nothing),
+        Ok(Ok(tweets)) => {
+            let at = tweets.iter().zip(oracle).position(|(a, b)| a != b);
+            Err(format!(
+                "a silently changed tweet: {} read, {} in the source, first difference at {at:?}: \
+                 read {:?}, source {:?}",
+                tweets.len(),
+                oracle.len(),
+                at.and_then(|i| tweets.get(i)),
+                at.and_then(|i| oracle.get(i)),
+            ))
+        }
+    }
+}
+
 #[test]
 fn a_bit_flip_in_a_value_is_named_by_verify_and_random_flips_never_panic_or_lie() {
+    use rand::{Rng, SeedableRng};
     let tmp = tempfile::tempdir().expect("tempdir");
     let cwd = tmp.path();
     let (good, good_log) = collected_store(cwd);
     let bytes = std::fs::read(good.join(FILE_NAME)).expect("read");
+    let oracle = source_tweets();
+    assert_eq!(oracle.len(), 100, "the oracle reads the shipped tweets");
+    assert_eq!(
+        compare_with_source(&good, &oracle, true),
+        Ok(Seen::Nothing),
+        "the undamaged store reads back as the source"
+    );
 
     // A flip inside a tweet's stored params: verify names the damaged value.
-    let first_text = std::fs::read_to_string(common::data_dir().join("flat.jsonl"))
-        .expect("data")
-        .lines()
-        .find_map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).ok()?;
-            Some(v["text"].as_str()?.to_string())
-        })
-        .expect("a tweet text");
+    let first_text = &oracle[0].1;
     let needle = &first_text.as_bytes()[..first_text.len().min(24)];
     let at = bytes
         .windows(needle.len())
@@ -166,18 +345,94 @@ fn a_bit_flip_in_a_value_is_named_by_verify_and_random_flips_never_panic_or_lie(
     );
     check_damaged(cwd, &dir, "a flipped value byte", &good_log);
 
-    // Flips spread over the whole file, a few per page region.
+    // Random flips anywhere in the file, seeded: each is reported (on open, on the read that
+    // touches it, or by verify) or changes nothing read; never a silently changed tweet.
+    let seed = std::env::var("BIT_FLIP_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random::<u64>);
+    eprintln!("bit flips: seed {seed} (rerun with BIT_FLIP_SEED={seed})");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let n = common::iterations(48, 24);
+    let mut seen: BTreeMap<Seen, usize> = BTreeMap::new();
     for i in 0..n {
-        let at = (bytes.len() - 1) * i / (n - 1);
-        let bit = 1u8 << (i % 8);
-        let dir = damaged_copy(&good, &format!("flip-{i}"), |b| b[at] ^= bit);
-        check_damaged(
-            cwd,
-            &dir,
-            &format!("bit {} flipped at byte {at}", i % 8),
-            &good_log,
+        let at = rng.random_range(0..bytes.len());
+        let bit = rng.random_range(0..8u32);
+        let what = format!(
+            "seed {seed}, flip {i}: bit {bit} of byte {at} of {}",
+            bytes.len()
         );
+        let dir = damaged_copy(&good, &format!("flip-{i}"), |b| b[at] ^= 1 << bit);
+        let verify = check_damaged(cwd, &dir, &what, &good_log);
+        let read = damaged_copy(&good, &format!("flip-{i}-read"), |b| b[at] ^= 1 << bit);
+        let outcome =
+            compare_with_source(&read, &oracle, true).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let outcome = match (outcome, verify) {
+            (Seen::Nothing, 1) => Seen::ByVerify,
+            (o, _) => o,
+        };
+        eprintln!("{what}: {outcome:?}");
+        *seen.entry(outcome).or_default() += 1;
+    }
+    eprintln!("bit flips (seed {seed}): {seen:?}");
+}
+
+#[test]
+fn without_its_checks_a_flipped_tweet_reads_back_changed_and_the_oracle_comparison_catches_it() {
+    use rand::{Rng, SeedableRng};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cwd = tmp.path();
+    let (good, _) = collected_store(cwd);
+    let bytes = std::fs::read(good.join(FILE_NAME)).expect("read");
+    let oracle = source_tweets();
+
+    // A deliberately altered oracle: the comparison sees one changed text.
+    let mut altered = oracle.clone();
+    altered[42].1.push('!');
+    assert!(compare_with_source(&good, &altered, true).is_err());
+    assert_eq!(
+        compare_with_source(&good, &oracle, false),
+        Ok(Seen::Nothing)
+    );
+
+    // Flips inside stored tweet texts (ASCII letters, a low bit, so the text stays valid
+    // UTF-8): read without redb's integrity check and without re-hashing they come back as
+    // changed tweets, which the comparison must catch; the store's own reads report each one.
+    let seed = std::env::var("BIT_FLIP_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random::<u64>);
+    eprintln!("targeted flips: seed {seed} (rerun with BIT_FLIP_SEED={seed})");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    for i in 0..common::iterations(8, 4) {
+        let (_, text) = &oracle[rng.random_range(0..oracle.len())];
+        let needle = &text.as_bytes()[..text.len().min(24)];
+        let start = bytes
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .expect("the tweet's text is stored verbatim");
+        let letters: Vec<usize> = (start..start + needle.len())
+            .filter(|&p| bytes[p].is_ascii_alphabetic())
+            .collect();
+        let at = letters[rng.random_range(0..letters.len())];
+        let bit = rng.random_range(0..2u32);
+        let what = format!("seed {seed}, targeted flip {i}: bit {bit} of byte {at}");
+        let dir = damaged_copy(&good, &format!("text-{i}"), |b| b[at] ^= 1 << bit);
+        let unchecked = compare_with_source(&dir, &oracle, false);
+        assert!(
+            unchecked
+                .as_ref()
+                .is_err_and(|e| e.contains("silently changed")),
+            "{what}: without its checks the read must return a changed tweet and the \
+             comparison must catch it, got {unchecked:?}"
+        );
+        let dir = damaged_copy(&good, &format!("text-{i}-checked"), |b| b[at] ^= 1 << bit);
+        let checked = compare_with_source(&dir, &oracle, true);
+        assert!(
+            matches!(checked, Ok(Seen::OnOpen | Seen::OnRead)),
+            "{what}: the store's own reads report the flip, got {checked:?}"
+        );
+        eprintln!("{what}: caught by the comparison when unchecked, {checked:?} when checked");
     }
 }
 
