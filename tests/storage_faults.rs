@@ -22,7 +22,7 @@ use replikativ::Node;
 use replikativ::node::StoreLocation;
 use replikativ::realize::MemorySink;
 use replikativ::realize::realizer::{ConflictPolicy, error_chain};
-use replikativ::store::{FILE_NAME, Store, WriteBatch};
+use replikativ::store::{FILE_NAME, StateRecords, Store, WriteBatch};
 use replikativ_actors::{ChildState, EventKind, ExitReason};
 
 const T: Duration = Duration::from_secs(30);
@@ -153,7 +153,7 @@ fn source_tweets() -> Vec<(String, String)> {
 /// How a store is read for the oracle comparison.
 trait StoreReader {
     fn state(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String>;
-    fn scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String>;
+    fn scan(&self, prefix: &[u8]) -> Result<StateRecords, String>;
     fn value(&self, id: &Id) -> Result<Option<Vec<u8>>, String>;
 }
 
@@ -164,7 +164,7 @@ impl StoreReader for Checked {
     fn state(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
         self.0.get_state(key).map_err(|e| error_chain(&e))
     }
-    fn scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+    fn scan(&self, prefix: &[u8]) -> Result<StateRecords, String> {
         self.0.scan_state(prefix).map_err(|e| error_chain(&e))
     }
     fn value(&self, id: &Id) -> Result<Option<Vec<u8>>, String> {
@@ -205,7 +205,7 @@ impl StoreReader for Unchecked {
     fn state(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
         self.get(STATE, key)
     }
-    fn scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+    fn scan(&self, prefix: &[u8]) -> Result<StateRecords, String> {
         use redb::ReadableDatabase;
         let txn = self.0.begin_read().map_err(|e| e.to_string())?;
         let t = txn.open_table(STATE).map_err(|e| e.to_string())?;
