@@ -718,14 +718,24 @@ impl NodeBuilder {
         // history again.
         let mut keys = inner.replicas.keys();
         keys.extend(self.cdvcs.iter().cloned());
-        for key in &keys {
-            inner.replicas.ensure(key).await?;
+        let started: Result<(), NodeError> = async {
+            for key in &keys {
+                inner.replicas.ensure(key).await?;
+            }
+            root.start_child(ChildSpec::supervisor(peers)).await?;
+            root.start_child(ChildSpec::supervisor(realizers)).await?;
+            // The user's subtrees start once replicas can be reached.
+            for app in self.apps {
+                root.start_child(app).await?;
+            }
+            Ok(())
         }
-        root.start_child(ChildSpec::supervisor(peers)).await?;
-        root.start_child(ChildSpec::supervisor(realizers)).await?;
-        // The user's subtrees start once replicas can be reached.
-        for app in self.apps {
-            root.start_child(app).await?;
+        .await;
+        if let Err(e) = started {
+            // Stop what did start: it would otherwise keep running, holding the store, after
+            // this error (and panic when its actix system is dropped).
+            root.shutdown().await;
+            return Err(e);
         }
         Ok(Node {
             inner,
