@@ -150,6 +150,16 @@ fn source_tweets() -> Vec<(String, String)> {
         .collect()
 }
 
+/// Where `needle` starts in `haystack`, every time.
+fn occurrences(haystack: &[u8], needle: &[u8]) -> Vec<usize> {
+    haystack
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(i, _)| i)
+        .collect()
+}
+
 /// How a store is read for the oracle comparison.
 trait StoreReader {
     fn state(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String>;
@@ -327,13 +337,16 @@ fn a_bit_flip_in_a_value_is_named_by_verify_and_random_flips_never_panic_or_lie(
     );
 
     // A flip inside a tweet's stored params: verify names the damaged value.
+    // (Every stored copy of the text: redb copies pages on write, so the first copy in the
+    // file may be a stale one that nothing reads any more.)
     let first_text = &oracle[0].1;
-    let needle = &first_text.as_bytes()[..first_text.len().min(24)];
-    let at = bytes
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .expect("the tweet's text is stored verbatim");
-    let dir = damaged_copy(&good, "flip-value", |b| b[at + 3] ^= 0x10);
+    let copies = occurrences(&bytes, &first_text.as_bytes()[..first_text.len().min(24)]);
+    assert!(!copies.is_empty(), "the tweet's text is stored verbatim");
+    let dir = damaged_copy(&good, "flip-value", |b| {
+        for &at in &copies {
+            b[at + 3] ^= 0x10;
+        }
+    });
     let verify = common::run(&["verify", "--store", dir.to_str().expect("utf-8")], cwd);
     let stdout = String::from_utf8_lossy(&verify.stdout);
     let stderr = String::from_utf8_lossy(&verify.stderr);
@@ -404,20 +417,30 @@ fn without_its_checks_a_flipped_tweet_reads_back_changed_and_the_oracle_comparis
         .unwrap_or_else(rand::random::<u64>);
     eprintln!("targeted flips: seed {seed} (rerun with BIT_FLIP_SEED={seed})");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    // Texts with an ASCII letter among their first 24 bytes.
+    let flippable: Vec<&[u8]> = oracle
+        .iter()
+        .map(|(_, t)| &t.as_bytes()[..t.len().min(24)])
+        .filter(|t| t.iter().any(u8::is_ascii_alphabetic))
+        .collect();
     for i in 0..common::iterations(8, 4) {
-        let (_, text) = &oracle[rng.random_range(0..oracle.len())];
-        let needle = &text.as_bytes()[..text.len().min(24)];
-        let start = bytes
-            .windows(needle.len())
-            .position(|w| w == needle)
-            .expect("the tweet's text is stored verbatim");
-        let letters: Vec<usize> = (start..start + needle.len())
-            .filter(|&p| bytes[p].is_ascii_alphabetic())
+        let needle = flippable[rng.random_range(0..flippable.len())];
+        // Every stored copy (redb copies pages on write; stale copies are never read).
+        let copies = occurrences(&bytes, needle);
+        assert!(!copies.is_empty(), "the tweet's text is stored verbatim");
+        let letters: Vec<usize> = (0..needle.len())
+            .filter(|&p| needle[p].is_ascii_alphabetic())
             .collect();
-        let at = letters[rng.random_range(0..letters.len())];
+        let off = letters[rng.random_range(0..letters.len())];
         let bit = rng.random_range(0..2u32);
-        let what = format!("seed {seed}, targeted flip {i}: bit {bit} of byte {at}");
-        let dir = damaged_copy(&good, &format!("text-{i}"), |b| b[at] ^= 1 << bit);
+        let at: Vec<usize> = copies.iter().map(|c| c + off).collect();
+        let what = format!("seed {seed}, targeted flip {i}: bit {bit} of bytes {at:?}");
+        let flip = |b: &mut Vec<u8>| {
+            for &p in &at {
+                b[p] ^= 1 << bit;
+            }
+        };
+        let dir = damaged_copy(&good, &format!("text-{i}"), flip);
         let unchecked = compare_with_source(&dir, &oracle, false);
         assert!(
             unchecked
@@ -426,7 +449,7 @@ fn without_its_checks_a_flipped_tweet_reads_back_changed_and_the_oracle_comparis
             "{what}: without its checks the read must return a changed tweet and the \
              comparison must catch it, got {unchecked:?}"
         );
-        let dir = damaged_copy(&good, &format!("text-{i}-checked"), |b| b[at] ^= 1 << bit);
+        let dir = damaged_copy(&good, &format!("text-{i}-checked"), flip);
         let checked = compare_with_source(&dir, &oracle, true);
         assert!(
             matches!(checked, Ok(Seen::OnOpen | Seen::OnRead)),
