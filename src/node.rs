@@ -11,10 +11,9 @@
 //! └── realizers (one_for_one)
 //!     └── <name>       RealizerActor per sink                       permanent, backoff
 //! ```
-//! Rest-for-one at the root: when the store restarts, everything that holds its address
-//! restarts after it; a dropped connection or a failing realizer restarts alone. Replicas
-//! are started on demand ([`Replicas::ensure`]), so after their pool restarts they come back
-//! the next time anyone touches them.
+//! Rest-for-one at the root: when the store restarts, everything after it restarts; a dropped
+//! connection or a failing realizer restarts alone. Each actor gets only what it uses: the
+//! replicas a [`StoreHandle`], connections the [`PeerContext`], the stage both.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -55,7 +54,6 @@ pub enum NodeError {
     Registry(#[from] RegistryError),
 }
 
-// Boxed sources keep `Result<_, NodeError>` small; `?` still converts the plain errors.
 impl From<StoreError> for NodeError {
     fn from(e: StoreError) -> Self {
         NodeError::Store(Box::new(e))
@@ -284,18 +282,26 @@ impl NodeBuilder {
         peers.attach(connection_pool, root.clone());
         // Every replica is loaded before peers and realizers start: a connection opened
         // earlier would announce a not-yet-loaded CDVCS as root-only and be sent its whole
-        // history again.
-        let mut held = replicas.keys()?;
-        held.extend(self.cdvcs.iter().cloned());
-        for key in &held {
-            replicas.ensure(key).await?;
+        // history again. The user's subtrees start once replicas can be reached.
+        let started: Result<(), NodeError> = async {
+            let mut held = replicas.keys()?;
+            held.extend(self.cdvcs.iter().cloned());
+            for key in &held {
+                replicas.ensure(key).await?;
+            }
+            root.start_child(ChildSpec::supervisor(peers_subtree))
+                .await?;
+            root.start_child(ChildSpec::supervisor(realizers)).await?;
+            for app in self.apps {
+                root.start_child(app).await?;
+            }
+            Ok(())
         }
-        root.start_child(ChildSpec::supervisor(peers_subtree))
-            .await?;
-        root.start_child(ChildSpec::supervisor(realizers)).await?;
-        // The user's subtrees start once replicas can be reached.
-        for app in self.apps {
-            root.start_child(app).await?;
+        .await;
+        if let Err(e) = started {
+            // Stop what did start: it would otherwise keep running, holding the store.
+            root.shutdown().await;
+            return Err(e);
         }
         Ok(Node {
             replicas,

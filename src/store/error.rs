@@ -68,6 +68,16 @@ pub enum StoreError {
         #[source]
         source: Arc<redb::Error>,
     },
+    /// The store could not be reopened after an I/O error closed its database (the storage
+    /// still fails, e.g. the disk is still full); the next operation tries again.
+    #[error("cannot reopen store {path} after an I/O error")]
+    Reopen {
+        /// The store file (or backend label).
+        path: PathBuf,
+        /// Why the reopen failed.
+        #[source]
+        source: Box<StoreError>,
+    },
     /// A transaction could not begin or commit.
     #[error("store transaction failed while {op}")]
     Transaction {

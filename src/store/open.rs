@@ -3,15 +3,28 @@
 //! Opening checks, in order: the file is redb (magic bytes), redb can open it with its
 //! integrity check (a damaged file is refused here, not on some later read), nobody else holds
 //! it, and its meta table says it is a replikativ store of a format this build understands.
+//!
+//! # After an I/O error
+//!
+//! redb latches the first I/O error of its storage (a failed write, sync, read or resize):
+//! from then on every operation of that `Database` fails with "previous I/O error, close and
+//! re-open the database". A store therefore notes any such error and, on its next read or
+//! write, drops the failed `Database` and opens the same file (or backend) again, with the same
+//! checks as [`Store::open`]; redb's recovery then rolls back whatever the failed commit left
+//! half-written. While the storage keeps failing (a full disk), the reopen fails and each
+//! operation reports why; once it works again, the store does too, with no restart.
 
 use std::fs;
 use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
-use redb::{Database, DatabaseError, ReadableDatabase, StorageError, TableDefinition, TableHandle};
+use redb::{
+    Database, DatabaseError, ReadTransaction, ReadableDatabase, StorageBackend, StorageError,
+    TableDefinition, TableHandle, WriteTransaction,
+};
 
 use crate::store::error::StoreError;
 
@@ -45,9 +58,19 @@ pub struct Store {
 }
 
 pub(crate) struct Inner {
-    pub(crate) db: Database,
-    /// `None` for the in-memory backend.
+    /// `None` after an I/O error dropped it, until a reopen succeeds.
+    db: RwLock<Option<Database>>,
+    /// Opens the same storage again after an I/O error (`None`: the in-memory backend).
+    reopen: Option<Reopen>,
+    /// An I/O error latched the current `Database`: the next operation reopens it.
+    io_failed: AtomicBool,
+    /// Commits skip the sync (fault-injection tests only; see
+    /// [`Store::set_unsafe_no_fsync_for_tests`]).
+    pub(crate) no_fsync: AtomicBool,
+    /// `None` for the in-memory backend and custom backends.
     pub(crate) path: Option<PathBuf>,
+    /// The file, or the label of a custom backend, for messages.
+    pub(crate) shown: PathBuf,
     /// Writes still to fail on purpose (fault injection); zero costs one relaxed load.
     pub(crate) injected_failures: AtomicU64,
     /// Writes take this shared before committing; [`Store::hold_writes`] takes it exclusively.
@@ -56,11 +79,41 @@ pub(crate) struct Inner {
     pub(crate) commits: AtomicU64,
 }
 
+type Reopen = Box<dyn Fn() -> Result<Database, StoreError> + Send + Sync>;
+
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
-            .field("path", &self.inner.path)
+            .field("path", &self.inner.shown)
             .finish()
+    }
+}
+
+/// The store's current `Database`, held (shared) for the length of a write, so that a reopen
+/// never drops it under a commit.
+pub(crate) struct DbGuard<'a> {
+    guard: RwLockReadGuard<'a, Option<Database>>,
+    shown: &'a Path,
+}
+
+impl DbGuard<'_> {
+    fn db(&self) -> Result<&Database, StoreError> {
+        self.guard.as_ref().ok_or_else(|| StoreError::Damaged {
+            path: self.shown.to_path_buf(),
+            detail: "the database is closed after an I/O error and could not be reopened".into(),
+        })
+    }
+
+    pub(crate) fn begin_write(&self) -> Result<WriteTransaction, StoreError> {
+        self.db()?
+            .begin_write()
+            .map_err(|e| StoreError::txn("beginning a write", e))
+    }
+
+    pub(crate) fn begin_read(&self) -> Result<ReadTransaction, StoreError> {
+        self.db()?
+            .begin_read()
+            .map_err(|e| StoreError::txn("beginning a read", e))
     }
 }
 
@@ -75,24 +128,10 @@ impl Store {
         if !path.exists() {
             create_fresh(dir, &path)?;
         }
-        refuse_non_redb(&path)?;
-        let opened = catch_unwind(AssertUnwindSafe(|| {
-            redb::Builder::new()
-                .set_check_integrity_on_open(true)
-                .set_cache_size(CACHE_BYTES)
-                .create(&path)
-        }));
-        let db = match opened {
-            Ok(Ok(db)) => db,
-            Ok(Err(e)) => return Err(open_error(&path, e)),
-            Err(panic) => {
-                return Err(StoreError::Damaged {
-                    path,
-                    detail: format!("redb panicked while opening: {}", panic_text(&panic)),
-                });
-            }
-        };
-        Store::init(db, Some(path))
+        let db = open_file(&path)?;
+        let again = path.clone();
+        let reopen: Reopen = Box::new(move || open_file(&again));
+        Store::init(db, Some(path.clone()), path, Some(reopen))
     }
 
     /// A fresh store in memory (redb's in-memory backend), for tests.
@@ -100,26 +139,178 @@ impl Store {
         let db = redb::Builder::new()
             .create_with_backend(redb::backends::InMemoryBackend::new())
             .map_err(|e| open_error(Path::new(":memory:"), e))?;
-        Store::init(db, None)
+        Store::init(db, None, PathBuf::from(":memory:"), None)
     }
 
-    /// The store file, or `None` in memory.
+    /// Opens (creating if empty) a store over a custom redb storage backend, with the checks of
+    /// [`Store::open`]: redb's magic bytes, redb's integrity check, the meta table and format.
+    /// `label` names the store in errors and logs.
+    ///
+    /// For fault injection (a backend that fails writes or loses unsynced data on a simulated
+    /// power cut) and for embedding over other media. `backend` is a handle on the medium:
+    /// after an I/O error the store reopens over a clone of it, so clones must share the data
+    /// (like an `Arc`). Unlike [`Store::open`], creating a store here is not atomic: a store
+    /// whose creation was interrupted is refused (the medium is not empty and has no magic).
+    #[doc(hidden)]
+    pub fn with_backend<B>(backend: B, label: &str) -> Result<Store, StoreError>
+    where
+        B: StorageBackend + Clone,
+    {
+        let shown = PathBuf::from(label);
+        let db = open_backend(backend.clone(), &shown)?;
+        let again = shown.clone();
+        let reopen: Reopen = Box::new(move || open_backend(backend.clone(), &again));
+        Store::init(db, None, shown, Some(reopen))
+    }
+
+    /// The store file, or `None` in memory (and over a custom backend).
     pub fn path(&self) -> Option<&Path> {
         self.inner.path.as_deref()
     }
 
-    fn init(db: Database, path: Option<PathBuf>) -> Result<Store, StoreError> {
-        let shown = path.clone().unwrap_or_else(|| PathBuf::from(":memory:"));
+    /// TESTS ONLY: with `true`, commits no longer wait for the storage to sync
+    /// (`Durability::None`), so [`Store::write`] returns before anything is durable and a power
+    /// cut loses acknowledged writes. It exists to show that the power-loss tests catch exactly
+    /// that; never use it elsewhere.
+    #[doc(hidden)]
+    pub fn set_unsafe_no_fsync_for_tests(&self, no_fsync: bool) {
+        self.inner.no_fsync.store(no_fsync, Ordering::SeqCst);
+    }
+
+    fn init(
+        db: Database,
+        path: Option<PathBuf>,
+        shown: PathBuf,
+        reopen: Option<Reopen>,
+    ) -> Result<Store, StoreError> {
         check_or_write_meta(&db, &shown)?;
         Ok(Store {
             inner: Arc::new(Inner {
-                db,
+                db: RwLock::new(Some(db)),
+                reopen,
+                io_failed: AtomicBool::new(false),
+                no_fsync: AtomicBool::new(false),
                 path,
+                shown,
                 injected_failures: AtomicU64::new(0),
                 write_gate: RwLock::new(()),
                 commits: AtomicU64::new(0),
             }),
         })
+    }
+
+    /// The current `Database`, reopened first if an I/O error latched the previous one.
+    pub(crate) fn db(&self) -> Result<DbGuard<'_>, StoreError> {
+        if self.inner.io_failed.load(Ordering::Acquire) {
+            self.reopen()?;
+        }
+        Ok(DbGuard {
+            guard: self
+                .inner
+                .db
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            shown: &self.inner.shown,
+        })
+    }
+
+    /// Notes `error` of an operation on the current `Database`: an I/O error (which redb
+    /// latches) makes the next operation reopen it.
+    pub(crate) fn note(&self, error: &StoreError) {
+        let source = match error {
+            StoreError::Transaction { source, .. } | StoreError::Table { source, .. } => source,
+            _ => return,
+        };
+        if matches!(
+            **source,
+            redb::Error::Io(_) | redb::Error::PreviousIo | redb::Error::Backend(_)
+        ) && self.inner.reopen.is_some()
+        {
+            tracing::warn!(store = %self.inner.shown.display(), error = %error,
+                "store I/O failed; reopening it on the next operation");
+            self.inner.io_failed.store(true, Ordering::Release);
+        }
+    }
+
+    fn reopen(&self) -> Result<(), StoreError> {
+        let Some(reopen) = &self.inner.reopen else {
+            return Ok(());
+        };
+        let mut slot = self
+            .inner
+            .db
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Another caller may have reopened it while this one waited for the lock.
+        if !self.inner.io_failed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        // The failed database must be closed (releasing its file lock) before the reopen.
+        if let Some(failed) = slot.take() {
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(failed)));
+        }
+        let db = reopen().map_err(|e| StoreError::Reopen {
+            path: self.inner.shown.clone(),
+            source: Box::new(e),
+        })?;
+        check_or_write_meta(&db, &self.inner.shown)?;
+        *slot = Some(db);
+        self.inner.io_failed.store(false, Ordering::Release);
+        tracing::info!(store = %self.inner.shown.display(), "store reopened after an I/O error");
+        Ok(())
+    }
+}
+
+/// Opens the redb file at `path` with its integrity check; a panic in redb is a damaged file.
+fn open_file(path: &Path) -> Result<Database, StoreError> {
+    refuse_non_redb(path)?;
+    let opened = catch_unwind(AssertUnwindSafe(|| {
+        redb::Builder::new()
+            .set_check_integrity_on_open(true)
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+    }));
+    match opened {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(e)) => Err(open_error(path, e)),
+        Err(panic) => Err(StoreError::Damaged {
+            path: path.to_path_buf(),
+            detail: format!("redb panicked while opening: {}", panic_text(&panic)),
+        }),
+    }
+}
+
+/// Like [`open_file`], over a custom backend (`shown` names it).
+fn open_backend<B: StorageBackend>(backend: B, shown: &Path) -> Result<Database, StoreError> {
+    let io = |e: std::io::Error| StoreError::Io {
+        path: shown.to_path_buf(),
+        source: Arc::new(e),
+    };
+    let len = backend.len().map_err(io)?;
+    if len > 0 {
+        let mut head = [0u8; REDB_MAGIC.len()];
+        let n = head.len().min(len as usize);
+        backend.read(0, &mut head[..n]).map_err(io)?;
+        if head[..n] != REDB_MAGIC[..n] || n < REDB_MAGIC.len() {
+            return Err(StoreError::NotAStore {
+                path: shown.to_path_buf(),
+                reason: "not a redb database (wrong magic bytes)".into(),
+            });
+        }
+    }
+    let opened = catch_unwind(AssertUnwindSafe(|| {
+        redb::Builder::new()
+            .set_check_integrity_on_open(true)
+            .set_cache_size(CACHE_BYTES)
+            .create_with_backend(backend)
+    }));
+    match opened {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(e)) => Err(open_error(shown, e)),
+        Err(panic) => Err(StoreError::Damaged {
+            path: shown.to_path_buf(),
+            detail: format!("redb panicked while opening: {}", panic_text(&panic)),
+        }),
     }
 }
 

@@ -5,9 +5,7 @@
 
 use std::ops::ControlFlow;
 
-use redb::{
-    ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTableMetadata, TableDefinition,
-};
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTableMetadata, TableDefinition};
 
 use crate::id::Id;
 use crate::store::error::{StoreError, show_key};
@@ -18,10 +16,11 @@ pub type StateRecords = Vec<(Vec<u8>, Vec<u8>)>;
 
 impl Store {
     pub(crate) fn read_txn(&self) -> Result<ReadTransaction, StoreError> {
-        self.inner
-            .db
-            .begin_read()
-            .map_err(|e| StoreError::txn("beginning a read", e))
+        let txn = self.db()?.begin_read();
+        if let Err(e) = &txn {
+            self.note(e);
+        }
+        txn
     }
 
     pub(crate) fn open_read(
@@ -184,10 +183,7 @@ impl Store {
     }
 
     pub(crate) fn shown_path(&self) -> std::path::PathBuf {
-        self.inner
-            .path
-            .clone()
-            .unwrap_or_else(|| std::path::PathBuf::from(":memory:"))
+        self.inner.shown.clone()
     }
 }
 

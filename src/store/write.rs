@@ -10,24 +10,40 @@ use crate::store::open::{BLOBS, STATE, Store, VALUES};
 
 impl Store {
     /// Writes `batch` in one durable transaction (`Durability::Immediate`): when this returns
-    /// `Ok`, every value, blob and state change in it is on disk; on `Err`, none is.
+    /// `Ok`, every value, blob and state change in it is on disk. On `Err`, the batch is not
+    /// acknowledged and is either wholly absent or (when the storage failed during the commit's
+    /// own sync, so nobody can tell whether the commit reached the disk) wholly present after
+    /// a reopen; never half of it.
     pub fn write(&self, batch: &WriteBatch) -> Result<(), StoreError> {
         self.write_group(&[batch])
     }
 
     /// Writes several batches in one durable transaction, applied in order (a later batch's
     /// state change to a key wins). This is the group commit the writer thread uses.
+    ///
+    /// An I/O error (which redb latches until the database is reopened) fails this write and
+    /// makes the next read or write reopen the store first.
     pub fn write_group(&self, batches: &[&WriteBatch]) -> Result<(), StoreError> {
         if batches.iter().all(|b| b.is_empty()) {
             return Ok(());
         }
-        let mut txn = self
-            .inner
-            .db
-            .begin_write()
-            .map_err(|e| StoreError::txn("beginning a write", e))?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(|e| StoreError::txn("setting immediate durability", e))?;
+        let result = self.commit_group(batches);
+        if let Err(e) = &result {
+            self.note(e);
+        }
+        result
+    }
+
+    fn commit_group(&self, batches: &[&WriteBatch]) -> Result<(), StoreError> {
+        let db = self.db()?;
+        let mut txn = db.begin_write()?;
+        let durability = if self.inner.no_fsync.load(Ordering::Relaxed) {
+            Durability::None
+        } else {
+            Durability::Immediate
+        };
+        txn.set_durability(durability)
+            .map_err(|e| StoreError::txn("setting the durability of a write", e))?;
         apply(&txn, batches)?;
         if let Some(remaining) = self.take_injected_failure() {
             // Dropping the transaction aborts it: nothing of the group becomes visible.
