@@ -29,13 +29,14 @@ use tokio::sync::broadcast;
 
 use crate::crdt::CrdtKey;
 use crate::peer::context::PeerContext;
-use crate::realize::realizer::{ConflictPolicy, RealizerActor, RealizerShared, SinkOpener};
+use crate::realize::realizer::{RealizerActor, RealizerShared};
 use crate::replica::ReplicaShared;
 use crate::replicas::{RegistryError, Replicas};
 use crate::stage::Stage;
 use crate::store::{Store, StoreActor, StoreError, StoreHandle};
 
 pub use crate::peer::context::Metrics;
+pub use crate::realize::realizer::RealizerSpec;
 pub use crate::replicas::NodeEvent;
 pub use crate::store::StoreLocation;
 
@@ -64,19 +65,6 @@ impl From<SupervisionError> for NodeError {
     fn from(e: SupervisionError) -> Self {
         NodeError::Supervision(Box::new(e))
     }
-}
-
-/// A realizer to run under the node.
-#[derive(Clone)]
-pub struct RealizerSpec {
-    /// Its name (supervision id, logs).
-    pub name: String,
-    /// The CDVCS it follows.
-    pub key: CrdtKey,
-    /// Opens its sink.
-    pub open: SinkOpener,
-    /// What to do with several heads.
-    pub policy: ConflictPolicy,
 }
 
 /// Builds a node.

@@ -393,3 +393,16 @@ impl StreamHandler<crate::replica::Watched> for RealizerActor {
         // The replica's change channel closed: the node is shutting down.
     }
 }
+
+/// A realizer to run under the node.
+#[derive(Clone)]
+pub struct RealizerSpec {
+    /// Its name (supervision id, logs).
+    pub name: String,
+    /// The CDVCS it follows.
+    pub key: crate::crdt::CrdtKey,
+    /// Opens its sink.
+    pub open: SinkOpener,
+    /// What to do with several heads.
+    pub policy: ConflictPolicy,
+}
