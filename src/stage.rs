@@ -95,17 +95,13 @@ impl Stage {
         extra: WriteBatch,
         policy: WritePolicy,
     ) -> Result<Id, StageError> {
-        let addr = self.replicas.addr(key).await?;
         let msg = Transact {
             txs,
             author: self.author.clone(),
             extra,
             policy,
         };
-        match addr.send(msg).await {
-            Ok(res) => Ok(res?),
-            Err(_) => Err(StageError::Unavailable { key: key.clone() }),
-        }
+        self.ask(key, msg).await
     }
 
     /// Merges the current heads (in the order given) with optional correcting transactions.
@@ -115,16 +111,12 @@ impl Stage {
         heads: Vec<Id>,
         txs: Vec<(String, Vec<u8>)>,
     ) -> Result<Id, StageError> {
-        let addr = self.replicas.addr(key).await?;
         let msg = Merge {
             heads,
             txs,
             author: self.author.clone(),
         };
-        match addr.send(msg).await {
-            Ok(res) => Ok(res?),
-            Err(_) => Err(StageError::Unavailable { key: key.clone() }),
-        }
+        self.ask(key, msg).await
     }
 
     /// Commits records that must each be committed at most once into `key` by this node
@@ -138,24 +130,30 @@ impl Stage {
         extra: WriteBatch,
         policy: WritePolicy,
     ) -> Result<Committed, StageError> {
-        let addr = self.replicas.addr(key).await?;
         let msg = TransactOnce {
             txs,
             author: self.author.clone(),
             extra,
             policy,
         };
-        match addr.send(msg).await {
-            Ok(res) => Ok(res?),
-            Err(_) => Err(StageError::Unavailable { key: key.clone() }),
-        }
+        self.ask(key, msg).await
     }
 
     /// Joins several heads of `key` with their deterministic merge (DESIGN §12): replicas that
     /// join the same heads make the same commit. Answers its id, or `None` with one head.
     pub async fn join_heads(&self, key: &CrdtKey) -> Result<Option<Id>, StageError> {
+        self.ask(key, JoinHeads).await
+    }
+
+    /// Sends `msg` to the replica of `key` (started when absent) and answers its reply.
+    async fn ask<M, T>(&self, key: &CrdtKey, msg: M) -> Result<T, StageError>
+    where
+        M: actix::Message<Result = Result<T, ReplicaError>> + Send + 'static,
+        M::Result: Send,
+        crate::replica::ReplicaActor: actix::Handler<M>,
+    {
         let addr = self.replicas.addr(key).await?;
-        match addr.send(JoinHeads).await {
+        match addr.send(msg).await {
             Ok(res) => Ok(res?),
             Err(_) => Err(StageError::Unavailable { key: key.clone() }),
         }

@@ -60,6 +60,41 @@ async fn tells(addr: &Addr<Echo>, n: u64) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Crashes the child `restarts` times; each sample runs from the crash to the first `Ping`
+/// its successor (as `find` resolves it) answers.
+async fn restart_latency<F, Fut>(mut addr: Addr<Echo>, restarts: usize, find: F) -> Vec<Duration>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<Addr<Echo>>>,
+{
+    let mut samples = Vec::with_capacity(restarts);
+    for _ in 0..restarts {
+        let start = Instant::now();
+        addr.do_send(Crash);
+        let next = loop {
+            if let Some(next) = find().await
+                && next != addr
+                && next.send(Ping).await.is_ok()
+            {
+                break next;
+            }
+        };
+        samples.push(start.elapsed());
+        addr = next;
+    }
+    samples.sort();
+    samples
+}
+
+fn report(what: &str, restarts: usize, samples: Vec<Duration>) {
+    println!(
+        "{what}, {restarts} restarts: p50 {:?}, p99 {:?}, max {:?}",
+        percentile(&samples, 0.50),
+        percentile(&samples, 0.99),
+        samples[samples.len() - 1]
+    );
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -84,55 +119,21 @@ fn main() {
             .await
             .expect("bench supervisor starts");
 
-        // Restart latency.
-        let mut addr = sup.lookup::<Echo>("echo").await.expect("echo runs");
-        let mut samples = Vec::with_capacity(restarts);
-        for _ in 0..restarts {
-            let start = Instant::now();
-            addr.do_send(Crash);
-            let next = loop {
-                if let Ok(next) = sup.lookup::<Echo>("echo").await
-                    && next != addr
-                    && next.send(Ping).await.is_ok()
-                {
-                    break next;
-                }
-            };
-            samples.push(start.elapsed());
-            addr = next;
-        }
-        samples.sort();
-        println!(
-            "restart latency (fail -> successor answers), {restarts} restarts: p50 {:?}, p99 {:?}, max {:?}",
-            percentile(&samples, 0.50),
-            percentile(&samples, 0.99),
-            samples[samples.len() - 1]
-        );
-
-        // The same, by name through the child's slot (no round trip to the supervisor).
-        let mut addr = slot.get().expect("named runs");
-        let mut samples = Vec::with_capacity(restarts);
-        for _ in 0..restarts {
-            let start = Instant::now();
-            addr.do_send(Crash);
-            let next = loop {
-                if let Some(next) = slot.wait(Duration::from_secs(5)).await
-                    && next != addr
-                    && next.send(Ping).await.is_ok()
-                {
-                    break next;
-                }
-            };
-            samples.push(start.elapsed());
-            addr = next;
-        }
-        samples.sort();
-        println!(
-            "restart latency by name through a Slot (fail -> successor answers), {restarts} restarts: p50 {:?}, p99 {:?}, max {:?}",
-            percentile(&samples, 0.50),
-            percentile(&samples, 0.99),
-            samples[samples.len() - 1]
-        );
+        // Restart latency: a caller holding the child's name asks its supervisor for the
+        // new incarnation (lookup round trip) ...
+        let first = sup.lookup::<Echo>("echo").await.expect("echo runs");
+        let by_lookup = restart_latency(first, restarts, || async {
+            sup.lookup::<Echo>("echo").await.ok()
+        })
+        .await;
+        report("restart latency (fail -> successor answers, found by lookup)", restarts, by_lookup);
+        // ... or reads the child's slot, which the runtime fills as the successor starts.
+        let first = slot.get().expect("named runs");
+        let by_slot = restart_latency(first, restarts, || async {
+            slot.wait(Duration::from_secs(5)).await
+        })
+        .await;
+        report("restart latency by name through a Slot (fail -> successor answers)", restarts, by_slot);
 
         // Throughput, bare vs supervised, interleaved rounds.
         let bare = Echo(0).start();

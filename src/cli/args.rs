@@ -167,9 +167,9 @@ pub enum Query {
     Stats,
 }
 
-/// `replikativ log`.
+/// A CDVCS in a store, for `log` and `merge` (a merge needs a stopped node's store).
 #[derive(Debug, Args)]
-pub struct LogArgs {
+pub struct StoreCdvcsArgs {
     /// The store directory.
     #[arg(long)]
     pub store: PathBuf,
@@ -180,6 +180,11 @@ pub struct LogArgs {
     #[command(flatten)]
     pub crdt: CrdtArgs,
 }
+
+/// `replikativ log`.
+pub type LogArgs = StoreCdvcsArgs;
+/// `replikativ merge`.
+pub type MergeArgs = StoreCdvcsArgs;
 
 /// `replikativ peer`.
 #[derive(Debug, Args)]
@@ -193,20 +198,6 @@ pub struct PeerArgs {
     /// Peers to connect to and stay in sync with (repeatable).
     #[arg(long, value_name = "URL")]
     pub connect: Vec<String>,
-}
-
-/// `replikativ merge`.
-#[derive(Debug, Args)]
-pub struct MergeArgs {
-    /// The store directory (of a stopped node).
-    #[arg(long)]
-    pub store: PathBuf,
-    /// Print one JSON object on the last line of stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// Which CDVCS.
-    #[command(flatten)]
-    pub crdt: CrdtArgs,
 }
 
 /// `replikativ verify`.

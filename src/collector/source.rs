@@ -2,9 +2,8 @@
 //!
 //! A file is read from the collector's latest position (or the durable checkpoint after a
 //! crash); standard input and HTTP streams cannot be rewound. The reader thread blocks on
-//! each [`Feed`] until the collector has taken it, so a slow store pauses the source instead
-//! of growing memory. A read error ends this incarnation with the error; the supervisor
-//! restarts it with backoff.
+//! each [`Feed`] until the collector has taken it (a slow store pauses the source). A read
+//! error ends this incarnation; the supervisor restarts it with backoff.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
