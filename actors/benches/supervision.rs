@@ -64,7 +64,7 @@ async fn tells(addr: &Addr<Echo>, n: u64) -> f64 {
 /// its successor (as `find` resolves it) answers.
 async fn restart_latency<F, Fut>(mut addr: Addr<Echo>, restarts: usize, find: F) -> Vec<Duration>
 where
-    F: Fn() -> Fut,
+    F: Fn(Addr<Echo>) -> Fut,
     Fut: std::future::Future<Output = Option<Addr<Echo>>>,
 {
     let mut samples = Vec::with_capacity(restarts);
@@ -72,7 +72,7 @@ where
         let start = Instant::now();
         addr.do_send(Crash);
         let next = loop {
-            if let Some(next) = find().await
+            if let Some(next) = find(addr.clone()).await
                 && next != addr
                 && next.send(Ping).await.is_ok()
             {
@@ -122,15 +122,16 @@ fn main() {
         // Restart latency: a caller holding the child's name asks its supervisor for the
         // new incarnation (lookup round trip) ...
         let first = sup.lookup::<Echo>("echo").await.expect("echo runs");
-        let by_lookup = restart_latency(first, restarts, || async {
+        let by_lookup = restart_latency(first, restarts, |_old| async {
             sup.lookup::<Echo>("echo").await.ok()
         })
         .await;
         report("restart latency (fail -> successor answers, found by lookup)", restarts, by_lookup);
         // ... or reads the child's slot, which the runtime fills as the successor starts.
         let first = slot.get().expect("named runs");
-        let by_slot = restart_latency(first, restarts, || async {
-            slot.wait(Duration::from_secs(5)).await
+        let by_slot = restart_latency(first, restarts, |old| {
+            let slot = slot.clone();
+            async move { slot.wait_next(&old, Duration::from_secs(5)).await }
         })
         .await;
         report("restart latency by name through a Slot (fail -> successor answers)", restarts, by_slot);

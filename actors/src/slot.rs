@@ -76,6 +76,27 @@ impl<A: Actor> Slot<A> {
         }
     }
 
+    /// The next running incarnation after `old` (e.g. the successor of an incarnation that
+    /// just failed), waiting up to `timeout` for it to start. Yields to the runtime while it
+    /// waits, so the supervisor can start it.
+    pub async fn wait_next(&self, old: &Addr<A>, timeout: Duration) -> Option<Addr<A>> {
+        let mut rx = self.tx.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(addr) = rx
+                .borrow_and_update()
+                .as_ref()
+                .filter(|a| a.connected() && *a != old)
+            {
+                return Some(addr.clone());
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return None,
+            }
+        }
+    }
+
     /// Publishes a new incarnation (the runtime calls this when it starts one).
     pub(crate) fn fill(&self, addr: Addr<A>) {
         self.tx.send_replace(Some(addr));
@@ -102,7 +123,18 @@ mod tests {
         assert!(slot.get().is_some());
         let waiter = slot.clone();
         let next = actix_rt::spawn(async move { waiter.wait(Duration::from_secs(10)).await });
-        slot.fill(Nop.start());
+        let second = Nop.start();
+        slot.fill(second.clone());
         assert!(next.await.expect("task").is_some());
+        let (waiter, old) = (slot.clone(), second.clone());
+        let after =
+            actix_rt::spawn(async move { waiter.wait_next(&old, Duration::from_secs(10)).await });
+        let third = Nop.start();
+        slot.fill(third.clone());
+        assert_eq!(after.await.expect("task"), Some(third));
+        assert_eq!(
+            slot.wait_next(&second, Duration::from_millis(10)).await,
+            slot.get()
+        );
     }
 }

@@ -48,6 +48,7 @@ mod error;
 mod group_commit;
 mod handle;
 pub mod keys;
+mod meta;
 mod open;
 mod read;
 mod verify;

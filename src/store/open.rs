@@ -23,10 +23,11 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use redb::{
     Database, DatabaseError, ReadTransaction, ReadableDatabase, StorageBackend, StorageError,
-    TableDefinition, TableHandle, WriteTransaction,
+    TableDefinition, WriteTransaction,
 };
 
 use crate::store::error::StoreError;
+use crate::store::meta::check_or_write_meta;
 
 /// The newest store format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -36,7 +37,6 @@ pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// The file name of a store inside its directory.
 pub const FILE_NAME: &str = "store.redb";
 
-const KIND: &[u8] = b"replikativ-store";
 const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
 
 /// Format metadata: `kind` and `format` (u32 big-endian).
@@ -410,83 +410,4 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
     } else {
         "unknown panic".into()
     }
-}
-
-/// Checks the meta table of an existing store, or writes it (and creates the tables) in an
-/// empty redb file. A redb file that has tables but no meta belongs to another program.
-fn check_or_write_meta(db: &Database, path: &Path) -> Result<(), StoreError> {
-    let read = db
-        .begin_read()
-        .map_err(|e| StoreError::txn("beginning a read to check the format", e))?;
-    match read.open_table(META) {
-        Ok(meta) => {
-            let kind = meta
-                .get("kind")
-                .map_err(|e| StoreError::table("replikativ_meta", "kind", e))?
-                .map(|g| g.value().to_vec());
-            if kind.as_deref() != Some(KIND) {
-                return Err(StoreError::NotAStore {
-                    path: path.to_path_buf(),
-                    reason: "its meta table does not name a replikativ store".into(),
-                });
-            }
-            let format = meta
-                .get("format")
-                .map_err(|e| StoreError::table("replikativ_meta", "format", e))?
-                .and_then(|g| <[u8; 4]>::try_from(g.value()).ok())
-                .map(u32::from_be_bytes)
-                .ok_or_else(|| StoreError::Damaged {
-                    path: path.to_path_buf(),
-                    detail: "the meta table has no readable format version".into(),
-                })?;
-            if format > FORMAT_VERSION {
-                return Err(StoreError::NewerFormat {
-                    path: path.to_path_buf(),
-                    found: format,
-                    supported: FORMAT_VERSION,
-                });
-            }
-            Ok(())
-        }
-        Err(redb::TableError::TableDoesNotExist(_)) => {
-            let tables: Vec<String> = read
-                .list_tables()
-                .map_err(|e| StoreError::table("*", "list", e))?
-                .map(|t| t.name().to_string())
-                .collect();
-            if !tables.is_empty() {
-                return Err(StoreError::NotAStore {
-                    path: path.to_path_buf(),
-                    reason: format!(
-                        "a redb database of another program (tables: {})",
-                        tables.join(", ")
-                    ),
-                });
-            }
-            drop(read);
-            write_meta(db)
-        }
-        Err(e) => Err(StoreError::table("replikativ_meta", "*", e)),
-    }
-}
-
-fn write_meta(db: &Database) -> Result<(), StoreError> {
-    let txn = db
-        .begin_write()
-        .map_err(|e| StoreError::txn("beginning the write that creates the store", e))?;
-    {
-        let mut meta = txn
-            .open_table(META)
-            .map_err(|e| StoreError::table("replikativ_meta", "*", e))?;
-        meta.insert("kind", KIND)
-            .map_err(|e| StoreError::table("replikativ_meta", "kind", e))?;
-        meta.insert("format", &FORMAT_VERSION.to_be_bytes()[..])
-            .map_err(|e| StoreError::table("replikativ_meta", "format", e))?;
-        for (name, def) in [("values", VALUES), ("blobs", BLOBS), ("state", STATE)] {
-            txn.open_table(def)
-                .map_err(|e| StoreError::table(name, "*", e))?;
-        }
-    }
-    txn.commit()
-        .map_err(|e| StoreError::txn("committing the new store's meta table", e))
 }

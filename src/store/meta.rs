@@ -1,0 +1,90 @@
+//! The store's meta table: what kind of file this is and which format it is in. An empty redb
+//! file becomes a store; anything else must say it is one, of a format this build reads.
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, TableHandle};
+
+use crate::store::error::StoreError;
+use crate::store::open::{BLOBS, FORMAT_VERSION, META, STATE, VALUES};
+
+const KIND: &[u8] = b"replikativ-store";
+
+/// Checks the meta table of an existing store, or writes it (and creates the tables) in an
+/// empty redb file. A redb file that has tables but no meta belongs to another program.
+pub(crate) fn check_or_write_meta(db: &Database, path: &Path) -> Result<(), StoreError> {
+    let read = db
+        .begin_read()
+        .map_err(|e| StoreError::txn("beginning a read to check the format", e))?;
+    match read.open_table(META) {
+        Ok(meta) => {
+            let kind = meta
+                .get("kind")
+                .map_err(|e| StoreError::table("replikativ_meta", "kind", e))?
+                .map(|g| g.value().to_vec());
+            if kind.as_deref() != Some(KIND) {
+                return Err(StoreError::NotAStore {
+                    path: path.to_path_buf(),
+                    reason: "its meta table does not name a replikativ store".into(),
+                });
+            }
+            let format = meta
+                .get("format")
+                .map_err(|e| StoreError::table("replikativ_meta", "format", e))?
+                .and_then(|g| <[u8; 4]>::try_from(g.value()).ok())
+                .map(u32::from_be_bytes)
+                .ok_or_else(|| StoreError::Damaged {
+                    path: path.to_path_buf(),
+                    detail: "the meta table has no readable format version".into(),
+                })?;
+            if format > FORMAT_VERSION {
+                return Err(StoreError::NewerFormat {
+                    path: path.to_path_buf(),
+                    found: format,
+                    supported: FORMAT_VERSION,
+                });
+            }
+            Ok(())
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => {
+            let tables: Vec<String> = read
+                .list_tables()
+                .map_err(|e| StoreError::table("*", "list", e))?
+                .map(|t| t.name().to_string())
+                .collect();
+            if !tables.is_empty() {
+                return Err(StoreError::NotAStore {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "a redb database of another program (tables: {})",
+                        tables.join(", ")
+                    ),
+                });
+            }
+            drop(read);
+            write_meta(db)
+        }
+        Err(e) => Err(StoreError::table("replikativ_meta", "*", e)),
+    }
+}
+
+fn write_meta(db: &Database) -> Result<(), StoreError> {
+    let txn = db
+        .begin_write()
+        .map_err(|e| StoreError::txn("beginning the write that creates the store", e))?;
+    {
+        let mut meta = txn
+            .open_table(META)
+            .map_err(|e| StoreError::table("replikativ_meta", "*", e))?;
+        meta.insert("kind", KIND)
+            .map_err(|e| StoreError::table("replikativ_meta", "kind", e))?;
+        meta.insert("format", &FORMAT_VERSION.to_be_bytes()[..])
+            .map_err(|e| StoreError::table("replikativ_meta", "format", e))?;
+        for (name, def) in [("values", VALUES), ("blobs", BLOBS), ("state", STATE)] {
+            txn.open_table(def)
+                .map_err(|e| StoreError::table(name, "*", e))?;
+        }
+    }
+    txn.commit()
+        .map_err(|e| StoreError::txn("committing the new store's meta table", e))
+}
