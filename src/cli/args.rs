@@ -30,7 +30,9 @@ pub enum Command {
     ///
     /// A file source is checkpointed with every commit and resumes exactly after a crash.
     /// Standard input and HTTP sources cannot be rewound: tweets read but not yet committed when
-    /// the process dies are lost (SIGTERM/SIGINT flush and commit before exiting).
+    /// the process dies are lost. SIGTERM/SIGINT stop the source, commit what it read, join
+    /// concurrent heads and exit 0 — or 1, saying how many tweets were not committed and why.
+    /// Each tweet id is committed at most once per CDVCS (repeats are counted, not committed).
     Collect(CollectArgs),
     /// Subscribe to a peer's CDVCS, replicate it into a local store and realize it into SQLite.
     Analyze(AnalyzeArgs),
