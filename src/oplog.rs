@@ -11,7 +11,7 @@
 
 use std::collections::HashSet;
 
-use crate::crdt::{Commit, CrdtKey, Lwwr, LwwrOp, OrMap, OrMapOp, Tag};
+use crate::crdt::{CrdtKey, Lwwr, LwwrOp, OrMap, OrMapOp, Tag};
 use crate::id::Id;
 use crate::realize::realizer::{ConflictPolicy, plan};
 use crate::replica::now_ms;
@@ -29,6 +29,15 @@ pub enum OpLogError {
     /// The stage call failed.
     #[error(transparent)]
     Stage(#[from] StageError),
+    /// Reading the log from the store failed.
+    #[error("CDVCS {key}: reading the op log")]
+    Read {
+        /// Which CDVCS.
+        key: CrdtKey,
+        /// Why.
+        #[source]
+        source: crate::store::cdvcs::CommitReadError,
+    },
     /// A commit or op of the log is missing or does not decode.
     #[error("CDVCS {key}: {what} {id} is missing or damaged")]
     Damaged {
@@ -152,19 +161,17 @@ impl Stage {
         };
         let mut out = Vec::new();
         for id in order {
-            let bytes = store
-                .get_value(&id)
-                .ok()
-                .flatten()
+            let loaded = crate::store::cdvcs::load_commit(store, &id)
+                .map_err(|source| OpLogError::Read {
+                    key: key.clone(),
+                    source,
+                })?
                 .ok_or_else(|| damaged("commit", id))?;
-            let commit = Commit::decode(&bytes).map_err(|_| damaged("commit", id))?;
-            for tx in commit.commit.transactions.iter().filter(|t| t.op == op) {
-                let params = store
-                    .get_value(&tx.params)
-                    .ok()
-                    .flatten()
-                    .ok_or_else(|| damaged("value", tx.params))?;
-                out.push(params);
+            let ops = loaded.commit.commit.transactions.iter().map(|t| &t.op);
+            for (tx_op, (pid, bytes)) in ops.zip(loaded.params) {
+                if tx_op == op {
+                    out.push(bytes.ok_or_else(|| damaged("value", pid))?);
+                }
             }
         }
         Ok(out)

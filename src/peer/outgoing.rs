@@ -4,7 +4,6 @@
 
 use std::time::Instant;
 
-use crate::crdt::Commit;
 use crate::id::Id;
 use crate::protocol::Message;
 use crate::store::Store;
@@ -30,22 +29,15 @@ pub(super) fn batches(flow: &mut Flow, store: &Store, remote: &str) -> Vec<Messa
 
 /// Loads a commit and the values its transactions reference, for sending.
 pub fn load_outgoing(store: &crate::store::Store, id: &Id) -> Result<OutgoingCommit, String> {
-    let bytes = store
-        .get_value(id)
-        .map_err(|e| e.to_string())?
+    let loaded = crate::store::cdvcs::load_commit(store, id)
+        .map_err(|e| crate::realize::realizer::error_chain(&e))?
         .ok_or_else(|| format!("commit {id} is not in the store"))?;
-    let decoded = Commit::decode(&bytes).map_err(|e| e.to_string())?;
-    let mut values = Vec::with_capacity(decoded.commit.transactions.len());
-    if !decoded.commit.parents.is_empty() {
-        for tx in &decoded.commit.transactions {
-            if let Some(v) = store.get_value(&tx.params).map_err(|e| e.to_string())? {
-                values.push((tx.params, v));
-            }
-        }
-    }
+    let values = (loaded.params.into_iter())
+        .filter_map(|(pid, bytes)| bytes.map(|b| (pid, b)))
+        .collect();
     Ok(OutgoingCommit {
         id: *id,
-        bytes,
+        bytes: loaded.commit.bytes,
         values,
     })
 }

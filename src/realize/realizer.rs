@@ -23,7 +23,6 @@ pub use super::error::{RealizeError, error_chain};
 pub use super::plan::{ConflictPolicy, plan};
 use super::sink::{Sink, SinkError, TxParams};
 use super::worker::SinkWorker;
-use crate::crdt::Commit;
 use crate::id::Id;
 use crate::replica::ReplicaShared;
 use crate::store::Store;
@@ -191,46 +190,28 @@ impl RealizerActor {
     /// The commit's transactions with their params bytes, from the local store.
     fn load(&self, commit: &Id) -> Result<Vec<TxParams>, RealizeError> {
         let name = self.name();
-        let raw = self
-            .shared
-            .store
-            .get_value(commit)
-            .map_err(|source| RealizeError::Store {
-                name: name.clone(),
-                what: "commit",
-                id: *commit,
-                source: Box::new(source),
-            })?
-            .ok_or(RealizeError::Damaged {
-                name: name.clone(),
-                what: "commit",
-                id: *commit,
-            })?;
-        let decoded = Commit::decode(&raw).map_err(|_| RealizeError::Damaged {
+        let damaged = |what, id| RealizeError::Damaged {
             name: name.clone(),
-            what: "commit",
-            id: *commit,
-        })?;
-        let mut txs = Vec::with_capacity(decoded.commit.transactions.len());
-        for tx in decoded.commit.transactions {
-            let bytes = self
-                .shared
-                .store
-                .get_value(&tx.params)
-                .map_err(|source| RealizeError::Store {
+            what,
+            id,
+        };
+        let loaded = match crate::store::cdvcs::load_commit(&self.shared.store, commit) {
+            Ok(Some(loaded)) => loaded,
+            Ok(None) => return Err(damaged("commit", *commit)),
+            Err(crate::store::cdvcs::CommitReadError::Store { id, source }) => {
+                return Err(RealizeError::Store {
                     name: name.clone(),
-                    what: "value",
-                    id: tx.params,
-                    source: Box::new(source),
-                })?
-                .ok_or(RealizeError::Damaged {
-                    name: name.clone(),
-                    what: "value",
-                    id: tx.params,
-                })?;
-            txs.push((tx.op, bytes));
-        }
-        Ok(txs)
+                    what: if id == *commit { "commit" } else { "value" },
+                    id,
+                    source,
+                });
+            }
+            Err(_) => return Err(damaged("commit", *commit)),
+        };
+        let ops = loaded.commit.commit.transactions.into_iter().map(|t| t.op);
+        ops.zip(loaded.params)
+            .map(|(op, (id, bytes))| bytes.map(|b| (op, b)).ok_or_else(|| damaged("value", id)))
+            .collect()
     }
 
     fn step(&mut self, ctx: &mut Context<Self>) {

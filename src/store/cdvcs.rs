@@ -101,6 +101,62 @@ pub fn join_stored(store: &Store, key: &CrdtKey) -> Result<Option<(Option<Id>, C
     Ok(Some((Some(merge.id), state)))
 }
 
+/// A stored commit and the params values its transactions reference, read from one snapshot.
+#[derive(Clone, Debug)]
+pub struct StoredCommit {
+    /// The commit as its author encoded it.
+    pub commit: EncodedCommit,
+    /// Each transaction's params id and bytes (re-hashed on read), in transaction order;
+    /// `None` for a value not stored (the root's param names the CDVCS, it is no value).
+    pub params: Vec<(Id, Option<Vec<u8>>)>,
+}
+
+/// Why a commit could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommitReadError {
+    /// Reading the store failed (a damaged value is reported here, naming its id).
+    #[error("reading commit {id} from the store")]
+    Store {
+        /// The commit.
+        id: Id,
+        /// Why.
+        #[source]
+        source: Box<StoreError>,
+    },
+    /// The stored record is not a commit.
+    #[error("the stored record {id} is not a commit")]
+    NotACommit {
+        /// The record.
+        id: Id,
+    },
+}
+
+/// The commit `id` with its params, from one read snapshot (one transaction for the commit and
+/// all its values); `None` when the commit is not stored. Used by realizers, senders and op
+/// logs alike.
+pub fn load_commit(store: &Store, id: &Id) -> Result<Option<StoredCommit>, CommitReadError> {
+    let fail = |source| CommitReadError::Store {
+        id: *id,
+        source: Box::new(source),
+    };
+    let txn = store.read_txn().map_err(fail)?;
+    let table = Store::open_read(&txn, "values", crate::store::open::VALUES).map_err(fail)?;
+    let get = |v: &Id| crate::store::read::get_addressed(&table, "values", v).map_err(fail);
+    let Some(bytes) = get(id)? else {
+        return Ok(None);
+    };
+    let commit =
+        crate::crdt::Commit::decode(&bytes).map_err(|_| CommitReadError::NotACommit { id: *id })?;
+    let root = commit.commit.parents.is_empty();
+    let mut params = Vec::with_capacity(commit.commit.transactions.len());
+    for tx in &commit.commit.transactions {
+        let value = if root { None } else { get(&tx.params)? };
+        params.push((tx.params, value));
+    }
+    Ok(Some(StoredCommit { commit, params }))
+}
+
 /// A new CDVCS `key` (its deterministic root) and the batch that stores it.
 pub fn create(key: &CrdtKey) -> (Cdvcs, WriteBatch) {
     let (state, root) = Cdvcs::new(key);
@@ -153,6 +209,39 @@ mod tests {
             .expect("write");
         state.downstream(&op).expect("apply");
         assert_eq!(load(&store, &key).expect("load"), Some(state));
+    }
+
+    #[test]
+    fn a_commit_loads_with_its_params_from_one_snapshot() {
+        let store = Store::in_memory().expect("store");
+        let key = CrdtKey::new("u", uuid::Uuid::from_u128(5));
+        let (state, mut batch) = create(&key);
+        let stored = batch.put_value(b"\x91\x01".to_vec());
+        let absent = Id::of(b"never stored");
+        let txs = [stored, absent].map(|params| Transaction {
+            op: "note".into(),
+            params,
+        });
+        let (c, op) = state.prepare_commit("a", 1, txs.to_vec()).expect("commit");
+        batch.merge(commits_batch(&key, std::slice::from_ref(&c), &op.heads));
+        store.write(&batch).expect("write");
+        let loaded = load_commit(&store, &c.id).expect("read").expect("stored");
+        assert_eq!(loaded.commit, c);
+        assert_eq!(
+            loaded.params,
+            vec![(stored, Some(b"\x91\x01".to_vec())), (absent, None)]
+        );
+        let root = *state.heads().iter().next().expect("root");
+        let loaded_root = load_commit(&store, &root).expect("read").expect("root");
+        assert!(loaded_root.params.iter().all(|(_, v)| v.is_none()));
+        assert!(load_commit(&store, &absent).expect("read").is_none());
+        let mut not_a_commit = WriteBatch::new();
+        let value = not_a_commit.put_value(b"\xc1".to_vec());
+        store.write(&not_a_commit).expect("write");
+        assert!(matches!(
+            load_commit(&store, &value),
+            Err(CommitReadError::NotACommit { .. })
+        ));
     }
 
     #[test]

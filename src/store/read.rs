@@ -187,7 +187,7 @@ impl Store {
     }
 }
 
-fn get_addressed(
+pub(crate) fn get_addressed(
     table: &ReadOnlyTable<&'static [u8], &'static [u8]>,
     name: &'static str,
     id: &Id,
