@@ -167,7 +167,6 @@ impl Replicas {
             Err(p) => p.into_inner().keys().cloned().collect(),
         };
         for k in self.store.store().list_crdts()? {
-            let k = CrdtKey::new(k.user, k.crdt);
             if !keys.contains(&k) {
                 keys.push(k);
             }

@@ -58,12 +58,7 @@ impl Fixture {
 
     fn remember_store(&mut self) {
         let store = &self.server.store();
-        self.crdts = store
-            .list_crdts()
-            .expect("list")
-            .into_iter()
-            .map(|k| CrdtKey::new(k.user, k.crdt))
-            .collect();
+        self.crdts = store.list_crdts().expect("list").into_iter().collect();
         self.values = store.value_count().expect("count");
     }
 
@@ -75,12 +70,7 @@ impl Fixture {
         commit_range(&self.good, &self.key, n..n + 1).await;
         wait_converged(&self.server, &self.good, &self.key, T).await;
         let store = &self.server.store();
-        let crdts: Vec<CrdtKey> = store
-            .list_crdts()
-            .expect("list")
-            .into_iter()
-            .map(|k| CrdtKey::new(k.user, k.crdt))
-            .collect();
+        let crdts: Vec<CrdtKey> = store.list_crdts().expect("list").into_iter().collect();
         assert_eq!(crdts, self.crdts, "after {after}: no CRDT created");
         assert_eq!(
             store.value_count().expect("count"),

@@ -153,7 +153,7 @@ fn list_crdts_finds_each_crdt_once_however_many_commits_it_has() {
         .list_crdts()
         .expect("list")
         .into_iter()
-        .map(|c| (c.user, c.crdt))
+        .map(|c| (c.user, c.id))
         .collect();
     assert_eq!(
         users,

@@ -5,7 +5,7 @@ use anyhow::{Context as _, Result, bail};
 
 use super::args::VerifyArgs;
 use super::log::load_cdvcs;
-use crate::crdt::{Commit, CrdtKey};
+use crate::crdt::Commit;
 use crate::store::Store;
 
 /// Runs `verify`.
@@ -29,7 +29,7 @@ pub fn run(args: VerifyArgs) -> Result<()> {
     let mut commits = 0u64;
     let crdts = store.list_crdts()?;
     for k in &crdts {
-        let key = CrdtKey::new(k.user.clone(), k.crdt);
+        let key = k.clone();
         let cdvcs = match load_cdvcs(&store, &key) {
             Ok(Some(c)) => c,
             Ok(None) => continue,

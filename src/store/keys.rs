@@ -20,6 +20,7 @@ use std::ops::ControlFlow;
 
 use uuid::Uuid;
 
+pub use crate::crdt::CrdtKey;
 use crate::id::Id;
 use crate::store::error::StoreError;
 use crate::store::open::Store;
@@ -38,15 +39,6 @@ pub const SOURCE_PREFIX: &[u8] = b"source/";
 pub const REALIZE_PREFIX: &[u8] = b"realize/";
 /// Prefix of the collectors' index of committed record ids.
 pub const COLLECTED_PREFIX: &[u8] = b"collected/";
-
-/// A CRDT's name: the user who owns it and its id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CrdtKey {
-    /// The owning user (any string).
-    pub user: String,
-    /// The CRDT's id.
-    pub crdt: Uuid,
-}
 
 fn push_str(key: &mut Vec<u8>, s: &str) {
     // A string longer than u32::MAX bytes cannot reach here: it would not fit in a redb key.
@@ -168,10 +160,10 @@ fn parse_crdt(rest: &[u8]) -> Option<(CrdtKey, &[u8])> {
     let (user, rest) = rest.split_at(len);
     let rest = rest.strip_prefix(b"/")?;
     let (uuid, rest) = rest.split_first_chunk::<16>()?;
-    let key = CrdtKey {
-        user: String::from_utf8(user.to_vec()).ok()?,
-        crdt: Uuid::from_bytes(*uuid),
-    };
+    let key = CrdtKey::new(
+        String::from_utf8(user.to_vec()).ok()?,
+        Uuid::from_bytes(*uuid),
+    );
     Some((key, rest))
 }
 
@@ -208,7 +200,7 @@ impl Store {
                 from.push(0);
                 continue;
             };
-            from = crdt_prefix(&crdt.user, &crdt.crdt);
+            from = crdt_prefix(&crdt.user, &crdt.id);
             // The prefix ends in `/`; bumping it to `0` passes every key under this CRDT.
             if let Some(last) = from.last_mut() {
                 *last += 1;
@@ -245,21 +237,18 @@ mod tests {
 
     #[test]
     fn keys_parse_back_to_what_built_them() {
-        let crdt = CrdtKey {
-            user: "mail:a@b/c".into(),
-            crdt: Uuid::from_u128(42),
-        };
+        let crdt = CrdtKey::new("mail:a@b/c", Uuid::from_u128(42));
         let commit = Id::of(b"commit");
-        let g = graph_entry(&crdt.user, &crdt.crdt, &commit);
+        let g = graph_entry(&crdt.user, &crdt.id, &commit);
         assert_eq!(parse_crdt_key(&g), Some(crdt.clone()));
         assert_eq!(graph_entry_commit(&g), Some(commit));
         assert_eq!(
-            parse_subscription(&subscription(&crdt.user, &crdt.crdt)),
+            parse_subscription(&subscription(&crdt.user, &crdt.id)),
             Some(crdt.clone())
         );
         let peer = Uuid::from_u128(9);
         assert_eq!(
-            parse_peer_heads(&peer_heads(&peer, &crdt.user, &crdt.crdt)),
+            parse_peer_heads(&peer_heads(&peer, &crdt.user, &crdt.id)),
             Some((peer, crdt))
         );
         assert_eq!(parse_subscription(b"sub/\0\0\0\x09short"), None);
