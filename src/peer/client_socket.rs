@@ -181,3 +181,13 @@ impl Handler<Outgoing> for ClientSocket {
         }
     }
 }
+
+/// How a dialler retries: 100 ms doubling to 5 s, ±50 % jitter (the first redial after a
+/// drop is immediate).
+pub fn dial_policy() -> replikativ_actors::BackoffPolicy {
+    replikativ_actors::BackoffPolicy::exponential(
+        std::time::Duration::from_millis(100),
+        std::time::Duration::from_secs(5),
+    )
+    .jitter(0.5)
+}

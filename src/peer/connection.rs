@@ -19,9 +19,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use rand::Rng;
+use replikativ_actors::ChildBackoff;
 
-use super::client_socket::dial;
+use super::client_socket::{dial, dial_policy};
 use super::graphs::with_graphs;
 use super::outgoing;
 use super::socket::{Inbound, Outgoing};
@@ -35,10 +35,6 @@ use crate::sync::{Effect, Flow, FlowLimits, SessionConfig, SyncLimits, SyncSessi
 
 pub use super::outgoing::load_outgoing;
 pub use crate::sync::flow::{SLOW_PEER_TIMEOUT, WINDOW};
-
-/// Redial delays: first, cap.
-const DIAL_MIN: Duration = Duration::from_millis(100);
-const DIAL_MAX: Duration = Duration::from_secs(5);
 
 /// Which side this connection is on.
 #[derive(Clone, Debug)]
@@ -76,6 +72,7 @@ pub struct ConnectionActor {
     busy: bool,
     flow: Flow,
     failures: u32,
+    dial_backoff: ChildBackoff,
 }
 
 impl ConnectionActor {
@@ -103,6 +100,7 @@ impl ConnectionActor {
             busy: false,
             flow: Flow::new(FlowLimits::default()),
             failures: 0,
+            dial_backoff: ChildBackoff::new(dial_policy()),
         }
     }
 
@@ -313,14 +311,12 @@ impl ConnectionActor {
         let Mode::Dial(url) = self.mode.clone() else {
             return;
         };
-        let exp = DIAL_MIN
-            .saturating_mul(1u32 << self.failures.min(10))
-            .min(DIAL_MAX);
-        let jitter = rand::rng().random_range(0.5..1.0);
+        // The first redial after a drop is immediate; then capped, jittered backoff (the
+        // runtime's one backoff type), started again after a successful dial.
         let delay = if self.failures == 0 {
             Duration::ZERO
         } else {
-            exp.mul_f64(jitter)
+            self.dial_backoff.next_delay(Duration::ZERO)
         };
         self.failures = self.failures.saturating_add(1);
         ctx.run_later(delay, move |act, ctx| {
@@ -331,6 +327,7 @@ impl ConnectionActor {
                     .map(|res, act, ctx| match res {
                         Ok(socket) => {
                             act.failures = 0;
+                            act.dial_backoff = ChildBackoff::new(dial_policy());
                             act.out = Some(socket.recipient());
                             tracing::info!(remote = %act.remote, "connected");
                             act.open_session(ctx);
