@@ -242,7 +242,6 @@ impl Actor for CollectorActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.link.register(ctx.address());
         let every = self.opts.flush;
         // The timer asks through the mailbox, never with `ctx.wait` from the timer itself:
         // actix polls timers after a handler has queued its `AtomicResponse` but before that

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use actix::prelude::*;
+use replikativ_actors::Slot;
 
 use super::actor::CollectorActor;
 use crate::tweets::SourcePosition;
@@ -13,7 +14,7 @@ use crate::tweets::SourcePosition;
 /// (which feeds it and resumes after what it fed).
 #[derive(Clone, Default)]
 pub struct CollectorLink {
-    addr: Arc<Mutex<Option<Addr<CollectorActor>>>>,
+    addr: Slot<CollectorActor>,
     fed: Arc<Mutex<Option<SourcePosition>>>,
     halted: Arc<AtomicBool>,
     /// Taken by a reader thread for its whole life: a new source incarnation's reader waits
@@ -25,14 +26,13 @@ pub struct CollectorLink {
 impl CollectorLink {
     /// The current collector, if one is running.
     pub fn addr(&self) -> Option<Addr<CollectorActor>> {
-        self.addr.lock().ok()?.clone().filter(|a| a.connected())
+        self.addr.get()
     }
 
-    /// Publishes a new collector incarnation (it calls this when it starts).
-    pub(super) fn register(&self, addr: Addr<CollectorActor>) {
-        if let Ok(mut a) = self.addr.lock() {
-            *a = Some(addr);
-        }
+    /// Where the runtime publishes each collector incarnation as it starts (give it to the
+    /// collector's child spec).
+    pub fn slot(&self) -> Slot<CollectorActor> {
+        self.addr.clone()
     }
 
     /// The position after the last tweet fed to the current collector.

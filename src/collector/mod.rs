@@ -47,7 +47,7 @@ pub fn subtree(
                     .reset_after(Duration::from_secs(30)),
             )
             .child(
-                ChildSpec::actor("collector", move || {
+                ChildSpec::actor_in("collector", link.slot(), move || {
                     CollectorActor::new(
                         stage.clone(),
                         opts.clone(),
