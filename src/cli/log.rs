@@ -27,8 +27,7 @@ pub fn load_cdvcs(store: &Store, key: &CrdtKey) -> Result<Option<Cdvcs>> {
 /// Runs `log`.
 pub fn run(args: LogArgs) -> Result<()> {
     let key = CrdtKey::new(args.crdt.user.clone(), args.crdt.cdvcs);
-    let store = Store::open(&args.store)
-        .with_context(|| format!("opening the store {}", args.store.display()))?;
+    let store = super::open_existing_store(&args.store)?;
     let Some(cdvcs) = load_cdvcs(&store, &key)? else {
         bail!("the store {} holds no CDVCS {key}", args.store.display());
     };

@@ -1,11 +1,11 @@
 //! `replikativ merge`: join the heads of a CDVCS in a stopped store (DESIGN §12).
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 use serde::Serialize;
 
 use super::args::MergeArgs;
 use crate::crdt::CrdtKey;
-use crate::store::{Store, cdvcs};
+use crate::store::cdvcs;
 
 /// `merge --json`: `{"merged":true,"commit":ID,"heads":[ID]}` or `{"merged":false,"heads":[ID]}`.
 #[derive(Debug, Serialize)]
@@ -22,8 +22,7 @@ pub struct MergeJson {
 /// Runs `merge`.
 pub fn run(args: MergeArgs) -> Result<()> {
     let key = CrdtKey::new(args.crdt.user.clone(), args.crdt.cdvcs);
-    let store = Store::open(&args.store)
-        .with_context(|| format!("opening the store {}", args.store.display()))?;
+    let store = super::open_existing_store(&args.store)?;
     let before = cdvcs::load(&store, &key)?.map_or(0, |s| s.heads().len());
     let Some((commit, state)) = cdvcs::join_stored(&store, &key)? else {
         bail!("the store {} holds no CDVCS {key}", args.store.display());

@@ -17,6 +17,20 @@ pub use args::Cli;
 
 use args::Command;
 
+/// Opens the store in `dir` for a command that reads or repairs an existing store (`log`,
+/// `merge`, `verify`): a directory without a store is an error, never a new empty store.
+pub fn open_existing_store(dir: &std::path::Path) -> anyhow::Result<crate::store::Store> {
+    use anyhow::Context as _;
+    if !dir.join(crate::store::FILE_NAME).is_file() {
+        anyhow::bail!(
+            "there is no store at {} (no {} in it); give the --store directory a node wrote",
+            dir.display(),
+            crate::store::FILE_NAME
+        );
+    }
+    crate::store::Store::open(dir).with_context(|| format!("opening the store {}", dir.display()))
+}
+
 /// A usage error found after parsing (exit status 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

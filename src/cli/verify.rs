@@ -6,7 +6,6 @@ use anyhow::{Context as _, Result, bail};
 use super::args::VerifyArgs;
 use super::log::load_cdvcs;
 use crate::crdt::Commit;
-use crate::store::Store;
 
 /// Runs `verify`.
 pub fn run(args: VerifyArgs) -> Result<()> {
@@ -18,8 +17,7 @@ pub fn run(args: VerifyArgs) -> Result<()> {
         Ok(_) => bail!("the store file {} is empty (truncated?)", file.display()),
         Err(e) => bail!("there is no store at {}: {e}", file.display()),
     }
-    let store = Store::open(&args.store)
-        .with_context(|| format!("opening the store {}", args.store.display()))?;
+    let store = super::open_existing_store(&args.store)?;
     let report = store.verify().context("re-hashing the store")?;
     let mut problems: Vec<String> = report
         .damage
