@@ -13,7 +13,8 @@ use common::cli_support::{
     Proc, analyze_once, analyze_until, arg, mentions_line, ops_applied, query_json, tail,
 };
 use common::tweets_oracle::{Expected, MAX_LINE, shipped_source, write_lines};
-use common::{data_dir, free_port, periodic_check, run, run_json, run_ok, wait_port};
+use common::wait::periodic_check;
+use common::{data_dir, free_port, run, run_json, run_ok, wait_port};
 
 /// The term searched for, as in cli_smoke.
 const TERM: &str = "obama";

@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use common::nodes::{
     RssPeak, big_op, client, commit_count, commit_range, heads, key, op, rss_kib, serial, server,
-    url, wait_converged, wait_until,
+    url, wait_converged,
 };
 use common::raw::{Got, RawClient, RawTcp};
+use common::wait::wait_until;
 use replikativ::crdt::{Commit, CrdtKey, Transaction};
 use replikativ::id::Id;
 use replikativ::node::Node;

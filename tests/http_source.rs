@@ -25,7 +25,8 @@ use replikativ::collector::http::{
 use common::cli_support::{Proc, arg, tail};
 use common::committed::{store_exists, store_tweet_ids};
 use common::tweets_oracle::{check_each_once, shipped_source, source_tweets};
-use common::{data_dir, periodic_check, wait_exit};
+use common::wait::periodic_check;
+use common::{data_dir, wait_exit};
 
 /// How long each collector runs before SIGTERM.
 const WINDOW: Duration = Duration::from_secs(8);

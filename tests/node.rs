@@ -7,7 +7,8 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::stage_support::{eventually, fresh_key, memory_realizer, note, wait_status};
+use common::stage_support::{fresh_key, memory_realizer, note, wait_status};
+use common::wait::eventually;
 use replikativ::Node;
 use replikativ::crdt::Commit;
 use replikativ::realize::MemorySink;
@@ -304,7 +305,7 @@ fn the_embedded_service_adds_and_lists_notes_and_shows_its_supervision_tree_and_
         realizers.terminate_child("notes").await.expect("terminate");
         realizers.restart_child("notes").await.expect("restart");
         let url = format!("{base}/supervision/events");
-        common::stage_support::eventually_async("the restart to be listed", T, || {
+        common::wait::eventually_async("the restart to be listed", T, || {
             let (client, url) = (client.clone(), url.clone());
             async move {
                 let Ok(mut res) = client.get(url).send().await else {

@@ -9,7 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::stage_support::{eventually, fresh_key, memory_realizer, note, tx, wait_status};
+use common::stage_support::{fresh_key, memory_realizer, note, tx, wait_status};
+use common::wait::eventually;
 use replikativ::Node;
 use replikativ::node::RealizerSpec;
 use replikativ::realize::realizer::{ConflictPolicy, MAX_ATTEMPTS, RealizerStatus};

@@ -13,7 +13,8 @@ use std::time::Duration;
 use common::cli_support::{Proc, account_ops, arg, ops_applied, tail};
 use common::committed::{sqlite_tweet_ids, store_tweet_ids};
 use common::tweets_oracle::{Expected, check_each_once, shipped_source, source_tweets};
-use common::{data_dir, free_port, iterations, periodic_check, run_json, wait_port};
+use common::wait::periodic_check;
+use common::{data_dir, free_port, iterations, run_json, wait_port};
 use rand::Rng;
 
 fn append(path: &Path, lines: &[Vec<u8>]) {

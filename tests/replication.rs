@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use common::nodes::{
     client, commit_count, commit_range, heads, key, realizing_client, server, url, wait_converged,
-    wait_realized_exactly, wait_until,
+    wait_realized_exactly,
 };
 use common::proxy::Proxy;
+use common::wait::wait_until;
 use replikativ::node::Node;
 
 const T: Duration = Duration::from_secs(60);

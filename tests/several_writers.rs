@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use common::cli_support::{Proc, tail};
 use common::tweets_oracle::{check_each_once, tweets_in};
-use common::{free_port, periodic_check, run, run_json, run_ok, wait_exit, wait_port};
+use common::wait::periodic_check;
+use common::{free_port, run, run_json, run_ok, wait_exit, wait_port};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -616,8 +617,9 @@ mod in_process {
     use replikativ::store::WriteBatch;
     use replikativ::{Id, Node};
 
-    use crate::common::nodes::{heads, url, wait_until};
+    use crate::common::nodes::{heads, url};
     use crate::common::stage_support::note;
+    use crate::common::wait::wait_until;
 
     const T: Duration = Duration::from_secs(30);
 

@@ -13,9 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use common::stage_support::{
-    child, eventually, eventually_async, fresh_key, memory_realizer, note,
-};
+use common::stage_support::{child, fresh_key, memory_realizer, note};
+use common::wait::{eventually, eventually_async};
 use faulty_backend::{Fault, FaultyDisk};
 use replikativ::Id;
 use replikativ::Node;
@@ -576,7 +575,7 @@ fn a_failed_store_write_fails_the_caller_with_context_and_restarts_the_store_and
     // The old writer thread lets go of the file just after shutdown returns (it is never
     // joined from an arbiter); wait for that, with a deadline.
     assert!(
-        common::periodic_check(|| Store::open(tmp.path()).is_ok(), T),
+        common::wait::periodic_check(|| Store::open(tmp.path()).is_ok(), T),
         "the store file is still held after the node shut down"
     );
     actix_rt::System::new().block_on(async {

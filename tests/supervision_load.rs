@@ -8,9 +8,8 @@ use std::collections::HashSet;
 use std::rc::Rc;
 use std::time::Duration;
 
-use common::stage_support::{
-    eventually, eventually_async, fresh_key, memory_realizer, note, shape,
-};
+use common::stage_support::{fresh_key, memory_realizer, note, shape};
+use common::wait::{eventually, eventually_async};
 use replikativ::Node;
 use replikativ::crdt::CrdtKey;
 use replikativ::node::StoreLocation;

@@ -9,6 +9,7 @@ pub mod proxy;
 pub mod raw;
 pub mod stage_support;
 pub mod tweets_oracle;
+pub mod wait;
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -31,24 +32,10 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
-/// Waits until `check` is true or `timeout` passes; returns whether it became true.
-pub fn periodic_check(mut check: impl FnMut() -> bool, timeout: Duration) -> bool {
-    let end = Instant::now() + timeout;
-    loop {
-        if check() {
-            return true;
-        }
-        if Instant::now() > end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Waits until something listens on 127.0.0.1:`port`.
 pub fn wait_port(port: u16, timeout: Duration) {
     assert!(
-        periodic_check(|| TcpStream::connect(("127.0.0.1", port)).is_ok(), timeout),
+        wait::periodic_check(|| TcpStream::connect(("127.0.0.1", port)).is_ok(), timeout),
         "nothing listens on 127.0.0.1:{port} after {timeout:?}"
     );
 }
