@@ -26,6 +26,16 @@ pub fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/tweets")
 }
 
+/// The name libtest knows test `name` by, for a test that re-runs itself (or a sibling) in a
+/// child process with `--exact`: `module` is the caller's `module_path!()`, whose first segment
+/// (the test binary) libtest leaves out.
+pub fn test_name(module: &str, name: &str) -> String {
+    match module.split_once("::") {
+        Some((_, path)) => format!("{path}::{name}"),
+        None => name.to_string(),
+    }
+}
+
 /// A free loopback port.
 pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
