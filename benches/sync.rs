@@ -5,7 +5,7 @@
 //!
 //! `BENCH_QUICK=1` shrinks the history so the run takes a few seconds.
 
-#[path = "../tests/sync_support/mod.rs"]
+#[path = "../tests/sync/support/mod.rs"]
 mod sync_support;
 
 use std::time::Instant;

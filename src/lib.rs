@@ -78,7 +78,6 @@
 //!     node.shutdown().await;
 //! });
 //! ```
-#![warn(missing_docs)]
 // Errors carry their context (which CRDT, which peer, which key) by value, so some are large;
 // they travel only on cold failure paths, where a copy costs nothing worth boxing for.
 #![allow(clippy::result_large_err)]

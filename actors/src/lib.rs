@@ -106,8 +106,6 @@
 //! });
 //! ```
 
-#![warn(missing_docs)]
-
 mod backoff;
 mod child_spec;
 mod clock;

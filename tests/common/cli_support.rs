@@ -114,7 +114,7 @@ pub fn analyze_until(
     timeout: Duration,
 ) -> Option<u64> {
     let mut last = None;
-    super::periodic_check(
+    super::wait::periodic_check(
         || {
             let out = analyze_once(cwd, store, port, sqlite);
             if out.status.success() {

@@ -9,6 +9,7 @@ pub mod proxy;
 pub mod raw;
 pub mod stage_support;
 pub mod tweets_oracle;
+pub mod wait;
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -25,30 +26,26 @@ pub fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/tweets")
 }
 
+/// The name libtest knows test `name` by, for a test that re-runs itself (or a sibling) in a
+/// child process with `--exact`: `module` is the caller's `module_path!()`, whose first segment
+/// (the test binary) libtest leaves out.
+pub fn test_name(module: &str, name: &str) -> String {
+    match module.split_once("::") {
+        Some((_, path)) => format!("{path}::{name}"),
+        None => name.to_string(),
+    }
+}
+
 /// A free loopback port.
 pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
 }
 
-/// Waits until `check` is true or `timeout` passes; returns whether it became true.
-pub fn periodic_check(mut check: impl FnMut() -> bool, timeout: Duration) -> bool {
-    let end = Instant::now() + timeout;
-    loop {
-        if check() {
-            return true;
-        }
-        if Instant::now() > end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Waits until something listens on 127.0.0.1:`port`.
 pub fn wait_port(port: u16, timeout: Duration) {
     assert!(
-        periodic_check(|| TcpStream::connect(("127.0.0.1", port)).is_ok(), timeout),
+        wait::periodic_check(|| TcpStream::connect(("127.0.0.1", port)).is_ok(), timeout),
         "nothing listens on 127.0.0.1:{port} after {timeout:?}"
     );
 }

@@ -4,13 +4,15 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use replikativ::crdt::CrdtKey;
 use replikativ::id::Id;
 use replikativ::node::{Node, RealizerSpec, StoreLocation};
 use replikativ::realize::realizer::ConflictPolicy;
 use replikativ::realize::{MemorySink, Sink};
+
+use super::wait::wait_until;
 
 /// A fresh CDVCS key of `user`.
 pub fn key(user: &str) -> CrdtKey {
@@ -103,25 +105,6 @@ pub async fn commit_range(node: &Node, key: &CrdtKey, range: std::ops::Range<u64
         ids.push(stage.transact(key, vec![op(n)]).await.expect("transact"));
     }
     ids
-}
-
-/// Waits (asynchronously, so the node's actors keep running) until `cond` holds; panics with
-/// `what` and the last `detail` after `timeout`.
-pub async fn wait_until(
-    what: &str,
-    timeout: Duration,
-    mut cond: impl FnMut() -> bool,
-    detail: impl Fn() -> String,
-) {
-    let end = Instant::now() + timeout;
-    while !cond() {
-        assert!(
-            Instant::now() < end,
-            "timed out after {timeout:?} waiting for {what}: {}",
-            detail()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Waits until both nodes hold the same heads of `key`, and those are `expect` when given.

@@ -1,8 +1,8 @@
-//! In-process node helpers: keys, transactions, realizer specs, and async waits with deadlines.
+//! In-process node helpers: keys, transactions, realizer specs, and waiting for the realizer's
+//! status with a deadline (the polling waits are in [`super::wait`]).
 
-use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use replikativ::crdt::CrdtKey;
 use replikativ::node::RealizerSpec;
@@ -40,34 +40,6 @@ pub fn memory_realizer(
         key: key.clone(),
         open: Arc::new(move || -> Result<Box<dyn Sink>, SinkError> { Ok(Box::new(sink.clone())) }),
         policy,
-    }
-}
-
-/// Polls `check` every 20 ms until it is true; panics naming `what` after `timeout`.
-pub async fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let end = Instant::now() + timeout;
-    while !check() {
-        assert!(
-            Instant::now() < end,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Like [`eventually`] with an async check.
-pub async fn eventually_async<F, Fut>(what: &str, timeout: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let end = Instant::now() + timeout;
-    while !check().await {
-        assert!(
-            Instant::now() < end,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -13,13 +13,9 @@
 //! prints its seed. `POWER_CUT_SEED=n` runs that one seed. Cases: 300 store cuts and 24
 //! collector cuts (200 and 8 with `CI` set; `REPLIKATIV_LONG=n` runs `n` of each).
 
-mod common;
-#[path = "common/faulty_backend.rs"]
-mod faulty_backend;
-
 use std::collections::BTreeMap;
 
-use faulty_backend::FaultyDisk;
+use crate::faulty_backend::FaultyDisk;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use replikativ::Id;
@@ -153,7 +149,7 @@ struct Cut {
     /// The in-flight group survived (whole).
     in_flight_kept: bool,
     /// What the cut did on the disk.
-    stats: faulty_backend::CutStats,
+    stats: crate::faulty_backend::CutStats,
 }
 
 /// Runs one seeded case; `Err` describes a violation (lost, half-applied or damaged data).
@@ -291,7 +287,7 @@ fn seeds(normal: usize, ci: usize) -> Vec<u64> {
     if let Ok(s) = std::env::var("POWER_CUT_SEED") {
         return vec![s.parse().expect("POWER_CUT_SEED is a number")];
     }
-    (0..common::iterations(normal, ci) as u64).collect()
+    (0..crate::common::iterations(normal, ci) as u64).collect()
 }
 
 #[test]
@@ -368,7 +364,7 @@ fn source_oracle(bytes: &[u8]) -> Vec<SourceLine> {
     let mut offset = 0u64;
     for raw in bytes.split_inclusive(|b| *b == b'\n') {
         let line = raw.strip_suffix(b"\n").unwrap_or(raw);
-        let tweets = common::tweets_oracle::tweets_in(line)
+        let tweets = crate::common::tweets_oracle::tweets_in(line)
             .unwrap_or_default()
             .into_iter()
             .map(|t| {
@@ -653,7 +649,8 @@ fn collector_case(
 #[test]
 fn a_power_cut_while_collecting_leaves_the_checkpoint_on_the_durable_commits_and_resumes_exactly_once()
  {
-    let source = std::fs::canonicalize(common::data_dir().join("flat.jsonl")).expect("source");
+    let source =
+        std::fs::canonicalize(crate::common::data_dir().join("flat.jsonl")).expect("source");
     let oracle = source_oracle(&std::fs::read(&source).expect("read source"));
     let total: usize = oracle.iter().map(|l| l.tweets.len()).sum();
     assert!(
@@ -691,7 +688,8 @@ fn a_power_cut_while_collecting_leaves_the_checkpoint_on_the_durable_commits_and
 
 #[test]
 fn with_fsync_switched_off_the_collector_check_catches_lost_acknowledged_tweets() {
-    let source = std::fs::canonicalize(common::data_dir().join("flat.jsonl")).expect("source");
+    let source =
+        std::fs::canonicalize(crate::common::data_dir().join("flat.jsonl")).expect("source");
     let oracle = source_oracle(&std::fs::read(&source).expect("read source"));
     let mut calibration = BTreeMap::new();
     let caught: Vec<String> = (0..8)

@@ -4,15 +4,14 @@
 //! when the merge arrives. Oracles are the tweet ids of the source files, parsed with
 //! serde_json independently of the crate's parser.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::cli_support::{Proc, tail};
-use common::tweets_oracle::{check_each_once, tweets_in};
-use common::{free_port, periodic_check, run, run_json, run_ok, wait_exit, wait_port};
+use crate::common::cli_support::{Proc, tail};
+use crate::common::tweets_oracle::{check_each_once, tweets_in};
+use crate::common::wait::periodic_check;
+use crate::common::{free_port, run, run_json, run_ok, wait_exit, wait_port};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -27,7 +26,7 @@ fn source_ids(path: &Path) -> BTreeSet<String> {
 
 /// How many times each tweet id was committed into the default CDVCS of the store `dir`.
 fn committed_ids(dir: &Path) -> BTreeMap<String, u64> {
-    common::committed::store_tweet_ids(dir)
+    crate::common::committed::store_tweet_ids(dir)
 }
 
 /// Asserts the store holds exactly `expected`, each once.
@@ -220,7 +219,7 @@ fn analyze_waits_on_two_heads_exits_1_when_interrupted_and_finishes_once_a_merge
     // Interrupted while waiting for a merge: exit 1, saying so.
     let mut first = Proc::spawn(&analyze, cwd, "analyze-1.log");
     wait_log(cwd, "analyze-1.log", "waiting for a writer to merge");
-    common::terminate(&first.child);
+    crate::common::terminate(&first.child);
     let status = wait_exit(&mut first.child, T).expect("analyze exits on SIGTERM");
     assert_eq!(
         status.code(),
@@ -267,7 +266,7 @@ fn analyze_waits_on_two_heads_exits_1_when_interrupted_and_finishes_once_a_merge
 fn shipped_lines(files: &[&str]) -> Vec<String> {
     let mut out = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(common::data_dir().join(f)).expect("data");
+        let text = std::fs::read_to_string(crate::common::data_dir().join(f)).expect("data");
         out.extend(text.lines().map(|l| format!("{l}\n")));
     }
     out
@@ -410,7 +409,7 @@ fn collect_follow_stopped_with_sigterm_again_and_again_commits_every_tweet_once(
     let cwd = dir.path();
     let lines = shipped_lines(&["brexit.jsonl", "flat.jsonl", "kpop.jsonl", "withheld.jsonl"]);
     let src = cwd.join("source.jsonl");
-    let stops = common::iterations(20, 10);
+    let stops = crate::common::iterations(20, 10);
     let chunk = lines.len().div_ceil(stops + 1);
     let mut chunks = lines.chunks(chunk);
     append(&src, chunks.next().expect("chunk"));
@@ -556,7 +555,7 @@ fn a_collector_that_cannot_commit_exits_1_on_sigterm_saying_how_many_tweets_and_
         .expect("store")
         .len();
     let log = std::fs::File::create(cwd.join("full.log")).expect("log");
-    let mut cmd = Command::new(common::bin());
+    let mut cmd = Command::new(crate::common::bin());
     cmd.args([
         "collect",
         "--store",
@@ -596,7 +595,7 @@ fn a_collector_that_cannot_commit_exits_1_on_sigterm_saying_how_many_tweets_and_
         .expect("feed stdin");
     stdin.flush().expect("flush stdin");
     wait_log(cwd, "full.log", "failed");
-    common::terminate(&p.child);
+    crate::common::terminate(&p.child);
     let status = wait_exit(&mut p.child, T).expect("collect exits on SIGTERM");
     let text = tail(&cwd.join("full.log"));
     eprintln!("{}", text.lines().last().unwrap_or_default());
@@ -616,8 +615,9 @@ mod in_process {
     use replikativ::store::WriteBatch;
     use replikativ::{Id, Node};
 
-    use crate::common::nodes::{heads, url, wait_until};
+    use crate::common::nodes::{heads, url};
     use crate::common::stage_support::note;
+    use crate::common::wait::wait_until;
 
     const T: Duration = Duration::from_secs(30);
 

@@ -1,11 +1,9 @@
 //! OR-Maps and registers on nodes, replicated as op logs over a CDVCS: concurrent updates on
 //! two nodes that were apart converge to the same value on both once they connect.
 
-mod common;
-
 use std::time::Duration;
 
-use common::nodes::{key, server, url, wait_converged};
+use crate::common::nodes::{key, server, url, wait_converged};
 use replikativ::node::{Node, StoreLocation};
 
 const T: Duration = Duration::from_secs(60);

@@ -8,20 +8,20 @@
 //! when it landed while the process was working: it had made durable progress since it
 //! started and had not finished.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
 use rand::Rng as _;
 
-use common::cli_support::{Proc, account_ops, arg, tail};
-use common::committed::{sqlite_ops_applied, sqlite_tweet_ids, store_tweet_count, store_tweet_ids};
-use common::tweets_oracle::{
+use crate::common::cli_support::{Proc, account_ops, arg, tail};
+use crate::common::committed::{
+    sqlite_ops_applied, sqlite_tweet_ids, store_tweet_count, store_tweet_ids,
+};
+use crate::common::tweets_oracle::{
     check_each_once, per_author, shipped_source, source_tweets, write_lines,
 };
-use common::{data_dir, free_port, iterations, run_json, run_ok, wait_exit, wait_port};
+use crate::common::{data_dir, free_port, iterations, run_json, run_ok, wait_exit, wait_port};
 
 /// Restarts a run allowed before a round counts as stuck.
 const MAX_RESTARTS: usize = 300;
@@ -62,7 +62,7 @@ fn kill_until_done(
             );
             return kills;
         }
-        common::kill(&mut p.child);
+        crate::common::kill(&mut p.child);
         kills.all += 1;
         let after = progress();
         assert!(

@@ -1,13 +1,11 @@
 //! One `SyncSession` driven by hand: handshake rules, verification that refuses whole
 //! batches (reported with peer and id), bounds, deferral of heads while applying, no echo.
 
-mod sync_support;
-
+use crate::support::dag::Replica;
 use replikativ::Id;
 use replikativ::crdt::{Commit, CrdtKey, Transaction};
 use replikativ::protocol::{Blob, ByteBuf, Codec, ErrorCode, Message, ProtocolError};
 use replikativ::sync::{CloseReason, Effect, SessionConfig, SyncError, SyncLimits, SyncSession};
-use sync_support::dag::Replica;
 use uuid::Uuid;
 
 const US: Uuid = Uuid::from_u128(1);

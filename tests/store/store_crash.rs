@@ -70,7 +70,12 @@ fn every_batch_is_whole_or_absent_and_every_ack_survives_sigkill() {
 
     for round in 0..rounds {
         let mut child = Command::new(std::env::current_exe().expect("exe"))
-            .args(["--exact", "crash_writer_child", "--nocapture", "--ignored"])
+            .args([
+                "--exact",
+                &crate::common::test_name(module_path!(), "crash_writer_child"),
+                "--nocapture",
+                "--ignored",
+            ])
             .env(DIR_ENV, dir.path())
             .env(ROUND_ENV, round.to_string())
             .stdout(Stdio::piped())

@@ -2,12 +2,11 @@
 //! commits on two nodes (two heads), and a `Wait` realizer that pauses until a merge and then
 //! applies every op exactly once.
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::stage_support::{eventually, fresh_key, memory_realizer, note, wait_status};
+use crate::common::stage_support::{fresh_key, memory_realizer, note, wait_status};
+use crate::common::wait::eventually;
 use replikativ::Node;
 use replikativ::crdt::Commit;
 use replikativ::realize::MemorySink;
@@ -221,7 +220,7 @@ fn concurrent_transacts_on_two_nodes_make_two_heads_and_a_wait_realizer_resumes_
 }
 
 #[allow(dead_code)]
-#[path = "../examples/embed.rs"]
+#[path = "../../examples/embed.rs"]
 mod embed;
 
 #[test]
@@ -304,7 +303,7 @@ fn the_embedded_service_adds_and_lists_notes_and_shows_its_supervision_tree_and_
         realizers.terminate_child("notes").await.expect("terminate");
         realizers.restart_child("notes").await.expect("restart");
         let url = format!("{base}/supervision/events");
-        common::stage_support::eventually_async("the restart to be listed", T, || {
+        crate::common::wait::eventually_async("the restart to be listed", T, || {
             let (client, url) = (client.clone(), url.clone());
             async move {
                 let Ok(mut res) = client.get(url).send().await else {

@@ -4,16 +4,15 @@
 //! well-behaved peer keeps replicating through the same server, memory stays bounded, and
 //! the server's store holds nothing from the hostile peer.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::nodes::{
+use crate::common::nodes::{
     RssPeak, big_op, client, commit_count, commit_range, heads, key, op, rss_kib, serial, server,
-    url, wait_converged, wait_until,
+    url, wait_converged,
 };
-use common::raw::{Got, RawClient, RawTcp};
+use crate::common::raw::{Got, RawClient, RawTcp};
+use crate::common::wait::wait_until;
 use replikativ::crdt::{Commit, CrdtKey, Transaction};
 use replikativ::id::Id;
 use replikativ::node::Node;
@@ -416,7 +415,7 @@ async fn a_peer_that_never_reads_is_dropped_while_others_are_served_and_memory_s
         .await
         .expect("server");
     // A catch-up of ~40 MiB: far more than the flow-control window.
-    let commits = common::iterations(400, 400) as u64;
+    let commits = crate::common::iterations(400, 400) as u64;
     let stage = server.stage();
     for c in 0..commits {
         let txs = (0..25).map(|t| big_op(c * 25 + t, 4096)).collect();

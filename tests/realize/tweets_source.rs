@@ -1,16 +1,14 @@
 //! Reading tweet sources: parsing every shipped file, skip reasons, the 16 MiB line limit,
 //! and resuming from a checkpoint inside a page.
 
-mod tweets_support;
-
 use std::io::{Cursor, Seek, SeekFrom};
 
+use crate::tweets_support::{data, expected, file_lines, smoke_source, tweets_in, usernames};
 use replikativ::tweets::{
     MAX_LINE_BYTES, SAMPLE, SkipReason, SourceEvent, SourcePosition, TweetCursor, TweetRecord,
     decode_params, encode_params, open_file_at,
 };
 use serde_json::Value;
-use tweets_support::{data, expected, file_lines, smoke_source, tweets_in, usernames};
 
 fn events(bytes: &[u8], at: SourcePosition) -> Vec<SourceEvent> {
     let mut reader = Cursor::new(bytes.to_vec());

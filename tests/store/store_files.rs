@@ -221,7 +221,7 @@ fn a_store_held_by_another_process_is_reported_in_use() {
     let mut child = Command::new(std::env::current_exe().expect("exe"))
         .args([
             "--exact",
-            "hold_store_open_child",
+            &crate::common::test_name(module_path!(), "hold_store_open_child"),
             "--nocapture",
             "--ignored",
         ])

@@ -1,17 +1,15 @@
 //! Queries over a realized tweet database: the smoke test's figures, hostile search terms,
 //! files that are not ours, the JSON shapes, and the chart.
 
-mod tweets_support;
-
 use std::path::{Path, PathBuf};
 
+use crate::tweets_support::{expected, smoke_source, tokens};
 use replikativ::Id;
 use replikativ::realize::Sink;
 use replikativ::tweets::{
     ADD_TWEET, CountJson, QueryError, SearchJson, SourceEvent, SourcePosition, Stats, TopJson,
     TweetCursor, TweetDb, encode_params, open_sink, top_chart_svg,
 };
-use tweets_support::{expected, smoke_source, tokens};
 
 /// Realizes the smoke source in commits of 40 tweets, as `collect --batch 40` would.
 fn realize_smoke(dir: &Path) -> PathBuf {

@@ -9,8 +9,6 @@
 //! The request bound is derived from the reconnect constants and the process's measured
 //! lifetime: the waits have a lower edge, so a slow machine can only make fewer requests.
 
-mod common;
-
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -22,10 +20,11 @@ use replikativ::collector::http::{
     MAX_WAIT, RECONNECT_INITIAL, RECONNECT_JITTER, RECONNECT_MULTIPLIER,
 };
 
-use common::cli_support::{Proc, arg, tail};
-use common::committed::{store_exists, store_tweet_ids};
-use common::tweets_oracle::{check_each_once, shipped_source, source_tweets};
-use common::{data_dir, periodic_check, wait_exit};
+use crate::common::cli_support::{Proc, arg, tail};
+use crate::common::committed::{store_exists, store_tweet_ids};
+use crate::common::tweets_oracle::{check_each_once, shipped_source, source_tweets};
+use crate::common::wait::periodic_check;
+use crate::common::{data_dir, wait_exit};
 
 /// How long each collector runs before SIGTERM.
 const WINDOW: Duration = Duration::from_secs(8);
@@ -192,7 +191,7 @@ fn collect_for_a_window(
     // The observation window: how often the collector asks in this time is the figure
     // under test, so this is a fixed span rather than a condition.
     std::thread::sleep(WINDOW.saturating_sub(started.elapsed()));
-    common::terminate(&collect.child);
+    crate::common::terminate(&collect.child);
     let status = wait_exit(&mut collect.child, T).expect("collect exits after SIGTERM");
     let lived = started.elapsed();
     assert_eq!(
@@ -323,7 +322,7 @@ fn sigterm_commits_every_tweet_an_endless_stream_delivered_and_exits_0() {
         "the collector never held all {total} tweets; log:\n{}",
         tail(&log)
     );
-    common::terminate(&collect.child);
+    crate::common::terminate(&collect.child);
     let status = wait_exit(&mut collect.child, T).expect("collect exits after SIGTERM");
     assert_eq!(status.code(), Some(0), "log:\n{}", tail(&log));
     if let Err(e) = check_each_once(source.keys(), &store_tweet_ids(&store)) {

@@ -2,18 +2,17 @@
 //! and real signals. Expected figures come from an independent oracle (`tweets_oracle`, a
 //! port of cli_smoke.py's rules), never from the code under test.
 
-mod common;
-
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::cli_support::{
+use crate::common::cli_support::{
     Proc, analyze_once, analyze_until, arg, mentions_line, ops_applied, query_json, tail,
 };
-use common::tweets_oracle::{Expected, MAX_LINE, shipped_source, write_lines};
-use common::{data_dir, free_port, periodic_check, run, run_json, run_ok, wait_port};
+use crate::common::tweets_oracle::{Expected, MAX_LINE, shipped_source, write_lines};
+use crate::common::wait::periodic_check;
+use crate::common::{data_dir, free_port, run, run_json, run_ok, wait_port};
 
 /// The term searched for, as in cli_smoke.
 const TERM: &str = "obama";
@@ -287,7 +286,7 @@ fn sigterm_commits_tweets_read_from_a_stdin_that_stays_open() {
     let store = d.join("store");
     let log = d.join("collect.log");
     let out = std::fs::File::create(&log).expect("log");
-    let child = Command::new(common::bin())
+    let child = Command::new(crate::common::bin())
         .args([
             "collect",
             "--store",
@@ -692,7 +691,7 @@ fn failures_exit_1_naming_what_was_wrong() {
         d,
         "analyze.log",
     );
-    let status = common::wait_exit(&mut analyze.child, Duration::from_secs(30))
+    let status = crate::common::wait_exit(&mut analyze.child, Duration::from_secs(30))
         .expect("analyze --timeout 2 gave up within 30 s");
     let log = std::fs::read_to_string(d.join("analyze.log")).unwrap_or_default();
     assert_eq!(status.code(), Some(1), "{log}");

@@ -158,7 +158,10 @@ fn a_crash_inside_a_commit_leaves_neither_effects_nor_checkpoint() {
     let status = std::process::Command::new(std::env::current_exe().expect("exe"))
         .args([
             "--exact",
-            "a_crash_inside_a_commit_leaves_neither_effects_nor_checkpoint",
+            &crate::common::test_name(
+                module_path!(),
+                "a_crash_inside_a_commit_leaves_neither_effects_nor_checkpoint",
+            ),
         ])
         .env("REPLIKATIV_SINK_CRASH_CHILD", &db)
         .stdout(std::process::Stdio::null())

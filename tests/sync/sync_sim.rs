@@ -2,14 +2,12 @@
 //! cut and heal: after healing, all replicas converge. Also the cost of reconnecting, and the
 //! flow control of catch-ups: a slow peer, a full window, a stalled peer, the last batch.
 
-mod sync_support;
-
 use std::time::Duration;
 
+use crate::support::dag::Replica;
+use crate::support::net::{Faults, Sim};
 use proptest::prelude::*;
 use replikativ::crdt::CrdtKey;
-use sync_support::dag::Replica;
-use sync_support::net::{Faults, Sim};
 use uuid::Uuid;
 
 fn crdts() -> Vec<CrdtKey> {

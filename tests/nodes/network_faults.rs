@@ -2,16 +2,15 @@
 //! after N bytes again and again, stalled, delayed and half-closed. Afterwards the peers
 //! converge and a realizer behind the faulty link has applied every op exactly once.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::nodes::{
+use crate::common::nodes::{
     commit_count, commit_range, heads, key, realizing_client, server, wait_converged,
-    wait_realized_exactly, wait_until,
+    wait_realized_exactly,
 };
-use common::proxy::Proxy;
+use crate::common::proxy::Proxy;
+use crate::common::wait::wait_until;
 
 const T: Duration = Duration::from_secs(90);
 
@@ -23,7 +22,7 @@ async fn connections_cut_after_n_bytes_again_and_again_still_converge_and_realiz
     let proxy = Proxy::start(a.listen_addr().expect("listens"));
     let (b, sink) = realizing_client(&proxy.url(), &k).await;
 
-    let rounds = common::iterations(8, 4) as u64;
+    let rounds = crate::common::iterations(8, 4) as u64;
     let limits = [1_500u64, 6_000, 20_000, 40_000];
     let mut next = 100;
     for round in 0..rounds {
@@ -105,7 +104,7 @@ async fn a_slow_link_delays_but_loses_nothing() {
     let proxy = Proxy::start(a.listen_addr().expect("listens"));
     proxy.faults.delay_ms.store(40, Ordering::SeqCst);
     let (b, sink) = realizing_client(&proxy.url(), &k).await;
-    let n = common::iterations(200, 100) as u64;
+    let n = crate::common::iterations(200, 100) as u64;
     commit_range(&a, &k, 0..n).await;
     wait_converged(&a, &b, &k, T).await;
     wait_realized_exactly(&sink, n as usize, T).await;
@@ -131,7 +130,7 @@ async fn half_closed_connections_are_redialled_and_the_peers_converge() {
     proxy.faults.cut_after.store(4_000, Ordering::SeqCst);
     let (b, sink) = realizing_client(&proxy.url(), &k).await;
 
-    let rounds = common::iterations(4, 2);
+    let rounds = crate::common::iterations(4, 2);
     for round in 0..rounds {
         wait_until(
             "b to notice a half-closed connection and redial",

@@ -4,19 +4,14 @@
 //! disk or failing writes and syncs ([`FaultyDisk`]) fail writes with their cause, lose nothing
 //! acknowledged, and the store and a node over it resume by themselves once writes succeed.
 
-mod common;
-#[path = "common/faulty_backend.rs"]
-mod faulty_backend;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use common::stage_support::{
-    child, eventually, eventually_async, fresh_key, memory_realizer, note,
-};
-use faulty_backend::{Fault, FaultyDisk};
+use crate::common::stage_support::{child, fresh_key, memory_realizer, note};
+use crate::common::wait::{eventually, eventually_async};
+use crate::faulty_backend::{Fault, FaultyDisk};
 use replikativ::Id;
 use replikativ::Node;
 use replikativ::node::StoreLocation;
@@ -29,8 +24,8 @@ const T: Duration = Duration::from_secs(30);
 
 /// A store filled by `collect` from the shipped flat tweets, and its `log --json` line.
 fn collected_store(cwd: &Path) -> (PathBuf, String) {
-    let source = common::data_dir().join("flat.jsonl");
-    common::run_ok(
+    let source = crate::common::data_dir().join("flat.jsonl");
+    crate::common::run_ok(
         &[
             "collect",
             "--store",
@@ -42,7 +37,10 @@ fn collected_store(cwd: &Path) -> (PathBuf, String) {
         ],
         cwd,
     );
-    let log = last_line(&common::run(&["log", "--store", "good", "--json"], cwd));
+    let log = last_line(&crate::common::run(
+        &["log", "--store", "good", "--json"],
+        cwd,
+    ));
     (cwd.join("good"), log)
 }
 
@@ -69,8 +67,8 @@ fn damaged_copy(good: &Path, name: &str, damage: impl FnOnce(&mut Vec<u8>)) -> P
 /// store `verify` passes must read back exactly as the original. Returns verify's exit code.
 fn check_damaged(cwd: &Path, dir: &Path, what: &str, good_log: &str) -> i32 {
     let d = dir.to_str().expect("utf-8");
-    let verify = common::run(&["verify", "--store", d], cwd);
-    let log = common::run(&["log", "--store", d, "--json"], cwd);
+    let verify = crate::common::run(&["verify", "--store", d], cwd);
+    let log = crate::common::run(&["log", "--store", d, "--json"], cwd);
     for (cmd, out) in [("verify", &verify), ("log", &log)] {
         let code = out.status.code().expect("exit code");
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -137,10 +135,10 @@ fn a_truncated_store_file_fails_verify_and_log_cleanly_never_with_a_panic_or_wro
 /// The tweets `(id, text)` of the shipped flat source, in order, parsed with serde_json
 /// (`tweets_oracle`), independently of the crate's parser.
 fn source_tweets() -> Vec<(String, String)> {
-    let bytes = std::fs::read(common::data_dir().join("flat.jsonl")).expect("read source");
+    let bytes = std::fs::read(crate::common::data_dir().join("flat.jsonl")).expect("read source");
     bytes
         .split(|b| *b == b'\n')
-        .flat_map(|line| common::tweets_oracle::tweets_in(line).unwrap_or_default())
+        .flat_map(|line| crate::common::tweets_oracle::tweets_in(line).unwrap_or_default())
         .map(|t| {
             (
                 t["id"].as_str().unwrap_or_default().to_string(),
@@ -347,7 +345,7 @@ fn a_bit_flip_in_a_value_is_named_by_verify_and_random_flips_never_panic_or_lie(
             b[at + 3] ^= 0x10;
         }
     });
-    let verify = common::run(&["verify", "--store", dir.to_str().expect("utf-8")], cwd);
+    let verify = crate::common::run(&["verify", "--store", dir.to_str().expect("utf-8")], cwd);
     let stdout = String::from_utf8_lossy(&verify.stdout);
     let stderr = String::from_utf8_lossy(&verify.stderr);
     assert_eq!(verify.status.code(), Some(1), "{stdout}{stderr}");
@@ -366,7 +364,7 @@ fn a_bit_flip_in_a_value_is_named_by_verify_and_random_flips_never_panic_or_lie(
         .unwrap_or_else(rand::random::<u64>);
     eprintln!("bit flips: seed {seed} (rerun with BIT_FLIP_SEED={seed})");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let n = common::iterations(48, 24);
+    let n = crate::common::iterations(48, 24);
     let mut seen: BTreeMap<Seen, usize> = BTreeMap::new();
     for i in 0..n {
         let at = rng.random_range(0..bytes.len());
@@ -423,7 +421,7 @@ fn without_its_checks_a_flipped_tweet_reads_back_changed_and_the_oracle_comparis
         .map(|(_, t)| &t.as_bytes()[..t.len().min(24)])
         .filter(|t| t.iter().any(u8::is_ascii_alphabetic))
         .collect();
-    for i in 0..common::iterations(8, 4) {
+    for i in 0..crate::common::iterations(8, 4) {
         let needle = flippable[rng.random_range(0..flippable.len())];
         // Every stored copy (redb copies pages on write; stale copies are never read).
         let copies = occurrences(&bytes, needle);
@@ -576,7 +574,7 @@ fn a_failed_store_write_fails_the_caller_with_context_and_restarts_the_store_and
     // The old writer thread lets go of the file just after shutdown returns (it is never
     // joined from an arbiter); wait for that, with a deadline.
     assert!(
-        common::periodic_check(|| Store::open(tmp.path()).is_ok(), T),
+        crate::common::wait::periodic_check(|| Store::open(tmp.path()).is_ok(), T),
         "the store file is still held after the node shut down"
     );
     actix_rt::System::new().block_on(async {
@@ -704,7 +702,7 @@ fn a_full_disk_or_failing_io_fails_the_write_with_its_cause_and_the_store_resume
 #[test]
 fn random_write_and_sync_failures_lose_nothing_acknowledged_and_half_apply_nothing() {
     use rand::{Rng, SeedableRng};
-    let cases = common::iterations(40, 16) as u64;
+    let cases = crate::common::iterations(40, 16) as u64;
     let (mut acked_total, mut refused_total, mut refused_landed) = (0, 0, 0);
     for seed in 0..cases {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);

@@ -2,16 +2,15 @@
 //! through a chain, convergence after a partition, catching up after being offline, and a
 //! server process that is killed and restarted while its clients reconnect by themselves.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::nodes::{
+use crate::common::nodes::{
     client, commit_count, commit_range, heads, key, realizing_client, server, url, wait_converged,
-    wait_realized_exactly, wait_until,
+    wait_realized_exactly,
 };
-use common::proxy::Proxy;
+use crate::common::proxy::Proxy;
+use crate::common::wait::wait_until;
 use replikativ::node::Node;
 
 const T: Duration = Duration::from_secs(60);
@@ -113,7 +112,7 @@ async fn two_peers_that_committed_while_apart_converge_to_the_same_two_heads() {
 #[actix_rt::test]
 async fn a_peer_that_was_offline_while_a_thousand_commits_were_made_catches_up() {
     let k = key("mail:offline@catchup");
-    let n = common::iterations(1000, 1000) as u64;
+    let n = crate::common::iterations(1000, 1000) as u64;
     let a = server(&k).await;
     commit_range(&a, &k, 0..n).await;
 
@@ -160,7 +159,7 @@ async fn wait_port_async(port: u16) {
 fn spawn_peer(dir: &std::path::Path, port: u16) -> std::process::Child {
     let store = dir.join("store");
     let listen = format!("127.0.0.1:{port}");
-    common::spawn(
+    crate::common::spawn(
         &[
             "peer",
             "--store",
@@ -176,7 +175,7 @@ fn spawn_peer(dir: &std::path::Path, port: u16) -> std::process::Child {
 #[actix_rt::test]
 async fn a_killed_and_restarted_server_is_rejoined_by_its_clients_by_themselves() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = common::free_port();
+    let port = crate::common::free_port();
     let mut peer = spawn_peer(dir.path(), port);
     wait_port_async(port).await;
     let server_url = format!("ws://127.0.0.1:{port}/");
@@ -188,7 +187,7 @@ async fn a_killed_and_restarted_server_is_rejoined_by_its_clients_by_themselves(
     // The observer is only connected to the server: converging proves the server has them.
     wait_converged(&writer, &observer, &k, T).await;
 
-    common::kill(&mut peer);
+    crate::common::kill(&mut peer);
     commit_range(&writer, &k, 10..25).await;
 
     let mut peer = spawn_peer(dir.path(), port);
@@ -198,8 +197,8 @@ async fn a_killed_and_restarted_server_is_rejoined_by_its_clients_by_themselves(
 
     observer.shutdown().await;
     writer.shutdown().await;
-    common::terminate(&peer);
-    let status = common::wait_exit(&mut peer, T);
+    crate::common::terminate(&peer);
+    let status = crate::common::wait_exit(&mut peer, T);
     assert!(
         status.is_some_and(|s| s.success()),
         "the peer stops cleanly on SIGTERM: {status:?}\n{}",

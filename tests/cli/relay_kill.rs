@@ -3,17 +3,16 @@
 //! again, the analyzer C follows B. Afterwards every tweet is present once in every store, all
 //! three replicas have equal heads, and C's sink applied every op exactly once.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use common::cli_support::{Proc, account_ops, arg, ops_applied, tail};
-use common::committed::{sqlite_tweet_ids, store_tweet_ids};
-use common::tweets_oracle::{Expected, check_each_once, shipped_source, source_tweets};
-use common::{data_dir, free_port, iterations, periodic_check, run_json, wait_port};
+use crate::common::cli_support::{Proc, account_ops, arg, ops_applied, tail};
+use crate::common::committed::{sqlite_tweet_ids, store_tweet_ids};
+use crate::common::tweets_oracle::{Expected, check_each_once, shipped_source, source_tweets};
+use crate::common::wait::periodic_check;
+use crate::common::{data_dir, free_port, iterations, run_json, wait_port};
 use rand::Rng;
 
 fn append(path: &Path, lines: &[Vec<u8>]) {
@@ -104,7 +103,7 @@ fn a_relay_killed_at_random_moments_loses_and_doubles_nothing_between_collector_
         }
         // A random moment: while B is dialling A, catching up, or relaying to C.
         std::thread::sleep(Duration::from_millis(rng.random_range(20..400)));
-        common::kill(&mut b.child);
+        crate::common::kill(&mut b.child);
         let now = ops_applied(d, &db).unwrap_or(0);
         if now > before && now < total {
             mid_way += 1;

@@ -2,14 +2,13 @@
 //! it), a sink panic restarts the realizer, and a realizer process killed with SIGKILL at
 //! random moments still applies every op exactly once.
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::stage_support::{eventually, fresh_key, memory_realizer, note, tx, wait_status};
+use crate::common::stage_support::{fresh_key, memory_realizer, note, tx, wait_status};
+use crate::common::wait::eventually;
 use replikativ::Node;
 use replikativ::node::RealizerSpec;
 use replikativ::realize::realizer::{ConflictPolicy, MAX_ATTEMPTS, RealizerStatus};
@@ -217,7 +216,7 @@ fn a_poison_tweet_parks_the_sqlite_realizer_until_the_realize_skip_command_skips
         };
         assert_eq!(count(&conn), 1);
 
-        let out = common::run_ok(
+        let out = crate::common::run_ok(
             &[
                 "realize-skip",
                 "--sqlite",
@@ -258,7 +257,7 @@ fn author_of(params: &Value) -> String {
 /// distinct tweets each author has in them: the collector commits each tweet id once, so
 /// the non-idempotent `account_ops` counters must equal these.
 fn lines_with_counts() -> (Vec<String>, HashMap<String, i64>) {
-    let mut files: Vec<_> = std::fs::read_dir(common::data_dir())
+    let mut files: Vec<_> = std::fs::read_dir(crate::common::data_dir())
         .expect("data dir")
         .map(|e| e.expect("entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
@@ -274,7 +273,9 @@ fn lines_with_counts() -> (Vec<String>, HashMap<String, i64>) {
     let mut per_author = HashMap::new();
     let mut seen = std::collections::HashSet::new();
     for line in &lines {
-        for t in common::tweets_oracle::tweets_in(line.trim_end().as_bytes()).unwrap_or_default() {
+        for t in
+            crate::common::tweets_oracle::tweets_in(line.trim_end().as_bytes()).unwrap_or_default()
+        {
             let id = t["id"].as_str().unwrap_or_default().to_string();
             if seen.insert(id) {
                 *per_author.entry(author_of(&Value::Object(t))).or_insert(0) += 1;
@@ -332,14 +333,14 @@ fn a_realizer_process_killed_with_sigkill_at_random_moments_applies_every_op_exa
     let total: i64 = expected.values().sum();
     assert!(total > 500, "enough records to kill mid-way: {total}");
     let source = cwd.join("source.jsonl");
-    let kills = common::iterations(30, 20);
+    let kills = crate::common::iterations(30, 20);
     let chunk = lines.len().div_ceil(kills + 1);
     let mut chunks = lines.chunks(chunk);
     append(&source, chunks.next().expect("a first chunk"));
 
     // The collector tails the growing file and serves it, so every analyze run has new
     // commits to replicate and realize when it is killed.
-    let port = common::free_port();
+    let port = crate::common::free_port();
     let listen = format!("127.0.0.1:{port}");
     let collect = [
         "collect",
@@ -354,8 +355,8 @@ fn a_realizer_process_killed_with_sigkill_at_random_moments_applies_every_op_exa
     ];
     let mut following = collect.to_vec();
     following.extend(["--follow", "--listen", &listen]);
-    let mut collector = common::spawn(&following, cwd, "collect.log");
-    common::wait_port(port, T);
+    let mut collector = crate::common::spawn(&following, cwd, "collect.log");
+    crate::common::wait_port(port, T);
     let url = format!("ws://{listen}/");
     let args = [
         "analyze",
@@ -378,7 +379,7 @@ fn a_realizer_process_killed_with_sigkill_at_random_moments_applies_every_op_exa
         }
         let mut follow = args.to_vec();
         follow.push("--follow");
-        let mut child = common::spawn(&follow, cwd, "analyze.log");
+        let mut child = crate::common::spawn(&follow, cwd, "analyze.log");
         let pause = rand::random_range(100..1500);
         std::thread::sleep(Duration::from_millis(pause));
         assert!(
@@ -386,7 +387,7 @@ fn a_realizer_process_killed_with_sigkill_at_random_moments_applies_every_op_exa
             "analyze --follow exited early; see {}/analyze.log",
             cwd.display()
         );
-        common::kill(&mut child);
+        crate::common::kill(&mut child);
         progress.push(applied_now());
     }
     for rest in chunks {
@@ -394,24 +395,24 @@ fn a_realizer_process_killed_with_sigkill_at_random_moments_applies_every_op_exa
     }
     // The collector commits what it read and stops; a second run commits the rest of the
     // file from its checkpoint. Then a plain peer serves the whole CDVCS.
-    common::terminate(&collector);
-    let status = common::wait_exit(&mut collector, T).expect("collector stops on SIGTERM");
+    crate::common::terminate(&collector);
+    let status = crate::common::wait_exit(&mut collector, T).expect("collector stops on SIGTERM");
     assert!(status.success(), "collector exit {status:?}");
-    common::run_ok(&collect, cwd);
-    let mut peer = common::spawn(
+    crate::common::run_ok(&collect, cwd);
+    let mut peer = crate::common::spawn(
         &["peer", "--store", "collected", "--listen", &listen],
         cwd,
         "peer.log",
     );
-    common::wait_port(port, T);
-    let out = common::run(&args, cwd);
+    crate::common::wait_port(port, T);
+    let out = crate::common::run(&args, cwd);
     let log = std::fs::read_to_string(cwd.join("analyze.log")).unwrap_or_default();
     assert!(
         out.status.success(),
         "final analyze failed: {}\n{log}",
         String::from_utf8_lossy(&out.stderr)
     );
-    common::kill(&mut peer);
+    crate::common::kill(&mut peer);
     assert!(!log.contains("panicked"), "{log}");
 
     let conn = rusqlite::Connection::open(cwd.join("tweets.sqlite")).expect("sqlite");
@@ -448,7 +449,7 @@ fn a_realizer_process_killed_with_sigkill_at_random_moments_applies_every_op_exa
         got.values().sum::<i64>(),
         dir.keep().display()
     );
-    let log_json = common::run_json(&["log", "--store", "analysis"], cwd);
+    let log_json = crate::common::run_json(&["log", "--store", "analysis"], cwd);
     let commits = log_json["commits"].as_i64().expect("commits");
     let applied: i64 = conn
         .query_row("SELECT COUNT(*) FROM applied", [], |r| r.get(0))

@@ -1,16 +1,13 @@
 //! Supervision under load: children crash while thousands of transacts are in flight, the tree
 //! returns to its shape with no acknowledged write lost, and shutdown never deadlocks.
 
-mod common;
-
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::rc::Rc;
 use std::time::Duration;
 
-use common::stage_support::{
-    eventually, eventually_async, fresh_key, memory_realizer, note, shape,
-};
+use crate::common::stage_support::{fresh_key, memory_realizer, note, shape};
+use crate::common::wait::{eventually, eventually_async};
 use replikativ::Node;
 use replikativ::crdt::CrdtKey;
 use replikativ::node::StoreLocation;
@@ -60,7 +57,7 @@ fn children_crash_while_thousands_of_transacts_are_in_flight_and_the_tree_return
         let initial = shape(&node.supervisor().tree().await.expect("tree"));
         let mut events = node.events();
         let stage = node.stage();
-        let n = common::iterations(3000, 1500);
+        let n = crate::common::iterations(3000, 1500);
         let rounds = 2;
 
         // Each round floods the replica, then the store fails while those transacts are in
@@ -181,7 +178,7 @@ fn shutdown_completes_within_a_deadline_while_thousands_of_transacts_are_in_flig
             .start()
             .await
             .expect("start");
-        let n = common::iterations(3000, 1500);
+        let n = crate::common::iterations(3000, 1500);
         let wave = flood(&node.stage(), &key, n, "s");
         eventually("some transacts to be acknowledged", T, || {
             wave.borrow().acked.len() > 50

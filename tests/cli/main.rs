@@ -1,0 +1,19 @@
+//! The `replikativ` command line with the real binary, real processes and real signals:
+//! end to end, killed at random moments, fed over HTTP, and a relay killed in a chain.
+//! (Integration tests are grouped by topic into six binaries; see `tests/store/main.rs`.)
+
+// The helpers shared by every test binary (`#![allow(dead_code)]` there: no binary uses all).
+#[path = "../common/mod.rs"]
+mod common;
+
+// The command line end to end against an independent oracle.
+mod cli;
+
+// `collect` and `analyze` killed with SIGKILL at random moments, restarted until done.
+mod cli_kill;
+
+// `collect --source http://…` against a loopback HTTP server: reconnect backoff, SIGTERM.
+mod http_source;
+
+// A relay peer in an A–B–C chain killed with SIGKILL at random moments.
+mod relay_kill;

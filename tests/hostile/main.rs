@@ -1,0 +1,12 @@
+//! Hostile peers against a real websocket server. A binary of its own: its tests measure the
+//! process's resident memory (serialized among themselves with `common::nodes::serial`), so
+//! no other test may run in the same process meanwhile. (Integration tests are grouped by
+//! topic into six binaries; see `tests/store/main.rs`.)
+
+// The helpers shared by every test binary (`#![allow(dead_code)]` there: no binary uses all).
+#[path = "../common/mod.rs"]
+mod common;
+
+// Malformed, oversized and text frames, wrong versions, forged ids, unreachable parents,
+// subscription floods, a peer that never reads; memory stays bounded.
+mod hostile;
