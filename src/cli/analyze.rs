@@ -17,13 +17,7 @@ use crate::tweets::open_sink;
 
 /// Runs `analyze`.
 pub fn run(args: AnalyzeArgs) -> Result<()> {
-    if !(args.connect.starts_with("ws://") || args.connect.starts_with("wss://")) {
-        return Err(super::UsageError(format!(
-            "--connect {} is not a ws:// URL (e.g. ws://127.0.0.1:8080/)",
-            args.connect
-        ))
-        .into());
-    }
+    super::check_peer_url(&args.connect)?;
     let key = CrdtKey::new(args.crdt.user.clone(), args.crdt.cdvcs);
     actix_rt::System::new().block_on(analyze(args, key))
 }

@@ -21,6 +21,9 @@ pub fn run(args: CollectArgs) -> Result<()> {
     if args.flush_ms == 0 {
         return Err(UsageError("--flush-ms must be at least 1".into()).into());
     }
+    for url in &args.connect {
+        super::check_peer_url(url)?;
+    }
     let token = match &args.token_file {
         Some(f) => Some(
             std::fs::read_to_string(f)

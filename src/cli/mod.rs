@@ -31,6 +31,16 @@ pub fn open_existing_store(dir: &std::path::Path) -> anyhow::Result<crate::store
     crate::store::Store::open(dir).with_context(|| format!("opening the store {}", dir.display()))
 }
 
+/// Refuses a `--connect` value that is not a websocket URL (a usage error, exit 2).
+pub fn check_peer_url(url: &str) -> Result<(), UsageError> {
+    if url.starts_with("ws://") || url.starts_with("wss://") {
+        return Ok(());
+    }
+    Err(UsageError(format!(
+        "--connect {url} is not a ws:// URL (e.g. ws://127.0.0.1:8080/)"
+    )))
+}
+
 /// A usage error found after parsing (exit status 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

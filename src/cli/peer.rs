@@ -9,9 +9,7 @@ use crate::node::Node;
 /// Runs `peer`.
 pub fn run(args: PeerArgs) -> Result<()> {
     for url in &args.connect {
-        if !(url.starts_with("ws://") || url.starts_with("wss://")) {
-            return Err(super::UsageError(format!("--connect {url} is not a ws:// URL")).into());
-        }
+        super::check_peer_url(url)?;
     }
     actix_rt::System::new().block_on(async move {
         let mut signals = Signals::install()?;

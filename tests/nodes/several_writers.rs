@@ -761,3 +761,32 @@ mod in_process {
         });
     }
 }
+
+#[test]
+fn collect_connect_takes_only_websocket_urls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cwd = dir.path();
+    std::fs::write(cwd.join("one.jsonl"), "{\"id\":\"1\",\"text\":\"x\"}\n").expect("write");
+    let out = run(
+        &[
+            "collect",
+            "--store",
+            "S",
+            "--source",
+            "one.jsonl",
+            "--connect",
+            "notaurl",
+        ],
+        cwd,
+    );
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--connect notaurl is not a ws:// URL"),
+        "{stderr}"
+    );
+    assert!(
+        !cwd.join("S").exists(),
+        "nothing created for a refused command"
+    );
+}
