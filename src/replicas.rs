@@ -6,14 +6,14 @@
 //! (filled by the runtime at each incarnation's start); the pool is asked only to start one.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use actix::prelude::*;
 use replikativ_actors::{Pool, PoolHandle, Restart, SupervisionError, SupervisorHandle};
 use tokio::sync::broadcast;
 
-use crate::crdt::{Cdvcs, CrdtKey};
+use crate::crdt::CrdtKey;
 use crate::pool_slot::PoolSlot;
 pub use crate::replica::NodeEvent;
 use crate::replica::{ReplicaActor, ReplicaShared, Watched};
@@ -173,14 +173,6 @@ impl Replicas {
         }
         keys.sort();
         Ok(keys)
-    }
-
-    /// The states of the replicas started so far.
-    pub fn states(&self) -> Vec<(CrdtKey, Arc<RwLock<Cdvcs>>)> {
-        self.shared
-            .lock()
-            .map(|m| m.iter().map(|(k, s)| (k.clone(), s.state())).collect())
-            .unwrap_or_default()
     }
 
     /// Node events as a stream (for `ctx.add_stream`); a lagging follower gets

@@ -23,21 +23,24 @@ pub struct MergeJson {
 pub fn run(args: MergeArgs) -> Result<()> {
     let key = CrdtKey::new(args.crdt.user.clone(), args.crdt.cdvcs);
     let store = super::open_existing_store(&args.store)?;
-    let before = cdvcs::load(&store, &key)?.map_or(0, |s| s.heads().len());
-    let Some((commit, state)) = cdvcs::join_stored(&store, &key)? else {
+    let Some((merge, state)) = cdvcs::join_stored(&store, &key)? else {
         bail!("the store {} holds no CDVCS {key}", args.store.display());
     };
     let heads: Vec<String> = state.heads().iter().map(|h| h.to_hex()).collect();
     if args.json {
         let out = MergeJson {
-            merged: commit.is_some(),
-            commit: commit.map(|c| c.to_hex()),
+            merged: merge.is_some(),
+            commit: merge.as_ref().map(|m| m.id.to_hex()),
             heads,
         };
         println!("{}", serde_json::to_string(&out)?);
     } else {
-        match commit {
-            Some(c) => println!("merged {before} heads of {key} into {c}"),
+        match &merge {
+            Some(m) => println!(
+                "merged {} heads of {key} into {}",
+                m.commit.parents.len(),
+                m.id
+            ),
             None => println!("nothing to merge: {key} has one head {}", heads.join(", ")),
         }
     }

@@ -21,12 +21,17 @@ use args::Command;
 /// `merge`, `verify`): a directory without a store is an error, never a new empty store.
 pub fn open_existing_store(dir: &std::path::Path) -> anyhow::Result<crate::store::Store> {
     use anyhow::Context as _;
-    if !dir.join(crate::store::FILE_NAME).is_file() {
-        anyhow::bail!(
+    let file = dir.join(crate::store::FILE_NAME);
+    match std::fs::metadata(&file) {
+        Ok(m) if m.is_file() && m.len() > 0 => {}
+        Ok(m) if m.is_file() => {
+            anyhow::bail!("the store file {} is empty (truncated?)", file.display())
+        }
+        _ => anyhow::bail!(
             "there is no store at {} (no {} in it); give the --store directory a node wrote",
             dir.display(),
             crate::store::FILE_NAME
-        );
+        ),
     }
     crate::store::Store::open(dir).with_context(|| format!("opening the store {}", dir.display()))
 }

@@ -83,7 +83,8 @@ pub struct Feed(pub Vec<FeedItem>);
 #[rtype(result = "Result<(), CommitFailed>")]
 pub struct SourceEnded;
 
-/// Commit what is buffered and join concurrent heads (timer, SIGTERM/SIGINT).
+/// Commit what is buffered (joining concurrent heads first), or with nothing buffered join
+/// them (timer, SIGTERM/SIGINT).
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), CommitFailed>")]
 pub struct FlushNow;
@@ -337,6 +338,6 @@ impl Handler<FlushNow> for CollectorActor {
 
     fn handle(&mut self, _msg: FlushNow, _ctx: &mut Context<Self>) -> Self::Result {
         self.flush_queued = false;
-        AtomicResponse::new(self.settle())
+        AtomicResponse::new(self.flush())
     }
 }

@@ -77,10 +77,12 @@ pub fn load(store: &Store, key: &CrdtKey) -> Result<Option<Cdvcs>, LoadError> {
 }
 
 /// Joins the heads of the stored CDVCS `key` with their deterministic merge, written
-/// durably (for a store no node runs on: `replikativ merge`, a writer's last act). Answers the
-/// merge (None with at most one head) and the state afterwards; `None` state when the store
-/// does not hold `key`.
-pub fn join_stored(store: &Store, key: &CrdtKey) -> Result<Option<(Option<Id>, Cdvcs)>, LoadError> {
+/// durably (for a store no node runs on: `replikativ merge`). Answers the merge (None with at
+/// most one head) and the state afterwards; `None` when the store does not hold `key`.
+pub fn join_stored(
+    store: &Store,
+    key: &CrdtKey,
+) -> Result<Option<(Option<EncodedCommit>, Cdvcs)>, LoadError> {
     let Some(mut state) = load(store, key)? else {
         return Ok(None);
     };
@@ -98,7 +100,7 @@ pub fn join_stored(store: &Store, key: &CrdtKey) -> Result<Option<(Option<Id>, C
             key: key.clone(),
             source,
         })?;
-    Ok(Some((Some(merge.id), state)))
+    Ok(Some((Some(merge), state)))
 }
 
 /// A stored commit and the params values its transactions reference, read from one snapshot.

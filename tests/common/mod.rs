@@ -141,3 +141,14 @@ pub fn iterations(default: usize, ci_cap: usize) -> usize {
         default
     }
 }
+
+/// Appends `lines` (each ending in a newline) to `path` in one write, as a growing source.
+pub fn append_lines(path: &Path, lines: &[String]) {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open source");
+    f.write_all(lines.concat().as_bytes()).expect("append");
+}

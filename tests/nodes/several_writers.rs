@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::common::append_lines;
 use crate::common::cli_support::{Proc, tail};
 use crate::common::tweets_oracle::{check_each_once, tweets_in};
 use crate::common::wait::periodic_check;
@@ -272,16 +273,6 @@ fn shipped_lines(files: &[&str]) -> Vec<String> {
     out
 }
 
-fn append(path: &Path, lines: &[String]) {
-    use std::io::Write as _;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .expect("open source");
-    f.write_all(lines.concat().as_bytes()).expect("append");
-}
-
 #[test]
 fn two_connected_collectors_write_one_cdvcs_concurrently_and_settle_on_the_union_once() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -292,8 +283,8 @@ fn two_connected_collectors_write_one_cdvcs_concurrently_and_settle_on_the_union
     let rounds = 6;
     let (c1, c2) = (one.len().div_ceil(rounds), two.len().div_ceil(rounds));
     let (mut chunks1, mut chunks2) = (one.chunks(c1), two.chunks(c2));
-    append(&f1, chunks1.next().expect("chunk"));
-    append(&f2, chunks2.next().expect("chunk"));
+    append_lines(&f1, chunks1.next().expect("chunk"));
+    append_lines(&f2, chunks2.next().expect("chunk"));
     let (p1, p2) = (free_port(), free_port());
     let (l1, l2) = (format!("127.0.0.1:{p1}"), format!("127.0.0.1:{p2}"));
     let u1 = format!("ws://{l1}/");
@@ -345,15 +336,15 @@ fn two_connected_collectors_write_one_cdvcs_concurrently_and_settle_on_the_union
     });
     // Both files grow while both collectors commit into the same CDVCS.
     for (a, b) in chunks1.by_ref().zip(chunks2.by_ref()) {
-        append(&f1, a);
-        append(&f2, b);
+        append_lines(&f1, a);
+        append_lines(&f2, b);
         std::thread::sleep(Duration::from_millis(150));
     }
     for rest in chunks1 {
-        append(&f1, rest);
+        append_lines(&f1, rest);
     }
     for rest in chunks2 {
-        append(&f2, rest);
+        append_lines(&f2, rest);
     }
     let expected: BTreeSet<String> = source_ids(&f1).union(&source_ids(&f2)).cloned().collect();
     assert!(
@@ -415,7 +406,7 @@ fn collect_follow_stopped_with_sigterm_again_and_again_commits_every_tweet_once(
     let parts = stops + 1;
     let bounds = |i: usize| i * lines.len() / parts;
     let mut chunks = (0..parts).map(|i| &lines[bounds(i)..bounds(i + 1)]);
-    append(&src, chunks.next().expect("chunk"));
+    append_lines(&src, chunks.next().expect("chunk"));
     let args = [
         "collect",
         "--store",
@@ -438,7 +429,7 @@ fn collect_follow_stopped_with_sigterm_again_and_again_commits_every_tweet_once(
         // has committed part of it, so the stop lands while it is working.
         wait_log(cwd, &log, "reading source");
         if let Some(next) = chunks.next() {
-            append(&src, next);
+            append_lines(&src, next);
         }
         wait_log(cwd, &log, "INFO committed");
         p.terminate_ok(
@@ -463,7 +454,7 @@ fn collect_follow_stopped_with_sigterm_again_and_again_commits_every_tweet_once(
         before = now.len();
     }
     for rest in chunks {
-        append(&src, rest);
+        append_lines(&src, rest);
     }
     run_ok(&args[..args.len() - 1], cwd);
     let expected = source_ids(&src);

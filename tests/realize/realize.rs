@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::append_lines;
 use crate::common::stage_support::{fresh_key, memory_realizer, note, tx, wait_status};
 use crate::common::wait::eventually;
 use replikativ::Node;
@@ -314,17 +315,6 @@ fn committed_per_author(dir: &Path) -> HashMap<String, i64> {
     per_author
 }
 
-/// Appends `lines` to `path` in one write (the collector tails it).
-fn append(path: &Path, lines: &[String]) {
-    use std::io::Write as _;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .expect("open source");
-    f.write_all(lines.concat().as_bytes()).expect("append");
-}
-
 #[test]
 fn a_realizer_process_killed_with_sigkill_at_random_moments_applies_every_op_exactly_once() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -336,7 +326,7 @@ fn a_realizer_process_killed_with_sigkill_at_random_moments_applies_every_op_exa
     let kills = crate::common::iterations(30, 20);
     let chunk = lines.len().div_ceil(kills + 1);
     let mut chunks = lines.chunks(chunk);
-    append(&source, chunks.next().expect("a first chunk"));
+    append_lines(&source, chunks.next().expect("a first chunk"));
 
     // The collector tails the growing file and serves it, so every analyze run has new
     // commits to replicate and realize when it is killed.
@@ -375,7 +365,7 @@ fn a_realizer_process_killed_with_sigkill_at_random_moments_applies_every_op_exa
     let mut progress = Vec::new();
     for _ in 0..kills {
         if let Some(next) = chunks.next() {
-            append(&source, next);
+            append_lines(&source, next);
         }
         let mut follow = args.to_vec();
         follow.push("--follow");
@@ -391,7 +381,7 @@ fn a_realizer_process_killed_with_sigkill_at_random_moments_applies_every_op_exa
         progress.push(applied_now());
     }
     for rest in chunks {
-        append(&source, rest);
+        append_lines(&source, rest);
     }
     // The collector commits what it read and stops; a second run commits the rest of the
     // file from its checkpoint. Then a plain peer serves the whole CDVCS.
