@@ -120,6 +120,7 @@ mod strategy;
 mod supervisor;
 mod token;
 mod tree;
+mod watch_cell;
 
 pub use crate::backoff::{BackoffPolicy, ChildBackoff};
 pub use child_spec::{ChildId, ChildSpec};

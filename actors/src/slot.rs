@@ -10,17 +10,18 @@ use std::fmt;
 use std::time::Duration;
 
 use actix::{Actor, Addr};
-use tokio::sync::watch;
+
+use crate::watch_cell::WatchCell;
 
 /// The current incarnation of one child (see the module docs). Cheap to clone; clones share.
 pub struct Slot<A: Actor> {
-    tx: std::sync::Arc<watch::Sender<Option<Addr<A>>>>,
+    cell: WatchCell<Option<Addr<A>>>,
 }
 
 impl<A: Actor> Clone for Slot<A> {
     fn clone(&self) -> Self {
         Slot {
-            tx: self.tx.clone(),
+            cell: self.cell.clone(),
         }
     }
 }
@@ -39,17 +40,24 @@ impl<A: Actor> fmt::Debug for Slot<A> {
     }
 }
 
+/// The incarnation in `slot` if it is running and is not `old`.
+fn running<A: Actor>(slot: &Option<Addr<A>>, old: Option<&Addr<A>>) -> Option<Addr<A>> {
+    slot.as_ref()
+        .filter(|a| a.connected() && old != Some(*a))
+        .cloned()
+}
+
 impl<A: Actor> Slot<A> {
     /// An empty slot, filled when the child it is given to starts.
     pub fn new() -> Slot<A> {
         Slot {
-            tx: std::sync::Arc::new(watch::channel(None).0),
+            cell: WatchCell::new(None),
         }
     }
 
     /// The running incarnation, if there is one.
     pub fn get(&self) -> Option<Addr<A>> {
-        self.tx.borrow().as_ref().filter(|a| a.connected()).cloned()
+        self.cell.read(|slot| running(slot, None))
     }
 
     /// The running incarnation, waiting up to `timeout` for one to start (a restart with
@@ -58,18 +66,14 @@ impl<A: Actor> Slot<A> {
         if let Some(addr) = self.get() {
             return Some(addr);
         }
-        let mut rx = self.tx.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if let Some(addr) = rx.borrow_and_update().as_ref().filter(|a| a.connected()) {
-                return Some(addr.clone());
-            }
             // A stopped incarnation leaves its address in the slot until the next one fills
-            // it; recheck now and then in case it stopped after we looked.
+            // it, and stopping does not touch the slot: look again now and then.
             let tick = tokio::time::Instant::now() + Duration::from_millis(20);
-            match tokio::time::timeout_at(deadline.min(tick), rx.changed()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => return None,
+            let next = self.cell.wait_for(|slot| running(slot, None));
+            match tokio::time::timeout_at(deadline.min(tick), next).await {
+                Ok(addr) => return Some(addr),
                 Err(_) if tokio::time::Instant::now() >= deadline => return self.get(),
                 Err(_) => {}
             }
@@ -80,26 +84,13 @@ impl<A: Actor> Slot<A> {
     /// just failed), waiting up to `timeout` for it to start. Yields to the runtime while it
     /// waits, so the supervisor can start it.
     pub async fn wait_next(&self, old: &Addr<A>, timeout: Duration) -> Option<Addr<A>> {
-        let mut rx = self.tx.subscribe();
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if let Some(addr) = rx
-                .borrow_and_update()
-                .as_ref()
-                .filter(|a| a.connected() && *a != old)
-            {
-                return Some(addr.clone());
-            }
-            match tokio::time::timeout_at(deadline, rx.changed()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) | Err(_) => return None,
-            }
-        }
+        let next = self.cell.wait_for(|slot| running(slot, Some(old)));
+        tokio::time::timeout(timeout, next).await.ok()
     }
 
     /// Publishes a new incarnation (the runtime calls this when it starts one).
     pub(crate) fn fill(&self, addr: Addr<A>) {
-        self.tx.send_replace(Some(addr));
+        self.cell.replace(Some(addr));
     }
 }
 

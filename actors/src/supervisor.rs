@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Running, WrapFuture};
-use tokio::sync::watch;
 
 pub(crate) use stopping::StopItem;
 
@@ -34,6 +33,7 @@ use crate::restart::{Intensity, Restart, RestartWindow};
 use crate::strategy::{AutoShutdown, Strategy};
 use crate::token::{ChildControl, ChildToken, ExitHandle};
 use crate::tree::{ChildInfo, ChildState};
+use crate::watch_cell::WatchCell;
 use messages::ErasedAddr;
 use stopping::StoppedChild;
 
@@ -48,7 +48,7 @@ enum Phase {
 /// A running incarnation of a child.
 pub(crate) struct RunningChild {
     control: ChildControl,
-    exited: watch::Receiver<Option<ExitReason>>,
+    exited: WatchCell<Option<ExitReason>>,
     /// `None` only for external children that have not attached yet.
     addr: Option<Box<dyn ErasedAddr>>,
     sub: Option<SupervisorHandle>,
@@ -221,6 +221,7 @@ impl SupervisorActor {
         idx: usize,
         me: &Addr<Self>,
         restarted: bool,
+        now: Instant,
     ) -> Result<(), ExitReason> {
         let rec = &mut self.children[idx];
         rec.generation += 1;
@@ -243,7 +244,7 @@ impl SupervisorActor {
                     exited: links.exited,
                     addr: Some(started.addr),
                     sub: started.sub,
-                    started_at: self.clock.now(),
+                    started_at: now,
                 });
                 let kind = if restarted {
                     EventKind::ChildRestarted {
@@ -279,8 +280,9 @@ impl SupervisorActor {
     /// order and returns the error naming the child, plus the started children to stop, in
     /// reverse start order.
     pub(crate) fn start_all(&mut self, me: &Addr<Self>) -> Result<(), Box<StartFailure>> {
+        let now = self.clock.now();
         for idx in 0..self.children.len() {
-            if let Err(reason) = self.start_record(idx, me, false) {
+            if let Err(reason) = self.start_record(idx, me, false, now) {
                 let child = self.children[idx].spec.id.clone();
                 let mut started = Vec::new();
                 for rec in self.children[..idx].iter_mut().rev() {
@@ -324,10 +326,10 @@ impl SupervisorActor {
         let Some(running) = rec.take_running(RecordState::Stopped) else {
             return;
         };
-        let uptime = self
-            .clock
-            .now()
-            .saturating_duration_since(running.started_at);
+        // One reading of the clock serves the whole exit: uptime, restart window, and the
+        // successor's start when it restarts at once.
+        let now = self.clock.now();
+        let uptime = now.saturating_duration_since(running.started_at);
         drop(running);
         let restart = rec.spec.restart;
         let significant = rec.spec.significant;
@@ -338,7 +340,7 @@ impl SupervisorActor {
             reason: reason.clone(),
         });
         if restart.restarts_after(&reason) {
-            self.restart_after_exit(idx, reason, uptime, false, ctx);
+            self.restart_after_exit(idx, reason, now, uptime, false, ctx);
             return;
         }
         if restart == Restart::Temporary {
@@ -357,11 +359,11 @@ impl SupervisorActor {
         &mut self,
         idx: usize,
         reason: ExitReason,
+        now: Instant,
         uptime: Duration,
         deferred: bool,
         ctx: &mut Context<Self>,
     ) {
-        let now = self.clock.now();
         let check = self.window.record(now, self.intensity);
         let rec = &mut self.children[idx];
         let child = rec.spec.id.clone();
@@ -411,7 +413,7 @@ impl SupervisorActor {
             }
         }
         if to_stop.is_empty() {
-            self.begin_restart(group, token, delay, deferred, ctx);
+            self.begin_restart(group, token, delay, deferred, now, ctx);
         } else {
             to_stop.reverse();
             let fut =
@@ -419,7 +421,8 @@ impl SupervisorActor {
                     .into_actor(self)
                     .map(move |stopped, act, ctx| {
                         act.record_terminated(stopped);
-                        act.begin_restart(group, token, delay, deferred, ctx);
+                        let now = act.clock.now();
+                        act.begin_restart(group, token, delay, deferred, now, ctx);
                     });
             ctx.wait(fut);
         }
@@ -449,17 +452,27 @@ impl SupervisorActor {
         token: u64,
         delay: Duration,
         deferred: bool,
+        now: Instant,
         ctx: &mut Context<Self>,
     ) {
         if delay.is_zero() && !deferred {
-            self.restart_now(group, token, ctx);
+            self.restart_now(group, token, now, ctx);
         } else {
-            ctx.run_later(delay, move |act, ctx| act.restart_now(group, token, ctx));
+            ctx.run_later(delay, move |act, ctx| {
+                let now = act.clock.now();
+                act.restart_now(group, token, now, ctx);
+            });
         }
     }
 
     /// Starts, in order, the children of `group` still waiting for restart round `token`.
-    fn restart_now(&mut self, group: Vec<ChildId>, token: u64, ctx: &mut Context<Self>) {
+    fn restart_now(
+        &mut self,
+        group: Vec<ChildId>,
+        token: u64,
+        now: Instant,
+        ctx: &mut Context<Self>,
+    ) {
         if self.phase != Phase::Running {
             return;
         }
@@ -472,11 +485,11 @@ impl SupervisorActor {
             {
                 continue;
             }
-            if let Err(reason) = self.start_record(idx, &me, true) {
+            if let Err(reason) = self.start_record(idx, &me, true, now) {
                 // A failed restart counts like a crash of that child (OTP retries it, and the
                 // retries count against intensity).
                 self.children[idx].state = RecordState::Stopped;
-                self.restart_after_exit(idx, reason, Duration::ZERO, true, ctx);
+                self.restart_after_exit(idx, reason, now, Duration::ZERO, true, ctx);
                 return;
             }
         }

@@ -14,7 +14,7 @@
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
@@ -22,12 +22,12 @@ use std::task::{Context as TaskContext, Poll};
 
 use actix::{Actor, ActorContext, ActorFuture, Addr, AsyncContext, Context, Recipient};
 use futures_util::task::AtomicWaker;
-use tokio::sync::watch;
 
 use crate::child_spec::ChildId;
 use crate::exit::{BoxError, ErrorChain, ExitReason};
 use crate::panic_hook;
 use crate::supervisor::messages::{ChildAttached, ChildExited, ErasedAddr};
+use crate::watch_cell::WatchCell;
 
 /// Control requests, as bits of [`ControlShared::flags`].
 const STOP: u8 = 1;
@@ -134,7 +134,7 @@ impl ExitHandle {
 /// Reports the exit of one incarnation exactly once, when dropped.
 struct ExitGuard {
     cell: Arc<ExitCell>,
-    done: watch::Sender<Option<ExitReason>>,
+    done: WatchCell<Option<ExitReason>>,
     notify: Option<(Recipient<ChildExited>, ChildId, u64)>,
     fail_key: Option<FailKey>,
 }
@@ -152,7 +152,7 @@ impl Drop for ExitGuard {
             self.cell.take().unwrap_or(ExitReason::Normal)
         };
         let armed = self.cell.armed.load(Ordering::Acquire);
-        self.done.send_replace(Some(reason.clone()));
+        self.done.replace(Some(reason.clone()));
         if armed && let Some((to, child, generation)) = self.notify.take() {
             to.do_send(ChildExited {
                 child,
@@ -166,7 +166,7 @@ impl Drop for ExitGuard {
 /// What the supervisor keeps of a token it handed out.
 pub(crate) struct TokenLinks {
     pub control: ChildControl,
-    pub exited: watch::Receiver<Option<ExitReason>>,
+    pub exited: WatchCell<Option<ExitReason>>,
     pub exit: ExitHandle,
 }
 
@@ -184,7 +184,8 @@ impl ChildToken {
         armed: bool,
     ) -> (Self, TokenLinks) {
         let control = Arc::new(ControlShared::default());
-        let (done, exited) = watch::channel(None);
+        let done = WatchCell::new(None);
+        let exited = done.clone();
         let cell = Arc::new(ExitCell {
             reason: Mutex::new(None),
             armed: AtomicBool::new(armed),
@@ -211,8 +212,8 @@ impl ChildToken {
 
     /// Asks the token to send the actor's `Addr` to its supervisor when attached.
     /// A receiver that resolves with this incarnation's exit reason.
-    pub(crate) fn exited(&self) -> watch::Receiver<Option<ExitReason>> {
-        self.guard.done.subscribe()
+    pub(crate) fn exited(&self) -> WatchCell<Option<ExitReason>> {
+        self.guard.done.clone()
     }
 
     pub(crate) fn report_addr_to(
@@ -317,17 +318,68 @@ where
     }
 }
 
-/// Identity of a running actor: its type and its mailbox.
+/// Identity of a running actor: its type and its mailbox's address.
 type FailKey = (TypeId, u64);
 
-static FAIL_CELLS: LazyLock<Mutex<HashMap<FailKey, ExitHandle>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+/// Exit handles of attached actors, by identity. `fail` reads it on every failure and
+/// `attach` writes it on every start, so it hashes cheaply (see [`MixHasher`]).
+static FAIL_CELLS: LazyLock<Mutex<HashMap<FailKey, ExitHandle, BuildHasherDefault<MixHasher>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::default()));
 
 fn fail_key<A: Actor>(addr: &Addr<A>) -> FailKey {
-    // Addr hashes the pointer of its mailbox, unique while the actor lives.
-    let mut hasher = DefaultHasher::new();
-    addr.hash(&mut hasher);
-    (TypeId::of::<A>(), hasher.finish())
+    // `Addr` hashes exactly the pointer of its mailbox, unique while the actor lives; the
+    // identity hasher keeps that pointer as it is, so two live actors never share a key.
+    let mut pointer = IdentityHasher(0);
+    addr.hash(&mut pointer);
+    (TypeId::of::<A>(), pointer.0)
+}
+
+/// Keeps the last integer written: turns `Addr`'s hash (one pointer) back into the pointer.
+struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 ^= u64::from_ne_bytes(word);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = n as u64;
+    }
+}
+
+/// A multiplicative hasher for keys that are already unique integers (no attacker picks
+/// them: they are pointers and type ids).
+#[derive(Default)]
+struct MixHasher(u64);
+
+impl Hasher for MixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.write_u64(n as u64);
+        self.write_u64((n >> 64) as u64);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
 }
 
 fn register(key: FailKey, handle: ExitHandle) {

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use actix::{Actor, Addr};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 
 use super::SupervisorActor;
 use super::messages::{
@@ -20,6 +20,7 @@ use crate::exit::ExitReason;
 use crate::strategy::Shutdown;
 use crate::token::ChildToken;
 use crate::tree::{ChildCounts, ChildInfo, SupervisorTree};
+use crate::watch_cell::WatchCell;
 
 /// A handle to one running supervisor (cheap to clone; does not keep it alive).
 #[derive(Clone)]
@@ -27,7 +28,7 @@ pub struct SupervisorHandle {
     addr: Addr<SupervisorActor>,
     path: Arc<str>,
     events: broadcast::Sender<SupervisionEvent>,
-    exited: watch::Receiver<Option<ExitReason>>,
+    exited: WatchCell<Option<ExitReason>>,
 }
 
 impl ErasedAddr for SupervisorHandle {
@@ -77,7 +78,7 @@ impl SupervisorHandle {
 
     /// Whether this incarnation of the supervisor is still running.
     pub fn is_running(&self) -> bool {
-        self.exited.borrow().is_none()
+        self.exited.read(Option::is_none)
     }
 
     /// The children in start order: id, state, generation, restarts.
@@ -228,10 +229,6 @@ impl SupervisorHandle {
 
     /// Waits until the supervisor has stopped; resolves with its exit reason.
     pub async fn join(&self) -> ExitReason {
-        let mut exited = self.exited.clone();
-        match exited.wait_for(Option::is_some).await {
-            Ok(reason) => reason.clone().unwrap_or(ExitReason::Normal),
-            Err(_) => ExitReason::Killed,
-        }
+        self.exited.wait_for(Option::clone).await
     }
 }

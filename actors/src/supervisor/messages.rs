@@ -131,7 +131,7 @@ impl Handler<StartChild> for SupervisorActor {
         self.children
             .push(ChildRecord::new(msg.spec, &self.default_backoff));
         let idx = self.children.len() - 1;
-        if let Err(reason) = self.start_record(idx, &ctx.address(), false) {
+        if let Err(reason) = self.start_record(idx, &ctx.address(), false, self.clock.now()) {
             self.children.remove(idx);
             return Err(SupervisionError::StartFailed {
                 supervisor: self.path.clone(),
@@ -267,7 +267,7 @@ impl Handler<RestartChild> for SupervisorActor {
     fn handle(&mut self, msg: RestartChild, ctx: &mut Context<Self>) -> Self::Result {
         let idx = self.find(&msg.key)?;
         self.require_stopped(idx)?;
-        self.start_record(idx, &ctx.address(), true)
+        self.start_record(idx, &ctx.address(), true, self.clock.now())
             .map_err(|reason| SupervisionError::StartFailed {
                 supervisor: self.path.clone(),
                 child: self.children[idx].spec.id.clone(),

@@ -1,12 +1,11 @@
 //! Stopping children one after another, each by its shutdown policy.
 
-use tokio::sync::watch;
-
 use super::{ChildRecord, RunningChild};
 use crate::child_spec::ChildId;
 use crate::exit::ExitReason;
 use crate::restart::Restart;
 use crate::strategy::Shutdown;
+use crate::watch_cell::WatchCell;
 
 /// One child to stop.
 pub(crate) struct StopItem {
@@ -54,33 +53,37 @@ pub(crate) async fn stop_in_order(items: Vec<StopItem>) -> Vec<StoppedChild> {
 
 /// Stops one incarnation: ask (or kill), wait, kill after the timeout.
 pub(super) async fn stop_one(running: &RunningChild, shutdown: Shutdown) -> ExitReason {
-    let mut exited = running.exited.clone();
+    let exited = &running.exited;
     match shutdown {
         Shutdown::BrutalKill => {
             running.control.kill();
-            wait_exit(&mut exited).await
+            wait_exit(exited).await
         }
         Shutdown::Infinity => {
             running.control.stop();
-            wait_exit(&mut exited).await
+            wait_exit(exited).await
+        }
+        // Without a runtime (it is being dropped under a tree nobody shut down) there is no
+        // timer to wait on, and nothing left to wait for: the tasks are being dropped.
+        Shutdown::Timeout(_) if tokio::runtime::Handle::try_current().is_err() => {
+            running.control.kill();
+            wait_exit(exited).await
         }
         Shutdown::Timeout(limit) => {
             running.control.stop();
-            match tokio::time::timeout(limit, wait_exit(&mut exited)).await {
+            match tokio::time::timeout(limit, wait_exit(exited)).await {
                 Ok(reason) => reason,
                 Err(_) => {
                     running.control.kill();
-                    wait_exit(&mut exited).await
+                    wait_exit(exited).await
                 }
             }
         }
     }
 }
 
-async fn wait_exit(exited: &mut watch::Receiver<Option<ExitReason>>) -> ExitReason {
-    match exited.wait_for(Option::is_some).await {
-        Ok(reason) => reason.clone().unwrap_or(ExitReason::Killed),
-        // The guard always publishes before it goes; a closed channel means it vanished.
-        Err(_) => ExitReason::Killed,
-    }
+/// The exit reason, once the incarnation's guard has published it (it always does, from
+/// `Drop`).
+async fn wait_exit(exited: &WatchCell<Option<ExitReason>>) -> ExitReason {
+    exited.wait_for(Option::clone).await
 }

@@ -1,5 +1,4 @@
 //! Shared test actors and deadline-bounded waits.
-#![allow(dead_code)]
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};

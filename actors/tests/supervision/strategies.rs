@@ -1,10 +1,8 @@
 //! Strategies: which siblings are restarted with a failing child.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use replikativ_actors::{
     BackoffPolicy, ChildSpec, EventKind, Restart, Strategy, Supervisor, SupervisorHandle,
 };

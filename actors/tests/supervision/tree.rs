@@ -1,10 +1,8 @@
 //! Nested trees: escalation between levels, paths, lookup by name and the printed tree.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use replikativ_actors::{BackoffPolicy, ChildSpec, EventKind, ManualClock, Strategy, Supervisor};
 
 fn subtree(name: &str, worker: &'static str, log: &Log) -> Supervisor {

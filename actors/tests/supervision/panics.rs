@@ -1,10 +1,8 @@
 //! Panics in handlers and factories become exits; nothing else is harmed.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use replikativ_actors::{BackoffPolicy, ChildSpec, ExitReason, SupervisionError, Supervisor};
 
 #[actix_rt::test]

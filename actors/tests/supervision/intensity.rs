@@ -1,10 +1,8 @@
 //! Restart intensity and escalation, with an injected clock.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use replikativ_actors::{
     BackoffPolicy, ChildSpec, ChildState, EventKind, ExitReason, ManualClock, Strategy, Supervisor,
 };

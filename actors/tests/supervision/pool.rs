@@ -1,9 +1,7 @@
 //! The dynamic pool: children added at run time, and external children with tokens.
 
-mod common;
-
+use crate::common::*;
 use actix::prelude::*;
-use common::*;
 use replikativ_actors::{ChildState, ChildToken, ExitReason, Pool, Restart};
 
 fn worker_pool() -> Pool<Worker, String> {
@@ -109,7 +107,7 @@ async fn external_child_reports_its_exit_through_its_token_and_can_be_terminated
 
     let token = pool.register_external("ws-2").await.expect("registered");
     let ws = External { token: Some(token) }.start();
-    let info = common::child(pool.supervisor(), "ws-2")
+    let info = crate::common::child(pool.supervisor(), "ws-2")
         .await
         .expect("listed");
     assert_eq!(info.state, ChildState::Running);

@@ -1,11 +1,9 @@
 //! OTP restart types: what happens when a permanent, transient or temporary child exits
 //! normally, with `shutdown`, and abnormally.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use replikativ_actors::{BackoffPolicy, ChildSpec, ChildState, ExitReason, Restart, Supervisor};
 
 /// Starts a supervisor over one child `w` of `restart`, makes it exit `how`, and answers how

@@ -1,10 +1,8 @@
 //! Ordered start with rollback, reverse-order shutdown and shutdown policies.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use replikativ_actors::{ChildSpec, EventKind, ExitReason, Shutdown, SupervisionError, Supervisor};
 
 #[actix_rt::test]
@@ -135,5 +133,52 @@ async fn start_rollback_names_the_failing_child_and_stops_the_started_ones() {
         later.calls(),
         0,
         "children after the failing one never start"
+    );
+}
+
+/// Leaving `main` with a tree still running (no `shutdown()`) drops the runtime under it;
+/// the supervisor's last stop then runs without a timer driver and must not panic.
+#[test]
+fn dropping_the_runtime_under_a_running_tree_does_not_panic() {
+    // tokio catches a panic while it drops a task, so look at panics as they happen: any in
+    // the library's own code is a bug (tests panic on purpose only in `tests/`).
+    static LIBRARY_PANICS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info
+            .location()
+            .is_some_and(|l| l.file().contains("actors/src/"))
+        {
+            LIBRARY_PANICS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        previous(info);
+    }));
+    let log = new_log();
+    let system = actix::System::new();
+    let running = system.block_on(async {
+        let slot = replikativ_actors::Slot::new();
+        let sup = Supervisor::new("root")
+            .child(ChildSpec::actor_in("a", slot.clone(), {
+                let log = log.clone();
+                move || Worker::new("a", &log)
+            }))
+            .start()
+            .await
+            .expect("start");
+        // A restarted child is a task younger than its supervisor, as after any crash.
+        let first = slot.get().expect("a runs");
+        first.do_send(Exit::Fail);
+        slot.wait_next(&first, Duration::from_secs(10))
+            .await
+            .expect("a restarted");
+        sup.is_running()
+    });
+    assert!(running);
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(system)));
+    assert!(dropped.is_ok(), "dropping the runtime panicked");
+    assert_eq!(
+        LIBRARY_PANICS.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the library panicked while the runtime was dropped"
     );
 }

@@ -1,10 +1,8 @@
 //! Per-child restart backoff, observed through `RestartScheduled` events on paused time.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use replikativ_actors::{BackoffPolicy, ChildSpec, EventKind, Supervisor};
 
 #[actix_rt::test]

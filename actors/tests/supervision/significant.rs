@@ -1,10 +1,8 @@
 //! Significant children and auto-shutdown.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use replikativ_actors::{
     AutoShutdown, BackoffPolicy, ChildSpec, EventKind, ExitReason, Restart, Strategy,
     SupervisionError, Supervisor,
