@@ -89,7 +89,6 @@ pub mod id;
 pub mod node;
 pub mod oplog;
 pub mod peer;
-mod pool_slot;
 pub mod protocol;
 pub mod realize;
 pub mod replica;

@@ -236,15 +236,13 @@ impl NodeBuilder {
         let store = self.store.open()?;
         let peer_id = crate::peer::context::load_or_create_peer_id(&store)?;
         let handle = StoreHandle::new(store.clone());
-        let replicas = Arc::new(Replicas::new(handle.clone()));
+        let replicas = Arc::new(Replicas::new(handle.clone(), restart_backoff()));
         let peers = Arc::new(PeerContext::new(
             handle.clone(),
             replicas.clone(),
             peer_id,
             self.slow_peer_timeout,
         ));
-        let replica_pool = replicas.pool_template(restart_backoff());
-        let connection_pool = peers.connection_pool();
         let (realizers, realizer_shared) = self.realizers_subtree(&replicas, &store);
         let actor_store = store.clone();
         let root = Supervisor::new(self.name.clone())
@@ -257,17 +255,10 @@ impl NodeBuilder {
                 })
                 .shutdown(Shutdown::Timeout(Duration::from_secs(30))),
             )
-            .child(replica_pool.child_spec())
+            .child(replicas.child_spec())
             .start()
             .await?;
-        replicas.attach(replica_pool, root.clone());
-        let peers_subtree = peers.subtree(
-            self.listen.as_deref(),
-            &self.connect,
-            connection_pool.child_spec(),
-            restart_backoff(),
-        );
-        peers.attach(connection_pool, root.clone());
+        let peers_subtree = peers.subtree(self.listen.as_deref(), &self.connect, restart_backoff());
         // Every replica is loaded before peers and realizers start: a connection opened
         // earlier would announce a not-yet-loaded CDVCS as root-only and be sent its whole
         // history again. The user's subtrees start once replicas can be reached.
@@ -277,8 +268,7 @@ impl NodeBuilder {
             for key in &held {
                 replicas.ensure(key).await?;
             }
-            root.start_child(ChildSpec::supervisor(peers_subtree))
-                .await?;
+            root.start_child(peers_subtree).await?;
             root.start_child(ChildSpec::supervisor(realizers)).await?;
             for app in self.apps {
                 root.start_child(app).await?;

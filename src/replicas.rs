@@ -6,21 +6,23 @@
 //! (filled by the runtime at each incarnation's start); the pool is asked only to start one.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::prelude::*;
-use replikativ_actors::{Pool, PoolHandle, Restart, SupervisionError, SupervisorHandle};
+use replikativ_actors::{ChildSpec, Pool, PoolHandle, Restart, SupervisionError, SupervisorSlot};
 use tokio::sync::broadcast;
 
 use crate::crdt::CrdtKey;
-use crate::pool_slot::PoolSlot;
 pub use crate::replica::NodeEvent;
 use crate::replica::{ReplicaActor, ReplicaShared, Watched};
 use crate::store::{StoreError, StoreHandle};
 
 /// How many node events a slow watcher may lag behind before it resynchronises.
 const EVENT_BUFFER: usize = 4096;
+/// How long starting a replica waits for the pool while its parent restarts it (after a
+/// store failure the node's rest-for-one root restarts the store, then the pool).
+const POOL_WAIT: Duration = Duration::from_secs(10);
 
 /// Why a replica could not be reached.
 #[derive(Debug, thiserror::Error)]
@@ -38,9 +40,6 @@ pub enum RegistryError {
         #[source]
         source: Box<SupervisionError>,
     },
-    /// The replicas pool could not be reached.
-    #[error("the replicas pool is unavailable")]
-    Pool(#[source] Box<SupervisionError>),
 }
 
 /// The replicas this node holds.
@@ -48,51 +47,45 @@ pub struct Replicas {
     store: StoreHandle,
     bus: broadcast::Sender<NodeEvent>,
     shared: Mutex<HashMap<CrdtKey, Arc<ReplicaShared>>>,
-    pool: OnceLock<PoolSlot<ReplicaActor, Arc<ReplicaShared>>>,
+    pool: Pool<ReplicaActor, Arc<ReplicaShared>>,
+    /// The running incarnation of the pool, filled by the runtime as it starts.
+    running: SupervisorSlot,
     start_lock: tokio::sync::Mutex<()>,
 }
 
 impl Replicas {
-    /// An empty registry over `store`.
-    pub(crate) fn new(store: StoreHandle) -> Replicas {
-        Replicas {
-            store,
-            bus: broadcast::channel(EVENT_BUFFER).0,
-            shared: Mutex::new(HashMap::new()),
-            pool: OnceLock::new(),
-            start_lock: tokio::sync::Mutex::new(()),
-        }
-    }
-
-    /// The pool the replicas run in (its child spec goes under the node's root).
-    pub(crate) fn pool_template(
-        &self,
-        backoff: replikativ_actors::BackoffPolicy,
-    ) -> Pool<ReplicaActor, Arc<ReplicaShared>> {
-        let store = self.store.clone();
-        Pool::new("replicas", move |shared: Arc<ReplicaShared>| {
-            ReplicaActor::load(shared, store.clone())
+    /// An empty registry over `store`; its replicas restart with `backoff`.
+    pub(crate) fn new(store: StoreHandle, backoff: replikativ_actors::BackoffPolicy) -> Replicas {
+        let loader = store.clone();
+        let pool = Pool::new("replicas", move |shared: Arc<ReplicaShared>| {
+            ReplicaActor::load(shared, loader.clone())
         })
         .slots(|shared: &Arc<ReplicaShared>| shared.slot())
         .restart(Restart::Permanent)
         .intensity(10, Duration::from_secs(10))
-        .backoff(backoff)
+        .backoff(backoff);
+        Replicas {
+            store,
+            bus: broadcast::channel(EVENT_BUFFER).0,
+            shared: Mutex::new(HashMap::new()),
+            pool,
+            running: SupervisorSlot::new(),
+            start_lock: tokio::sync::Mutex::new(()),
+        }
     }
 
-    /// Binds the registry to its running pool (at `replicas` under `root`).
-    pub(crate) fn attach(
-        &self,
-        template: Pool<ReplicaActor, Arc<ReplicaShared>>,
-        root: SupervisorHandle,
-    ) {
-        let _ = self.pool.set(PoolSlot::new(template, &["replicas"], root));
+    /// The pool the replicas run in, to put under the node's root.
+    pub(crate) fn child_spec(&self) -> ChildSpec {
+        self.pool.child_spec_in(self.running.clone())
     }
 
     async fn pool(&self) -> Result<PoolHandle<ReplicaActor, Arc<ReplicaShared>>, RegistryError> {
-        let slot = self.pool.get().ok_or(RegistryError::NotRunning)?;
-        slot.handle()
+        let running = self
+            .running
+            .wait(POOL_WAIT)
             .await
-            .map_err(|e| RegistryError::Pool(Box::new(e)))
+            .ok_or(RegistryError::NotRunning)?;
+        Ok(self.pool.handle(running))
     }
 
     fn child_id(key: &CrdtKey) -> String {

@@ -20,7 +20,7 @@ use crate::event::SupervisionEvent;
 use crate::exit::{ErrorChain, FactoryPanicked};
 use crate::panic_hook;
 use crate::restart::Restart;
-use crate::slot::Slot;
+use crate::slot::{Slot, SupervisorSlot};
 use crate::strategy::Shutdown;
 use crate::supervisor::SupervisorHandle;
 use crate::supervisor::builder::Supervisor;
@@ -142,6 +142,7 @@ where
 
 struct SupervisorStarter {
     supervisor: Supervisor,
+    slot: Option<SupervisorSlot>,
 }
 
 impl Starter for SupervisorStarter {
@@ -151,6 +152,9 @@ impl Starter for SupervisorStarter {
             .clone()
             .start_linked(token, cx)
             .map_err(ErrorChain::new)?;
+        if let Some(slot) = &self.slot {
+            slot.fill(handle.clone());
+        }
         Ok(StartedChild {
             addr: Box::new(handle.clone()),
             sub: Some(handle),
@@ -240,10 +244,21 @@ impl ChildSpec {
     /// A nested supervisor; its id is the supervisor's name. Defaults: `Permanent`,
     /// `Shutdown::Infinity`.
     pub fn supervisor(supervisor: Supervisor) -> Self {
+        Self::nested(supervisor, None)
+    }
+
+    /// Like [`supervisor`](Self::supervisor), publishing each incarnation in `slot` as it
+    /// starts (also when a parent's restart starts it again), so callers holding the slot
+    /// reach the current one without walking the tree.
+    pub fn supervisor_in(supervisor: Supervisor, slot: SupervisorSlot) -> Self {
+        Self::nested(supervisor, Some(slot))
+    }
+
+    fn nested(supervisor: Supervisor, slot: Option<SupervisorSlot>) -> Self {
         let id = ChildId::from(supervisor.name().to_owned());
         Self::from_starter(
             id,
-            Arc::new(SupervisorStarter { supervisor }),
+            Arc::new(SupervisorStarter { supervisor, slot }),
             Shutdown::Infinity,
             "supervisor",
         )

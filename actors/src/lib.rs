@@ -130,7 +130,7 @@ pub use event::{EventKind, SupervisionEvent};
 pub use exit::{BoxError, ErrorChain, ExitReason, FactoryPanicked};
 pub use pool::{Pool, PoolHandle};
 pub use restart::{Intensity, Restart};
-pub use slot::Slot;
+pub use slot::{Slot, SupervisorSlot};
 pub use strategy::{AutoShutdown, Shutdown, Strategy};
 pub use supervisor::SupervisorHandle;
 pub use supervisor::builder::Supervisor;

@@ -18,7 +18,7 @@ use crate::clock::Clock;
 use crate::error::SupervisionError;
 use crate::exit::ErrorChain;
 use crate::restart::Restart;
-use crate::slot::Slot;
+use crate::slot::{Slot, SupervisorSlot};
 use crate::strategy::{Shutdown, Strategy};
 use crate::supervisor::SupervisorHandle;
 use crate::supervisor::builder::Supervisor;
@@ -120,6 +120,12 @@ where
     /// The pool as a child of another supervisor (its id is the pool's name).
     pub fn child_spec(&self) -> ChildSpec {
         ChildSpec::supervisor(self.supervisor.clone())
+    }
+
+    /// Like [`child_spec`](Self::child_spec), publishing each incarnation of the pool in
+    /// `slot`; [`handle`](Self::handle) turns the slot's content into a typed handle.
+    pub fn child_spec_in(&self, slot: SupervisorSlot) -> ChildSpec {
+        ChildSpec::supervisor_in(self.supervisor.clone(), slot)
     }
 
     /// A typed handle on a running incarnation of this pool, e.g. from

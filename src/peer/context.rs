@@ -11,7 +11,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use replikativ_actors::{
     ChildSpec, Pool, PoolHandle, Restart, Shutdown, Strategy, SupervisionError, Supervisor,
-    SupervisorHandle,
+    SupervisorSlot,
 };
 use uuid::Uuid;
 
@@ -20,7 +20,6 @@ use crate::id::Id;
 use crate::peer::connection::{ConnectionActor, Mode};
 use crate::peer::listener::ListenerActor;
 use crate::peer::socket::Outgoing;
-use crate::pool_slot::PoolSlot;
 use crate::replicas::{NodeEvent, Replicas};
 use crate::store::{Store, StoreError, StoreHandle, WriteBatch, keys};
 use crate::sync::OutgoingCommit;
@@ -56,6 +55,10 @@ impl From<SupervisionError> for PeerError {
 
 type ConnectionPool = Pool<ConnectionActor, Recipient<Outgoing>>;
 
+/// How long accepting or dialling waits for `peers` (or its pool) while a restart is under
+/// way.
+const SUBTREE_WAIT: Duration = Duration::from_secs(5);
+
 /// Shared by the node's connections and listener.
 pub struct PeerContext {
     /// The store, for reads on the caller's thread.
@@ -73,8 +76,12 @@ pub struct PeerContext {
     remote_heads: Mutex<HashMap<(u64, CrdtKey), Vec<Id>>>,
     dial_errors: Mutex<HashMap<String, String>>,
     listen_addr: Mutex<Option<SocketAddr>>,
-    connections: OnceLock<PoolSlot<ConnectionActor, Recipient<Outgoing>>>,
-    root: OnceLock<SupervisorHandle>,
+    /// The pool accepted connections join (made once the context is shared, see
+    /// [`PeerContext::subtree`]) and its running incarnation.
+    connections: OnceLock<ConnectionPool>,
+    connections_running: SupervisorSlot,
+    /// The running incarnation of `peers`, where dialled connections are added.
+    peers_running: SupervisorSlot,
 }
 
 impl PeerContext {
@@ -96,14 +103,15 @@ impl PeerContext {
             dial_errors: Mutex::new(HashMap::new()),
             listen_addr: Mutex::new(None),
             connections: OnceLock::new(),
-            root: OnceLock::new(),
+            connections_running: SupervisorSlot::new(),
+            peers_running: SupervisorSlot::new(),
         }
     }
 
     /// The pool accepted connections join. Holds the context weakly: the pool's template
     /// lives in the context, and a strong reference would be a cycle that kept the node (and
     /// its store file) alive after shutdown.
-    pub(crate) fn connection_pool(self: &Arc<Self>) -> ConnectionPool {
+    fn connection_pool(self: &Arc<Self>) -> ConnectionPool {
         let me = Arc::downgrade(self);
         Pool::new("connections", move |out: Recipient<Outgoing>| {
             let peers = me.upgrade().ok_or(PeerError::NotRunning)?;
@@ -115,14 +123,6 @@ impl PeerContext {
         })
         .restart(Restart::Temporary)
         .intensity(1000, Duration::from_secs(1))
-    }
-
-    /// Binds the context to the running tree (the pool at `peers/connections`).
-    pub(crate) fn attach(&self, pool: ConnectionPool, root: SupervisorHandle) {
-        let _ = self.root.set(root.clone());
-        let _ = self
-            .connections
-            .set(PoolSlot::new(pool, &["peers", "connections"], root));
     }
 
     /// This node's persistent peer id.
@@ -206,13 +206,17 @@ impl PeerContext {
     pub(crate) async fn connections(
         &self,
     ) -> Option<PoolHandle<ConnectionActor, Recipient<Outgoing>>> {
-        self.connections.get()?.handle().await.ok()
+        let running = self.connections_running.wait(SUBTREE_WAIT).await?;
+        Some(self.connections.get()?.handle(running))
     }
 
     /// Dials `url` and keeps the connection up (a permanent child of `peers`).
     pub async fn connect(self: &Arc<Self>, url: &str) -> Result<(), PeerError> {
-        let root = self.root.get().ok_or(PeerError::NotRunning)?;
-        let peers = root.supervisor("peers").await?;
+        let peers = self
+            .peers_running
+            .wait(SUBTREE_WAIT)
+            .await
+            .ok_or(PeerError::NotRunning)?;
         let id = format!("connect-{}", self.next_connection_id());
         peers
             .start_child(dialer_spec(self.clone(), id, url.to_string()))
@@ -228,9 +232,9 @@ impl PeerContext {
         self: &Arc<Self>,
         listen: Option<&str>,
         connect: &[String],
-        pool: ChildSpec,
         backoff: replikativ_actors::BackoffPolicy,
-    ) -> Supervisor {
+    ) -> ChildSpec {
+        let pool = self.connections.get_or_init(|| self.connection_pool());
         let mut sup = Supervisor::new("peers")
             .strategy(Strategy::OneForOne)
             .intensity(10, Duration::from_secs(10))
@@ -244,7 +248,7 @@ impl PeerContext {
                 .shutdown(Shutdown::Timeout(Duration::from_secs(2))),
             );
         }
-        sup = sup.child(pool);
+        sup = sup.child(pool.child_spec_in(self.connections_running.clone()));
         for (i, url) in connect.iter().enumerate() {
             sup = sup.child(dialer_spec(
                 self.clone(),
@@ -252,7 +256,7 @@ impl PeerContext {
                 url.clone(),
             ));
         }
-        sup
+        ChildSpec::supervisor_in(sup, self.peers_running.clone())
     }
 }
 

@@ -31,6 +31,13 @@ pub struct SupervisorHandle {
     exited: WatchCell<Option<ExitReason>>,
 }
 
+/// Two handles are equal when they reach the same incarnation.
+impl PartialEq for SupervisorHandle {
+    fn eq(&self, other: &Self) -> bool {
+        self.addr == other.addr
+    }
+}
+
 impl ErasedAddr for SupervisorHandle {
     fn clone_any(&self) -> Box<dyn Any + Send> {
         Box::new(self.clone())

@@ -115,3 +115,51 @@ async fn external_child_reports_its_exit_through_its_token_and_can_be_terminated
     assert!(!ws.connected(), "the external actor stopped");
     pool.supervisor().shutdown().await;
 }
+
+/// A pool nested under a rest-for-one parent is a new supervisor after the parent restarts
+/// it; its slot always holds the running incarnation, without a walk down the tree.
+#[actix_rt::test]
+async fn a_nested_pool_is_reached_through_its_slot_across_restarts() {
+    use replikativ_actors::{ChildSpec, Slot, Strategy, Supervisor, SupervisorSlot};
+    use std::time::Duration;
+
+    let pool = worker_pool();
+    let slot = SupervisorSlot::new();
+    let first_sibling: Slot<Worker> = Slot::new();
+    let root = Supervisor::new("root")
+        .strategy(Strategy::RestForOne)
+        .backoff(replikativ_actors::BackoffPolicy::none())
+        .child(ChildSpec::actor_in("store", first_sibling.clone(), || {
+            Worker::new("store", &new_log())
+        }))
+        .child(pool.child_spec_in(slot.clone()))
+        .start()
+        .await
+        .expect("start");
+    let before = slot.get().expect("the pool runs");
+    let conns = pool.handle(before.clone());
+    conns
+        .start_child("conn-1", "one".into())
+        .await
+        .expect("started");
+    // The store fails: rest-for-one restarts it and the pool after it.
+    let store = first_sibling.get().expect("store runs");
+    store.do_send(Exit::Fail);
+    let after = slot
+        .wait_next(&before, Duration::from_secs(10))
+        .await
+        .expect("a new pool incarnation runs");
+    assert!(!before.is_running(), "the old pool stopped");
+    let conns = pool.handle(after);
+    assert!(
+        conns.which_children().await.expect("answers").is_empty(),
+        "the new pool starts empty (its children were temporary)"
+    );
+    let two = conns
+        .start_child("conn-2", "two".into())
+        .await
+        .expect("the new pool takes children");
+    assert_eq!(two.send(Ping).await.expect("answers"), "two");
+    root.shutdown().await;
+    assert!(slot.get().is_none(), "nothing runs after shutdown");
+}
