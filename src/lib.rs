@@ -98,6 +98,9 @@ pub mod store;
 pub mod sync;
 pub mod tweets;
 
+#[cfg(test)]
+mod layout;
+
 pub use id::Id;
 pub use node::{Node, NodeBuilder};
 pub use stage::Stage;

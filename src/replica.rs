@@ -251,7 +251,7 @@ pub fn root_of(key: &CrdtKey) -> EncodedCommit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::realize::realizer::error_chain;
+    use replikativ_actors::error_chain;
 
     /// Regression: the message repeated its source ("…merge them first: …merge them first").
     #[test]

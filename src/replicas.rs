@@ -61,9 +61,8 @@ impl Replicas {
             ReplicaActor::load(shared, loader.clone())
         })
         .slots(|shared: &Arc<ReplicaShared>| shared.slot())
-        .restart(Restart::Permanent)
-        .intensity(10, Duration::from_secs(10))
-        .backoff(backoff);
+        .children(|c| c.restart(Restart::Permanent).backoff(backoff))
+        .intensity(10, Duration::from_secs(10));
         Replicas {
             store,
             bus: broadcast::channel(EVENT_BUFFER).0,

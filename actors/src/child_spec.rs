@@ -110,16 +110,24 @@ where
 {
     fn start(&self, token: ChildToken, _cx: &StartContext<'_>) -> Result<StartedChild, ErrorChain> {
         let actor = run_factory(|| (self.factory)().map_err(ErrorChain::new))?;
-        let mut ctx = Context::new();
-        token.attach::<A>(&mut ctx);
-        let addr = ctx.run(actor);
-        if let Some(slot) = &self.slot {
-            slot.fill(addr.clone());
-        }
-        Ok(StartedChild {
-            addr: Box::new(addr),
-            sub: None,
-        })
+        Ok(run_linked(actor, token, self.slot.as_ref()))
+    }
+}
+
+/// Runs `actor` as a new incarnation linked by `token`, and publishes it in `slot`.
+pub(crate) fn run_linked<A>(actor: A, token: ChildToken, slot: Option<&Slot<A>>) -> StartedChild
+where
+    A: Actor<Context = Context<A>>,
+{
+    let mut ctx = Context::new();
+    token.attach::<A>(&mut ctx);
+    let addr = ctx.run(actor);
+    if let Some(slot) = slot {
+        slot.fill(addr.clone());
+    }
+    StartedChild {
+        addr: Box::new(addr),
+        sub: None,
     }
 }
 

@@ -126,29 +126,28 @@ pub enum EventKind {
 impl SupervisionEvent {
     /// The child the event is about, if any.
     pub fn child(&self) -> Option<&ChildId> {
-        match &self.kind {
-            EventKind::ChildStarted { child, .. }
-            | EventKind::ChildRestarted { child, .. }
-            | EventKind::ChildStartFailed { child, .. }
-            | EventKind::ChildExited { child, .. }
-            | EventKind::ChildTerminated { child, .. }
-            | EventKind::RestartScheduled { child, .. }
-            | EventKind::IntensityExceeded { child, .. }
-            | EventKind::AutoShutdownTriggered { child, .. } => Some(child),
-            EventKind::SupervisorStopped { .. } => None,
-        }
+        self.kind.subject().0
     }
 
     /// The exit reason the event carries, if any.
     pub fn reason(&self) -> Option<&ExitReason> {
-        match &self.kind {
-            EventKind::ChildStartFailed { reason, .. }
-            | EventKind::ChildExited { reason, .. }
-            | EventKind::ChildTerminated { reason, .. }
-            | EventKind::RestartScheduled { reason, .. }
-            | EventKind::IntensityExceeded { reason, .. }
-            | EventKind::SupervisorStopped { reason } => Some(reason),
-            _ => None,
+        self.kind.subject().1
+    }
+}
+
+impl EventKind {
+    /// The child an event is about and the exit reason it carries, each if any.
+    fn subject(&self) -> (Option<&ChildId>, Option<&ExitReason>) {
+        match self {
+            EventKind::ChildStarted { child, .. }
+            | EventKind::ChildRestarted { child, .. }
+            | EventKind::AutoShutdownTriggered { child, .. } => (Some(child), None),
+            EventKind::ChildStartFailed { child, reason, .. }
+            | EventKind::ChildExited { child, reason, .. }
+            | EventKind::ChildTerminated { child, reason, .. }
+            | EventKind::RestartScheduled { child, reason, .. }
+            | EventKind::IntensityExceeded { child, reason, .. } => (Some(child), Some(reason)),
+            EventKind::SupervisorStopped { reason } => (None, Some(reason)),
         }
     }
 }
@@ -175,85 +174,141 @@ impl Events {
     }
 }
 
-fn trace(event: &SupervisionEvent) {
-    let sup = &*event.supervisor;
-    match &event.kind {
+/// How loud an event is logged.
+enum Loudness {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// How loud an event is and what its log line says.
+fn headline(kind: &EventKind) -> (Loudness, &'static str) {
+    match kind {
+        EventKind::ChildStarted { .. } | EventKind::ChildRestarted { .. } => {
+            (Loudness::Debug, "child started")
+        }
+        EventKind::ChildStartFailed { .. } => (Loudness::Error, "child failed to start"),
+        EventKind::ChildExited { reason, .. } if reason.is_normal() => {
+            (Loudness::Info, "child exited")
+        }
+        EventKind::ChildExited { .. } => (Loudness::Error, "child exited"),
+        EventKind::ChildTerminated { .. } => (Loudness::Info, "child terminated by supervisor"),
+        EventKind::RestartScheduled { .. } => (Loudness::Warn, "restart scheduled"),
+        EventKind::IntensityExceeded { .. } => {
+            (Loudness::Error, "restart intensity exceeded, escalating")
+        }
+        EventKind::AutoShutdownTriggered { .. } => {
+            (Loudness::Info, "significant child exited, shutting down")
+        }
+        EventKind::SupervisorStopped { .. } => (Loudness::Info, "supervisor stopped"),
+    }
+}
+
+/// The numbers an event carries besides its child and reason, each if it has it.
+#[derive(Default)]
+struct Details {
+    generation: Option<u64>,
+    restart: Option<Restart>,
+    backoff: Option<Duration>,
+    restarts_in_window: Option<usize>,
+    max_restarts: Option<u32>,
+    period: Option<Duration>,
+}
+
+fn details(kind: &EventKind) -> Details {
+    match kind {
         EventKind::ChildStarted {
-            child,
             generation,
             restart,
+            ..
         }
         | EventKind::ChildRestarted {
-            child,
             generation,
             restart,
-        } => tracing::debug!(
-            supervisor = sup, strategy = %event.strategy, child = %child, generation, restart = %restart,
-            "child started"
-        ),
-        EventKind::ChildStartFailed {
-            child,
-            generation,
-            restart,
-            reason,
-        } => tracing::error!(
-            supervisor = sup, strategy = %event.strategy, child = %child, generation, restart = %restart,
-            reason = ?reason.chain(), "child failed to start"
-        ),
-        EventKind::ChildExited {
-            child,
-            generation,
-            restart,
-            reason,
-        } => {
-            if reason.is_normal() {
-                tracing::info!(supervisor = sup, strategy = %event.strategy, child = %child, generation,
-                    restart = %restart, reason = %reason, "child exited");
-            } else {
-                tracing::error!(supervisor = sup, strategy = %event.strategy, child = %child, generation,
-                    restart = %restart, reason = ?reason.chain(), "child exited");
-            }
+            ..
         }
-        EventKind::ChildTerminated {
-            child,
+        | EventKind::ChildStartFailed {
             generation,
             restart,
-            reason,
-        } => tracing::info!(
-            supervisor = sup, strategy = %event.strategy, child = %child, generation, restart = %restart,
-            reason = %reason, "child terminated by supervisor"
-        ),
+            ..
+        }
+        | EventKind::ChildExited {
+            generation,
+            restart,
+            ..
+        }
+        | EventKind::ChildTerminated {
+            generation,
+            restart,
+            ..
+        } => Details {
+            generation: Some(*generation),
+            restart: Some(*restart),
+            ..Details::default()
+        },
         EventKind::RestartScheduled {
-            child,
             generation,
             restart,
-            reason,
             backoff,
             restarts_in_window,
             max_restarts,
-        } => tracing::warn!(
-            supervisor = sup, strategy = %event.strategy, child = %child, generation, restart = %restart,
-            reason = ?reason.chain(), backoff = ?backoff, restarts_in_window, max_restarts,
-            "restart scheduled"
-        ),
+            ..
+        } => Details {
+            generation: Some(*generation),
+            restart: Some(*restart),
+            backoff: Some(*backoff),
+            restarts_in_window: Some(*restarts_in_window),
+            max_restarts: Some(*max_restarts),
+            period: None,
+        },
         EventKind::IntensityExceeded {
-            child,
             generation,
-            reason,
             restarts_in_window,
             max_restarts,
             period,
-        } => tracing::error!(
-            supervisor = sup, strategy = %event.strategy, child = %child, generation, reason = ?reason.chain(),
-            restarts_in_window, max_restarts, period = ?period,
-            "restart intensity exceeded, escalating"
-        ),
-        EventKind::AutoShutdownTriggered { child, generation } => tracing::info!(
-            supervisor = sup, strategy = %event.strategy, child = %child, generation,
-            "significant child exited, shutting down"
-        ),
-        EventKind::SupervisorStopped { reason } => tracing::info!(
-            supervisor = sup, strategy = %event.strategy, reason = ?reason.chain(), "supervisor stopped"
-        ),
+            ..
+        } => Details {
+            generation: Some(*generation),
+            restarts_in_window: Some(*restarts_in_window),
+            max_restarts: Some(*max_restarts),
+            period: Some(*period),
+            ..Details::default()
+        },
+        EventKind::AutoShutdownTriggered { generation, .. } => Details {
+            generation: Some(*generation),
+            ..Details::default()
+        },
+        EventKind::SupervisorStopped { .. } => Details::default(),
+    }
+}
+
+/// Logs `event` as one structured `tracing` event; fields an event does not have are left out.
+fn trace(event: &SupervisionEvent) {
+    let (loudness, message) = headline(&event.kind);
+    let (child, reason) = event.kind.subject();
+    let d = details(&event.kind);
+    macro_rules! emit {
+        ($level:ident) => {
+            tracing::$level!(
+                supervisor = &*event.supervisor,
+                strategy = %event.strategy,
+                child = child.map(tracing::field::display),
+                generation = d.generation,
+                restart = d.restart.map(tracing::field::display),
+                reason = reason.map(|r| tracing::field::debug(r.chain())),
+                backoff = d.backoff.map(tracing::field::debug),
+                restarts_in_window = d.restarts_in_window,
+                max_restarts = d.max_restarts,
+                period = d.period.map(tracing::field::debug),
+                "{message}"
+            )
+        };
+    }
+    match loudness {
+        Loudness::Debug => emit!(debug),
+        Loudness::Info => emit!(info),
+        Loudness::Warn => emit!(warn),
+        Loudness::Error => emit!(error),
     }
 }

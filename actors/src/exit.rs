@@ -8,6 +8,24 @@ use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
 
+/// The messages of `error` and of everything reachable through its `source()`, outermost
+/// first.
+fn chain_of(error: &dyn Error) -> Vec<String> {
+    let mut out = vec![error.to_string()];
+    let mut next = error.source();
+    while let Some(err) = next {
+        out.push(err.to_string());
+        next = err.source();
+    }
+    out
+}
+
+/// `error` and everything reachable through its `source()`, joined by `": "`, outermost
+/// first: one line for a log or a refusal.
+pub fn error_chain(error: &dyn Error) -> String {
+    chain_of(error).join(": ")
+}
+
 /// A boxed error as children hand it to the runtime.
 pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
 
@@ -39,13 +57,7 @@ impl ErrorChain {
 
     /// Every message of the chain, outermost first, root cause last.
     pub fn messages(&self) -> Vec<String> {
-        let mut out = vec![self.error.to_string()];
-        let mut next = self.error.source();
-        while let Some(err) = next {
-            out.push(err.to_string());
-            next = err.source();
-        }
-        out
+        chain_of(&*self.error)
     }
 }
 
@@ -106,13 +118,7 @@ impl ExitReason {
 
     /// The reason with its whole error chain, outermost first.
     pub fn chain(&self) -> Vec<String> {
-        let mut out = vec![self.to_string()];
-        let mut next = self.source();
-        while let Some(err) = next {
-            out.push(err.to_string());
-            next = err.source();
-        }
-        out
+        chain_of(self)
     }
 }
 

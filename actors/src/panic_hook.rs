@@ -39,7 +39,7 @@ pub(crate) fn take_last() -> Option<(String, Option<String>)> {
 }
 
 /// The message of a panic payload (`&str` or `String`), as `catch_unwind` hands it over.
-pub(crate) fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {

@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use actix::{Actor, Addr, Context};
 
-use crate::backoff::BackoffPolicy;
-use crate::child_spec::{ChildId, ChildSpec, StartContext, StartedChild, Starter, run_factory};
+use crate::child_spec::{
+    ChildId, ChildSpec, StartContext, StartedChild, Starter, run_factory, run_linked,
+};
 use crate::clock::Clock;
 use crate::error::SupervisionError;
 use crate::exit::ErrorChain;
@@ -33,9 +34,9 @@ pub struct Pool<A: Actor, Args> {
     supervisor: Supervisor,
     factory: PoolFactory<A, Args>,
     slot_of: Option<SlotOf<A, Args>>,
-    restart: Restart,
-    shutdown: Shutdown,
-    backoff: Option<BackoffPolicy>,
+    /// What every child is made with (restart type, shutdown, backoff, significance); each
+    /// child gets its own id and starter.
+    template: ChildSpec,
 }
 
 impl<A: Actor, Args> Clone for Pool<A, Args> {
@@ -44,9 +45,7 @@ impl<A: Actor, Args> Clone for Pool<A, Args> {
             supervisor: self.supervisor.clone(),
             factory: self.factory.clone(),
             slot_of: self.slot_of.clone(),
-            restart: self.restart,
-            shutdown: self.shutdown,
-            backoff: self.backoff.clone(),
+            template: self.template.clone(),
         }
     }
 }
@@ -67,9 +66,13 @@ where
             supervisor: Supervisor::new(name).strategy(Strategy::SimpleOneForOne),
             factory: Arc::new(move |args| factory(args).map_err(ErrorChain::new)),
             slot_of: None,
-            restart: Restart::Temporary,
-            shutdown: Shutdown::default(),
-            backoff: None,
+            template: ChildSpec::from_starter(
+                ChildId::from("template".to_owned()),
+                Arc::new(TemplateOnly),
+                Shutdown::default(),
+                std::any::type_name::<A>(),
+            )
+            .restart(Restart::Temporary),
         }
     }
 
@@ -80,22 +83,11 @@ where
         self
     }
 
-    /// Restart type of every child.
-    pub fn restart(mut self, restart: Restart) -> Self {
-        self.restart = restart;
-        self
-    }
-
-    /// Shutdown policy of every child.
-    pub fn shutdown(mut self, shutdown: Shutdown) -> Self {
-        self.shutdown = shutdown;
-        self
-    }
-
-    /// Backoff of every child.
-    pub fn backoff(mut self, policy: BackoffPolicy) -> Self {
-        self.supervisor = self.supervisor.backoff(policy.clone());
-        self.backoff = Some(policy);
+    /// The options every child is made with, set on a [`ChildSpec`] (`restart`, `shutdown`,
+    /// `backoff`, `significant`), e.g. `.children(|c| c.restart(Restart::Permanent))`. Each
+    /// child keeps its own id and the pool's factory.
+    pub fn children(mut self, options: impl FnOnce(ChildSpec) -> ChildSpec) -> Self {
+        self.template = options(self.template);
         self
     }
 
@@ -144,17 +136,29 @@ where
             args,
             _actor: PhantomData,
         };
-        let mut spec = ChildSpec::from_starter(
+        ChildSpec {
             id,
-            Arc::new(starter),
-            self.shutdown,
-            std::any::type_name::<A>(),
-        )
-        .restart(self.restart);
-        if let Some(policy) = &self.backoff {
-            spec = spec.backoff(policy.clone());
+            name: None,
+            starter: Arc::new(starter),
+            ..self.template.clone()
         }
-        spec
+    }
+}
+
+/// The starter of a pool's template, which is never started itself.
+struct TemplateOnly;
+
+#[derive(Debug, thiserror::Error)]
+#[error("a pool's template is not a child; its children are started with their arguments")]
+struct NotAChild;
+
+impl Starter for TemplateOnly {
+    fn start(
+        &self,
+        _token: ChildToken,
+        _cx: &StartContext<'_>,
+    ) -> Result<StartedChild, ErrorChain> {
+        Err(ErrorChain::new(NotAChild))
     }
 }
 
@@ -172,16 +176,7 @@ where
 {
     fn start(&self, token: ChildToken, _cx: &StartContext<'_>) -> Result<StartedChild, ErrorChain> {
         let actor = run_factory(|| (self.factory)(self.args.clone()))?;
-        let mut ctx = Context::new();
-        token.attach::<A>(&mut ctx);
-        let addr = ctx.run(actor);
-        if let Some(slot) = &self.slot {
-            slot.fill(addr.clone());
-        }
-        Ok(StartedChild {
-            addr: Box::new(addr),
-            sub: None,
-        })
+        Ok(run_linked(actor, token, self.slot.as_ref()))
     }
 }
 
@@ -231,7 +226,7 @@ where
         id: impl Into<ChildId>,
     ) -> Result<ChildToken, SupervisionError> {
         self.supervisor
-            .register_external(id.into(), self.pool.shutdown)
+            .register_external(id.into(), self.pool.template.shutdown)
             .await
     }
 

@@ -5,14 +5,14 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, bail};
 use automerge::sync::{Message, State, SyncDoc};
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ROOT, ReadDoc};
 
-use crate::figures::{Exchange, Reconnect, SystemFigures};
-use crate::workload::{Tweet, Workload};
-use crate::{BATCH, RECONNECT_NEW, rss};
+use crate::drive::Pair;
+use crate::figures::Exchange;
+use crate::workload::Tweet;
 
 /// The automerge version in Cargo.lock (pinned with `=` in Cargo.toml).
 const VERSION: &str = "automerge 0.12.0";
@@ -84,114 +84,72 @@ fn persisted(state: &State) -> anyhow::Result<State> {
     State::decode(&state.encode()).context("decoding a persisted sync state")
 }
 
-/// Runs ingest, full sync and the reconnects; checks the reader is level after each.
-pub fn run(n: u64, mut workload: Workload, source: String) -> anyhow::Result<()> {
-    let rss_before_kib = rss::peak_kib();
-    let mut writer = AutoCommit::new();
-    let mut reader = AutoCommit::new();
+/// The writer and the reader, with the sync states they keep between connections.
+pub struct Automerge {
+    writer: AutoCommit,
+    reader: AutoCommit,
+    writer_state: State,
+    reader_state: State,
+}
 
-    let mut ingest_secs = 0.0;
-    let mut payload_bytes = 0;
-    let mut done = 0u64;
-    while done < n {
-        let batch = workload.batch(BATCH.min((n - done) as usize));
-        done += batch.len() as u64;
-        payload_bytes += batch.iter().map(Tweet::payload_len).sum::<u64>();
-        let start = Instant::now();
-        insert(&mut writer, batch)?;
-        ingest_secs += start.elapsed().as_secs_f64();
-    }
-    ensure!(
-        writer.length(ROOT) as u64 == n,
-        "writer holds {} of {n}",
-        writer.length(ROOT)
-    );
-    eprintln!(
-        "automerge: ingested {n} tweets in {ingest_secs:.2} s, VmHWM {} KiB",
-        rss::peak_kib()
-    );
+impl Pair for Automerge {
+    const NAME: &'static str = "automerge";
+    const VERSION: &'static str = VERSION;
+    const PROTOCOL: &'static str = "`automerge::sync` messages (encoded, decoded) between two `sync::State`s until neither side has one";
+    const STORED: &'static str = "root map: key = tweet id, value = params MessagePack bytes (`ScalarValue::Bytes`), one `commit` per batch";
+    const RECONNECTS: &'static [&'static str] =
+        &["persisted sync state", "fresh sync state (restart)"];
 
-    let mut figures = SystemFigures {
-        system: VERSION.into(),
-        protocol: "`automerge::sync` messages (encoded, decoded) between two `sync::State`s until neither side has one".into(),
-        stored: "root map: key = tweet id, value = params MessagePack bytes (`ScalarValue::Bytes`), one `commit` per batch".into(),
-        n,
-        base_tweets: workload.base_len(),
-        source,
-        payload_bytes,
-        ingest_secs,
-        full_sync: None,
-        reconnects: Vec::new(),
-        rss_before_kib,
-        rss_end_kib: 0,
-        peak_rss_kib: 0,
-        rss_after_sync_kib: 0,
-        complete: false,
-        note: None,
-    };
-    figures.emit();
-
-    let mut writer_state = State::new();
-    let mut reader_state = State::new();
-    let full_sync = sync(
-        &mut writer,
-        &mut writer_state,
-        &mut reader,
-        &mut reader_state,
-        payload_bytes,
-    )?;
-    ensure!(
-        reader.get_heads() == writer.get_heads() && reader.length(ROOT) as u64 == n,
-        "reader not level after the full sync"
-    );
-    eprintln!(
-        "automerge: full sync {:.2} s, {} bytes, VmHWM {} KiB",
-        full_sync.secs,
-        full_sync.bytes,
-        rss::peak_kib()
-    );
-    figures.full_sync = Some(full_sync);
-    figures.rss_after_sync_kib = rss::peak_kib();
-    figures.emit();
-
-    let mut expected = n;
-    for new in RECONNECT_NEW {
-        for fresh in [false, true] {
-            let batch = workload.batch(new);
-            let payload: u64 = batch.iter().map(Tweet::payload_len).sum();
-            expected += new as u64;
-            insert(&mut writer, batch)?;
-            // A reconnect is a new connection: in-flight bookkeeping does not survive it.
-            let (mut ws, mut rs, variant) = if fresh {
-                (State::new(), State::new(), "fresh sync state (restart)")
-            } else {
-                (
-                    persisted(&writer_state)?,
-                    persisted(&reader_state)?,
-                    "persisted sync state",
-                )
-            };
-            let exchange = sync(&mut writer, &mut ws, &mut reader, &mut rs, payload)?;
-            ensure!(
-                reader.get_heads() == writer.get_heads() && reader.length(ROOT) as u64 == expected,
-                "reader not level after a reconnect"
-            );
-            eprintln!(
-                "automerge: reconnect ({variant}, {new} new) {:.3} s, VmHWM {} KiB",
-                exchange.secs,
-                rss::peak_kib()
-            );
-            writer_state = ws;
-            reader_state = rs;
-            figures.reconnects.push(Reconnect {
-                variant: variant.into(),
-                new_tweets: new,
-                exchange,
-            });
-            figures.emit();
+    fn new() -> Self {
+        Automerge {
+            writer: AutoCommit::new(),
+            reader: AutoCommit::new(),
+            writer_state: State::new(),
+            reader_state: State::new(),
         }
     }
-    figures.complete = true;
-    figures.emit();
-    Ok(())
+
+    fn insert(&mut self, tweets: Vec<Tweet>) -> anyhow::Result<()> {
+        insert(&mut self.writer, tweets)
+    }
+
+    fn writer_len(&self) -> u64 {
+        self.writer.length(ROOT) as u64
+    }
+
+    fn reader_level(&mut self, n: u64) -> bool {
+        self.reader.get_heads() == self.writer.get_heads() && self.reader.length(ROOT) as u64 == n
+    }
+
+    fn full_sync(&mut self, payload_bytes: u64) -> anyhow::Result<Exchange> {
+        sync(
+            &mut self.writer,
+            &mut self.writer_state,
+            &mut self.reader,
+            &mut self.reader_state,
+            payload_bytes,
+        )
+    }
+
+    fn reconnect(&mut self, kind: usize, payload_bytes: u64) -> anyhow::Result<Exchange> {
+        // A reconnect is a new connection: in-flight bookkeeping does not survive it.
+        let (mut ws, mut rs) = if kind == 1 {
+            (State::new(), State::new())
+        } else {
+            (
+                persisted(&self.writer_state)?,
+                persisted(&self.reader_state)?,
+            )
+        };
+        let exchange = sync(
+            &mut self.writer,
+            &mut ws,
+            &mut self.reader,
+            &mut rs,
+            payload_bytes,
+        )?;
+        self.writer_state = ws;
+        self.reader_state = rs;
+        Ok(exchange)
+    }
 }

@@ -8,6 +8,7 @@
 //! parent renders the markdown table, prints it and writes `peers-bench/results.md`.
 
 mod automerge_peer;
+mod drive;
 mod figures;
 mod report;
 mod rss;
@@ -112,8 +113,8 @@ fn run_child(system: &str, n: u64, mem_limit_gib: u64) -> anyhow::Result<()> {
         workload.base_mean_value_len()
     );
     match system {
-        "yrs" => yrs_peer::run(n, workload, source.description),
-        "automerge" => automerge_peer::run(n, workload, source.description),
+        "yrs" => drive::run::<yrs_peer::Yrs>(n, workload, source.description),
+        "automerge" => drive::run::<automerge_peer::Automerge>(n, workload, source.description),
         other => bail!("unknown system {other:?} (yrs or automerge)"),
     }
 }

@@ -4,14 +4,14 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, ensure};
+use anyhow::Context;
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 use yrs::{Doc, Map, MapRef, ReadTxn, StateVector, Transact, Update};
 
-use crate::figures::{Exchange, Reconnect, SystemFigures};
-use crate::workload::{Tweet, Workload};
-use crate::{BATCH, RECONNECT_NEW, rss};
+use crate::drive::Pair;
+use crate::figures::Exchange;
+use crate::workload::Tweet;
 
 /// The yrs version in Cargo.lock (pinned with `=` in Cargo.toml).
 const VERSION: &str = "yrs 0.28.1";
@@ -61,91 +61,46 @@ fn sync(writer: &Peer, reader: &Peer, payload_bytes: u64) -> anyhow::Result<Exch
     })
 }
 
-/// Runs ingest, full sync and the reconnects; checks the reader is level after each.
-pub fn run(n: u64, mut workload: Workload, source: String) -> anyhow::Result<()> {
-    let rss_before_kib = rss::peak_kib();
-    let writer = Peer::new();
-    let reader = Peer::new();
+/// The writer and the reader.
+pub struct Yrs {
+    writer: Peer,
+    reader: Peer,
+}
 
-    let mut ingest_secs = 0.0;
-    let mut payload_bytes = 0;
-    let mut done = 0u64;
-    while done < n {
-        let batch = workload.batch(BATCH.min((n - done) as usize));
-        done += batch.len() as u64;
-        payload_bytes += batch.iter().map(Tweet::payload_len).sum::<u64>();
-        let start = Instant::now();
-        writer.insert(batch);
-        ingest_secs += start.elapsed().as_secs_f64();
+impl Pair for Yrs {
+    const NAME: &'static str = "yrs";
+    const VERSION: &'static str = VERSION;
+    const PROTOCOL: &'static str =
+        "reader state vector (v1) → writer `encode_diff_v1` → reader `apply_update`";
+    const STORED: &'static str =
+        "root map `tweets`: key = tweet id, value = params MessagePack bytes (`Any::Buffer`)";
+    const RECONNECTS: &'static [&'static str] = &["stateless (state vector each time)"];
+
+    fn new() -> Self {
+        Yrs {
+            writer: Peer::new(),
+            reader: Peer::new(),
+        }
     }
-    ensure!(
-        writer.len() as u64 == n,
-        "writer holds {} of {n}",
-        writer.len()
-    );
-    eprintln!(
-        "yrs: ingested {n} tweets in {ingest_secs:.2} s, VmHWM {} KiB",
-        rss::peak_kib()
-    );
 
-    let mut figures = SystemFigures {
-        system: VERSION.into(),
-        protocol: "reader state vector (v1) → writer `encode_diff_v1` → reader `apply_update`"
-            .into(),
-        stored:
-            "root map `tweets`: key = tweet id, value = params MessagePack bytes (`Any::Buffer`)"
-                .into(),
-        n,
-        base_tweets: workload.base_len(),
-        source,
-        payload_bytes,
-        ingest_secs,
-        full_sync: None,
-        reconnects: Vec::new(),
-        rss_before_kib,
-        rss_end_kib: 0,
-        peak_rss_kib: 0,
-        rss_after_sync_kib: 0,
-        complete: false,
-        note: None,
-    };
-    figures.emit();
-
-    let full_sync = sync(&writer, &reader, payload_bytes)?;
-    ensure!(
-        reader.len() == writer.len(),
-        "reader not level after the full sync"
-    );
-    eprintln!(
-        "yrs: full sync {:.2} s, {} bytes, VmHWM {} KiB",
-        full_sync.secs,
-        full_sync.bytes,
-        rss::peak_kib()
-    );
-    figures.full_sync = Some(full_sync);
-    figures.rss_after_sync_kib = rss::peak_kib();
-    figures.emit();
-
-    let mut expected = n;
-    for new in RECONNECT_NEW {
-        let batch = workload.batch(new);
-        let payload: u64 = batch.iter().map(Tweet::payload_len).sum();
-        expected += new as u64;
-        writer.insert(batch);
-        let exchange = sync(&writer, &reader, payload)?;
-        ensure!(
-            reader.len() as u64 == expected,
-            "reader holds {} of {expected} after a reconnect",
-            reader.len()
-        );
-        figures.reconnects.push(Reconnect {
-            variant: "stateless (state vector each time)".into(),
-            new_tweets: new,
-            exchange,
-        });
-        figures.emit();
+    fn insert(&mut self, tweets: Vec<Tweet>) -> anyhow::Result<()> {
+        self.writer.insert(tweets);
+        Ok(())
     }
-    figures.complete = true;
-    figures.emit();
-    Ok(())
+
+    fn writer_len(&self) -> u64 {
+        u64::from(self.writer.len())
+    }
+
+    fn reader_level(&mut self, n: u64) -> bool {
+        u64::from(self.reader.len()) == n && self.reader.len() == self.writer.len()
+    }
+
+    fn full_sync(&mut self, payload_bytes: u64) -> anyhow::Result<Exchange> {
+        sync(&self.writer, &self.reader, payload_bytes)
+    }
+
+    fn reconnect(&mut self, _kind: usize, payload_bytes: u64) -> anyhow::Result<Exchange> {
+        sync(&self.writer, &self.reader, payload_bytes)
+    }
 }

@@ -138,7 +138,7 @@ impl ConnectionActor {
             Ok(session) => session,
             Err(e) => {
                 tracing::error!(
-                    error = %crate::realize::realizer::error_chain(&e),
+                    error = %replikativ_actors::error_chain(&e),
                     "cannot list the CRDTs to serve; closing the connection"
                 );
                 replikativ_actors::fail(ctx, e);
@@ -212,7 +212,7 @@ impl ConnectionActor {
                         };
                         match addr.send(msg).await {
                             Ok(Ok(_added)) => Ok(()),
-                            Ok(Err(e)) => Err(crate::realize::realizer::error_chain(&e)),
+                            Ok(Err(e)) => Err(replikativ_actors::error_chain(&e)),
                             Err(_) => Err("the replica actor stopped".to_string()),
                         }
                     };
@@ -266,11 +266,11 @@ impl ConnectionActor {
                         crdt = ?crdt.map(|c| c.to_string()),
                         id = %id,
                         "refused a batch: {}",
-                        crate::realize::realizer::error_chain(&reason)
+                        replikativ_actors::error_chain(&reason)
                     );
                 }
                 Effect::Close { reason } => {
-                    let why = crate::realize::realizer::error_chain(&reason);
+                    let why = replikativ_actors::error_chain(&reason);
                     tracing::warn!(remote = %self.remote, "closing: {why}");
                     if let Some(out) = self.out.take() {
                         out.do_send(Outgoing::Close(why.clone()));

@@ -121,7 +121,7 @@ impl PeerContext {
                 "accepted".into(),
             ))
         })
-        .restart(Restart::Temporary)
+        .children(|c| c.restart(Restart::Temporary))
         .intensity(1000, Duration::from_secs(1))
     }
 

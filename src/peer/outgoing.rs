@@ -30,7 +30,7 @@ pub(super) fn batches(flow: &mut Flow, store: &Store, remote: &str) -> Vec<Messa
 /// Loads a commit and the values its transactions reference, for sending.
 pub fn load_outgoing(store: &crate::store::Store, id: &Id) -> Result<OutgoingCommit, String> {
     let loaded = crate::store::cdvcs::load_commit(store, id)
-        .map_err(|e| crate::realize::realizer::error_chain(&e))?
+        .map_err(|e| replikativ_actors::error_chain(&e))?
         .ok_or_else(|| format!("commit {id} is not in the store"))?;
     let values = (loaded.params.into_iter())
         .filter_map(|(pid, bytes)| bytes.map(|b| (pid, b)))

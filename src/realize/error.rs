@@ -60,14 +60,5 @@ pub enum RealizeError {
     },
 }
 
-/// Renders an error with its whole `source()` chain.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
+/// `e` with its `source()` chain joined by `": "` (the supervision runtime's renderer).
+pub use replikativ_actors::error_chain;

@@ -18,8 +18,9 @@ use rusqlite::{
 use serde_json::Value;
 
 use super::params::decode_params;
-use super::sink::{HandlerError, Sink, SinkError, SkippedCommit, TxParams, now_ms, panic_message};
+use super::sink::{HandlerError, Sink, SinkError, SkippedCommit, TxParams, now_ms};
 use crate::id::Id;
+use replikativ_actors::panic_message;
 
 /// The `meta.format` value that marks a replikativ SQLite sink.
 pub const SQLITE_FORMAT: &str = "replikativ-sqlite-sink/1";

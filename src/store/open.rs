@@ -275,7 +275,10 @@ fn open_file(path: &Path) -> Result<Database, StoreError> {
         Ok(Err(e)) => Err(open_error(path, e)),
         Err(panic) => Err(StoreError::Damaged {
             path: path.to_path_buf(),
-            detail: format!("redb panicked while opening: {}", panic_text(&panic)),
+            detail: format!(
+                "redb panicked while opening: {}",
+                replikativ_actors::panic_message(panic.as_ref())
+            ),
         }),
     }
 }
@@ -309,7 +312,10 @@ fn open_backend<B: StorageBackend>(backend: B, shown: &Path) -> Result<Database,
         Ok(Err(e)) => Err(open_error(shown, e)),
         Err(panic) => Err(StoreError::Damaged {
             path: shown.to_path_buf(),
-            detail: format!("redb panicked while opening: {}", panic_text(&panic)),
+            detail: format!(
+                "redb panicked while opening: {}",
+                replikativ_actors::panic_message(panic.as_ref())
+            ),
         }),
     }
 }
@@ -335,7 +341,10 @@ fn create_fresh(dir: &Path, path: &Path) -> Result<(), StoreError> {
         Err(panic) => {
             return Err(StoreError::Damaged {
                 path: tmp,
-                detail: format!("redb panicked while creating: {}", panic_text(&panic)),
+                detail: format!(
+                    "redb panicked while creating: {}",
+                    replikativ_actors::panic_message(panic.as_ref())
+                ),
             });
         }
     };
@@ -399,15 +408,5 @@ fn open_error(path: &Path, e: DatabaseError) -> StoreError {
             path,
             source: Arc::new(other.into()),
         },
-    }
-}
-
-fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".into()
     }
 }

@@ -46,8 +46,10 @@ async fn pool_starts_children_at_run_time_and_forgets_temporary_ones_when_they_e
 #[actix_rt::test]
 async fn pool_restarts_permanent_children_with_their_arguments() {
     let pool = worker_pool()
-        .restart(Restart::Permanent)
-        .backoff(replikativ_actors::BackoffPolicy::none())
+        .children(|c| {
+            c.restart(Restart::Permanent)
+                .backoff(replikativ_actors::BackoffPolicy::none())
+        })
         .start()
         .await
         .expect("start");
