@@ -36,8 +36,9 @@
 //! 4. [`replica::ReplicaActor`] (reached through its slot, no lookup): leaves out tweet ids
 //!    already committed, joins concurrent heads, and builds one atomic batch (params values,
 //!    commit record, graph entry, heads, checkpoint, id index).
-//! 5. [`store::StoreHandle`] → `StoreActor` → the `store-writer` thread
-//!    ([`store::GroupCommitter`]): one redb transaction and fsync for every batch queued
+//! 5. [`store::StoreHandle`] → the `store-writer` thread ([`store::GroupCommitter`]) of the
+//!    current `StoreActor` incarnation, which published it (no actor hop; a failed write
+//!    stops that incarnation): one redb transaction and fsync for every batch queued
 //!    meanwhile; the answer comes back on a oneshot.
 //! 6. The replica applies the commit to its in-memory CDVCS and announces the durable change
 //!    on its broadcast channel and the node's event bus.

@@ -33,7 +33,7 @@ use crate::realize::realizer::{RealizerActor, RealizerShared};
 use crate::replica::ReplicaShared;
 use crate::replicas::{RegistryError, Replicas};
 use crate::stage::Stage;
-use crate::store::{Store, StoreActor, StoreError, StoreHandle};
+use crate::store::{Store, StoreError, StoreHandle};
 
 pub use crate::peer::context::Metrics;
 pub use crate::realize::realizer::RealizerSpec;
@@ -244,16 +244,14 @@ impl NodeBuilder {
             self.slow_peer_timeout,
         ));
         let (realizers, realizer_shared) = self.realizers_subtree(&replicas, &store);
-        let actor_store = store.clone();
+        let writer = handle.clone();
         let root = Supervisor::new(self.name.clone())
             .strategy(Strategy::RestForOne)
             .intensity(10, Duration::from_secs(10))
             .backoff(restart_backoff())
             .child(
-                ChildSpec::actor_in("store", handle.slot(), move || {
-                    StoreActor::new(actor_store.clone())
-                })
-                .shutdown(Shutdown::Timeout(Duration::from_secs(30))),
+                ChildSpec::new_in("store", handle.slot(), move || writer.store_actor())
+                    .shutdown(Shutdown::Timeout(Duration::from_secs(30))),
             )
             .child(replicas.child_spec())
             .start()

@@ -2,7 +2,7 @@
 //! and history, watch durable changes, connect to peers. Every call answers with a typed result.
 //!
 //! ```text
-//!   user code ──► Stage ──► ReplicaActor (per CDVCS) ──► StoreActor (group commit, durable)
+//!   user code ──► Stage ──► ReplicaActor (per CDVCS) ──► store-writer thread (group commit, durable)
 //!                   └─────► peers (connectors) ◄──► other nodes
 //! ```
 

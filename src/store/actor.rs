@@ -12,6 +12,7 @@ use crate::id::Id;
 use crate::store::batch::WriteBatch;
 use crate::store::error::StoreError;
 use crate::store::group_commit::GroupCommitter;
+use crate::store::handle::Published;
 use crate::store::open::Store;
 use crate::store::read::StateRecords;
 
@@ -38,10 +39,15 @@ pub struct GetState(pub Vec<u8>);
 #[rtype(result = "Result<StateRecords, StoreError>")]
 pub struct ScanState(pub Vec<u8>);
 
-/// A write failed: the actor stops with this error (internal).
+/// A write through the committer of incarnation `generation` failed: that incarnation stops
+/// with the error so its supervisor restarts it with a fresh writer thread. Incarnations with
+/// another generation ignore it (a late report must not stop a healthy successor).
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-struct WriteFailed(StoreError);
+pub(crate) struct WriteFailed {
+    pub generation: u64,
+    pub error: StoreError,
+}
 
 /// Owns a [`GroupCommitter`] over a [`Store`] handle.
 #[derive(Debug)]
@@ -49,6 +55,9 @@ pub struct StoreActor {
     store: Store,
     committer: Option<GroupCommitter>,
     failure: Option<StoreError>,
+    /// Where this incarnation's committer is published for [`crate::store::StoreHandle`]s,
+    /// and under which generation.
+    published: Option<(Published, u64)>,
 }
 
 impl StoreActor {
@@ -58,6 +67,35 @@ impl StoreActor {
             store,
             committer: None,
             failure: None,
+            published: None,
+        }
+    }
+
+    /// An actor whose writer thread is already running and published in `published` as
+    /// `generation` (see [`crate::store::StoreHandle::store_actor`]).
+    pub(crate) fn publishing(
+        store: Store,
+        committer: GroupCommitter,
+        published: Published,
+        generation: u64,
+    ) -> StoreActor {
+        StoreActor {
+            store,
+            committer: Some(committer),
+            failure: None,
+            published: Some((published, generation)),
+        }
+    }
+
+    /// This incarnation's generation (0 when it publishes nothing).
+    fn generation(&self) -> u64 {
+        self.published.as_ref().map_or(0, |(_, g)| *g)
+    }
+
+    /// Withdraws this incarnation's writer from the handles, if it published one.
+    fn withdraw(&self) {
+        if let Some((published, generation)) = &self.published {
+            published.withdraw(*generation);
         }
     }
 
@@ -75,6 +113,7 @@ impl StoreActor {
         tracing::error!(error = %error, store = ?self.store.path(), "store actor stopping");
         self.failure.get_or_insert(error.clone());
         self.committer = None;
+        self.withdraw();
         // Exit as Failed with the cause (not a plain stop, which a supervisor reports as a
         // normal exit): supervision events and the restart decision then carry the reason.
         replikativ_actors::fail(ctx, error);
@@ -87,10 +126,17 @@ impl Actor for StoreActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         // Many concurrent writers are the point of group commit; let their requests queue.
         ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+        if self.committer.is_some() {
+            return;
+        }
         match GroupCommitter::start(self.store.clone()) {
             Ok(committer) => self.committer = Some(committer),
             Err(e) => self.fail(e, ctx),
         }
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        self.withdraw();
     }
 }
 
@@ -103,12 +149,16 @@ impl Handler<Write> for StoreActor {
         };
         let durable = committer.submit(msg.0);
         let me = ctx.address();
+        let generation = self.generation();
         // Answer the caller with the real error, then tell the actor to stop (not the other way
         // round: futures owned by a stopping actor are dropped unanswered).
         Box::pin(async move {
             let result = durable.await;
             if let Err(e) = &result {
-                me.do_send(WriteFailed(e.clone()));
+                me.do_send(WriteFailed {
+                    generation,
+                    error: e.clone(),
+                });
             }
             result
         })
@@ -119,7 +169,9 @@ impl Handler<WriteFailed> for StoreActor {
     type Result = ();
 
     fn handle(&mut self, msg: WriteFailed, ctx: &mut Context<Self>) {
-        self.fail(msg.0, ctx);
+        if msg.generation == self.generation() {
+            self.fail(msg.error, ctx);
+        }
     }
 }
 

@@ -25,11 +25,12 @@ struct Request {
     reply: oneshot::Sender<Result<(), StoreError>>,
 }
 
-/// A handle on a writer thread that group-commits batches into one [`Store`].
+/// A handle on a writer thread that group-commits batches into one [`Store`]. Clones share
+/// the thread.
 ///
-/// Dropping the handle lets the thread finish the queued batches and exit; it is never joined
-/// from the dropping thread (which may be an actix arbiter).
-#[derive(Debug)]
+/// Dropping the last handle lets the thread finish the queued batches and exit; it is never
+/// joined from the dropping thread (which may be an actix arbiter).
+#[derive(Debug, Clone)]
 pub struct GroupCommitter {
     queue: mpsc::Sender<Request>,
 }

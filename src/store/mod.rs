@@ -9,10 +9,12 @@
 //!   in one durable transaction, or not at all (`write.rs`).
 //! - [`GroupCommitter`] (`group_commit.rs`): a writer thread that coalesces every batch queued
 //!   while a transaction is being written into the next transaction.
-//! - [`StoreHandle`] (`handle.rs`): what writers hold: reads on their thread, writes to the
-//!   current store actor through its slot (no supervisor round trip).
-//! - [`StoreActor`] (`actor.rs`): the actix face of the store; writes go through the group
-//!   committer, reads run on the blocking pool, so no arbiter ever waits on redb.
+//! - [`StoreHandle`] (`handle.rs`): what writers hold: reads on their thread, writes straight
+//!   to the writer thread the current store actor incarnation published (no actor hop, no
+//!   supervisor round trip).
+//! - [`StoreActor`] (`actor.rs`): the supervised owner of a writer thread, and the actix face
+//!   of the store for code holding its address: writes go through the group committer, reads
+//!   run on the blocking pool, so no arbiter ever waits on redb.
 //! - [`keys`]: the byte layout of the state space; [`cdvcs`]: a CDVCS's records in it (load,
 //!   create, write commits), the one persistence vocabulary.
 //! - [`Store::verify`] (`verify.rs`): re-hash everything, report every damaged record.
