@@ -116,12 +116,6 @@ pub enum StoreError {
         /// BLAKE3 of the bytes.
         actual: Id,
     },
-    /// A write failed on purpose ([`crate::store::Store::inject_write_failures`]).
-    #[error("injected write failure ({remaining} more to come)")]
-    Injected {
-        /// How many further writes will fail.
-        remaining: u64,
-    },
     /// The group-commit writer thread is gone; the batch may or may not have been written.
     #[error("the store writer thread stopped before answering")]
     WriterStopped,

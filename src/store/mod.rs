@@ -65,7 +65,6 @@ pub use keys::CrdtKey;
 pub use open::{CACHE_BYTES, FILE_NAME, FORMAT_VERSION, Store};
 pub use read::StateRecords;
 pub use verify::{Damage, VerifyReport};
-pub use write::WriteHold;
 
 /// Where the store lives.
 #[derive(Clone, Debug)]

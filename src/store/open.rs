@@ -64,17 +64,10 @@ pub(crate) struct Inner {
     reopen: Option<Reopen>,
     /// An I/O error latched the current `Database`: the next operation reopens it.
     io_failed: AtomicBool,
-    /// Commits skip the sync (fault-injection tests only; see
-    /// [`Store::set_unsafe_no_fsync_for_tests`]).
-    pub(crate) no_fsync: AtomicBool,
     /// `None` for the in-memory backend and custom backends.
     pub(crate) path: Option<PathBuf>,
     /// The file, or the label of a custom backend, for messages.
     pub(crate) shown: PathBuf,
-    /// Writes still to fail on purpose (fault injection); zero costs one relaxed load.
-    pub(crate) injected_failures: AtomicU64,
-    /// Writes take this shared before committing; [`Store::hold_writes`] takes it exclusively.
-    pub(crate) write_gate: RwLock<()>,
     /// Write transactions committed through this handle (and its clones).
     pub(crate) commits: AtomicU64,
 }
@@ -146,8 +139,9 @@ impl Store {
     /// [`Store::open`]: redb's magic bytes, redb's integrity check, the meta table and format.
     /// `label` names the store in errors and logs.
     ///
-    /// For fault injection (a backend that fails writes or loses unsynced data on a simulated
-    /// power cut) and for embedding over other media. `backend` is a handle on the medium:
+    /// For embedding over other media, and for fault injection: the store has no test hooks of
+    /// its own, so the tests inject failing writes, held syncs and power cuts that lose unsynced
+    /// data through a simulated disk opened here. `backend` is a handle on the medium:
     /// after an I/O error the store reopens over a clone of it, so clones must share the data
     /// (like an `Arc`). Unlike [`Store::open`], creating a store here is not atomic: a store
     /// whose creation was interrupted is refused (the medium is not empty and has no magic).
@@ -168,15 +162,6 @@ impl Store {
         self.inner.path.as_deref()
     }
 
-    /// TESTS ONLY: with `true`, commits no longer wait for the storage to sync
-    /// (`Durability::None`), so [`Store::write`] returns before anything is durable and a power
-    /// cut loses acknowledged writes. It exists to show that the power-loss tests catch exactly
-    /// that; never use it elsewhere.
-    #[doc(hidden)]
-    pub fn set_unsafe_no_fsync_for_tests(&self, no_fsync: bool) {
-        self.inner.no_fsync.store(no_fsync, Ordering::SeqCst);
-    }
-
     fn init(
         db: Database,
         path: Option<PathBuf>,
@@ -189,11 +174,8 @@ impl Store {
                 db: RwLock::new(Some(db)),
                 reopen,
                 io_failed: AtomicBool::new(false),
-                no_fsync: AtomicBool::new(false),
                 path,
                 shown,
-                injected_failures: AtomicU64::new(0),
-                write_gate: RwLock::new(()),
                 commits: AtomicU64::new(0),
             }),
         })

@@ -37,25 +37,9 @@ impl Store {
     fn commit_group(&self, batches: &[&WriteBatch]) -> Result<(), StoreError> {
         let db = self.db()?;
         let mut txn = db.begin_write()?;
-        let durability = if self.inner.no_fsync.load(Ordering::Relaxed) {
-            Durability::None
-        } else {
-            Durability::Immediate
-        };
-        txn.set_durability(durability)
+        txn.set_durability(Durability::Immediate)
             .map_err(|e| StoreError::txn("setting the durability of a write", e))?;
         apply(&txn, batches)?;
-        if let Some(remaining) = self.take_injected_failure() {
-            // Dropping the transaction aborts it: nothing of the group becomes visible.
-            txn.abort()
-                .map_err(|e| StoreError::txn("aborting an injected failure", e))?;
-            return Err(StoreError::Injected { remaining });
-        }
-        let _gate = self
-            .inner
-            .write_gate
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
         txn.commit()
             .map_err(|e| StoreError::txn("committing a write", e))?;
         self.inner.commits.fetch_add(1, Ordering::Relaxed);
@@ -66,47 +50,6 @@ impl Store {
     /// group commit, fewer than the batches written.
     pub fn commit_count(&self) -> u64 {
         self.inner.commits.load(Ordering::Relaxed)
-    }
-
-    /// Holds every write at its commit point (inside its open transaction) until the returned
-    /// guard is dropped: a slow disk on demand, for tests of what must not wait for writes.
-    pub fn hold_writes(&self) -> WriteHold<'_> {
-        WriteHold {
-            _guard: self
-                .inner
-                .write_gate
-                .write()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        }
-    }
-
-    /// Makes the next `n` write transactions fail with [`StoreError::Injected`] after doing
-    /// their work but before committing (so they write nothing). For fault-injection tests.
-    pub fn inject_write_failures(&self, n: u64) {
-        self.inner.injected_failures.store(n, Ordering::SeqCst);
-    }
-
-    fn take_injected_failure(&self) -> Option<u64> {
-        let faults = &self.inner.injected_failures;
-        if faults.load(Ordering::Relaxed) == 0 {
-            return None;
-        }
-        faults
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .ok()
-            .map(|before| before - 1)
-    }
-}
-
-/// Writes wait at their commit point while this lives ([`Store::hold_writes`]).
-#[must_use = "writes resume as soon as the hold is dropped"]
-pub struct WriteHold<'a> {
-    _guard: std::sync::RwLockWriteGuard<'a, ()>,
-}
-
-impl std::fmt::Debug for WriteHold<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WriteHold")
     }
 }
 

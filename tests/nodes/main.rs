@@ -7,6 +7,11 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+// The simulated disk of the store tests (`tests/store/faulty_backend.rs`), for a node whose
+// store writes fail on demand.
+#[path = "../store/faulty_backend.rs"]
+mod faulty_backend;
+
 // The stage API end to end: one node, two replicating nodes, two heads, a `Wait` realizer;
 // the embedding example.
 mod node;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::common::stage_support::{fresh_key, memory_realizer, note, shape};
 use crate::common::wait::{eventually, eventually_async};
+use crate::faulty_backend::FaultyDisk;
 use replikativ::Node;
 use replikativ::crdt::CrdtKey;
 use replikativ::node::StoreLocation;
@@ -45,7 +46,9 @@ fn flood(stage: &Stage, key: &CrdtKey, n: usize, prefix: &str) -> Rc<RefCell<Out
 fn children_crash_while_thousands_of_transacts_are_in_flight_and_the_tree_returns_to_its_shape() {
     actix_rt::System::new().block_on(async {
         let key = fresh_key();
-        let store = Store::in_memory().expect("store");
+        // The store is over the simulated disk, whose writes the test fails on demand.
+        let disk = FaultyDisk::new(0);
+        let store = Store::with_backend(disk.clone(), "node").expect("store");
         let sink = MemorySink::new();
         let node = Node::builder()
             .store(StoreLocation::Open(store.clone()))
@@ -73,7 +76,7 @@ fn children_crash_while_thousands_of_transacts_are_in_flight_and_the_tree_return
             })
             .await;
             waves.push((wave, size));
-            store.inject_write_failures(1);
+            disk.fail_next_writes(1);
             sink.fail_next(InjectedFailure::Panic);
             waves.push((flood(&stage, &key, 50, &format!("x{round}")), 50));
             loop {

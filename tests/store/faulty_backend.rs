@@ -1,7 +1,8 @@
 //! [`FaultyDisk`]: a redb [`StorageBackend`] for fault injection. It simulates a disk with a
 //! volatile write cache (so a power cut can lose what was not synced, which a SIGKILL never
 //! shows: the kernel keeps the page cache) and switchable write and sync failures (a full
-//! disk, I/O errors).
+//! disk, I/O errors). The store has no test hooks of its own: tests open it over this disk
+//! with `Store::with_backend` to fail its writes, hold its commits or fake its syncs.
 //!
 //! # What is modelled
 //!
@@ -29,15 +30,30 @@
 //!   growing resize with ENOSPC and writes nothing; `WriteEio` fails every write with EIO;
 //!   `SyncEio` fails `sync_data` with EIO and leaves the volatile operations volatile (they
 //!   sit in the page cache and may reach the disk later, or be lost by a cut).
+//! - Failing the next `n` writes ([`FaultyDisk::fail_next_writes`]): each fails with EIO
+//!   and writes nothing, then writes work again. redb buffers a transaction's pages and
+//!   writes them (and its header) when it commits, so a failure armed between store writes
+//!   fails the next commit's first write and nothing of that commit reaches the disk. redb
+//!   latches the error: the store write fails and the store reopens on its next operation.
+//! - Holding syncs ([`FaultyDisk::hold_syncs`]): while a [`SyncHold`] lives, a `sync_data`
+//!   with written data to make durable waits (without holding the disk, so reads go on).
+//!   That is a store commit's sync, once its pages are written and before the commit is
+//!   durable or visible to readers: every store write waits at its commit point, inside its
+//!   write transaction, and writes queued meanwhile pile up behind it. A sync with only a
+//!   resize to make durable goes through: redb grows the file inside a transaction under the
+//!   lock readers take to find the current root, so holding it would hold reads too.
+//! - A sync that does nothing ([`FaultyDisk::set_fake_sync`]): `sync_data` returns `Ok` and
+//!   leaves the volatile operations volatile, a disk that acknowledges a sync it did not do.
+//!   Nothing above the disk can survive that: a store over it acknowledges writes a power
+//!   cut then loses, which the power-loss tests must catch.
 //!
-//! Not modelled: a disk that acknowledges a sync it did not do (nothing above the disk can
-//! survive that), Linux dropping dirty pages after a failed fsync ("fsyncgate": later reads
+//! Not modelled: Linux dropping dirty pages after a failed fsync ("fsyncgate": later reads
 //! would see old data while the page cache believed it clean), short writes, bytes changing
 //! outside a written range, and damage to data at rest (the bit-flip tests cover that).
 #![allow(dead_code)]
 
 use std::io;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -87,12 +103,21 @@ struct Disk {
     /// The power has failed: every call fails.
     dead: bool,
     fault: Fault,
+    /// Writes still to fail ([`FaultyDisk::fail_next_writes`]).
+    failing_writes: u64,
+    /// Live [`SyncHold`]s: a `sync_data` with writes to make durable waits while this is not
+    /// zero.
+    holds: u64,
+    /// `sync_data` returns `Ok` without making anything durable.
+    fake_sync: bool,
     rng: StdRng,
     model: CutModel,
     granularity: u64,
     /// What the cut did.
     cut: Option<CutStats>,
     syncs: u64,
+    /// Calls of `sync_data` waiting for the holds to end.
+    waiting_syncs: u64,
     /// The kind of each mutating operation so far: `w`rite, `l`ength, `s`ync.
     log: Vec<u8>,
 }
@@ -114,6 +139,25 @@ pub struct CutStats {
 #[derive(Clone, Debug)]
 pub struct FaultyDisk {
     disk: Arc<Mutex<Disk>>,
+    /// Signalled when the last [`SyncHold`] ends (waited on with `disk`).
+    released: Arc<Condvar>,
+}
+
+/// Syncs of a [`FaultyDisk`] wait while this lives ([`FaultyDisk::hold_syncs`]).
+#[must_use = "syncs resume as soon as the hold is dropped"]
+#[derive(Debug)]
+pub struct SyncHold {
+    disk: FaultyDisk,
+}
+
+impl Drop for SyncHold {
+    fn drop(&mut self) {
+        let mut d = self.disk.lock();
+        d.holds -= 1;
+        if d.holds == 0 {
+            self.disk.released.notify_all();
+        }
+    }
 }
 
 fn eio(what: &str) -> io::Error {
@@ -151,13 +195,18 @@ impl FaultyDisk {
                 cut_at: None,
                 dead: false,
                 fault: Fault::None,
+                failing_writes: 0,
+                holds: 0,
+                fake_sync: false,
                 rng,
                 model,
                 granularity,
                 cut: None,
                 syncs: 0,
+                waiting_syncs: 0,
                 log: Vec::new(),
             })),
+            released: Arc::new(Condvar::new()),
         }
     }
 
@@ -176,7 +225,7 @@ impl FaultyDisk {
         self.lock().ops
     }
 
-    /// Successful syncs so far.
+    /// Successful syncs so far (not counting faked ones).
     pub fn syncs(&self) -> u64 {
         self.lock().syncs
     }
@@ -219,6 +268,37 @@ impl FaultyDisk {
     /// Switches the injected fault.
     pub fn set_fault(&self, fault: Fault) {
         self.lock().fault = fault;
+    }
+
+    /// The next `n` calls of `write` fail with EIO ("injected write failure") and write
+    /// nothing; later ones work (unless a [`Fault`] or the power says otherwise). Every call
+    /// counts, including the writes of a store reopening after the first failure.
+    pub fn fail_next_writes(&self, n: u64) {
+        self.lock().failing_writes = n;
+    }
+
+    /// Injected write failures still to come.
+    pub fn failing_writes(&self) -> u64 {
+        self.lock().failing_writes
+    }
+
+    /// Every `sync_data` with written data to make durable waits until the returned hold (and
+    /// every other) is dropped: a store write waits at its commit point, inside its write
+    /// transaction (see the module doc).
+    pub fn hold_syncs(&self) -> SyncHold {
+        self.lock().holds += 1;
+        SyncHold { disk: self.clone() }
+    }
+
+    /// Calls of `sync_data` waiting for a [`SyncHold`] to end.
+    pub fn waiting_syncs(&self) -> u64 {
+        self.lock().waiting_syncs
+    }
+
+    /// With `true`, `sync_data` returns `Ok` without making anything durable (a disk that
+    /// acknowledges a sync it did not do), until switched back.
+    pub fn set_fake_sync(&self, fake: bool) {
+        self.lock().fake_sync = fake;
     }
 }
 
@@ -391,6 +471,18 @@ impl StorageBackend for FaultyDisk {
 
     fn sync_data(&self) -> Result<(), io::Error> {
         let mut d = self.lock();
+        let writes = d
+            .volatile
+            .iter()
+            .any(|op| matches!(op, Volatile::Write { .. }));
+        if d.holds > 0 && writes {
+            d.waiting_syncs += 1;
+            d = self
+                .released
+                .wait_while(d, |d| d.holds > 0)
+                .unwrap_or_else(|p| p.into_inner());
+            d.waiting_syncs -= 1;
+        }
         if let Err(e) = d.mutate("sync_data") {
             if !d.dead {
                 d.cut_during(None);
@@ -399,6 +491,9 @@ impl StorageBackend for FaultyDisk {
         }
         if d.fault == Fault::SyncEio {
             return Err(os(libc::EIO));
+        }
+        if d.fake_sync {
+            return Ok(());
         }
         let volatile = std::mem::take(&mut d.volatile);
         for op in &volatile {
@@ -419,6 +514,10 @@ impl StorageBackend for FaultyDisk {
                 d.cut_during(Some(op));
             }
             return Err(e);
+        }
+        if d.failing_writes > 0 {
+            d.failing_writes -= 1;
+            return Err(eio("injected write failure"));
         }
         match d.fault {
             Fault::NoSpace => return Err(os(libc::ENOSPC)),

@@ -8,8 +8,9 @@
 #[path = "../common/mod.rs"]
 mod common;
 
-// A simulated disk (volatile unsynced writes, torn writes, ENOSPC/EIO), for `power_loss` and
-// `storage_faults`.
+// A simulated disk (volatile unsynced writes, torn writes, ENOSPC/EIO, failing, held and
+// faked writes and syncs), for `power_loss`, `storage_faults` and `store` (the store has no
+// test hooks of its own); `nodes` includes it too.
 mod faulty_backend;
 
 // Round trips, dedupe, atomic batches, prefix scans, verification, the `StoreActor`'s group

@@ -2,7 +2,9 @@
 //! modelled) loses its unsynced writes at a random moment, tearing the write in flight.
 //! Reopened on what survived, the store must hold every acknowledged batch (`Store::write`
 //! returned `Ok`), each batch wholly or not at all, and `verify` must be clean. With the
-//! store's fsync switched off, the same check must fail: the harness can see a missing sync.
+//! disk's sync doing nothing ([`FaultyDisk::set_fake_sync`], switched on once the store is
+//! created), the same check must fail: the harness can see acknowledged writes that were never
+//! made durable.
 //!
 //! The collector's checkpoint goes through the same disk: a node collecting the shipped
 //! tweets loses power at a random moment; on what survived, the checkpoint covers exactly the
@@ -153,7 +155,8 @@ struct Cut {
 }
 
 /// Runs one seeded case; `Err` describes a violation (lost, half-applied or damaged data).
-fn power_cut_case(seed: u64, no_fsync: bool) -> Result<Cut, String> {
+/// With `fake_sync`, the disk's syncs do nothing once the store is created.
+fn power_cut_case(seed: u64, fake_sync: bool) -> Result<Cut, String> {
     let mut rng = StdRng::seed_from_u64(seed);
     let plan = Plan::new(&mut rng);
     let fail = |what: &str, e: &dyn std::error::Error| format!("{what}: {}", error_chain(e));
@@ -163,7 +166,7 @@ fn power_cut_case(seed: u64, no_fsync: bool) -> Result<Cut, String> {
         let disk = FaultyDisk::new(seed);
         let store = Store::with_backend(disk.clone(), "calibration")
             .map_err(|e| fail("creating the store", &e))?;
-        store.set_unsafe_no_fsync_for_tests(no_fsync);
+        disk.set_fake_sync(fake_sync);
         let before = disk.mutating_ops();
         for group in &plan.groups {
             write_group(&store, group).map_err(|e| fail("calibration write", &e))?;
@@ -175,7 +178,7 @@ fn power_cut_case(seed: u64, no_fsync: bool) -> Result<Cut, String> {
     let disk = FaultyDisk::new(seed);
     let store =
         Store::with_backend(disk.clone(), "faulty").map_err(|e| fail("creating the store", &e))?;
-    store.set_unsafe_no_fsync_for_tests(no_fsync);
+    disk.set_fake_sync(fake_sync);
     disk.cut_power_after(cut_after);
     let mut out = Cut {
         model: format!("{:?}", disk.model().0),
@@ -332,7 +335,7 @@ fn after_a_power_cut_every_acknowledged_batch_is_there_whole_and_verify_is_clean
 }
 
 #[test]
-fn with_fsync_switched_off_the_same_check_catches_lost_acknowledged_writes() {
+fn with_syncs_faked_by_the_disk_the_same_check_catches_lost_acknowledged_writes() {
     let seeds: Vec<u64> = (0..40).collect();
     let mut caught = Vec::new();
     for &seed in &seeds {
@@ -341,14 +344,14 @@ fn with_fsync_switched_off_the_same_check_catches_lost_acknowledged_writes() {
         }
     }
     eprintln!(
-        "without fsync, {} of {} power cuts were caught losing data; first: {}",
+        "with faked syncs, {} of {} power cuts were caught losing data; first: {}",
         caught.len(),
         seeds.len(),
         caught.first().map(String::as_str).unwrap_or("-")
     );
     assert!(
         !caught.is_empty(),
-        "with Durability::None the harness must catch a lost acknowledged write"
+        "with syncs that make nothing durable the harness must catch a lost acknowledged write"
     );
 }
 
@@ -534,7 +537,7 @@ fn collector_case(
     source: &std::path::Path,
     oracle: &[SourceLine],
     calibration: &mut BTreeMap<(usize, bool), u64>,
-    no_fsync: bool,
+    fake_sync: bool,
 ) -> Result<CollectorCut, String> {
     let mut rng = StdRng::seed_from_u64(seed);
     let key = replikativ::crdt::CrdtKey::new(
@@ -546,17 +549,17 @@ fn collector_case(
     let rt = || actix_rt::System::new();
 
     // How many mutating disk operations collecting the whole source takes with this batch.
-    let ops = match calibration.get(&(batch, no_fsync)) {
+    let ops = match calibration.get(&(batch, fake_sync)) {
         Some(&n) => n,
         None => {
             let disk = FaultyDisk::new(seed);
             let store =
                 Store::with_backend(disk.clone(), "calibration").map_err(|e| error_chain(&e))?;
-            store.set_unsafe_no_fsync_for_tests(no_fsync);
+            disk.set_fake_sync(fake_sync);
             let before = disk.mutating_ops();
             rt().block_on(collect(&store, &key, source, batch, || false))?;
             let n = disk.mutating_ops() - before;
-            calibration.insert((batch, no_fsync), n);
+            calibration.insert((batch, fake_sync), n);
             n
         }
     };
@@ -564,7 +567,7 @@ fn collector_case(
 
     let disk = FaultyDisk::new(seed);
     let store = Store::with_backend(disk.clone(), "collector").map_err(|e| error_chain(&e))?;
-    store.set_unsafe_no_fsync_for_tests(no_fsync);
+    disk.set_fake_sync(fake_sync);
     disk.cut_power_after(cut_after);
     let watch = disk.clone();
     // The node may fail to start, or the collector to finish, once the power is off.
@@ -687,7 +690,7 @@ fn a_power_cut_while_collecting_leaves_the_checkpoint_on_the_durable_commits_and
 }
 
 #[test]
-fn with_fsync_switched_off_the_collector_check_catches_lost_acknowledged_tweets() {
+fn with_syncs_faked_by_the_disk_the_collector_check_catches_lost_acknowledged_tweets() {
     let source =
         std::fs::canonicalize(crate::common::data_dir().join("flat.jsonl")).expect("source");
     let oracle = source_oracle(&std::fs::read(&source).expect("read source"));
@@ -700,12 +703,12 @@ fn with_fsync_switched_off_the_collector_check_catches_lost_acknowledged_tweets(
         })
         .collect();
     eprintln!(
-        "without fsync, {} of 8 collector power cuts were caught; first: {}",
+        "with faked syncs, {} of 8 collector power cuts were caught; first: {}",
         caught.len(),
         caught.first().map(String::as_str).unwrap_or("-")
     );
     assert!(
         !caught.is_empty(),
-        "with Durability::None the collector check must catch lost acknowledged tweets"
+        "with syncs that make nothing durable the collector check must catch lost acknowledged tweets"
     );
 }

@@ -459,12 +459,12 @@ fn without_its_checks_a_flipped_tweet_reads_back_changed_and_the_oracle_comparis
 
 #[test]
 fn a_failed_store_write_fails_the_caller_with_context_and_restarts_the_store_and_its_dependents() {
-    let tmp = tempfile::tempdir().expect("tempdir");
     let key = fresh_key();
     let sink = MemorySink::new();
     let mut acked = Vec::new();
+    let disk = FaultyDisk::new(3);
     actix_rt::System::new().block_on(async {
-        let store = Store::open(tmp.path()).expect("open");
+        let store = Store::with_backend(disk.clone(), "node").expect("create");
         let node = Node::builder()
             .store(StoreLocation::Open(store.clone()))
             .listen("127.0.0.1:0")
@@ -491,7 +491,7 @@ fn a_failed_store_write_fails_the_caller_with_context_and_restarts_the_store_and
         }
         let mut events = node.events();
 
-        store.inject_write_failures(1);
+        disk.fail_next_writes(1);
         let err = stage
             .transact(&key, vec![note("refused")])
             .await
@@ -570,16 +570,12 @@ fn a_failed_store_write_fails_the_caller_with_context_and_restarts_the_store_and
         node.shutdown().await;
     });
 
-    // Reopened from disk, the store still holds every acknowledged commit.
-    // The old writer thread lets go of the file just after shutdown returns (it is never
-    // joined from an arbiter); wait for that, with a deadline.
-    assert!(
-        crate::common::wait::periodic_check(|| Store::open(tmp.path()).is_ok(), T),
-        "the store file is still held after the node shut down"
-    );
+    // Reopened on what is durable on the disk, the store still holds every acknowledged commit.
+    let durable = Store::with_backend(FaultyDisk::from_image(disk.durable_image(), 3), "reopened")
+        .expect("reopen the durable image");
     actix_rt::System::new().block_on(async {
         let node = Node::builder()
-            .store_dir(tmp.path())
+            .store(StoreLocation::Open(durable))
             .start()
             .await
             .expect("reopen");

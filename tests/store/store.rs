@@ -1,13 +1,17 @@
 //! Store behaviour through its public API: round trips, dedupe, atomic batches, prefix scans,
-//! verification, fault injection, and the `StoreActor`'s group commit.
+//! verification, fault injection, and the `StoreActor`'s group commit. Failing and held writes
+//! go through a store over the simulated disk ([`FaultyDisk`]): the store has no test hooks.
 //! Files on disk (damaged, foreign, in use) are in `store_files.rs`; the kill test in
 //! `store_crash.rs`.
 
 use std::ops::ControlFlow;
 use std::time::Duration;
 
+use crate::common::wait::eventually;
+use crate::faulty_backend::FaultyDisk;
 use actix::Actor;
 use replikativ::Id;
+use replikativ::realize::realizer::error_chain;
 use replikativ::store::{
     GetState, GetValues, GroupCommitter, ScanState, Store, StoreActor, StoreError, Write,
     WriteBatch, keys,
@@ -21,6 +25,24 @@ fn both_backends() -> Vec<(Store, Option<tempfile::TempDir>)> {
         (Store::in_memory().expect("memory"), None),
         (on_disk, Some(dir)),
     ]
+}
+
+/// A store over a fresh simulated disk, whose writes the test can fail or hold.
+fn store_on_disk(label: &str) -> (Store, FaultyDisk) {
+    let disk = FaultyDisk::new(0);
+    let store = Store::with_backend(disk.clone(), label).expect("store over the simulated disk");
+    (store, disk)
+}
+
+/// Whether `err` is a commit that failed on the disk's injected write failure: an I/O error,
+/// which redb latches and the store answers by reopening on its next operation.
+fn is_injected_write_failure(err: &StoreError) -> bool {
+    matches!(
+        err,
+        StoreError::Transaction { op: "committing a write", source }
+            if matches!(&**source, redb::Error::Io(e)
+                if e.to_string().contains("injected write failure"))
+    )
 }
 
 #[test]
@@ -83,16 +105,15 @@ fn state_is_overwritten_and_deleted() {
 
 #[test]
 fn a_failed_batch_writes_nothing_of_values_or_state() {
-    let store = Store::in_memory().expect("store");
+    let (store, disk) = store_on_disk("failing");
     let mut batch = WriteBatch::new();
     let id = batch.put_value(b"v".to_vec());
     batch.put_state(b"s".to_vec(), b"x".to_vec());
-    store.inject_write_failures(1);
+    disk.fail_next_writes(1);
     let err = store.write(&batch).expect_err("injected");
-    assert!(
-        matches!(err, StoreError::Injected { remaining: 0 }),
-        "{err}"
-    );
+    assert!(is_injected_write_failure(&err), "{}", error_chain(&err));
+    assert_eq!(disk.failing_writes(), 0, "no more failures to come");
+    // redb latched the I/O error: these reads work only because the store reopened first.
     assert!(!store.has_value(&id).expect("has"));
     assert_eq!(store.get_state(b"s").expect("get"), None);
     store.write(&batch).expect("the next write succeeds");
@@ -249,11 +270,13 @@ async fn concurrent_writers_through_the_actor_are_all_durable_and_grouped() {
 
 #[actix_rt::test]
 async fn batches_queued_during_a_commit_share_the_next_transaction() {
-    let store = Store::in_memory().expect("store");
+    let (store, disk) = store_on_disk("held");
     let committer = GroupCommitter::start(store.clone()).expect("start");
-    let hold = store.hold_writes();
+    let commits_before = store.commit_count();
+    let hold = disk.hold_syncs();
     // `submit` queues synchronously, so all 50 are queued while the writer is held: whatever
-    // it took before the hold stalls at its commit point, the rest form the next group.
+    // it took before the hold stalls at its commit point (the disk's sync), the rest form the
+    // next group.
     let pending: Vec<_> = (0..50u32)
         .map(|i| {
             let mut b = WriteBatch::new();
@@ -261,30 +284,39 @@ async fn batches_queued_during_a_commit_share_the_next_transaction() {
             committer.submit(b)
         })
         .collect();
+    eventually(
+        "the writer to wait at its commit point",
+        Duration::from_secs(10),
+        || disk.waiting_syncs() == 1,
+    )
+    .await;
     drop(hold);
     for p in pending {
         p.await.expect("write");
     }
-    assert!(
-        store.commit_count() <= 2,
-        "50 batches took {} transactions",
-        store.commit_count()
-    );
+    let commits = store.commit_count() - commits_before;
+    assert!(commits <= 2, "50 batches took {commits} transactions");
     assert_eq!(store.value_count().expect("count"), 50);
 }
 
 #[actix_rt::test]
 async fn reads_through_the_actor_do_not_wait_for_a_write_in_progress() {
-    let store = Store::in_memory().expect("store");
+    let (store, disk) = store_on_disk("held");
     let mut first = WriteBatch::new();
     first.put_state(b"k".to_vec(), b"old".to_vec());
     store.write(&first).expect("write");
     let actor = StoreActor::new(store.clone()).start();
 
-    let hold = store.hold_writes();
+    let hold = disk.hold_syncs();
     let mut b = WriteBatch::new();
     b.put_state(b"k".to_vec(), b"new".to_vec());
     let write = actor.send(Write(b));
+    eventually(
+        "the write to wait at its commit point",
+        Duration::from_secs(10),
+        || disk.waiting_syncs() == 1,
+    )
+    .await;
     let read = tokio::time::timeout(Duration::from_secs(10), actor.send(GetState(b"k".to_vec())))
         .await
         .expect("the read finished while the write was held")
@@ -298,9 +330,9 @@ async fn reads_through_the_actor_do_not_wait_for_a_write_in_progress() {
 
 #[actix_rt::test]
 async fn a_failed_write_reaches_its_caller_and_stops_the_actor_and_a_new_actor_works() {
-    let store = Store::in_memory().expect("store");
+    let (store, disk) = store_on_disk("failing");
     let actor = StoreActor::new(store.clone()).start();
-    store.inject_write_failures(1);
+    disk.fail_next_writes(1);
     let mut b = WriteBatch::new();
     let id = b.put_value(b"v".to_vec());
     let err = actor
@@ -308,7 +340,7 @@ async fn a_failed_write_reaches_its_caller_and_stops_the_actor_and_a_new_actor_w
         .await
         .expect("mailbox")
         .expect_err("injected");
-    assert!(matches!(err, StoreError::Injected { .. }), "{err}");
+    assert!(is_injected_write_failure(&err), "{}", error_chain(&err));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while actor.connected() {
         assert!(tokio::time::Instant::now() < deadline, "actor did not stop");
