@@ -30,7 +30,6 @@ use crate::peer::context::PeerContext;
 use crate::protocol::{Codec, Message, Received};
 use crate::replica::{ApplyRemote, Watched};
 use crate::replicas::NodeEvent;
-use crate::store::{WriteBatch, keys};
 use crate::sync::{Effect, Flow, FlowLimits, SessionConfig, SyncLimits, SyncSession};
 
 pub use super::outgoing::load_outgoing;
@@ -246,11 +245,7 @@ impl ConnectionActor {
                     );
                 }
                 Effect::SaveKnownHeads { peer, crdt, heads } => {
-                    let mut batch = WriteBatch::new();
-                    batch.put_state(
-                        keys::peer_heads(&peer, &crdt.user, &crdt.id),
-                        rmp_serde::to_vec(&heads).unwrap_or_default(),
-                    );
+                    let batch = crate::store::cdvcs::peer_heads_batch(&peer, &crdt, &heads);
                     self.node.write_in_background(batch);
                 }
                 Effect::Reject {

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::crdt::{Cdvcs, CrdtKey};
 use crate::id::Id;
-use crate::store::{Store, keys};
+use crate::store::Store;
 use crate::sync::ancestry::{self, Node};
 use crate::sync::{GraphView, Graphs};
 
@@ -64,13 +64,7 @@ impl Graphs for NodeGraphs<'_> {
     }
 
     fn known_heads_hint(&self, peer: &Uuid, crdt: &CrdtKey) -> Vec<Id> {
-        match self
-            .store
-            .get_state(&keys::peer_heads(peer, &crdt.user, &crdt.id))
-        {
-            Ok(Some(raw)) => rmp_serde::from_slice(&raw).unwrap_or_default(),
-            _ => Vec::new(),
-        }
+        crate::store::cdvcs::peer_heads_hint(self.store, peer, crdt)
     }
 }
 

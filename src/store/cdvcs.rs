@@ -189,6 +189,36 @@ fn encode<T: serde::Serialize>(v: &T) -> Vec<u8> {
     rmp_serde::to_vec(v).unwrap_or_default()
 }
 
+/// The heads peer `peer` was last known to hold of `crdt` (saved when a sync with it settled,
+/// so a reconnect starts from there): empty when none is saved. A hint that cannot be read is
+/// logged and ignored: it only costs a longer negotiation.
+pub fn peer_heads_hint(store: &Store, peer: &uuid::Uuid, crdt: &CrdtKey) -> Vec<Id> {
+    let key = keys::peer_heads(peer, &crdt.user, &crdt.id);
+    match store.get_state(&key) {
+        Ok(Some(raw)) => match rmp_serde::from_slice(&raw) {
+            Ok(heads) => heads,
+            Err(e) => {
+                tracing::warn!(%peer, crdt = %crdt, error = %e, "ignoring a damaged peer-heads hint");
+                Vec::new()
+            }
+        },
+        Ok(None) => Vec::new(),
+        Err(e) => {
+            tracing::warn!(%peer, crdt = %crdt, error = %e, "cannot read a peer-heads hint");
+            Vec::new()
+        }
+    }
+}
+
+/// A batch saving `heads` as the hint of what `peer` holds of `crdt`.
+pub fn peer_heads_batch(peer: &uuid::Uuid, crdt: &CrdtKey, heads: &[Id]) -> WriteBatch {
+    let mut batch = WriteBatch::new();
+    // Encoding ids into a Vec cannot fail: the encoder only fails on writer I/O.
+    let encoded = rmp_serde::to_vec(heads).unwrap_or_default();
+    batch.put_state(keys::peer_heads(peer, &crdt.user, &crdt.id), encoded);
+    batch
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,5 +285,27 @@ mod tests {
         store.write(&batch).expect("write");
         let err = load(&store, &key).expect_err("damaged");
         assert!(matches!(err, LoadError::Damaged { ref what, .. } if what == "heads record"));
+    }
+
+    #[test]
+    fn a_peer_heads_hint_round_trips_and_a_damaged_one_reads_as_none() {
+        let store = Store::in_memory().expect("store");
+        let key = CrdtKey::new("u", uuid::Uuid::from_u128(6));
+        let peer = uuid::Uuid::from_u128(7);
+        assert!(peer_heads_hint(&store, &peer, &key).is_empty());
+        let heads = vec![Id::of(b"one"), Id::of(b"two")];
+        store
+            .write(&peer_heads_batch(&peer, &key, &heads))
+            .expect("write");
+        assert_eq!(peer_heads_hint(&store, &peer, &key), heads);
+        let other = uuid::Uuid::from_u128(8);
+        assert!(peer_heads_hint(&store, &other, &key).is_empty(), "per peer");
+        let mut batch = WriteBatch::new();
+        batch.put_state(
+            keys::peer_heads(&peer, &key.user, &key.id),
+            b"\xc1".to_vec(),
+        );
+        store.write(&batch).expect("write");
+        assert!(peer_heads_hint(&store, &peer, &key).is_empty());
     }
 }
