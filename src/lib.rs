@@ -87,6 +87,7 @@ pub mod cli;
 pub mod collector;
 pub mod crdt;
 pub mod id;
+pub mod identity;
 pub mod node;
 pub mod oplog;
 pub mod peer;

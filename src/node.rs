@@ -28,6 +28,7 @@ use replikativ_actors::{
 use tokio::sync::broadcast;
 
 use crate::crdt::CrdtKey;
+use crate::identity::{Keypair, PublicKey};
 use crate::peer::context::PeerContext;
 use crate::realize::realizer::{RealizerActor, RealizerShared};
 use crate::replica::ReplicaShared;
@@ -53,6 +54,9 @@ pub enum NodeError {
     /// A replica named at start could not be started.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The node's key could not be read or made.
+    #[error("the node's key")]
+    Key(#[from] crate::identity::KeyError),
 }
 
 impl From<StoreError> for NodeError {
@@ -78,6 +82,7 @@ pub struct NodeBuilder {
     realizers: Vec<RealizerSpec>,
     apps: Vec<ChildSpec>,
     slow_peer_timeout: Duration,
+    key: Option<Keypair>,
 }
 
 /// A running node.
@@ -103,6 +108,7 @@ impl Node {
             realizers: Vec::new(),
             apps: Vec::new(),
             slow_peer_timeout: crate::peer::connection::SLOW_PEER_TIMEOUT,
+            key: None,
         }
     }
 
@@ -133,6 +139,11 @@ impl Node {
     /// What the connections share: peer id, counters, what peers announced, dial errors.
     pub fn peers(&self) -> &Arc<PeerContext> {
         &self.peers
+    }
+
+    /// This node's public key (its identity towards peers).
+    pub fn public_key(&self) -> PublicKey {
+        self.peers.public_key()
     }
 
     /// The root supervisor (lookups, introspection).
@@ -223,6 +234,12 @@ impl NodeBuilder {
         self
     }
 
+    /// The node's key; by default `node.key` beside the store, made on first start.
+    pub fn key(mut self, key: Keypair) -> Self {
+        self.key = Some(key);
+        self
+    }
+
     /// Adds a subtree of the user's own (e.g. a collector) after the node's own subtrees; it
     /// is started last and stopped first.
     pub fn child(mut self, spec: ChildSpec) -> Self {
@@ -232,8 +249,12 @@ impl NodeBuilder {
 
     /// Opens the store and starts the tree: the store actor and the replicas first (every
     /// stored CDVCS loaded), then peers and realizers, then the user's subtrees.
-    pub async fn start(self) -> Result<Node, NodeError> {
+    pub async fn start(mut self) -> Result<Node, NodeError> {
         let store = self.store.open()?;
+        let identity = match self.key.take() {
+            Some(key) => key,
+            None => Keypair::of_store(&store)?,
+        };
         let peer_id = crate::peer::context::load_or_create_peer_id(&store)?;
         let handle = StoreHandle::new(store.clone());
         let replicas = Arc::new(Replicas::new(handle.clone(), restart_backoff()));
@@ -241,6 +262,7 @@ impl NodeBuilder {
             handle.clone(),
             replicas.clone(),
             peer_id,
+            identity,
             self.slow_peer_timeout,
         ));
         let (realizers, realizer_shared) = self.realizers_subtree(&replicas, &store);

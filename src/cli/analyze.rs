@@ -56,16 +56,19 @@ pub async fn start_analysis_node(
     url: &str,
     sqlite: &std::path::Path,
     key: &CrdtKey,
+    flags: &super::node_args::NodeArgs,
 ) -> Result<Node> {
     let path = sqlite.to_path_buf();
     // Fail early, with the file named, if the SQLite file is not usable.
     drop(open_sink(&path).with_context(|| format!("opening {}", path.display()))?);
     let open =
         Arc::new(move || -> Result<Box<dyn Sink>, SinkError> { Ok(Box::new(open_sink(&path)?)) });
-    Node::builder()
+    let builder = Node::builder()
         .name("analyzer")
         .store_dir(store)
-        .connect(url)
+        .connect(url);
+    flags
+        .apply(builder)?
         .realize(RealizerSpec {
             name: "sqlite".into(),
             key: key.clone(),
@@ -150,7 +153,8 @@ pub async fn wait_realized(node: &Node, url: &str, key: &CrdtKey, timeout: Durat
 
 async fn analyze(args: AnalyzeArgs, key: CrdtKey) -> Result<()> {
     let mut signals = Signals::install()?;
-    let node = start_analysis_node(&args.store, &args.connect, &args.sqlite, &key).await?;
+    let node =
+        start_analysis_node(&args.store, &args.connect, &args.sqlite, &key, &args.node).await?;
     let timeout = Duration::from_secs(args.timeout);
     if args.follow {
         eprintln!("following {} into {}", args.connect, args.sqlite.display());

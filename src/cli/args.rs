@@ -53,6 +53,10 @@ pub enum Command {
     /// Operator: skip a parked commit in a SQLite sink (recorded in the sink).
     #[command(name = "realize-skip")]
     RealizeSkip(RealizeSkipArgs),
+    /// Make a new node key (PKCS#8 PEM, mode 0600) and print its public key.
+    Keygen(super::keys::KeygenArgs),
+    /// Print the public key of a key file or of a node's store.
+    Id(super::keys::IdArgs),
 }
 
 /// Which CDVCS: `--user` and `--cdvcs`.
@@ -105,6 +109,9 @@ pub struct CollectArgs {
     /// Which CDVCS.
     #[command(flatten)]
     pub crdt: CrdtArgs,
+    /// Node flags.
+    #[command(flatten)]
+    pub node: super::node_args::NodeArgs,
 }
 
 /// `replikativ analyze`.
@@ -128,6 +135,9 @@ pub struct AnalyzeArgs {
     /// Which CDVCS.
     #[command(flatten)]
     pub crdt: CrdtArgs,
+    /// Node flags.
+    #[command(flatten)]
+    pub node: super::node_args::NodeArgs,
 }
 
 /// `replikativ query`.
@@ -200,6 +210,9 @@ pub struct PeerArgs {
     /// Peers to connect to and stay in sync with (repeatable).
     #[arg(long, value_name = "URL")]
     pub connect: Vec<String>,
+    /// Node flags.
+    #[command(flatten)]
+    pub node: super::node_args::NodeArgs,
 }
 
 /// `replikativ verify`.

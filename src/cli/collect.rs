@@ -63,6 +63,7 @@ async fn collect(args: CollectArgs, spec: SourceSpec, key: CrdtKey) -> Result<()
         .store_dir(&args.store)
         .author(args.crdt.user.clone())
         .cdvcs(key.clone());
+    builder = args.node.apply(builder)?;
     if let Some(listen) = &args.listen {
         builder = builder.listen(listen.clone());
     }

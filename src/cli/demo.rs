@@ -104,9 +104,14 @@ async fn demo(dir: &Path, source: &Path, key: CrdtKey) -> Result<()> {
 
     eprintln!("[2/4] analysis: replicating from {url} and realizing into SQLite");
     let sqlite = dir.join("tweets.sqlite");
-    let analysis =
-        super::analyze::start_analysis_node(&dir.join("analysis-store"), &url, &sqlite, &key)
-            .await?;
+    let analysis = super::analyze::start_analysis_node(
+        &dir.join("analysis-store"),
+        &url,
+        &sqlite,
+        &key,
+        &Default::default(),
+    )
+    .await?;
     super::analyze::wait_realized(&analysis, &url, &key, Duration::from_secs(60)).await?;
 
     eprintln!("[3/4] supervision trees");

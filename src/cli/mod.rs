@@ -5,8 +5,10 @@ pub mod analyze;
 pub mod args;
 pub mod collect;
 pub mod demo;
+pub mod keys;
 pub mod log;
 pub mod merge;
+pub mod node_args;
 pub mod peer;
 pub mod query;
 pub mod signals;
@@ -76,5 +78,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Peer(args) => peer::run(args),
         Command::Verify(args) => verify::run(args),
         Command::RealizeSkip(args) => skip::run(args),
+        Command::Keygen(args) => keys::keygen(args),
+        Command::Id(args) => keys::id(args),
     }
 }

@@ -13,10 +13,12 @@ pub fn run(args: PeerArgs) -> Result<()> {
     }
     actix_rt::System::new().block_on(async move {
         let mut signals = Signals::install()?;
-        let mut builder = Node::builder()
-            .name("peer")
-            .store_dir(&args.store)
-            .listen(args.listen.clone());
+        let mut builder = args.node.apply(
+            Node::builder()
+                .name("peer")
+                .store_dir(&args.store)
+                .listen(args.listen.clone()),
+        )?;
         for url in &args.connect {
             builder = builder.connect(url.clone());
         }

@@ -68,6 +68,8 @@ pub struct PeerContext {
     pub(crate) replicas: Arc<Replicas>,
     /// This node's persistent peer id.
     pub(crate) peer_id: Uuid,
+    /// This node's key pair: its identity towards peers.
+    pub(crate) identity: crate::identity::Keypair,
     /// Connection counters.
     pub(crate) metrics: Metrics,
     /// A peer that acknowledges nothing for this long while we wait is disconnected.
@@ -89,6 +91,7 @@ impl PeerContext {
         store: StoreHandle,
         replicas: Arc<Replicas>,
         peer_id: Uuid,
+        identity: crate::identity::Keypair,
         slow_peer_timeout: Duration,
     ) -> PeerContext {
         PeerContext {
@@ -96,6 +99,7 @@ impl PeerContext {
             writer: store,
             replicas,
             peer_id,
+            identity,
             metrics: Metrics::default(),
             slow_peer_timeout,
             next_conn: AtomicU64::new(0),
@@ -128,6 +132,11 @@ impl PeerContext {
     /// This node's persistent peer id.
     pub fn peer_id(&self) -> Uuid {
         self.peer_id
+    }
+
+    /// This node's public key.
+    pub fn public_key(&self) -> crate::identity::PublicKey {
+        self.identity.public()
     }
 
     /// Connection counters.

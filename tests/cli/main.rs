@@ -9,6 +9,9 @@ mod common;
 // The command line end to end against an independent oracle.
 mod cli;
 
+// `keygen`, `id` and a node's own key.
+mod keys;
+
 // `collect` and `analyze` killed with SIGKILL at random moments, restarted until done.
 mod cli_kill;
 
