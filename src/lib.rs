@@ -25,11 +25,12 @@
 //!
 //! From a line of the source file to a row in SQLite on another machine, in order:
 //!
-//! 1. `source-pump` thread ([`collector::source`]): reads the line (a
-//!    [`tweets::TweetCursor`] knows its byte offset), parses it into tweets, and queues each
-//!    with the position after it on a bounded channel (64).
-//! 2. `source-reader` thread: gathers ready tweets into a `Feed` chunk and sends it to the
-//!    collector actor, waiting for the answer (backpressure: a slow store pauses the source).
+//! 1. `source-reader` thread, the source's only one ([`collector::source`]): reads the line
+//!    (a [`tweets::TweetCursor`] knows its byte offset), parses it into tweets, and queues
+//!    each with the position after it on a bounded channel (64), waiting while it is full.
+//! 2. The source's feeder, an async task on the actix arbiter: gathers ready tweets into a
+//!    `Feed` chunk and sends it to the collector actor, awaiting the answer before it takes
+//!    more (backpressure: a slow store fills the channel and pauses the reader).
 //! 3. [`collector::CollectorActor`] (actix arbiter): buffers; at `--batch` tweets or every
 //!    `--flush-ms` it asks the replica for one commit ([`Stage::transact_once`], policy
 //!    `MergeFirst`), carrying the file checkpoint.

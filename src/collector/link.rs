@@ -9,16 +9,17 @@ use replikativ_actors::Slot;
 use super::actor::CollectorActor;
 use crate::tweets::SourcePosition;
 
-/// Where the current collector incarnation is, how far it has been fed, and the source's
-/// reader threads. Shared by the collector (which registers itself on start) and the source
-/// (which feeds it and resumes after what it fed).
+/// Where the current collector incarnation is, how far it has been fed, and the source
+/// incarnations still reading or feeding. Shared by the collector (which registers itself on
+/// start) and the source (which feeds it and resumes after what it fed).
 #[derive(Clone, Default)]
 pub struct CollectorLink {
     addr: Slot<CollectorActor>,
     fed: Arc<Mutex<Option<SourcePosition>>>,
     halted: Arc<AtomicBool>,
-    /// Taken by a reader thread for its whole life: a new source incarnation's reader waits
-    /// for the previous one to deliver its last chunk before it decides where to start.
+    /// Taken by a source incarnation from when its reader starts until its feeder has
+    /// delivered its last chunk: a new incarnation's reader waits for the previous one to
+    /// deliver its last chunk before it decides where to start.
     reader: Arc<(Mutex<bool>, Condvar)>,
     readers: Arc<AtomicUsize>,
 }
@@ -46,8 +47,8 @@ impl CollectorLink {
         }
     }
 
-    /// Stops the source for good: its reader feeds what it has already read and ends (before
-    /// a final flush at SIGTERM, so nothing read is left behind uncommitted).
+    /// Stops the source for good: its feeder feeds what was already read and ends (before a
+    /// final flush at SIGTERM, so nothing read is left behind uncommitted).
     pub fn halt(&self) {
         self.halted.store(true, Ordering::SeqCst);
     }
@@ -62,14 +63,17 @@ impl CollectorLink {
         self.halted.load(Ordering::SeqCst)
     }
 
-    /// Reader threads still running (0 once a halted source has fed its last chunk).
+    /// Source incarnations holding or waiting for the reader slot (0 once a halted source
+    /// has fed its last chunk).
     pub fn readers(&self) -> usize {
         self.readers.load(Ordering::SeqCst)
     }
 
-    /// Registers a reader thread: waits until the previous reader thread has ended (it may
-    /// still be delivering its last chunk), then holds the reader slot until the returned
-    /// guard drops. A reader decides where to start only once it holds the slot.
+    /// Registers a source incarnation's reader: waits until the previous incarnation has
+    /// released the slot (its feeder may still be delivering its last chunk), then holds the
+    /// reader slot until the returned guard drops. A reader decides where to start only once
+    /// it holds the slot; it hands the guard to its feeder, which drops it after its last
+    /// chunk.
     pub(crate) fn enter_reader(&self) -> ReaderGuard {
         self.readers.fetch_add(1, Ordering::SeqCst);
         let (busy, freed) = &*self.reader;
@@ -82,7 +86,7 @@ impl CollectorLink {
     }
 }
 
-/// A running reader thread's hold on the link (see [`CollectorLink::enter_reader`]).
+/// A source incarnation's hold on the reader slot (see [`CollectorLink::enter_reader`]).
 pub(crate) struct ReaderGuard {
     link: CollectorLink,
 }

@@ -3,15 +3,20 @@
 //! tweets, with the file position checkpointed in the same atomic batch as the commit.
 //!
 //! ```text
-//!   SourceActor ──(reader thread: file | stdin | HTTP pipe)──► CollectorActor ──► ReplicaActor
-//!        ▲ restarted with backoff by its supervisor              (buffer, flush)    (durable commit)
+//!   SourceActor ──(reader thread: file | stdin | HTTP pipe)──► bounded channel
+//!        │                                                          │
+//!        └──(feeder task, on the arbiter)── Feed chunks ──► CollectorActor ──► ReplicaActor
+//!        ▲ restarted with backoff by its supervisor             (buffer, flush)    (durable commit)
 //! ```
-//! Backpressure: the reader thread waits for the collector to accept each chunk, and the
-//! collector does not accept while a full buffer is being committed.
+//! Backpressure: the feeder waits for the collector to accept each chunk, the collector does
+//! not accept while a full buffer is being committed, and the reader waits while the channel
+//! is full.
 
 pub mod actor;
+mod feeder;
 pub mod http;
 pub mod link;
+mod reader;
 pub mod source;
 
 pub use actor::{CollectOptions, CollectReport, CollectorActor, CollectorLink, FlushNow};

@@ -1,28 +1,34 @@
-//! `SourceActor`: reads a source on its own thread and feeds the collector.
+//! `SourceActor`: reads a source on one thread and feeds the collector.
 //!
 //! A file is read from the collector's latest position (or the durable checkpoint after a
-//! crash); standard input and HTTP streams cannot be rewound. The reader thread blocks on
-//! each [`Feed`] until the collector has taken it (a slow store pauses the source). A read
-//! error ends this incarnation; the supervisor restarts it with backoff.
+//! crash); standard input and HTTP streams cannot be rewound. Each incarnation has one thread,
+//! `source-reader` (`collector/reader.rs`), which reads and parses the source into a bounded
+//! channel, and a feeder task on the actor's arbiter (`collector/feeder.rs`), which takes what
+//! is ready and feeds it to the collector chunk by chunk, waiting for each [`Feed`] to be taken
+//! (a slow store fills the channel and pauses the reader). A read error ends this incarnation;
+//! the supervisor restarts it with backoff.
+//!
+//! [`Feed`]: super::actor::Feed
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use actix::prelude::*;
+use tokio::sync::{mpsc, oneshot};
 
-use super::actor::{CollectorActor, CollectorLink, Feed, FeedItem, SourceEnded};
+use super::actor::CollectorLink;
+use super::reader::Reader;
 use crate::store::Store;
-use crate::tweets::{SourceEvent, SourcePosition, TweetCursor, encode_params, open_file_at};
+use crate::tweets::SourcePosition;
 
-/// How many tweets a reader sends per chunk.
-const CHUNK: usize = 64;
+/// How many tweets the feeder sends per chunk, and how many read tweets wait for it.
+pub(super) const CHUNK: usize = 64;
 /// How long a halted HTTP source may take to read what was fetched.
-const DRAIN_GRACE: Duration = Duration::from_secs(5);
-/// How often a follower looks for appended lines.
-const FOLLOW_POLL: Duration = Duration::from_millis(200);
+pub(super) const DRAIN_GRACE: Duration = Duration::from_secs(5);
+/// How often a follower looks for appended lines, and a waiting feeder at its stop flags.
+pub(super) const FOLLOW_POLL: Duration = Duration::from_millis(200);
 
 /// Where tweets come from.
 #[derive(Clone, Debug)]
@@ -105,6 +111,9 @@ pub enum SourceError {
     /// The reader thread could not be started.
     #[error("cannot start the reader thread")]
     Thread(#[source] std::io::Error),
+    /// The reader thread ended without saying why (it panicked).
+    #[error("the source's reader thread died")]
+    ReaderDied,
     /// The stored checkpoint is damaged.
     #[error("the stored checkpoint of {path} is damaged")]
     Checkpoint {
@@ -113,12 +122,12 @@ pub enum SourceError {
     },
 }
 
-/// The reader thread ended.
+/// The feeder delivered its last chunk (or could not).
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-struct ReaderEnded(Result<(), SourceError>);
+struct FeedingEnded(Result<(), SourceError>);
 
-/// The actor owning the reader thread.
+/// The actor owning the reader thread and the feeder task.
 pub struct SourceActor {
     spec: SourceSpec,
     store: Store,
@@ -140,8 +149,8 @@ impl SourceActor {
 
 /// Where a file source starts: after what the current collector already took, else the
 /// durable checkpoint, else the start. Called by a reader that holds the reader slot, so no
-/// earlier reader is still feeding.
-fn start_position(
+/// earlier incarnation is still feeding.
+pub(super) fn start_position(
     spec: &SourceSpec,
     store: &Store,
     link: &CollectorLink,
@@ -165,32 +174,41 @@ impl Actor for SourceActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let me = ctx.address();
-        let link = self.link.clone();
-        let stop = self.stop.clone();
-        let spec = self.spec.clone();
-        let store = self.store.clone();
-        let http_pipe = match &spec {
+        let drain = matches!(self.spec, SourceSpec::Http { .. });
+        let http_pipe = match &self.spec {
             SourceSpec::Http { url, token } => Some(super::http::start_fetcher(
                 url.clone(),
                 token.clone(),
-                stop.clone(),
-                link.halted_flag(),
+                self.stop.clone(),
+                self.link.halted_flag(),
             )),
             _ => None,
         };
+        let (events_tx, events) = mpsc::channel(CHUNK);
+        let (entered_tx, entered) = oneshot::channel();
+        let reader = Reader {
+            spec: self.spec.clone(),
+            store: self.store.clone(),
+            link: self.link.clone(),
+            stop: self.stop.clone(),
+            http_pipe,
+            events: events_tx,
+            entered: entered_tx,
+        };
         let spawned = std::thread::Builder::new()
             .name("source-reader".into())
-            .spawn(move || {
-                // Wait for an earlier incarnation's reader to deliver its last chunk, then
-                // decide where to start: never two readers feeding the same tweets.
-                let _slot = link.enter_reader();
-                let result = run_reader(spec, &store, &link, &stop, http_pipe);
-                me.do_send(ReaderEnded(result));
-            });
+            .spawn(move || reader.run());
         if let Err(e) = spawned {
             replikativ_actors::fail(ctx, SourceError::Thread(e));
+            return;
         }
+        // The feeder is a task of its own, not of this actor's context: like the reader, it
+        // outlives a stop of the actor long enough to deliver what was read, and it holds the
+        // reader slot until then.
+        let feeding =
+            super::feeder::run(entered, events, self.link.clone(), self.stop.clone(), drain);
+        let me = ctx.address();
+        actix_rt::spawn(async move { me.do_send(FeedingEnded(feeding.await)) });
     }
 
     fn stopping(&mut self, _ctx: &mut Context<Self>) -> Running {
@@ -199,252 +217,13 @@ impl Actor for SourceActor {
     }
 }
 
-impl Handler<ReaderEnded> for SourceActor {
+impl Handler<FeedingEnded> for SourceActor {
     type Result = ();
 
-    fn handle(&mut self, msg: ReaderEnded, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: FeedingEnded, ctx: &mut Context<Self>) {
         match msg.0 {
             Ok(()) => ctx.stop(),
             Err(e) => replikativ_actors::fail(ctx, e),
         }
-    }
-}
-
-/// One reader's life: find where to start, bind to the current collector, read and feed.
-fn run_reader(
-    spec: SourceSpec,
-    store: &Store,
-    link: &CollectorLink,
-    stop: &Arc<AtomicBool>,
-    http_pipe: Option<super::http::PipeReader>,
-) -> Result<(), SourceError> {
-    if link.halted() {
-        return Ok(());
-    }
-    let start = start_position(&spec, store, link)?;
-    // A reader feeds the collector incarnation it started with, and only that one: after a
-    // collector restart its successor's source starts from the durable checkpoint.
-    let collector = link.addr().ok_or(SourceError::CollectorGone)?;
-    let feeder = Feeder {
-        collector,
-        link: link.clone(),
-        stop: stop.clone(),
-        drain: matches!(spec, SourceSpec::Http { .. }),
-    };
-    match spec {
-        SourceSpec::File { path, follow } => {
-            tracing::info!(path = %path.display(), offset = start.offset, line = start.line, tweets_done = start.tweets_done, "reading source");
-            let cursor = open_file_at(&path, start).map_err(|source| SourceError::File {
-                path: path.clone(),
-                source,
-            })?;
-            read(cursor.follow(follow), true, follow, &feeder).map_err(|e| match e {
-                ReadError::Io(source) => SourceError::File { path, source },
-                ReadError::Other(e) => e,
-            })
-        }
-        SourceSpec::Stdin => {
-            let cursor = TweetCursor::new(BufReader::new(std::io::stdin()), SourcePosition::START);
-            read(cursor, false, false, &feeder).map_err(|e| match e {
-                ReadError::Io(source) => SourceError::Stdin(source),
-                ReadError::Other(e) => e,
-            })
-        }
-        SourceSpec::Http { .. } => match http_pipe {
-            Some(pipe) => {
-                let cursor = TweetCursor::new(pipe, SourcePosition::START).follow(true);
-                read(cursor, false, true, &feeder).map_err(|e| match e {
-                    ReadError::Io(source) => SourceError::Http(source),
-                    ReadError::Other(e) => e,
-                })
-            }
-            None => Ok(()),
-        },
-    }
-}
-
-/// Where a reader sends its chunks, and what tells it to stop.
-struct Feeder {
-    collector: Addr<CollectorActor>,
-    link: CollectorLink,
-    stop: Arc<AtomicBool>,
-    /// Halting reads what the source already fetched to its end (HTTP).
-    drain: bool,
-}
-
-impl Feeder {
-    /// Stopped (the source actor stops) or halted (the command is exiting).
-    fn stopping(&self) -> bool {
-        self.stop.load(Ordering::SeqCst) || self.link.halted()
-    }
-
-    fn send(&self, chunk: Vec<FeedItem>) -> Result<(), ReadError> {
-        if chunk.is_empty() {
-            return Ok(());
-        }
-        match futures_executor::block_on(self.collector.send(Feed(chunk))) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(ReadError::Other(SourceError::Collector(e))),
-            Err(_) => Err(ReadError::Other(SourceError::CollectorGone)),
-        }
-    }
-
-    fn end(&self) -> Result<(), ReadError> {
-        match futures_executor::block_on(self.collector.send(SourceEnded)) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(ReadError::Other(SourceError::Collector(e))),
-            Err(_) => Err(ReadError::Other(SourceError::CollectorGone)),
-        }
-    }
-}
-
-enum ReadError {
-    Io(std::io::Error),
-    Other(SourceError),
-}
-
-/// What the pump thread hands the feeder.
-enum Pumped {
-    Event(SourceEvent),
-    /// The source ended (not following).
-    End,
-    Failed(std::io::Error),
-}
-
-/// Reads the cursor on its own thread into a bounded channel. The feeder must not hold
-/// tweets while a read blocks: a stdin or HTTP read can block indefinitely, and tweets
-/// read but never fed would be lost at SIGTERM (regression: `collect --source -` committed
-/// nothing on SIGTERM while its stdin stayed open).
-/// A halted source that drains (HTTP) ends at the end of what was fetched.
-fn pump<R: BufRead + Send + 'static>(
-    mut cursor: TweetCursor<R>,
-    follow: bool,
-    stop: Arc<AtomicBool>,
-    drain: Option<Arc<AtomicBool>>,
-) -> Result<mpsc::Receiver<Pumped>, ReadError> {
-    let (tx, rx) = mpsc::sync_channel(CHUNK);
-    let halted = move || drain.as_ref().is_some_and(|h| h.load(Ordering::SeqCst));
-    std::thread::Builder::new()
-        .name("source-pump".into())
-        .spawn(move || {
-            while !stop.load(Ordering::SeqCst) {
-                let out = match cursor.next_event() {
-                    Ok(Some(SourceEvent::Pending { .. })) | Ok(None) if follow && !halted() => {
-                        std::thread::sleep(FOLLOW_POLL);
-                        continue;
-                    }
-                    Ok(Some(SourceEvent::Pending { .. })) | Ok(None) => Pumped::End,
-                    Ok(Some(event)) => Pumped::Event(event),
-                    Err(e) => Pumped::Failed(e),
-                };
-                let last = !matches!(out, Pumped::Event(_));
-                if tx.send(out).is_err() || last {
-                    return;
-                }
-            }
-        })
-        .map_err(|e| ReadError::Other(SourceError::Thread(e)))?;
-    Ok(rx)
-}
-
-/// The pump thread ended without saying why: it was stopped, or it died.
-fn pump_gone(stop: &AtomicBool) -> Pumped {
-    if stop.load(Ordering::SeqCst) {
-        Pumped::End
-    } else {
-        Pumped::Failed(std::io::Error::other("the source reader thread died"))
-    }
-}
-
-/// Reads events and feeds them in chunks; at the end (unless following) tells the collector.
-/// A chunk is fed as soon as no further event is ready, so nothing waits behind a read. When
-/// stopped or halted it feeds what is already read (standard input and HTTP cannot read it
-/// again) and returns.
-fn read<R: BufRead + Send + 'static>(
-    cursor: TweetCursor<R>,
-    positioned: bool,
-    follow: bool,
-    feeder: &Feeder,
-) -> Result<(), ReadError> {
-    let drain = feeder.drain.then(|| feeder.link.halted_flag());
-    let events = pump(cursor, follow, feeder.stop.clone(), drain)?;
-    let mut chunk = Vec::with_capacity(CHUNK);
-    loop {
-        if feeder.stopping() {
-            if feeder.drain && !feeder.stop.load(Ordering::SeqCst) {
-                // Halted: the fetcher has ended its stream; read what it fetched to its end.
-                let deadline = std::time::Instant::now() + DRAIN_GRACE;
-                while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-                    match events.recv_timeout(left) {
-                        Ok(Pumped::Event(event)) => push_event(&mut chunk, event, positioned),
-                        Ok(_) | Err(_) => break,
-                    }
-                }
-            } else {
-                // Take what the pump has already read, without waiting for more (a file is
-                // read again from its checkpoint; standard input may never end).
-                while let Ok(Pumped::Event(event)) = events.try_recv() {
-                    push_event(&mut chunk, event, positioned);
-                }
-            }
-            return feeder.send(chunk);
-        }
-        let next = match events.try_recv() {
-            Ok(next) => next,
-            Err(mpsc::TryRecvError::Empty) => {
-                // Nothing ready: feed what we hold before waiting for the source.
-                feeder.send(std::mem::take(&mut chunk))?;
-                match events.recv_timeout(FOLLOW_POLL) {
-                    Ok(next) => next,
-                    Err(mpsc::RecvTimeoutError::Timeout) => continue,
-                    Err(mpsc::RecvTimeoutError::Disconnected) => pump_gone(&feeder.stop),
-                }
-            }
-            Err(mpsc::TryRecvError::Disconnected) => pump_gone(&feeder.stop),
-        };
-        match next {
-            Pumped::Event(event) => {
-                push_event(&mut chunk, event, positioned);
-                if chunk.len() >= CHUNK {
-                    feeder.send(std::mem::take(&mut chunk))?;
-                }
-            }
-            Pumped::End => {
-                feeder.send(std::mem::take(&mut chunk))?;
-                if feeder.stopping() {
-                    return Ok(());
-                }
-                break;
-            }
-            Pumped::Failed(e) => {
-                // What was read before the error is fed (stdin and HTTP cannot re-read it).
-                feeder.send(std::mem::take(&mut chunk))?;
-                return Err(ReadError::Io(e));
-            }
-        }
-    }
-    feeder.end()
-}
-
-/// Adds one source event to the chunk being built.
-fn push_event(chunk: &mut Vec<FeedItem>, event: SourceEvent, positioned: bool) {
-    match event {
-        SourceEvent::Tweet { record, after } => chunk.push(FeedItem::Tweet {
-            params: encode_params(&record.params),
-            id: record.id,
-            after: positioned.then_some(after),
-        }),
-        SourceEvent::Skipped {
-            line,
-            reason,
-            after,
-            ..
-        } => {
-            tracing::warn!(line, %reason, "skipping source line {line}: {reason}");
-            chunk.push(FeedItem::Skipped {
-                after: positioned.then_some(after),
-            });
-        }
-        SourceEvent::Pending { .. } => {}
     }
 }
