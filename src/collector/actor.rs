@@ -154,7 +154,7 @@ impl CollectorActor {
         let n = txs.len() as u64;
         let mut extra = WriteBatch::new();
         if let (Some(key), Some(pos)) = (&self.opts.checkpoint_key, self.position) {
-            extra.put_state(key.clone(), rmp_serde::to_vec(&pos).unwrap_or_default());
+            crate::store::checkpoint::put(&mut extra, key.clone(), &pos);
         }
         Box::pin(
             async move {

@@ -114,11 +114,14 @@ pub enum SourceError {
     /// The reader thread ended without saying why (it panicked).
     #[error("the source's reader thread died")]
     ReaderDied,
-    /// The stored checkpoint is damaged.
-    #[error("the stored checkpoint of {path} is damaged")]
+    /// The stored checkpoint could not be read.
+    #[error("the checkpoint of {path}")]
     Checkpoint {
         /// The file.
         path: PathBuf,
+        /// Why.
+        #[source]
+        source: crate::store::checkpoint::CheckpointError,
     },
 }
 
@@ -161,13 +164,12 @@ pub(super) fn start_position(
     let (SourceSpec::File { path, .. }, Some(key)) = (spec, spec.checkpoint_key()) else {
         return Ok(SourcePosition::START);
     };
-    match store.get_state(&key) {
-        Ok(Some(raw)) => {
-            rmp_serde::from_slice(&raw).map_err(|_| SourceError::Checkpoint { path: path.clone() })
-        }
-        Ok(None) => Ok(SourcePosition::START),
-        Err(_) => Err(SourceError::Checkpoint { path: path.clone() }),
-    }
+    crate::store::checkpoint::get(store, &key)
+        .map(|at| at.unwrap_or(SourcePosition::START))
+        .map_err(|source| SourceError::Checkpoint {
+            path: path.clone(),
+            source,
+        })
 }
 
 impl Actor for SourceActor {

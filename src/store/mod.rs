@@ -16,7 +16,8 @@
 //!   of the store for code holding its address: writes go through the group committer, reads
 //!   run on the blocking pool, so no arbiter ever waits on redb.
 //! - [`keys`]: the byte layout of the state space; [`cdvcs`]: a CDVCS's records in it (load,
-//!   create, write commits), the one persistence vocabulary.
+//!   create, write commits, peer-heads hints), the one persistence vocabulary;
+//!   [`checkpoint`]: sources' checkpoints as typed records.
 //! - [`Store::verify`] (`verify.rs`): re-hash everything, report every damaged record.
 //!
 //! # Tables
@@ -46,6 +47,7 @@
 mod actor;
 mod batch;
 pub mod cdvcs;
+pub mod checkpoint;
 mod error;
 mod group_commit;
 mod handle;
