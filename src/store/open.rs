@@ -246,23 +246,7 @@ impl Store {
 /// Opens the redb file at `path` with its integrity check; a panic in redb is a damaged file.
 fn open_file(path: &Path) -> Result<Database, StoreError> {
     refuse_non_redb(path)?;
-    let opened = catch_unwind(AssertUnwindSafe(|| {
-        redb::Builder::new()
-            .set_check_integrity_on_open(true)
-            .set_cache_size(CACHE_BYTES)
-            .create(path)
-    }));
-    match opened {
-        Ok(Ok(db)) => Ok(db),
-        Ok(Err(e)) => Err(open_error(path, e)),
-        Err(panic) => Err(StoreError::Damaged {
-            path: path.to_path_buf(),
-            detail: format!(
-                "redb panicked while opening: {}",
-                replikativ_actors::panic_message(panic.as_ref())
-            ),
-        }),
-    }
+    open_checked(path, |builder| builder.create(path))
 }
 
 /// Like [`open_file`], over a custom backend (`shown` names it).
@@ -283,11 +267,21 @@ fn open_backend<B: StorageBackend>(backend: B, shown: &Path) -> Result<Database,
             });
         }
     }
+    open_checked(shown, |builder| builder.create_with_backend(backend))
+}
+
+/// Runs `open` on a builder with the integrity check and the store's cache size; a panic in
+/// redb is a damaged store named `shown`.
+fn open_checked(
+    shown: &Path,
+    open: impl FnOnce(&mut redb::Builder) -> Result<Database, redb::DatabaseError>,
+) -> Result<Database, StoreError> {
     let opened = catch_unwind(AssertUnwindSafe(|| {
-        redb::Builder::new()
+        let mut builder = redb::Builder::new();
+        builder
             .set_check_integrity_on_open(true)
-            .set_cache_size(CACHE_BYTES)
-            .create_with_backend(backend)
+            .set_cache_size(CACHE_BYTES);
+        open(&mut builder)
     }));
     match opened {
         Ok(Ok(db)) => Ok(db),
