@@ -1,0 +1,363 @@
+//! Who may have written a commit (DESIGN §11, signed history): pure, no I/O.
+//!
+//! - A commit's signature covers its id (the hash of its bytes, which include author and
+//!   time), under a label of its own so it can be mistaken for no other signature; it travels
+//!   and is stored beside the commit, so ids do not change.
+//! - The deterministic root and deterministic merges carry no signature.
+//! - Every other commit carries a valid signature by its `ed25519:` author — except, in an
+//!   **open** CDVCS, commits written before signing existed: no signature and an author that is
+//!   not a key; they are attributed `unsigned`.
+//! - In an **owned** CDVCS (its user is a public key) the author must also be a writer: the
+//!   owner, or a key the owner granted write access to. [`Writers`] decides that from the
+//!   commit's ancestors only, so every replica computes the same answer in any delivery order.
+//!
+//! Grants and revokes are transactions of the owner's commits ([`GRANT_WRITE`],
+//! [`REVOKE_WRITE`]) whose params id is the id of the grantee's 32 key bytes (the value holds
+//! those bytes). A revoke undoes every grant of the same key that is not its descendant: a
+//! grant concurrent with a revoke is undone (revoke wins); a grant made after a revoke (a
+//! descendant of it) stands. A writer revoked on one branch can still append to a branch
+//! forked before the revoke: those commits are valid by this rule.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use crate::crdt::commit::{Commit, CrdtKey, Transaction};
+use crate::id::Id;
+use crate::identity::{Keypair, PublicKey};
+
+/// The op of a transaction granting write access (params: the grantee key's id).
+pub const GRANT_WRITE: &str = "cdvcs/grant-write";
+/// The op of a transaction revoking write access (params: the grantee key's id).
+pub const REVOKE_WRITE: &str = "cdvcs/revoke-write";
+
+/// What a commit signature signs: this label, then the 32 id bytes.
+const LABEL: &[u8] = b"replikativ commit signature v1\0";
+
+/// A commit signature.
+pub type Signature = [u8; 64];
+
+fn signed_message(id: &Id) -> Vec<u8> {
+    let mut message = Vec::with_capacity(LABEL.len() + 32);
+    message.extend_from_slice(LABEL);
+    message.extend_from_slice(id.as_bytes());
+    message
+}
+
+/// Signs the commit `id` with `key`.
+pub fn sign(key: &Keypair, id: &Id) -> Signature {
+    key.sign(&signed_message(id))
+}
+
+/// The id a grant or revoke of `key` names (the id of its 32 bytes, which the value holds).
+pub fn key_id(key: &PublicKey) -> Id {
+    Id::of(key.as_bytes())
+}
+
+/// The transaction granting write access to `key`, and the value its params id names.
+pub fn grant_write(key: &PublicKey) -> (Transaction, Vec<u8>) {
+    access_tx(GRANT_WRITE, key)
+}
+
+/// The transaction revoking write access from `key`, and the value its params id names.
+pub fn revoke_write(key: &PublicKey) -> (Transaction, Vec<u8>) {
+    access_tx(REVOKE_WRITE, key)
+}
+
+fn access_tx(op: &str, key: &PublicKey) -> (Transaction, Vec<u8>) {
+    let tx = Transaction {
+        op: op.to_owned(),
+        params: key_id(key),
+    };
+    (tx, key.as_bytes().to_vec())
+}
+
+/// Whether `op` is a system operation on write access (never handed to realizer handlers).
+pub fn is_access_op(op: &str) -> bool {
+    op == GRANT_WRITE || op == REVOKE_WRITE
+}
+
+/// The owner of a CDVCS: its user when that is a public key (an owned CDVCS), else `None`
+/// (an open CDVCS).
+pub fn owner_of(key: &CrdtKey) -> Option<PublicKey> {
+    key.user.parse().ok()
+}
+
+/// Who made a commit, as far as its signature tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Authorship {
+    /// The deterministic root or a deterministic merge: nobody, valid when its parents are.
+    Nobody,
+    /// Signed by this key, which is its author.
+    Signed(PublicKey),
+    /// Written before signing existed (open CDVCSs only).
+    Unsigned,
+}
+
+/// Why a commit is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The signature does not verify for the author named in the commit.
+    #[error("commit {id}: its signature is not {author}'s signature of it")]
+    BadSignature {
+        /// The commit.
+        id: Id,
+        /// The author it names.
+        author: String,
+    },
+    /// A signature on a commit whose author is not a public key.
+    #[error("commit {id}: signed, but its author {author:?} is not an ed25519: key")]
+    AuthorNotAKey {
+        /// The commit.
+        id: Id,
+        /// The author it names.
+        author: String,
+    },
+    /// No signature where one is required.
+    #[error("commit {id} by {author:?} carries no signature ({why})")]
+    Unsigned {
+        /// The commit.
+        id: Id,
+        /// The author it names.
+        author: String,
+        /// Why one is required here.
+        why: &'static str,
+    },
+    /// In an owned CDVCS, the author may not write.
+    #[error(
+        "commit {id} by {author}: not a writer of {crdt} (the owner has not granted it write access)"
+    )]
+    NotAWriter {
+        /// The commit.
+        id: Id,
+        /// Its author.
+        author: PublicKey,
+        /// The CDVCS.
+        crdt: CrdtKey,
+    },
+    /// A grant or revoke in a commit not made by the owner (or in an open CDVCS).
+    #[error("commit {id} by {author}: only the owner of {crdt} grants or revokes write access")]
+    AccessByNonOwner {
+        /// The commit.
+        id: Id,
+        /// Its author.
+        author: String,
+        /// The CDVCS.
+        crdt: CrdtKey,
+    },
+    /// A parent the rule has not seen (parents are judged first).
+    #[error("commit {id}: parent {parent} has not been judged before it")]
+    UnknownParent {
+        /// The commit.
+        id: Id,
+        /// The parent.
+        parent: Id,
+    },
+}
+
+/// Checks `commit`'s signature; answers who made it.
+pub fn authorship(
+    crdt: &CrdtKey,
+    id: &Id,
+    commit: &Commit,
+    signature: Option<&Signature>,
+) -> Result<Authorship, Refusal> {
+    let without_author = commit.is_deterministic_merge()
+        || (commit.parents.is_empty() && Commit::root(crdt).id == *id);
+    if without_author && signature.is_none() {
+        return Ok(Authorship::Nobody);
+    }
+    let author: Option<PublicKey> = commit.author.parse().ok();
+    match (signature, author) {
+        (Some(sig), Some(key)) if key.verifies(&signed_message(id), sig) => {
+            Ok(Authorship::Signed(key))
+        }
+        (Some(_), Some(_)) => Err(Refusal::BadSignature {
+            id: *id,
+            author: commit.author.clone(),
+        }),
+        (Some(_), None) => Err(Refusal::AuthorNotAKey {
+            id: *id,
+            author: commit.author.clone(),
+        }),
+        (None, Some(_)) => Err(Refusal::Unsigned {
+            id: *id,
+            author: commit.author.clone(),
+            why: "its author is a key: a key's commits are always signed",
+        }),
+        (None, None) if owner_of(crdt).is_some() => Err(Refusal::Unsigned {
+            id: *id,
+            author: commit.author.clone(),
+            why: "every commit of an owned CDVCS is signed",
+        }),
+        (None, None) => Ok(Authorship::Unsigned),
+    }
+}
+
+/// The grants and revokes of write access among a commit's ancestors (itself included).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Access {
+    /// Commits holding grants, per grantee key id.
+    grants: BTreeMap<Id, BTreeSet<Id>>,
+    /// Commits holding revokes, per grantee key id.
+    revokes: BTreeMap<Id, BTreeSet<Id>>,
+}
+
+impl Access {
+    fn is_empty(&self) -> bool {
+        self.grants.is_empty() && self.revokes.is_empty()
+    }
+
+    fn absorb(&mut self, other: &Access) {
+        for (key, ids) in &other.grants {
+            self.grants.entry(*key).or_default().extend(ids);
+        }
+        for (key, ids) in &other.revokes {
+            self.revokes.entry(*key).or_default().extend(ids);
+        }
+    }
+}
+
+/// Whether and how a key may write at a commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The owner of the CDVCS.
+    Owner,
+    /// Granted by a grant no revoke among the ancestors undoes.
+    Writer,
+    /// Never granted, or every grant undone.
+    NotAWriter,
+}
+
+/// The writer rule of one owned CDVCS, judged incrementally: commits are judged parents
+/// first (as they are applied), each in O(parents + its own grants) unless grants meet.
+#[derive(Debug)]
+pub struct Writers {
+    crdt: CrdtKey,
+    owner: Option<PublicKey>,
+    /// The access state at each judged commit (shared when a commit changes nothing).
+    at: HashMap<Id, Arc<Access>>,
+    /// For each commit holding a grant or revoke: the grant/revoke commits among its
+    /// ancestors (itself excluded), to tell whether a revoke precedes a grant.
+    access_ancestors: HashMap<Id, BTreeSet<Id>>,
+}
+
+impl Writers {
+    /// The rule for `crdt` (its owner is its user when that is a key).
+    pub fn new(crdt: &CrdtKey) -> Writers {
+        Writers {
+            crdt: crdt.clone(),
+            owner: owner_of(crdt),
+            at: HashMap::new(),
+            access_ancestors: HashMap::new(),
+        }
+    }
+
+    /// Whether a commit has been judged.
+    pub fn knows(&self, id: &Id) -> bool {
+        self.at.contains_key(id)
+    }
+
+    /// Whether `key` may write on top of `parents` (all judged before).
+    pub fn verdict(&self, parents: &[Id], key: &PublicKey) -> Result<Verdict, Id> {
+        if self.owner.as_ref() == Some(key) {
+            return Ok(Verdict::Owner);
+        }
+        let access = self.merged(parents)?;
+        let key = key_id(key);
+        let revokes = access.revokes.get(&key);
+        let live = access.grants.get(&key).into_iter().flatten().any(|grant| {
+            let before = self.access_ancestors.get(grant);
+            revokes
+                .into_iter()
+                .flatten()
+                .all(|revoke| before.is_some_and(|b| b.contains(revoke)))
+        });
+        Ok(if live {
+            Verdict::Writer
+        } else {
+            Verdict::NotAWriter
+        })
+    }
+
+    /// The access state where `parents` meet (an error names a parent not judged yet).
+    fn merged(&self, parents: &[Id]) -> Result<Arc<Access>, Id> {
+        let mut states = Vec::with_capacity(parents.len());
+        for parent in parents {
+            states.push(self.at.get(parent).ok_or(*parent)?);
+        }
+        let mut non_empty = states.iter().filter(|s| !s.is_empty());
+        match (non_empty.next(), non_empty.next()) {
+            (None, _) => Ok(Arc::new(Access::default())),
+            (Some(only), None) => Ok(Arc::clone(only)),
+            (Some(first), Some(_)) => {
+                let mut all = Access::default();
+                all.absorb(first);
+                for s in states.iter().skip(1) {
+                    all.absorb(s);
+                }
+                Ok(Arc::new(all))
+            }
+        }
+    }
+
+    /// Judges commit `id` made by `who`: in an owned CDVCS its author must be a writer on top
+    /// of its parents, and only the owner grants or revokes. Records its access state for its
+    /// descendants. A judged commit is not judged again.
+    pub fn judge(&mut self, id: &Id, commit: &Commit, who: Authorship) -> Result<(), Refusal> {
+        if self.knows(id) {
+            return Ok(());
+        }
+        let unknown = |parent| Refusal::UnknownParent { id: *id, parent };
+        let access_txs: Vec<&Transaction> = commit
+            .transactions
+            .iter()
+            .filter(|t| is_access_op(&t.op))
+            .collect();
+        let by_owner = matches!(who, Authorship::Signed(k) if Some(k) == self.owner);
+        if !access_txs.is_empty() && !by_owner {
+            return Err(Refusal::AccessByNonOwner {
+                id: *id,
+                author: commit.author.clone(),
+                crdt: self.crdt.clone(),
+            });
+        }
+        if self.owner.is_some()
+            && let Authorship::Signed(author) = who
+            && self.verdict(&commit.parents, &author).map_err(unknown)? == Verdict::NotAWriter
+        {
+            return Err(Refusal::NotAWriter {
+                id: *id,
+                author,
+                crdt: self.crdt.clone(),
+            });
+        }
+        let merged = self.merged(&commit.parents).map_err(unknown)?;
+        let state = if access_txs.is_empty() {
+            merged
+        } else {
+            // The merged state names every ancestor holding a grant or revoke.
+            let mut before = BTreeSet::new();
+            before.extend(merged.grants.values().flatten());
+            before.extend(merged.revokes.values().flatten());
+            self.access_ancestors.insert(*id, before);
+            let mut next = Access::default();
+            next.absorb(&merged);
+            for tx in access_txs {
+                let side = if tx.op == GRANT_WRITE {
+                    &mut next.grants
+                } else {
+                    &mut next.revokes
+                };
+                side.entry(tx.params).or_default().insert(*id);
+            }
+            Arc::new(next)
+        };
+        self.at.insert(*id, state);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "authorship/tests.rs"]
+mod tests;
