@@ -147,7 +147,6 @@ pub async fn start(dir: &Path, http: &str, peer_listen: &str) -> anyhow::Result<
     let path = sqlite.clone();
     let node = Node::builder()
         .name("embed")
-        .author("embed-example")
         .store_dir(dir.join("store"))
         .listen(peer_listen)
         .realize(RealizerSpec {

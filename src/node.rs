@@ -77,7 +77,6 @@ pub struct NodeBuilder {
     store: StoreLocation,
     listen: Option<String>,
     connect: Vec<String>,
-    author: String,
     cdvcs: Vec<CrdtKey>,
     realizers: Vec<RealizerSpec>,
     apps: Vec<ChildSpec>,
@@ -90,7 +89,6 @@ pub struct Node {
     replicas: Arc<Replicas>,
     peers: Arc<PeerContext>,
     store: StoreHandle,
-    author: String,
     root: SupervisorHandle,
     realizers: HashMap<String, Arc<RealizerShared>>,
 }
@@ -103,7 +101,6 @@ impl Node {
             store: StoreLocation::Memory,
             listen: None,
             connect: Vec::new(),
-            author: "replikativ".into(),
             cdvcs: Vec::new(),
             realizers: Vec::new(),
             apps: Vec::new(),
@@ -114,11 +111,7 @@ impl Node {
 
     /// The user's handle.
     pub fn stage(&self) -> Stage {
-        Stage::new(
-            self.replicas.clone(),
-            self.peers.clone(),
-            self.author.clone(),
-        )
+        Stage::new(self.replicas.clone(), self.peers.clone())
     }
 
     /// The store, for reads (writes go through the stage and the replicas).
@@ -208,12 +201,6 @@ impl NodeBuilder {
         self
     }
 
-    /// The author recorded in commits.
-    pub fn author(mut self, author: impl Into<String>) -> Self {
-        self.author = author.into();
-        self
-    }
-
     /// Create or open this CDVCS at start (and subscribe to it on every connection).
     pub fn cdvcs(mut self, key: CrdtKey) -> Self {
         self.cdvcs.push(key);
@@ -257,7 +244,11 @@ impl NodeBuilder {
         };
         let peer_id = crate::peer::context::load_or_create_peer_id(&store)?;
         let handle = StoreHandle::new(store.clone());
-        let replicas = Arc::new(Replicas::new(handle.clone(), restart_backoff()));
+        let replicas = Arc::new(Replicas::new(
+            handle.clone(),
+            restart_backoff(),
+            identity.clone(),
+        ));
         let peers = Arc::new(PeerContext::new(
             handle.clone(),
             replicas.clone(),
@@ -305,7 +296,6 @@ impl NodeBuilder {
             replicas,
             peers,
             store: handle,
-            author: self.author,
             root,
             realizers: realizer_shared,
         })

@@ -17,6 +17,7 @@ pub use local::{Committed, JoinHeads, Merge, RecordTx, Transact, TransactOnce, W
 pub use remote::ApplyRemote;
 pub use shared::{NodeEvent, ReplicaChanged, ReplicaShared, Watched};
 
+use crate::identity::Keypair;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -79,6 +80,10 @@ pub enum ReplicaError {
 pub struct ReplicaActor {
     shared: Arc<ReplicaShared>,
     store: StoreHandle,
+    /// The node's key: the author of this node's commits, which it signs.
+    signer: Keypair,
+    /// The signer's public key as commits name their author.
+    author: String,
 }
 
 impl ReplicaActor {
@@ -87,6 +92,7 @@ impl ReplicaActor {
     pub fn load(
         shared: Arc<ReplicaShared>,
         store: StoreHandle,
+        signer: Keypair,
     ) -> Result<ReplicaActor, ReplicaError> {
         let key = shared.key.clone();
         let store_err = |source| ReplicaError::Store {
@@ -109,7 +115,13 @@ impl ReplicaActor {
             }
         };
         shared.install(state);
-        Ok(ReplicaActor { shared, store })
+        let author = signer.public().to_string();
+        Ok(ReplicaActor {
+            shared,
+            store,
+            signer,
+            author,
+        })
     }
 
     fn key(&self) -> &CrdtKey {
@@ -218,6 +230,17 @@ impl ReplicaActor {
                 return Box::pin(fut::ready(Err(ReplicaError::Cdvcs { key, source })));
             }
         };
+        // Every commit this node authors is signed; a deterministic merge has no author.
+        let commits: Vec<EncodedCommit> = commits
+            .into_iter()
+            .map(|c| {
+                if c.commit.is_deterministic_merge() {
+                    c
+                } else {
+                    c.signed(&self.signer)
+                }
+            })
+            .collect();
         let mut batch = self.batch_for(&commits, &op.heads);
         batch.merge(values);
         batch.merge(extra);

@@ -54,11 +54,16 @@ pub struct Replicas {
 }
 
 impl Replicas {
-    /// An empty registry over `store`; its replicas restart with `backoff`.
-    pub(crate) fn new(store: StoreHandle, backoff: replikativ_actors::BackoffPolicy) -> Replicas {
+    /// An empty registry over `store`; its replicas restart with `backoff` and sign this
+    /// node's commits with `signer`.
+    pub(crate) fn new(
+        store: StoreHandle,
+        backoff: replikativ_actors::BackoffPolicy,
+        signer: crate::identity::Keypair,
+    ) -> Replicas {
         let loader = store.clone();
         let pool = Pool::new("replicas", move |shared: Arc<ReplicaShared>| {
-            ReplicaActor::load(shared, loader.clone())
+            ReplicaActor::load(shared, loader.clone(), signer.clone())
         })
         .slots(|shared: &Arc<ReplicaShared>| shared.slot())
         .children(|c| c.restart(Restart::Permanent).backoff(backoff))

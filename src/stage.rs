@@ -44,16 +44,11 @@ pub enum StageError {
 pub struct Stage {
     replicas: Arc<Replicas>,
     peers: Arc<PeerContext>,
-    author: String,
 }
 
 impl Stage {
-    pub(crate) fn new(replicas: Arc<Replicas>, peers: Arc<PeerContext>, author: String) -> Stage {
-        Stage {
-            replicas,
-            peers,
-            author,
-        }
+    pub(crate) fn new(replicas: Arc<Replicas>, peers: Arc<PeerContext>) -> Stage {
+        Stage { replicas, peers }
     }
 
     /// The replicas of the node.
@@ -95,12 +90,7 @@ impl Stage {
         extra: WriteBatch,
         policy: WritePolicy,
     ) -> Result<Id, StageError> {
-        let msg = Transact {
-            txs,
-            author: self.author.clone(),
-            extra,
-            policy,
-        };
+        let msg = Transact { txs, extra, policy };
         self.ask(key, msg).await
     }
 
@@ -111,11 +101,7 @@ impl Stage {
         heads: Vec<Id>,
         txs: Vec<(String, Vec<u8>)>,
     ) -> Result<Id, StageError> {
-        let msg = Merge {
-            heads,
-            txs,
-            author: self.author.clone(),
-        };
+        let msg = Merge { heads, txs };
         self.ask(key, msg).await
     }
 
@@ -130,12 +116,7 @@ impl Stage {
         extra: WriteBatch,
         policy: WritePolicy,
     ) -> Result<Committed, StageError> {
-        let msg = TransactOnce {
-            txs,
-            author: self.author.clone(),
-            extra,
-            policy,
-        };
+        let msg = TransactOnce { txs, extra, policy };
         self.ask(key, msg).await
     }
 

@@ -91,11 +91,7 @@ async fn try_start(
     listen: bool,
     connect: Option<&str>,
 ) -> Result<Node, replikativ::node::NodeError> {
-    let mut b = Node::builder()
-        .name(name)
-        .store_dir(dir)
-        .author(name)
-        .cdvcs(key());
+    let mut b = Node::builder().name(name).store_dir(dir).cdvcs(key());
     if listen {
         b = b.listen("127.0.0.1:0");
     }

@@ -61,7 +61,6 @@ async fn collect(args: CollectArgs, spec: SourceSpec, key: CrdtKey) -> Result<()
     let mut builder = Node::builder()
         .name("collector")
         .store_dir(&args.store)
-        .author(args.crdt.user.clone())
         .cdvcs(key.clone());
     builder = args.node.apply(builder)?;
     if let Some(listen) = &args.listen {

@@ -58,7 +58,6 @@ async fn demo(dir: &Path, source: &Path, key: CrdtKey) -> Result<()> {
     let collector = Node::builder()
         .name("collector")
         .store_dir(dir.join("collector-store"))
-        .author(DEFAULT_USER)
         .listen("127.0.0.1:0")
         .cdvcs(key.clone())
         .start()

@@ -69,6 +69,17 @@ pub struct EncodedCommit {
     pub bytes: Vec<u8>,
     /// The decoded record.
     pub commit: Commit,
+    /// Its author's signature of `id` (DESIGN §11), kept and sent beside the commit so ids do
+    /// not change; `None` for the root, deterministic merges and commits made before signing.
+    pub signature: Option<crate::crdt::authorship::Signature>,
+}
+
+impl EncodedCommit {
+    /// This commit signed by `key` (which must be its author for the signature to hold).
+    pub fn signed(mut self, key: &crate::identity::Keypair) -> EncodedCommit {
+        self.signature = Some(crate::crdt::authorship::sign(key, &self.id));
+        self
+    }
 }
 
 impl Commit {
@@ -80,6 +91,7 @@ impl Commit {
             id: Id::of(&bytes),
             bytes,
             commit: self,
+            signature: None,
         }
     }
 
@@ -90,6 +102,7 @@ impl Commit {
             id: Id::of(bytes),
             bytes: bytes.to_vec(),
             commit,
+            signature: None,
         })
     }
 

@@ -29,8 +29,6 @@ pub enum WritePolicy {
 pub struct Transact {
     /// `(op name, params value bytes)` in order.
     pub txs: Vec<(String, Vec<u8>)>,
-    /// Who commits.
-    pub author: String,
     /// State written in the same atomic batch.
     pub extra: WriteBatch,
     /// What to do with several heads.
@@ -41,7 +39,7 @@ impl Handler<Transact> for ReplicaActor {
     type Result = AtomicResponse<Self, Result<Id, ReplicaError>>;
 
     fn handle(&mut self, msg: Transact, _ctx: &mut Context<Self>) -> Self::Result {
-        let (author, policy) = (msg.author, msg.policy);
+        let (author, policy) = (self.author.clone(), msg.policy);
         AtomicResponse::new(self.local_commit(msg.txs, msg.extra, move |state, txs| {
             prepare_local(state, &author, policy, txs)
         }))
@@ -79,8 +77,6 @@ pub struct Committed {
 pub struct TransactOnce {
     /// The records in order.
     pub txs: Vec<RecordTx>,
-    /// Who commits.
-    pub author: String,
     /// State written in the same atomic batch (also when every record was a repeat).
     pub extra: WriteBatch,
     /// What to do with several heads.
@@ -131,7 +127,7 @@ impl Handler<TransactOnce> for ReplicaActor {
                 },
             )));
         }
-        let (author, policy) = (msg.author, msg.policy);
+        let (author, policy) = (self.author.clone(), msg.policy);
         let commit = self.local_commit(kept, extra, move |state, txs| {
             prepare_local(state, &author, policy, txs)
         });
@@ -199,15 +195,13 @@ pub struct Merge {
     pub heads: Vec<Id>,
     /// Correcting transactions, `(op, params bytes)`.
     pub txs: Vec<(String, Vec<u8>)>,
-    /// Who merges.
-    pub author: String,
 }
 
 impl Handler<Merge> for ReplicaActor {
     type Result = AtomicResponse<Self, Result<Id, ReplicaError>>;
 
     fn handle(&mut self, msg: Merge, _ctx: &mut Context<Self>) -> Self::Result {
-        let (heads, author) = (msg.heads, msg.author);
+        let (heads, author) = (msg.heads, self.author.clone());
         AtomicResponse::new(self.local_commit(msg.txs, WriteBatch::new(), |state, txs| {
             state
                 .prepare_merge(&heads, &author, now_ms(), txs)

@@ -148,8 +148,9 @@ pub fn load_commit(store: &Store, id: &Id) -> Result<Option<StoredCommit>, Commi
     let Some(bytes) = get(id)? else {
         return Ok(None);
     };
-    let commit =
+    let mut commit =
         crate::crdt::Commit::decode(&bytes).map_err(|_| CommitReadError::NotACommit { id: *id })?;
+    commit.signature = read_signature(&txn, id).map_err(fail)?;
     let root = commit.commit.parents.is_empty();
     let mut params = Vec::with_capacity(commit.commit.transactions.len());
     for tx in &commit.commit.transactions {
@@ -179,9 +180,23 @@ pub fn commits_batch(key: &CrdtKey, commits: &[EncodedCommit], heads: &[Id]) -> 
             keys::graph_entry(&key.user, &key.id, &c.id),
             encode(&c.commit.parents),
         );
+        if let Some(signature) = &c.signature {
+            batch.put_state(keys::commit_signature(&c.id), signature.to_vec());
+        }
     }
     batch.put_state(keys::heads(&key.user, &key.id), encode(&heads.to_vec()));
     batch
+}
+
+/// The stored signature of commit `id`, read in `txn` (the commit's snapshot). A stored record
+/// that is not 64 bytes is no signature: the commit then fails verification where it is sent.
+fn read_signature(
+    txn: &redb::ReadTransaction,
+    id: &Id,
+) -> Result<Option<crate::crdt::authorship::Signature>, StoreError> {
+    let table = Store::open_read(txn, "state", crate::store::open::STATE)?;
+    let raw = crate::store::read::get_state_in(&table, &keys::commit_signature(id))?;
+    Ok(raw.and_then(|r| r.try_into().ok()))
 }
 
 fn encode<T: serde::Serialize>(v: &T) -> Vec<u8> {

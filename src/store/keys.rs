@@ -11,6 +11,7 @@
 //! | `source/<name>` | a source's checkpoint |
 //! | `realize/<name>` | a realizer's checkpoint |
 //! | `collected/<user>/<uuid>/<record id>` | a record id a collector committed (empty value) |
+//! | `sig/<32-byte commit id>` | the commit author's 64-byte signature of the id |
 //!
 //! `<user>` and `<name>` are arbitrary strings, written length-prefixed (u32 big-endian, then
 //! the UTF-8 bytes) so that no user's prefix is a prefix of another's (`alice` vs `alice/x`).
@@ -33,6 +34,8 @@ pub const CRDT_PREFIX: &[u8] = b"crdt/";
 pub const PEER_PREFIX: &[u8] = b"peer/";
 /// Prefix of every subscription.
 pub const SUB_PREFIX: &[u8] = b"sub/";
+/// Prefix of every commit signature.
+pub const SIG_PREFIX: &[u8] = b"sig/";
 /// Prefix of every source checkpoint.
 pub const SOURCE_PREFIX: &[u8] = b"source/";
 /// Prefix of every realizer checkpoint.
@@ -65,6 +68,14 @@ pub fn user_prefix(user: &str) -> Vec<u8> {
 pub fn crdt_prefix(user: &str, crdt: &Uuid) -> Vec<u8> {
     let mut k = CRDT_PREFIX.to_vec();
     push_crdt(&mut k, user, crdt);
+    k
+}
+
+/// `sig/<id>`: the signature of commit `id` (commit ids are global: one record per commit,
+/// whatever CDVCS holds it).
+pub fn commit_signature(id: &Id) -> Vec<u8> {
+    let mut k = SIG_PREFIX.to_vec();
+    k.extend_from_slice(id.as_bytes());
     k
 }
 

@@ -187,6 +187,17 @@ impl Store {
     }
 }
 
+/// The state record under `key` in an open state table (another read of the same snapshot).
+pub(crate) fn get_state_in(
+    table: &ReadOnlyTable<&'static [u8], &'static [u8]>,
+    key: &[u8],
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let found = table
+        .get(key)
+        .map_err(|e| StoreError::table("state", show_key(key), e))?;
+    Ok(found.map(|g| g.value().to_vec()))
+}
+
 pub(crate) fn get_addressed(
     table: &ReadOnlyTable<&'static [u8], &'static [u8]>,
     name: &'static str,

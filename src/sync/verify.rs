@@ -86,7 +86,12 @@ pub(crate) fn verify(
         }
         in_batch.insert(id);
         // The id is the hash of exactly these bytes (checked on receipt).
-        batch.commits.push(EncodedCommit { id, bytes, commit });
+        batch.commits.push(EncodedCommit {
+            id,
+            bytes,
+            commit,
+            signature: None,
+        });
     }
     Ok(batch)
 }

@@ -16,6 +16,9 @@ mod faulty_backend;
 // the embedding example.
 mod node;
 
+// Signed history: a node's commits carry its signature.
+mod signed;
+
 // Children crash while thousands of transacts are in flight; shutdown never deadlocks.
 mod supervision_load;
 

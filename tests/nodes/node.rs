@@ -22,11 +22,7 @@ fn url(node: &Node) -> String {
 #[test]
 fn the_stage_creates_transacts_watches_and_reads_history_on_one_node() {
     actix_rt::System::new().block_on(async {
-        let node = Node::builder()
-            .author("alice")
-            .start()
-            .await
-            .expect("start");
+        let node = Node::builder().start().await.expect("start");
         let stage = node.stage();
         let key = fresh_key();
         stage.create_cdvcs(&key).await.expect("create");
@@ -72,7 +68,6 @@ fn two_nodes_replicate_a_cdvcs_both_ways_over_a_websocket() {
         let key = fresh_key();
         let a = Node::builder()
             .name("a")
-            .author("a")
             .listen("127.0.0.1:0")
             .cdvcs(key.clone())
             .start()
@@ -80,7 +75,6 @@ fn two_nodes_replicate_a_cdvcs_both_ways_over_a_websocket() {
             .expect("start a");
         let b = Node::builder()
             .name("b")
-            .author("b")
             .connect(url(&a))
             .cdvcs(key.clone())
             .start()
@@ -121,7 +115,6 @@ fn concurrent_transacts_on_two_nodes_make_two_heads_and_a_wait_realizer_resumes_
         let sink = MemorySink::new();
         let a = Node::builder()
             .name("a")
-            .author("a")
             .listen("127.0.0.1:0")
             .cdvcs(key.clone())
             .start()
@@ -129,7 +122,6 @@ fn concurrent_transacts_on_two_nodes_make_two_heads_and_a_wait_realizer_resumes_
             .expect("start a");
         let b = Node::builder()
             .name("b")
-            .author("b")
             .realize(memory_realizer("mem", &key, &sink, ConflictPolicy::Wait))
             .start()
             .await

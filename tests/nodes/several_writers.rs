@@ -625,7 +625,6 @@ mod in_process {
     async fn node(name: &str, key: &CrdtKey, connect: Option<String>) -> Node {
         let mut b = Node::builder()
             .name(name)
-            .author(name)
             .store(StoreLocation::Memory)
             .listen("127.0.0.1:0")
             .cdvcs(key.clone());

@@ -477,7 +477,6 @@ async fn collect(
     let node = replikativ::Node::builder()
         .name("collector")
         .store(replikativ::node::StoreLocation::Open(store.clone()))
-        .author(key.user.clone())
         .cdvcs(key.clone())
         .start()
         .await
