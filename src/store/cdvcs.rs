@@ -145,12 +145,9 @@ pub fn load_commit(store: &Store, id: &Id) -> Result<Option<StoredCommit>, Commi
     let txn = store.read_txn().map_err(fail)?;
     let table = Store::open_read(&txn, "values", crate::store::open::VALUES).map_err(fail)?;
     let get = |v: &Id| crate::store::read::get_addressed(&table, "values", v).map_err(fail);
-    let Some(bytes) = get(id)? else {
+    let Some(commit) = read_record(&txn, &table, id)? else {
         return Ok(None);
     };
-    let mut commit =
-        crate::crdt::Commit::decode(&bytes).map_err(|_| CommitReadError::NotACommit { id: *id })?;
-    commit.signature = read_signature(&txn, id).map_err(fail)?;
     let root = commit.commit.parents.is_empty();
     let mut params = Vec::with_capacity(commit.commit.transactions.len());
     for tx in &commit.commit.transactions {
@@ -186,6 +183,40 @@ pub fn commits_batch(key: &CrdtKey, commits: &[EncodedCommit], heads: &[Id]) -> 
     }
     batch.put_state(keys::heads(&key.user, &key.id), encode(&heads.to_vec()));
     batch
+}
+
+/// The commit record `id` with its signature (no params), from one read snapshot; `None`
+/// when the commit is not stored.
+pub fn load_commit_record(
+    store: &Store,
+    id: &Id,
+) -> Result<Option<EncodedCommit>, CommitReadError> {
+    let fail = |source| CommitReadError::Store {
+        id: *id,
+        source: Box::new(source),
+    };
+    let txn = store.read_txn().map_err(fail)?;
+    let table = Store::open_read(&txn, "values", crate::store::open::VALUES).map_err(fail)?;
+    read_record(&txn, &table, id)
+}
+
+/// The commit record `id` and its signature, read in `txn` from its open values `table`.
+fn read_record(
+    txn: &redb::ReadTransaction,
+    table: &redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+    id: &Id,
+) -> Result<Option<EncodedCommit>, CommitReadError> {
+    let fail = |source| CommitReadError::Store {
+        id: *id,
+        source: Box::new(source),
+    };
+    let Some(bytes) = crate::store::read::get_addressed(table, "values", id).map_err(fail)? else {
+        return Ok(None);
+    };
+    let mut commit =
+        crate::crdt::Commit::decode(&bytes).map_err(|_| CommitReadError::NotACommit { id: *id })?;
+    commit.signature = read_signature(txn, id).map_err(fail)?;
+    Ok(Some(commit))
 }
 
 /// The stored signature of commit `id`, read in `txn` (the commit's snapshot). A stored record

@@ -86,6 +86,15 @@ fn id_of_a_store_is_its_node_key_made_on_first_start_and_kept() {
         first,
         "the node keeps its key across runs"
     );
+    // Its commits are its own: `log` attributes every transaction to that key.
+    let log = run_json(&["log", "--store", "s"], cwd);
+    let transactions = log["transactions"].as_u64().expect("transactions");
+    assert!(transactions > 0, "{log}");
+    assert_eq!(
+        log["authors"],
+        serde_json::json!({ first.clone(): transactions })
+    );
+    assert_eq!(log["grants"], 0);
     // --key: the node runs as that key and makes no node.key of its own.
     run_ok(&["keygen", "--out", "k.pem"], cwd);
     collect_with_key(cwd, "t", &source);
