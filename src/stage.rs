@@ -37,6 +37,33 @@ pub enum StageError {
         /// Which CDVCS.
         key: CrdtKey,
     },
+    /// A transaction names a system operation (grants and revokes of write access).
+    #[error("CDVCS {key}: {op} is a system operation; use Stage::grant_write or revoke_write")]
+    SystemOp {
+        /// Which CDVCS.
+        key: CrdtKey,
+        /// The op.
+        op: String,
+    },
+    /// Only the owner of a CDVCS grants and revokes write access.
+    #[error("CDVCS {key}: only its owner grants or revokes write access (this node is {node})")]
+    NotOwner {
+        /// Which CDVCS.
+        key: CrdtKey,
+        /// This node's key.
+        node: crate::identity::PublicKey,
+    },
+}
+
+/// Refuses user transactions that name a system operation.
+fn user_ops<'a>(key: &CrdtKey, mut ops: impl Iterator<Item = &'a str>) -> Result<(), StageError> {
+    match ops.find(|op| crate::crdt::authorship::is_access_op(op)) {
+        Some(op) => Err(StageError::SystemOp {
+            key: key.clone(),
+            op: op.to_owned(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// The user's handle on a node. Cheap to clone.
@@ -90,7 +117,52 @@ impl Stage {
         extra: WriteBatch,
         policy: WritePolicy,
     ) -> Result<Id, StageError> {
+        user_ops(key, txs.iter().map(|(op, _)| op.as_str()))?;
         let msg = Transact { txs, extra, policy };
+        self.ask(key, msg).await
+    }
+
+    /// Grants `grantee` write access to the owned CDVCS `key` (DESIGN §11); this node must be
+    /// its owner. Answers the commit that holds the grant.
+    pub async fn grant_write(
+        &self,
+        key: &CrdtKey,
+        grantee: &crate::identity::PublicKey,
+    ) -> Result<Id, StageError> {
+        self.change_access(key, crate::crdt::authorship::GRANT_WRITE, grantee)
+            .await
+    }
+
+    /// Revokes `grantee`'s write access to the owned CDVCS `key`; this node must be its owner.
+    pub async fn revoke_write(
+        &self,
+        key: &CrdtKey,
+        grantee: &crate::identity::PublicKey,
+    ) -> Result<Id, StageError> {
+        self.change_access(key, crate::crdt::authorship::REVOKE_WRITE, grantee)
+            .await
+    }
+
+    async fn change_access(
+        &self,
+        key: &CrdtKey,
+        op: &str,
+        grantee: &crate::identity::PublicKey,
+    ) -> Result<Id, StageError> {
+        let node = self.peers.public_key();
+        if crate::crdt::authorship::owner_of(key) != Some(node) {
+            return Err(StageError::NotOwner {
+                key: key.clone(),
+                node,
+            });
+        }
+        // The params value is the grantee's key bytes, so the params id is its key id.
+        let txs = vec![(op.to_owned(), grantee.as_bytes().to_vec())];
+        let msg = Transact {
+            txs,
+            extra: WriteBatch::new(),
+            policy: WritePolicy::MergeFirst,
+        };
         self.ask(key, msg).await
     }
 
@@ -101,6 +173,7 @@ impl Stage {
         heads: Vec<Id>,
         txs: Vec<(String, Vec<u8>)>,
     ) -> Result<Id, StageError> {
+        user_ops(key, txs.iter().map(|(op, _)| op.as_str()))?;
         let msg = Merge { heads, txs };
         self.ask(key, msg).await
     }
@@ -116,6 +189,7 @@ impl Stage {
         extra: WriteBatch,
         policy: WritePolicy,
     ) -> Result<Committed, StageError> {
+        user_ops(key, txs.iter().map(|t| t.op.as_str()))?;
         let msg = TransactOnce { txs, extra, policy };
         self.ask(key, msg).await
     }

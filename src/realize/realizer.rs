@@ -210,6 +210,8 @@ impl RealizerActor {
         };
         let ops = loaded.commit.commit.transactions.into_iter().map(|t| t.op);
         ops.zip(loaded.params)
+            // Grants and revokes of write access are system operations: no handler sees them.
+            .filter(|(op, _)| !crate::crdt::authorship::is_access_op(op))
             .map(|(op, (id, bytes))| bytes.map(|b| (op, b)).ok_or_else(|| damaged("value", id)))
             .collect()
     }

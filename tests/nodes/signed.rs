@@ -40,3 +40,72 @@ fn a_nodes_commits_are_signed_by_its_key_and_the_signature_is_kept() {
         node.shutdown().await;
     });
 }
+
+/// Grants are the owner's system operations: a non-owner cannot grant, users cannot commit
+/// them as ordinary transactions, and no realizer handler ever sees them.
+#[test]
+fn grants_are_the_owners_and_never_reach_a_realizer() {
+    use crate::common::stage_support::memory_realizer;
+    use crate::common::wait::eventually;
+    use replikativ::crdt::CrdtKey;
+    use replikativ::crdt::authorship::GRANT_WRITE;
+    use replikativ::realize::MemorySink;
+    use replikativ::realize::realizer::ConflictPolicy;
+    use replikativ::stage::StageError;
+    use std::time::Duration;
+
+    let owner = Keypair::from_seed([1; 32]);
+    let writer = Keypair::from_seed([2; 32]);
+    let key = CrdtKey::new(owner.public().to_string(), uuid::Uuid::new_v4());
+    let sink = MemorySink::new();
+    actix_rt::System::new().block_on(async {
+        let node = Node::builder()
+            .key(owner.clone())
+            .realize(memory_realizer("mem", &key, &sink, ConflictPolicy::Wait))
+            .start()
+            .await
+            .expect("start");
+        let stage = node.stage();
+        stage.create_cdvcs(&key).await.expect("create");
+        let smuggled = stage
+            .transact(&key, vec![(GRANT_WRITE.to_owned(), b"x".to_vec())])
+            .await;
+        assert!(
+            matches!(smuggled, Err(StageError::SystemOp { .. })),
+            "{smuggled:?}"
+        );
+        let first = stage
+            .transact(&key, vec![note("before")])
+            .await
+            .expect("n1");
+        let grant = stage
+            .grant_write(&key, &writer.public())
+            .await
+            .expect("the owner grants");
+        let last = stage.transact(&key, vec![note("after")]).await.expect("n2");
+        let realizer = node.realizer("mem").expect("realizer");
+        eventually(
+            "the realizer applies every commit",
+            Duration::from_secs(20),
+            || [first, grant, last].iter().all(|c| realizer.is_applied(c)),
+        )
+        .await;
+        let ops: Vec<String> = sink.snapshot().ops.into_iter().map(|o| o.op).collect();
+        assert_eq!(ops, ["note", "note"], "the grant reached no handler");
+        node.shutdown().await;
+
+        // Another node is not the owner.
+        let other = Node::builder()
+            .key(writer.clone())
+            .start()
+            .await
+            .expect("start");
+        other.stage().create_cdvcs(&key).await.expect("create");
+        let refused = other.stage().grant_write(&key, &writer.public()).await;
+        assert!(
+            matches!(refused, Err(StageError::NotOwner { .. })),
+            "{refused:?}"
+        );
+        other.shutdown().await;
+    });
+}
