@@ -188,7 +188,8 @@ impl RealizerActor {
     }
 
     /// The commit's transactions with their params bytes, from the local store.
-    fn load(&self, commit: &Id) -> Result<Vec<TxParams>, RealizeError> {
+    /// The commit's author (its key, or `unsigned`) and its transactions with their params.
+    fn load(&self, commit: &Id) -> Result<(String, Vec<TxParams>), RealizeError> {
         let name = self.name();
         let damaged = |what, id| RealizeError::Damaged {
             name: name.clone(),
@@ -208,12 +209,23 @@ impl RealizerActor {
             }
             Err(_) => return Err(damaged("commit", *commit)),
         };
+        let author = match crate::crdt::authorship::authorship(
+            &self.shared.replica.key,
+            commit,
+            &loaded.commit.commit,
+            loaded.commit.signature.as_ref(),
+        ) {
+            Ok(crate::crdt::authorship::Authorship::Signed(key)) => key.to_string(),
+            _ => "unsigned".to_owned(),
+        };
         let ops = loaded.commit.commit.transactions.into_iter().map(|t| t.op);
-        ops.zip(loaded.params)
+        let txs = ops
+            .zip(loaded.params)
             // Grants and revokes of write access are system operations: no handler sees them.
             .filter(|(op, _)| !crate::crdt::authorship::is_access_op(op))
             .map(|(op, (id, bytes))| bytes.map(|b| (op, b)).ok_or_else(|| damaged("value", id)))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((author, txs))
     }
 
     fn step(&mut self, ctx: &mut Context<Self>) {
@@ -233,8 +245,8 @@ impl RealizerActor {
                 Some(id) => break id,
             }
         };
-        let txs = match self.load(&next) {
-            Ok(txs) => txs,
+        let (author, txs) = match self.load(&next) {
+            Ok(loaded) => loaded,
             Err(e) => return self.fail(e, ctx),
         };
         let Some(worker) = self.worker.clone() else {
@@ -243,7 +255,7 @@ impl RealizerActor {
         self.busy = true;
         let name = self.name();
         ctx.spawn(
-            async move { worker.apply(next, txs).await }
+            async move { worker.apply(next, author, txs).await }
                 .into_actor(self)
                 .map(move |res, act, ctx| {
                     act.busy = false;

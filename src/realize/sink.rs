@@ -32,6 +32,18 @@ pub trait Sink: Send + 'static {
     /// A commit already applied is a no-op.
     fn apply_commit(&mut self, commit: Id, txs: &[TxParams]) -> Result<(), SinkError>;
 
+    /// Like [`apply_commit`](Self::apply_commit), telling the sink who made the commit (its
+    /// author's key, or `unsigned`) for sinks that record it; by default it is not recorded.
+    fn apply_commit_by(
+        &mut self,
+        commit: Id,
+        author: &str,
+        txs: &[TxParams],
+    ) -> Result<(), SinkError> {
+        let _ = author;
+        self.apply_commit(commit, txs)
+    }
+
     /// Operator skip of a parked commit: marks it applied without effects and records why.
     fn record_skip(&mut self, commit: Id, reason: &str) -> Result<(), SinkError>;
 

@@ -37,6 +37,10 @@ CREATE TABLE IF NOT EXISTS skipped (commit_id TEXT PRIMARY KEY, reason TEXT NOT 
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 ";
 
+/// An SQL expression handlers use for the author of the commit being applied (its key as
+/// `ed25519:…`, `unsigned`, or NULL when the realizer did not say).
+pub const COMMIT_AUTHOR: &str = "(SELECT author FROM temp.commit_context)";
+
 /// A handler: applies one transaction's params inside the sink's open transaction.
 pub type SqliteHandler =
     Box<dyn Fn(&Transaction<'_>, &Value) -> Result<(), HandlerError> + Send + 'static>;
@@ -150,6 +154,10 @@ impl SqliteSink {
             }
         }
         tx.commit().map_err(storage(&doing))?;
+        // Per connection: who made the commit being applied, for handlers that record it
+        // ([`COMMIT_AUTHOR`]).
+        conn.execute_batch("CREATE TEMP TABLE IF NOT EXISTS commit_context (author TEXT)")
+            .map_err(storage(&doing))?;
         Ok(SqliteSink {
             conn,
             path: path.to_path_buf(),
@@ -316,17 +324,16 @@ impl Sink for SqliteSink {
     }
 
     fn apply_commit(&mut self, commit: Id, txs: &[TxParams]) -> Result<(), SinkError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(storage(format!("beginning commit {commit}")))?;
-        if is_applied(&tx, commit)? {
-            return Ok(()); // dropping `tx` rolls back the empty transaction
-        }
-        // On error `tx` is dropped here, which rolls back every effect of this commit.
-        Self::apply_in(&tx, &self.handlers, commit, txs)?;
-        tx.commit()
-            .map_err(storage(format!("committing commit {commit}")))
+        self.apply_as(commit, None, txs)
+    }
+
+    fn apply_commit_by(
+        &mut self,
+        commit: Id,
+        author: &str,
+        txs: &[TxParams],
+    ) -> Result<(), SinkError> {
+        self.apply_as(commit, Some(author), txs)
     }
 
     fn record_skip(&mut self, commit: Id, reason: &str) -> Result<(), SinkError> {
@@ -381,5 +388,36 @@ impl Sink for SqliteSink {
             });
         }
         Ok(out)
+    }
+}
+
+impl SqliteSink {
+    /// Applies `txs` of `commit` in one transaction, with `author` visible to handlers as
+    /// [`COMMIT_AUTHOR`] (NULL when the caller did not say).
+    fn apply_as(
+        &mut self,
+        commit: Id,
+        author: Option<&str>,
+        txs: &[TxParams],
+    ) -> Result<(), SinkError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(storage(format!("beginning commit {commit}")))?;
+        if is_applied(&tx, commit)? {
+            return Ok(()); // dropping `tx` rolls back the empty transaction
+        }
+        tx.execute("DELETE FROM temp.commit_context", [])
+            .and_then(|_| {
+                tx.execute(
+                    "INSERT INTO temp.commit_context (author) VALUES (?1)",
+                    [author],
+                )
+            })
+            .map_err(storage(format!("noting the author of commit {commit}")))?;
+        // On error `tx` is dropped here, which rolls back every effect of this commit.
+        Self::apply_in(&tx, &self.handlers, commit, txs)?;
+        tx.commit()
+            .map_err(storage(format!("committing commit {commit}")))
     }
 }

@@ -20,7 +20,12 @@ pub struct WorkerGone;
 
 enum Request {
     Applied(oneshot::Sender<Result<HashSet<Id>, SinkError>>),
-    Apply(Id, Vec<TxParams>, oneshot::Sender<Result<(), SinkError>>),
+    Apply(
+        Id,
+        String,
+        Vec<TxParams>,
+        oneshot::Sender<Result<(), SinkError>>,
+    ),
 }
 
 /// A handle to a sink running on its own thread.
@@ -53,7 +58,9 @@ impl SinkWorker {
                 for req in rx.iter() {
                     match req {
                         Request::Applied(r) => drop(r.send(sink.applied())),
-                        Request::Apply(id, txs, r) => drop(r.send(sink.apply_commit(id, &txs))),
+                        Request::Apply(id, author, txs, r) => {
+                            drop(r.send(sink.apply_commit_by(id, &author, &txs)))
+                        }
                     }
                 }
             })
@@ -76,15 +83,16 @@ impl SinkWorker {
         answer.await.map_err(|_| WorkerGone)
     }
 
-    /// Applies one commit (effects and checkpoint in one sink transaction).
+    /// Applies one commit by `author` (effects and checkpoint in one sink transaction).
     pub async fn apply(
         &self,
         commit: Id,
+        author: String,
         txs: Vec<TxParams>,
     ) -> Result<Result<(), SinkError>, WorkerGone> {
         let (r, answer) = oneshot::channel();
         self.tx
-            .send(Request::Apply(commit, txs, r))
+            .send(Request::Apply(commit, author, txs, r))
             .map_err(|_| WorkerGone)?;
         answer.await.map_err(|_| WorkerGone)
     }

@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS tweets (
     retweet_count INTEGER,
     like_count    INTEGER,
     lang          TEXT,
-    raw           TEXT NOT NULL
+    raw           TEXT NOT NULL,
+    commit_author TEXT
 );
 CREATE INDEX IF NOT EXISTS tweets_by_username ON tweets (username);
 CREATE VIRTUAL TABLE IF NOT EXISTS tweets_fts
@@ -46,7 +47,33 @@ pub fn sqlite_handlers() -> Vec<(&'static str, TweetHandler)> {
 /// `add-tweet` is registered as [`add_tweet_params`], which reads the params bytes directly.
 pub fn open_sink(path: impl AsRef<Path>) -> Result<SqliteSink, SinkError> {
     let sink = SqliteSink::open(path)?.with_schema(TWEETS_SCHEMA)?;
+    add_commit_author(&sink)?;
     Ok(sink.bytes_handler(ADD_TWEET, add_tweet_params))
+}
+
+/// Migrates a sink made before commits were signed: adds the `commit_author` column (NULL
+/// for the tweets it already holds).
+fn add_commit_author(sink: &SqliteSink) -> Result<(), SinkError> {
+    let conn = sink.connection();
+    let doing = || format!("adding tweets.commit_author to {}", sink.path().display());
+    let has: bool = conn
+        .query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('tweets') WHERE name = 'commit_author'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| SinkError::Storage {
+            doing: doing(),
+            source: Box::new(e),
+        })?;
+    if !has {
+        conn.execute("ALTER TABLE tweets ADD COLUMN commit_author TEXT", [])
+            .map_err(|e| SinkError::Storage {
+                doing: doing(),
+                source: Box::new(e),
+            })?;
+    }
+    Ok(())
 }
 
 /// The username of the tweet's author: the attached `author` object's, when its `id` is the
@@ -74,8 +101,9 @@ fn insert_tweet(tx: &Transaction<'_>, row: TweetColumns<'_>) -> Result<(), Handl
     let inserted = tx
         .prepare_cached(
             "INSERT OR IGNORE INTO tweets
-             (id, text, created_at, author_id, username, retweet_count, like_count, lang, raw)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             (id, text, created_at, author_id, username, retweet_count, like_count, lang, raw,
+              commit_author)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, (SELECT author FROM temp.commit_context))",
         )?
         .execute(params![
             row.id,

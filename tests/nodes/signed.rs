@@ -109,3 +109,59 @@ fn grants_are_the_owners_and_never_reach_a_realizer() {
         other.shutdown().await;
     });
 }
+
+/// A realized tweet names the key that signed its commit.
+#[test]
+fn a_realized_tweet_names_the_key_that_signed_its_commit() {
+    use crate::common::wait::eventually;
+    use replikativ::node::RealizerSpec;
+    use replikativ::realize::realizer::ConflictPolicy;
+    use replikativ::realize::{Sink, SinkError};
+    use replikativ::tweets::{ADD_TWEET, encode_params, open_sink};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("t.sqlite");
+    let signer = Keypair::from_seed([4; 32]);
+    let key = fresh_key();
+    let path = db.clone();
+    let spec = RealizerSpec {
+        name: "sqlite".into(),
+        key: key.clone(),
+        open: Arc::new(move || -> Result<Box<dyn Sink>, SinkError> {
+            Ok(Box::new(open_sink(&path)?))
+        }),
+        policy: ConflictPolicy::Wait,
+    };
+    actix_rt::System::new().block_on(async {
+        let node = Node::builder()
+            .key(signer.clone())
+            .realize(spec)
+            .start()
+            .await
+            .expect("start");
+        let stage = node.stage();
+        stage.create_cdvcs(&key).await.expect("create");
+        let tweet = serde_json::json!({"id": "42", "text": "signed"});
+        let id = stage
+            .transact(&key, vec![(ADD_TWEET.to_owned(), encode_params(&tweet))])
+            .await
+            .expect("commit");
+        let realizer = node.realizer("sqlite").expect("realizer");
+        eventually("the tweet is realized", Duration::from_secs(20), || {
+            realizer.is_applied(&id)
+        })
+        .await;
+        node.shutdown().await;
+    });
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    let author: String = conn
+        .query_row(
+            "SELECT commit_author FROM tweets WHERE id = '42'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("the tweet");
+    assert_eq!(author, signer.public().to_string());
+}

@@ -327,3 +327,71 @@ fn the_jsonl_sink_rolls_back_an_unfinished_commit_on_open() {
         .collect();
     assert_eq!(ids, ["1", "2", "3"]);
 }
+
+fn commit_authors(db: &std::path::Path) -> Vec<(String, Option<String>)> {
+    let conn = rusqlite::Connection::open(db).expect("open");
+    let mut stmt = conn
+        .prepare("SELECT id, commit_author FROM tweets ORDER BY id")
+        .expect("prepare");
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+/// Each tweet records who made the commit that brought it (DESIGN §11): the realizer tells the
+/// sink, a repeat keeps the first author, and a caller that does not say leaves NULL.
+#[test]
+fn tweets_record_the_author_of_their_commit() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("a.sqlite");
+    let mut sink = open_sink(&db).expect("sink");
+    sink.apply_commit_by(commit(1), "ed25519:A", &[tweet("1", "7"), tweet("2", "7")])
+        .expect("apply");
+    sink.apply_commit_by(commit(2), "unsigned", &[tweet("2", "7"), tweet("3", "7")])
+        .expect("apply");
+    sink.apply_commit(commit(3), &[tweet("4", "7")])
+        .expect("apply");
+    assert_eq!(
+        commit_authors(&db),
+        [
+            ("1".to_owned(), Some("ed25519:A".to_owned())),
+            ("2".to_owned(), Some("ed25519:A".to_owned())),
+            ("3".to_owned(), Some("unsigned".to_owned())),
+            ("4".to_owned(), None),
+        ]
+    );
+}
+
+/// A sink made before commits were signed gains the column in place; its tweets stay.
+#[test]
+fn an_existing_sink_without_commit_author_is_migrated_in_place() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("old.sqlite");
+    let old_schema = TWEETS_SCHEMA.replace(",\n    commit_author TEXT", "");
+    assert_ne!(old_schema, TWEETS_SCHEMA, "the old schema lacks the column");
+    let old = SqliteSink::open(&db)
+        .expect("sink")
+        .with_schema(&old_schema)
+        .expect("schema");
+    // A row as the previous code's handler wrote it.
+    old.connection()
+        .execute(
+            "INSERT INTO tweets (id, text, raw) VALUES ('1', 'tweet 1', '{}')",
+            [],
+        )
+        .expect("old row");
+    drop(old);
+    let mut sink = open_sink(&db).expect("migrated");
+    sink.apply_commit_by(commit(2), "ed25519:B", &[tweet("2", "7")])
+        .expect("apply");
+    assert_eq!(
+        commit_authors(&db),
+        [
+            ("1".to_owned(), None),
+            ("2".to_owned(), Some("ed25519:B".to_owned()))
+        ]
+    );
+    drop(sink);
+    open_sink(&db).expect("opening again changes nothing");
+}
