@@ -57,6 +57,8 @@ pub enum Command {
     Keygen(super::keys::KeygenArgs),
     /// Print the public key of a key file or of a node's store.
     Id(super::keys::IdArgs),
+    /// Owner: grant or revoke a key's write access to an owned CDVCS (a signed commit).
+    Grant(super::grant::GrantArgs),
 }
 
 /// Which CDVCS: `--user` and `--cdvcs`.
@@ -106,6 +108,10 @@ pub struct CollectArgs {
     /// A file holding the bearer token for an HTTP source.
     #[arg(long)]
     pub token_file: Option<PathBuf>,
+    /// Collect into a CDVCS owned by this node's key (`--user` is its public key): only the
+    /// owner and keys it grants write access to may write it.
+    #[arg(long, conflicts_with = "user")]
+    pub owned: bool,
     /// Which CDVCS.
     #[command(flatten)]
     pub crdt: CrdtArgs,

@@ -11,6 +11,8 @@ use super::args::CollectArgs;
 use super::signals::Signals;
 use crate::collector::{self, CollectOptions, CollectReport, CollectorLink, FlushNow, SourceSpec};
 use crate::crdt::CrdtKey;
+use crate::crdt::authorship::{Verdict, owner_of};
+use crate::identity::Keypair;
 use crate::node::Node;
 
 /// Runs `collect`.
@@ -49,8 +51,58 @@ pub fn run(args: CollectArgs) -> Result<()> {
         }
         _ => {}
     }
-    let key = CrdtKey::new(args.crdt.user.clone(), args.crdt.cdvcs);
+    let signer = node_key(&args)?;
+    let user = if args.owned {
+        signer.public().to_string()
+    } else {
+        args.crdt.user.clone()
+    };
+    let key = CrdtKey::new(user, args.crdt.cdvcs);
+    may_write(&args, &key, &signer)?;
     actix_rt::System::new().block_on(collect(args, spec, key))
+}
+
+/// The key this collector's node will run as: `--key`, else the store's `node.key`.
+fn node_key(args: &CollectArgs) -> Result<Keypair> {
+    match &args.node.key {
+        Some(path) => Keypair::read(path).context("reading --key"),
+        None => {
+            std::fs::create_dir_all(&args.store).with_context(|| {
+                format!("creating the store directory {}", args.store.display())
+            })?;
+            Keypair::load_or_create_in(&args.store).context("the store's node key")
+        }
+    }
+}
+
+/// Refuses, before anything is read, to collect into an owned CDVCS this node's key may not
+/// write, judged from the owner's key and the grants this store holds.
+fn may_write(args: &CollectArgs, key: &CrdtKey, signer: &Keypair) -> Result<()> {
+    let Some(owner) = owner_of(key) else {
+        return Ok(());
+    };
+    let me = signer.public();
+    if owner == me {
+        return Ok(());
+    }
+    let refuse = || {
+        anyhow::anyhow!(
+            "this node's key {me} may not write {key}: its owner has not granted it write              access in the history this store holds (the owner runs `replikativ grant --user              {owner} --write {me}`; then sync this store from a peer that holds the grant)"
+        )
+    };
+    if !args.store.join(crate::store::FILE_NAME).exists() {
+        return Err(refuse());
+    }
+    let store = crate::store::Store::open(&args.store)
+        .with_context(|| format!("opening the store {}", args.store.display()))?;
+    let Some((cdvcs, writers)) = crate::store::cdvcs::judge_stored(&store, key)? else {
+        return Err(refuse());
+    };
+    let heads: Vec<crate::Id> = cdvcs.heads().iter().copied().collect();
+    match writers.verdict(&heads, &me) {
+        Ok(Verdict::Owner | Verdict::Writer) => Ok(()),
+        _ => Err(refuse()),
+    }
 }
 
 /// How long SIGTERM waits for the source to feed what it has already read.

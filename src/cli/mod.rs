@@ -5,6 +5,7 @@ pub mod analyze;
 pub mod args;
 pub mod collect;
 pub mod demo;
+pub mod grant;
 pub mod keys;
 pub mod log;
 pub mod merge;
@@ -80,5 +81,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::RealizeSkip(args) => skip::run(args),
         Command::Keygen(args) => keys::keygen(args),
         Command::Id(args) => keys::id(args),
+        Command::Grant(args) => grant::run(args),
     }
 }

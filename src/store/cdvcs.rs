@@ -265,6 +265,72 @@ pub fn peer_heads_batch(peer: &uuid::Uuid, crdt: &CrdtKey, heads: &[Id]) -> Writ
     batch
 }
 
+/// Why a stored CDVCS's history could not be judged by the writer rule.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JudgeError {
+    /// Loading the CDVCS failed.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// Reading a commit failed.
+    #[error(transparent)]
+    Read(#[from] CommitReadError),
+    /// A stored commit is in the graph but not in the store, or the graph is inconsistent.
+    #[error("CDVCS {key}: commit {id} cannot be read back")]
+    Missing {
+        /// Which CDVCS.
+        key: CrdtKey,
+        /// The commit.
+        id: Id,
+    },
+    /// A stored commit breaks the rule (stored before signatures were checked, or damaged).
+    #[error("CDVCS {key}: a stored commit is refused by the writer rule")]
+    Refused {
+        /// Which CDVCS.
+        key: CrdtKey,
+        /// Why.
+        #[source]
+        source: crate::crdt::authorship::Refusal,
+    },
+}
+
+/// The stored CDVCS `key` with its whole history judged by the writer rule (parents first);
+/// `None` when the store does not hold it. For decisions before a node runs, e.g. whether a
+/// key may write an owned CDVCS by the grants this store holds.
+pub fn judge_stored(
+    store: &Store,
+    key: &CrdtKey,
+) -> Result<Option<(Cdvcs, crate::crdt::authorship::Writers)>, JudgeError> {
+    use crate::crdt::authorship::{Writers, authorship};
+    let Some(cdvcs) = load(store, key)? else {
+        return Ok(None);
+    };
+    let mut writers = Writers::new(key);
+    for head in cdvcs.heads() {
+        let order = cdvcs.history(head).map_err(|_| JudgeError::Missing {
+            key: key.clone(),
+            id: *head,
+        })?;
+        for id in order {
+            if writers.knows(&id) {
+                continue;
+            }
+            let commit = load_commit_record(store, &id)?.ok_or_else(|| JudgeError::Missing {
+                key: key.clone(),
+                id,
+            })?;
+            let refused = |source| JudgeError::Refused {
+                key: key.clone(),
+                source,
+            };
+            let who =
+                authorship(key, &id, &commit.commit, commit.signature.as_ref()).map_err(refused)?;
+            writers.judge(&id, &commit.commit, who).map_err(refused)?;
+        }
+    }
+    Ok(Some((cdvcs, writers)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,9 @@ mod cli;
 // `keygen`, `id` and a node's own key.
 mod keys;
 
+// Owned CDVCSs: `collect --owned`, `grant`, a second writer admitted and revoked.
+mod owned;
+
 // `collect` and `analyze` killed with SIGKILL at random moments, restarted until done.
 mod cli_kill;
 

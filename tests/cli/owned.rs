@@ -1,0 +1,143 @@
+//! Owned CDVCSs from the command line (DESIGN §11): `collect --owned`, `grant`, a second
+//! writer admitted by a grant and refused after a revoke, judged before the source is read.
+
+use std::path::Path;
+
+use crate::common::cli_support::arg;
+use crate::common::*;
+
+fn last_line(out: &str) -> String {
+    out.lines().last().unwrap_or_default().to_owned()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+    }
+}
+
+#[test]
+fn an_owned_cdvcs_takes_only_its_owner_and_the_keys_it_granted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cwd = dir.path();
+    let first = data_dir().join("flat.jsonl");
+    let second = data_dir().join("kpop.jsonl");
+    // The owner collects into the CDVCS its key owns.
+    run_ok(
+        &[
+            "collect",
+            "--owned",
+            "--store",
+            "a",
+            "--source",
+            arg(&first),
+        ],
+        cwd,
+    );
+    let owner = last_line(&run_ok(&["id", "--store", "a"], cwd));
+    let log = run_json(&["log", "--store", "a", "--user", &owner], cwd);
+    let by_owner = log["transactions"].as_u64().expect("transactions");
+    assert!(by_owner > 0, "{log}");
+    assert_eq!(
+        log["authors"],
+        serde_json::json!({ owner.clone(): by_owner })
+    );
+
+    // Another key may not write it: refused before the source is read.
+    let writer = last_line(&run_ok(&["keygen", "--out", "b.pem"], cwd));
+    let refused = run(
+        &[
+            "collect",
+            "--store",
+            "b",
+            "--user",
+            &owner,
+            "--key",
+            "b.pem",
+            "--source",
+            arg(&second),
+        ],
+        cwd,
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        why.contains("may not write") && why.contains("grant"),
+        "{why}"
+    );
+
+    // Only the owner grants.
+    let by_other = run(
+        &[
+            "grant", "--store", "a", "--user", &owner, "--write", &writer, "--key", "b.pem",
+        ],
+        cwd,
+    );
+    assert_eq!(by_other.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&by_other.stderr).contains("only the owner"));
+    run_ok(
+        &[
+            "grant", "--store", "a", "--user", &owner, "--write", &writer,
+        ],
+        cwd,
+    );
+    assert_eq!(
+        run_json(&["log", "--store", "a", "--user", &owner], cwd)["grants"],
+        1
+    );
+
+    // With the owner's history (grant included), the granted key writes; its commits are its
+    // own.
+    copy_dir(&cwd.join("a"), &cwd.join("b"));
+    run_ok(
+        &[
+            "collect",
+            "--store",
+            "b",
+            "--user",
+            &owner,
+            "--key",
+            "b.pem",
+            "--source",
+            arg(&second),
+        ],
+        cwd,
+    );
+    let log = run_json(&["log", "--store", "b", "--user", &owner], cwd);
+    let total = log["transactions"].as_u64().expect("transactions");
+    assert!(total > by_owner, "{log}");
+    assert_eq!(
+        log["authors"],
+        serde_json::json!({ owner.clone(): by_owner, writer.clone(): total - by_owner })
+    );
+
+    // Revoked: a store with the revoke refuses the key again.
+    run_ok(
+        &[
+            "grant", "--store", "a", "--user", &owner, "--revoke", &writer,
+        ],
+        cwd,
+    );
+    copy_dir(&cwd.join("a"), &cwd.join("c"));
+    let after = run(
+        &[
+            "collect",
+            "--store",
+            "c",
+            "--user",
+            &owner,
+            "--key",
+            "b.pem",
+            "--source",
+            arg(&second),
+        ],
+        cwd,
+    );
+    assert_eq!(after.status.code(), Some(1), "revoked");
+    assert_eq!(
+        run_json(&["log", "--store", "a", "--user", &owner], cwd)["grants"],
+        2
+    );
+}
