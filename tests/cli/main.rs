@@ -12,6 +12,9 @@ mod cli;
 // `keygen`, `id` and a node's own key.
 mod keys;
 
+// A store from before signing opens and replicates as unsigned.
+mod legacy;
+
 // Owned CDVCSs: `collect --owned`, `grant`, a second writer admitted and revoked.
 mod owned;
 
