@@ -13,6 +13,7 @@ pub mod actor;
 pub mod http;
 pub mod link;
 pub mod source;
+pub mod spec;
 
 pub use actor::{CollectOptions, CollectReport, CollectorActor, CollectorLink, FlushNow};
 pub use source::{SourceActor, SourceSpec};

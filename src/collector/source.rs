@@ -14,6 +14,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::actor::{CollectorActor, CollectorLink, Feed, FeedItem, SourceEnded};
+pub use super::spec::SourceSpec;
 use crate::store::Store;
 use crate::tweets::{SourceEvent, SourcePosition, TweetCursor, encode_params, open_file_at};
 
@@ -23,59 +24,6 @@ const CHUNK: usize = 64;
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
 /// How often a follower looks for appended lines.
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
-
-/// Where tweets come from.
-#[derive(Clone, Debug)]
-pub enum SourceSpec {
-    /// A JSON-lines file; `follow` keeps tailing it after its end.
-    File {
-        /// The file.
-        path: PathBuf,
-        /// Keep tailing.
-        follow: bool,
-    },
-    /// Standard input.
-    Stdin,
-    /// An HTTP(S) URL streaming JSON lines, with an optional bearer token.
-    Http {
-        /// The URL.
-        url: String,
-        /// The bearer token.
-        token: Option<String>,
-    },
-}
-
-impl SourceSpec {
-    /// Parses the `--source` argument: `-`, an http(s) URL, or a file path.
-    pub fn parse(arg: &str, follow: bool, token: Option<String>) -> SourceSpec {
-        if arg == "-" {
-            SourceSpec::Stdin
-        } else if arg.starts_with("http://") || arg.starts_with("https://") {
-            SourceSpec::Http {
-                url: arg.to_string(),
-                token,
-            }
-        } else {
-            SourceSpec::File {
-                path: PathBuf::from(arg),
-                follow,
-            }
-        }
-    }
-
-    /// The state-space key of this source's checkpoint (files only).
-    pub fn checkpoint_key(&self) -> Option<Vec<u8>> {
-        match self {
-            SourceSpec::File { path, .. } => {
-                let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
-                Some(crate::store::keys::source_checkpoint(
-                    &canon.to_string_lossy(),
-                ))
-            }
-            _ => None,
-        }
-    }
-}
 
 /// Why a source incarnation ended.
 #[derive(Debug, thiserror::Error)]
@@ -171,9 +119,10 @@ impl Actor for SourceActor {
         let spec = self.spec.clone();
         let store = self.store.clone();
         let http_pipe = match &spec {
-            SourceSpec::Http { url, token } => Some(super::http::start_fetcher(
+            SourceSpec::Http { url, token, tls } => Some(super::http::start_fetcher(
                 url.clone(),
                 token.clone(),
+                tls.http(),
                 stop.clone(),
                 link.halted_flag(),
             )),

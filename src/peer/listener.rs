@@ -11,7 +11,10 @@ use actix::prelude::*;
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 
+use actix_tls::accept::rustls_0_23::TlsStream;
+
 use super::server_socket::ServerSocket;
+use super::tls::{ChannelBinding, TlsError};
 use crate::peer::context::PeerContext;
 
 /// Why the listener could not start.
@@ -26,6 +29,9 @@ pub enum ListenError {
         #[source]
         source: std::io::Error,
     },
+    /// The TLS configuration could not be made.
+    #[error("the listener's TLS configuration")]
+    Tls(#[source] TlsError),
 }
 
 /// The actor owning the server.
@@ -35,7 +41,8 @@ pub struct ListenerActor {
 }
 
 impl ListenerActor {
-    /// Binds `addr` and starts serving websockets at path `/`.
+    /// Binds `addr` and starts serving websockets at path `/`: over TLS (`wss://`, and HTTPS
+    /// for the other paths) when the node has a certificate, else plain `ws://`.
     pub fn bind(node: Arc<PeerContext>, addr: &str) -> Result<ListenerActor, ListenError> {
         let data = web::Data::new(node.clone());
         let server = HttpServer::new(move || {
@@ -49,18 +56,35 @@ impl ListenerActor {
         .workers(1)
         .disable_signals()
         .shutdown_timeout(1)
-        .bind(addr)
-        .map_err(|source| ListenError::Bind {
+        // The TLS channel binding of each connection, for its websocket (see `accept`).
+        .on_connect(|conn, ext| {
+            if let Some(tls) = conn.downcast_ref::<TlsStream<actix_web::rt::net::TcpStream>>()
+                && let Some(binding) = ChannelBinding::of(tls.get_ref().1)
+            {
+                ext.insert(binding);
+            }
+        });
+        let bind_err = |source| ListenError::Bind {
             addr: addr.to_string(),
             source,
-        })?;
+        };
+        let (server, scheme) = match &node.tls().server {
+            Some(tls) => {
+                let config = tls.server_config().map_err(ListenError::Tls)?;
+                (
+                    server.bind_rustls_0_23(addr, config).map_err(bind_err)?,
+                    "wss",
+                )
+            }
+            None => (server.bind(addr).map_err(bind_err)?, "ws"),
+        };
         let addrs = server.addrs();
         let server = server.run();
         let handle = server.handle();
         actix_rt::spawn(server);
         if let Some(a) = addrs.first() {
             node.set_listen_addr(*a);
-            tracing::info!(addr = %a, "serving peers at ws://{a}/");
+            tracing::info!(addr = %a, "serving peers at {scheme}://{a}/");
         }
         Ok(ListenerActor { handle, addrs })
     }
@@ -86,6 +110,7 @@ async fn accept(
     node: web::Data<Arc<PeerContext>>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let node: Arc<PeerContext> = node.get_ref().clone();
+    let binding = req.conn_data::<ChannelBinding>().copied();
     let remote = req
         .peer_addr()
         .map(|a| a.to_string())
@@ -95,7 +120,7 @@ async fn accept(
             Box::pin(async move {
                 let pool = node.connections().await?;
                 let id = format!("conn-{}", node.next_connection_id());
-                match pool.start_child(id, out).await {
+                match pool.start_child(id, (out, binding)).await {
                     Ok(addr) => {
                         tracing::debug!(%remote, "accepted a peer");
                         Some(addr.recipient())

@@ -20,3 +20,6 @@ mod http_source;
 
 // A relay peer in an A–B–C chain killed with SIGKILL at random moments.
 mod relay_kill;
+
+// TLS: `wss://` peers verified with `--ca`, a plain upgrade refused, an `https://` source.
+mod tls;
