@@ -477,3 +477,65 @@ fn tls_usage_errors_exit_2_and_bad_files_exit_1_naming_the_file() {
         assert!(err.contains(named), "{args:?} does not name {named}: {err}");
     }
 }
+
+/// The commands of README's "TLS" block: the shell lines (OpenSSL) run as written, the
+/// `replikativ` lines with the binary under test and, so that parallel tests cannot collide,
+/// a free port instead of 8443.
+#[test]
+fn the_readme_tls_commands_work_as_written() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let block: Vec<&str> = readme
+        .lines()
+        .skip_while(|l| *l != "### TLS")
+        .skip_while(|l| *l != "```sh")
+        .skip(1)
+        .take_while(|l| *l != "```")
+        .collect();
+    let (ours, shell): (Vec<&str>, Vec<&str>) =
+        block.iter().partition(|l| l.starts_with("replikativ "));
+    assert_eq!(ours.len(), 2, "a peer and an analyze line: {ours:?}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let out = std::process::Command::new("sh")
+        .args(["-e", "-c", &shell.join("\n")])
+        .current_dir(d)
+        .output()
+        .expect("sh (and openssl) are needed for this test");
+    assert!(
+        out.status.success(),
+        "the README's shell lines failed: {}",
+        stderr(&out)
+    );
+    // The store the block serves, collected as in "Collecting your own stream".
+    let (store, ids) = collected(d);
+    assert_eq!(
+        store,
+        d.join("collector"),
+        "the store the block's peer serves"
+    );
+    let port = free_port().to_string();
+    let words = |line: &str| -> Vec<String> {
+        line.split_whitespace()
+            .skip(1)
+            .map(|w| w.replace("8443", &port))
+            .collect()
+    };
+    let peer_args = words(ours[0]);
+    assert_eq!(peer_args[0], "peer");
+    let peer_args: Vec<&str> = peer_args.iter().map(String::as_str).collect();
+    let peer = Proc::spawn(&peer_args, d, "readme-peer.log");
+    wait_port(port.parse().expect("port"), T);
+    let analyze_args = words(ours[1]);
+    assert_eq!(analyze_args[0], "analyze");
+    let analyze_args: Vec<&str> = analyze_args.iter().map(String::as_str).collect();
+    let out = run(&analyze_args, d);
+    assert!(
+        out.status.success(),
+        "{}\npeer log:\n{}",
+        stderr(&out),
+        tail(&d.join("readme-peer.log"))
+    );
+    assert_eq!(sqlite_tweet_ids(&d.join("tweets.sqlite")), ids);
+    drop(peer);
+}
