@@ -209,13 +209,13 @@ fn a_plain_text_upgrade_on_the_tls_listener_is_refused() {
     drop(peer);
 }
 
-#[test]
-#[ignore = "actix-web's server offers h2 before http/1.1 whenever actix-http's http2 feature is on, and awc always turns it on (README, Running across machines: TLS)"]
-fn the_tls_listener_negotiates_http_1_1_only() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let pki = pki(d);
-    let (_peer, port) = serve_tls(d, &d.join("empty-store"), &pki);
+/// A TLS client of `127.0.0.1:port` for `localhost`, trusting `pki`'s CA and offering
+/// `alpn`; the stream once the handshake is done, or the handshake's error.
+fn tls_connect(
+    pki: &Pki,
+    port: u16,
+    alpn: &[&[u8]],
+) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>, std::io::Error> {
     let mut roots = rustls::RootCertStore::empty();
     let ca = std::fs::read(&pki.ca).expect("CA");
     for cert in rustls_pki_types::pem::PemObject::pem_slice_iter(&ca) {
@@ -228,16 +228,42 @@ fn the_tls_listener_negotiates_http_1_1_only() {
     .expect("versions")
     .with_root_certificates(roots)
     .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let name = ServerName::try_from("localhost").expect("name");
     let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
     let tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_read_timeout(Some(T)).expect("timeout");
     let mut tls = rustls::StreamOwned::new(conn, tcp);
-    tls.flush().expect("handshake");
     while tls.conn.is_handshaking() {
-        tls.conn.complete_io(&mut tls.sock).expect("handshake");
+        tls.conn.complete_io(&mut tls.sock)?;
     }
+    Ok(tls)
+}
+
+#[test]
+fn the_tls_listener_speaks_http_1_1_only_and_answers_https() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let pki = pki(d);
+    let (_peer, port) = serve_tls(d, &d.join("empty-store"), &pki);
+    let mut tls = tls_connect(&pki, port, &[b"h2", b"http/1.1"]).expect("handshake");
     assert_eq!(tls.conn.alpn_protocol(), Some(&b"http/1.1"[..]));
+    // HTTPS on the same listener: the hint at any other path.
+    write!(
+        tls,
+        "GET /x HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 404") && answer.contains("speak websocket at path /"),
+        "{answer}"
+    );
+    // A client that speaks only h2 is refused.
+    let refused = tls_connect(&pki, port, &[b"h2"]);
+    assert!(refused.is_err(), "an h2-only client was accepted");
 }
 
 /// A loopback HTTPS server answering every request with `body` (then closing), stopped when
