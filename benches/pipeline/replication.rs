@@ -1,7 +1,8 @@
 //! Replication: bring an empty peer level with one holding the ingested tweets, over loopback
 //! websockets with durable stores on both sides, over `ws://` and over `wss://` (TLS 1.3,
-//! certificates made in the run with rcgen); against a raw websocket transfer of the same
-//! number of bytes in 4 MiB frames (awc client → actix-web-actors sink), in the same run.
+//! certificates made in the run with rcgen); each against a raw websocket transfer of the
+//! same number of bytes over the same transport in 4 MiB frames (awc client →
+//! actix-web-actors sink), in the same run.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -123,17 +124,23 @@ async fn accept(
         .start()
 }
 
-/// Sends `total` bytes over a loopback websocket in [`RAW_FRAME`] frames until the receiver
-/// confirms it has them all.
-pub async fn raw_transfer(total: usize) -> Duration {
+/// Sends `total` bytes over a loopback websocket (`wss://` with `tls`) in [`RAW_FRAME`]
+/// frames until the receiver confirms it has them all.
+pub async fn raw_transfer(total: usize, tls: Option<&NodeTls>) -> Duration {
     let data = web::Data::new(total);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .route("/", web::get().to(accept))
     })
-    .workers(1)
-    .bind("127.0.0.1:0")
+    .workers(1);
+    let server = match tls {
+        Some(tls) => server.bind_rustls_0_23(
+            "127.0.0.1:0",
+            tls.server.server_config().expect("TLS config"),
+        ),
+        None => server.bind("127.0.0.1:0"),
+    }
     .expect("bind");
     let addr = server.addrs()[0];
     let server = server.run();
@@ -141,8 +148,17 @@ pub async fn raw_transfer(total: usize) -> Duration {
     actix_rt::spawn(server);
     let frame = bytes::Bytes::from(vec![0x5au8; RAW_FRAME]);
     let t = Instant::now();
-    let (_resp, mut framed) = awc::Client::new()
-        .ws(format!("ws://{addr}/"))
+    let (client, url) = match tls {
+        Some(tls) => (
+            awc::Client::builder()
+                .connector(awc::Connector::new().rustls_0_23(tls.client.peers()))
+                .finish(),
+            format!("wss://localhost:{}/", addr.port()),
+        ),
+        None => (awc::Client::new(), format!("ws://{addr}/")),
+    };
+    let (_resp, mut framed) = client
+        .ws(url)
         .max_frame_size(RAW_FRAME * 2)
         .connect()
         .await
@@ -174,9 +190,10 @@ pub async fn run(holder_dir: &Path, empty_dir: &Path, tweets: usize, payload: u6
     let tls_dir = empty_dir.with_extension("wss");
     let over_tls = node_replication(holder_dir, &tls_dir, Some(&tls)).await;
     std::fs::remove_dir_all(&tls_dir).ok();
-    let raw = raw_transfer(r.wire as usize).await;
+    let raw = raw_transfer(r.wire as usize, None).await;
+    let raw_tls = raw_transfer(r.wire as usize, Some(&tls)).await;
     row("ws://", &r, raw, tweets, payload);
-    row("wss://", &over_tls, raw, tweets, payload);
+    row("wss://", &over_tls, raw_tls, tweets, payload);
     r
 }
 
@@ -200,7 +217,7 @@ fn row(transport: &str, r: &Replication, raw: Duration, tweets: usize, payload: 
 pub fn header() {
     println!("\n### Replication to an empty peer (durable stores both sides, loopback)\n");
     println!(
-        "| transport | tweets | params bytes | wire bytes | time | tweets/s | MB/s | raw ws same bytes | raw MB/s | node/raw throughput |"
+        "| transport | tweets | params bytes | wire bytes | time | tweets/s | MB/s | raw, same transport and bytes | raw MB/s | node/raw throughput |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 }
