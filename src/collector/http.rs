@@ -215,8 +215,10 @@ async fn fetch_once(
                 }
                 _ => None,
             };
+            let host = url.parse::<awc::http::Uri>().ok();
+            let host = host.as_ref().and_then(|u| u.host()).unwrap_or(url);
             let why = match tls {
-                Some(tls) => crate::peer::tls::describe(tls, url),
+                Some(tls) => crate::peer::tls::describe(tls, host),
                 None => format!("request failed: {e}"),
             };
             return StreamEnd::failed(why);

@@ -9,8 +9,8 @@
 //! skipped: the roots are the system's (read by `rustls-native-certs` from the OS trust store,
 //! so an administrator's own CAs count too) plus every `--ca`.
 //!
-//! ALPN is `http/1.1` only: actix-web offers just that without its `http2` feature (which this
-//! crate leaves off), and clients offer just that (websocket upgrades need HTTP/1.1).
+//! ALPN is `http/1.1` only (websocket upgrades need HTTP/1.1): clients offer just that, and
+//! the listener selects just that (see `listener::serve_tls`).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, RwLock};
@@ -209,7 +209,7 @@ impl ServerTls {
     }
 
     /// A rustls server configuration serving the current pair: TLS 1.3 and 1.2, no client
-    /// certificates. ALPN is left to actix-web, which offers `http/1.1` only here.
+    /// certificates, no ALPN yet (the listener sets `http/1.1`).
     pub fn server_config(&self) -> Result<ServerConfig, TlsError> {
         Ok(ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
