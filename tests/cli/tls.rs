@@ -1,42 +1,41 @@
 //! TLS between real processes (DESIGN §11): `peer --tls-cert --tls-key` serves `wss://`,
 //! `analyze --connect wss://… --ca` verifies it (and fails with a certificate error without
-//! the CA), a plain-text upgrade on the TLS listener is refused, `collect --source https://…`
-//! verifies its server the same way, and bad TLS files stop a command at start. Certificates
+//! the CA), a plain-text upgrade on the TLS listener is refused, the listener speaks HTTP/1.1
+//! only, and bad TLS files stop a command at start (`https://` sources and README's commands:
+//! `tls_sources.rs`). Certificates
 //! are made in the test with rcgen; the HTTPS source's server is plain rustls, independent of
 //! the code under test.
 
 use std::collections::BTreeSet;
 use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls_pki_types::{CertificateDer, ServerName};
 
 use crate::common::cli_support::{Proc, arg, tail};
-use crate::common::committed::{sqlite_tweet_ids, store_exists, store_tweet_ids};
-use crate::common::tweets_oracle::{check_each_once, shipped_source, source_tweets, write_lines};
-use crate::common::wait::periodic_check;
-use crate::common::{data_dir, free_port, run, run_ok, wait_exit, wait_port};
+use crate::common::committed::sqlite_tweet_ids;
+use crate::common::tweets_oracle::{shipped_source, source_tweets, write_lines};
+use crate::common::{data_dir, free_port, run, run_ok, wait_port};
 
 /// Deadline for conditions the test waits on.
-const T: Duration = Duration::from_secs(60);
+pub(crate) const T: Duration = Duration::from_secs(60);
 
 /// A test CA and a certificate it signed for `localhost` and 127.0.0.1, as PEM files.
-struct Pki {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
+pub(crate) struct Pki {
+    pub(crate) ca: PathBuf,
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
     /// The same certificate and key, for a server built in the test.
-    chain_der: Vec<CertificateDer<'static>>,
-    key_der: Vec<u8>,
+    pub(crate) chain_der: Vec<CertificateDer<'static>>,
+    pub(crate) key_der: Vec<u8>,
 }
 
-fn pki(dir: &Path) -> Pki {
+pub(crate) fn pki(dir: &Path) -> Pki {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params
@@ -64,7 +63,7 @@ fn pki(dir: &Path) -> Pki {
 }
 
 /// A store collected from the shipped tweets, and the tweet ids of its source (the oracle).
-fn collected(d: &Path) -> (PathBuf, BTreeSet<String>) {
+pub(crate) fn collected(d: &Path) -> (PathBuf, BTreeSet<String>) {
     let lines = shipped_source(&data_dir());
     let src = d.join("source.jsonl");
     write_lines(&src, &lines);
@@ -86,7 +85,7 @@ fn collected(d: &Path) -> (PathBuf, BTreeSet<String>) {
 }
 
 /// `peer` serving `store` over TLS on a fresh port.
-fn serve_tls(d: &Path, store: &Path, pki: &Pki) -> (Proc, u16) {
+pub(crate) fn serve_tls(d: &Path, store: &Path, pki: &Pki) -> (Proc, u16) {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let peer = Proc::spawn(
@@ -109,7 +108,7 @@ fn serve_tls(d: &Path, store: &Path, pki: &Pki) -> (Proc, u16) {
 }
 
 /// `analyze` (without --follow) from `url` into `db`, with `extra` flags.
-fn analyze(d: &Path, name: &str, url: &str, extra: &[&str]) -> (Output, PathBuf) {
+pub(crate) fn analyze(d: &Path, name: &str, url: &str, extra: &[&str]) -> (Output, PathBuf) {
     let db = d.join(format!("{name}.sqlite"));
     let store = d.join(name);
     let mut args = vec![
@@ -125,7 +124,7 @@ fn analyze(d: &Path, name: &str, url: &str, extra: &[&str]) -> (Output, PathBuf)
     (run(&args, d), db)
 }
 
-fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -266,139 +265,6 @@ fn the_tls_listener_speaks_http_1_1_only_and_answers_https() {
     assert!(refused.is_err(), "an h2-only client was accepted");
 }
 
-/// A loopback HTTPS server answering every request with `body` (then closing), stopped when
-/// dropped.
-struct HttpsServer {
-    port: u16,
-    stop: Arc<AtomicBool>,
-}
-
-impl HttpsServer {
-    fn start(pki: &Pki, body: Vec<u8>) -> HttpsServer {
-        let key = PrivateKeyDer::Pkcs8(pki.key_der.clone().into());
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(pki.chain_der.clone(), key)
-        .expect("server config");
-        let config = Arc::new(config);
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = stop.clone();
-        std::thread::spawn(move || {
-            for tcp in listener.incoming() {
-                if stopped.load(Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(tcp) = tcp else { continue };
-                let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
-                let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
-                    continue;
-                };
-                let mut tls = rustls::StreamOwned::new(conn, tcp);
-                // A client that refuses the certificate ends the handshake: next connection.
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match tls.read(&mut byte) {
-                        Ok(1) => head.push(byte[0]),
-                        _ => break,
-                    }
-                }
-                if !head.starts_with(b"GET ") {
-                    continue;
-                }
-                let answer = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n\
-                     Content-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = tls
-                    .write_all(answer.as_bytes())
-                    .and_then(|()| tls.write_all(&body))
-                    .and_then(|()| tls.flush());
-                tls.conn.send_close_notify();
-                let _ = tls.flush();
-            }
-        });
-        HttpsServer { port, stop }
-    }
-}
-
-impl Drop for HttpsServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-    }
-}
-
-/// Runs `collect --source URL` with `extra` flags until `done(log)` holds, then SIGTERMs
-/// it; returns the log.
-fn collect_until(d: &Path, store: &Path, url: &str, extra: &[&str], done: &str) -> String {
-    let name = store
-        .file_name()
-        .and_then(|n| n.to_str())
-        .expect("store name");
-    let log_name = format!("{name}.log");
-    let log = d.join(&log_name);
-    let mut args = vec![
-        "collect",
-        "--store",
-        arg(store),
-        "--source",
-        url,
-        "--flush-ms",
-        "50",
-    ];
-    args.extend_from_slice(extra);
-    let mut collect = Proc::spawn(&args, d, &log_name);
-    let text = || std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(
-        periodic_check(|| text().contains(done), T),
-        "the collector never logged {done:?}; log:\n{}",
-        tail(&log)
-    );
-    crate::common::terminate(&collect.child);
-    let status = wait_exit(&mut collect.child, T).expect("collect exits after SIGTERM");
-    assert_eq!(status.code(), Some(0), "log:\n{}", tail(&log));
-    text()
-}
-
-#[test]
-fn an_https_source_is_verified_against_the_ca() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let pki = pki(d);
-    let lines = shipped_source(&data_dir());
-    let source = source_tweets(&lines);
-    let body: Vec<u8> = lines
-        .iter()
-        .flat_map(|l| [l.as_slice(), b"\n"].concat())
-        .collect();
-    let server = HttpsServer::start(&pki, body);
-    let url = format!("https://localhost:{}/tweets.jsonl", server.port);
-
-    // Without the CA: the collector says why it gets nothing, and stores nothing.
-    let untrusted = d.join("untrusted");
-    collect_until(d, &untrusted, &url, &[], "not signed by a trusted CA");
-    assert!(
-        !store_exists(&untrusted) || store_tweet_ids(&untrusted).is_empty(),
-        "tweets from an unverified server"
-    );
-
-    // With it: every tweet, once (the progress line shows them all collected).
-    let trusted = d.join("trusted");
-    let done = format!("collected {} tweets", source.len());
-    collect_until(d, &trusted, &url, &["--ca", arg(&pki.ca)], &done);
-    if let Err(e) = check_each_once(source.keys(), &store_tweet_ids(&trusted)) {
-        panic!("over https: {e}");
-    }
-}
-
 #[test]
 fn tls_usage_errors_exit_2_and_bad_files_exit_1_naming_the_file() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -502,66 +368,4 @@ fn tls_usage_errors_exit_2_and_bad_files_exit_1_naming_the_file() {
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert!(err.contains(named), "{args:?} does not name {named}: {err}");
     }
-}
-
-/// The commands of README's "TLS" block: the shell lines (OpenSSL) run as written, the
-/// `replikativ` lines with the binary under test and, so that parallel tests cannot collide,
-/// a free port instead of 8443.
-#[test]
-fn the_readme_tls_commands_work_as_written() {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .expect("README.md");
-    let block: Vec<&str> = readme
-        .lines()
-        .skip_while(|l| *l != "### TLS")
-        .skip_while(|l| *l != "```sh")
-        .skip(1)
-        .take_while(|l| *l != "```")
-        .collect();
-    let (ours, shell): (Vec<&str>, Vec<&str>) =
-        block.iter().partition(|l| l.starts_with("replikativ "));
-    assert_eq!(ours.len(), 2, "a peer and an analyze line: {ours:?}");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let out = std::process::Command::new("sh")
-        .args(["-e", "-c", &shell.join("\n")])
-        .current_dir(d)
-        .output()
-        .expect("sh (and openssl) are needed for this test");
-    assert!(
-        out.status.success(),
-        "the README's shell lines failed: {}",
-        stderr(&out)
-    );
-    // The store the block serves, collected as in "Collecting your own stream".
-    let (store, ids) = collected(d);
-    assert_eq!(
-        store,
-        d.join("collector"),
-        "the store the block's peer serves"
-    );
-    let port = free_port().to_string();
-    let words = |line: &str| -> Vec<String> {
-        line.split_whitespace()
-            .skip(1)
-            .map(|w| w.replace("8443", &port))
-            .collect()
-    };
-    let peer_args = words(ours[0]);
-    assert_eq!(peer_args[0], "peer");
-    let peer_args: Vec<&str> = peer_args.iter().map(String::as_str).collect();
-    let peer = Proc::spawn(&peer_args, d, "readme-peer.log");
-    wait_port(port.parse().expect("port"), T);
-    let analyze_args = words(ours[1]);
-    assert_eq!(analyze_args[0], "analyze");
-    let analyze_args: Vec<&str> = analyze_args.iter().map(String::as_str).collect();
-    let out = run(&analyze_args, d);
-    assert!(
-        out.status.success(),
-        "{}\npeer log:\n{}",
-        stderr(&out),
-        tail(&d.join("readme-peer.log"))
-    );
-    assert_eq!(sqlite_tweet_ids(&d.join("tweets.sqlite")), ids);
-    drop(peer);
 }
