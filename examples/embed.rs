@@ -9,6 +9,14 @@
 //!   PEER_LISTEN_ADDR  websocket for other replikativ peers (default 127.0.0.1:0, any port)
 //! ```
 //!
+//! TLS (README "Running across machines"), from the environment:
+//!
+//! | variable                          | what                                                   |
+//! |-----------------------------------|--------------------------------------------------------|
+//! | `EMBED_TLS_CERT`, `EMBED_TLS_KEY` | serve peers `wss://` with this PEM chain and key       |
+//! | `EMBED_CONNECT`                   | also keep in sync with this peer (`ws://` or `wss://`) |
+//! | `EMBED_CA`                        | trust this CA (PEM) for `wss://` peers, besides the system's |
+//!
 //! Endpoints:
 //!
 //! | method and path               | what                                                          |
@@ -40,6 +48,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
 use replikativ::crdt::CrdtKey;
 use replikativ::node::{Node, RealizerSpec};
+use replikativ::peer::tls::{ClientTls, ServerTls};
 use replikativ::realize::realizer::{ConflictPolicy, RealizerShared, RealizerStatus};
 use replikativ::realize::{HandlerError, Sink, SinkError, SqliteSink};
 use replikativ::{Id, Stage};
@@ -138,17 +147,64 @@ fn event_json(ev: &SupervisionEvent) -> Value {
     })
 }
 
+/// How the node meets its peers besides listening on plain `ws://`.
+#[derive(Default)]
+pub struct PeerOptions {
+    /// Serve `wss://` with this certificate and key.
+    pub tls: Option<ServerTls>,
+    /// What `wss://` peers are verified against (default: the system's CAs).
+    pub trust: ClientTls,
+    /// A peer to keep in sync with.
+    pub connect: Option<String>,
+}
+
+impl PeerOptions {
+    /// From `EMBED_TLS_CERT`, `EMBED_TLS_KEY`, `EMBED_CONNECT` and `EMBED_CA`.
+    pub fn from_env() -> anyhow::Result<PeerOptions> {
+        let var = |name| std::env::var_os(name).map(PathBuf::from);
+        let tls = match (var("EMBED_TLS_CERT"), var("EMBED_TLS_KEY")) {
+            (Some(cert), Some(key)) => Some(ServerTls::load(cert, key)?),
+            (None, None) => None,
+            _ => anyhow::bail!("EMBED_TLS_CERT and EMBED_TLS_KEY go together"),
+        };
+        let cas: Vec<PathBuf> = var("EMBED_CA").into_iter().collect();
+        Ok(PeerOptions {
+            tls,
+            trust: ClientTls::with_cas(&cas)?,
+            connect: std::env::var("EMBED_CONNECT").ok(),
+        })
+    }
+}
+
 /// Starts a node with its store and SQLite file under `dir` (peers may connect on
 /// `peer_listen`), and the HTTP service on `http`.
 pub async fn start(dir: &Path, http: &str, peer_listen: &str) -> anyhow::Result<Embedded> {
+    start_with(dir, http, peer_listen, PeerOptions::default()).await
+}
+
+/// [`start`] with TLS and a peer to dial.
+pub async fn start_with(
+    dir: &Path,
+    http: &str,
+    peer_listen: &str,
+    peers: PeerOptions,
+) -> anyhow::Result<Embedded> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let key = notes_key();
     let sqlite = dir.join("notes.sqlite");
     let path = sqlite.clone();
-    let node = Node::builder()
+    let mut builder = Node::builder()
         .name("embed")
         .store_dir(dir.join("store"))
         .listen(peer_listen)
+        .tls_client(peers.trust);
+    if let Some(tls) = peers.tls {
+        builder = builder.tls_server(tls);
+    }
+    if let Some(url) = peers.connect {
+        builder = builder.connect(url);
+    }
+    let node = builder
         .realize(RealizerSpec {
             name: "notes".into(),
             key: key.clone(),
@@ -322,9 +378,11 @@ async fn main() -> anyhow::Result<()> {
     let dir = PathBuf::from(args.next().unwrap_or_else(|| "replikativ-embed".into()));
     let http = args.next().unwrap_or_else(|| "127.0.0.1:8088".into());
     let peers = args.next().unwrap_or_else(|| "127.0.0.1:0".into());
-    let embedded = start(&dir, &http, &peers).await?;
+    let options = PeerOptions::from_env()?;
+    let scheme = if options.tls.is_some() { "wss" } else { "ws" };
+    let embedded = start_with(&dir, &http, &peers, options).await?;
     eprintln!(
-        "notes service on http://{} (peers: ws://{}/), data in {}",
+        "notes service on http://{} (peers: {scheme}://{}/), data in {}",
         embedded.http,
         embedded
             .node

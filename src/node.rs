@@ -30,7 +30,8 @@ use tokio::sync::broadcast;
 use crate::crdt::CrdtKey;
 use crate::identity::{Keypair, PublicKey};
 use crate::peer::context::PeerContext;
-use crate::realize::realizer::{RealizerActor, RealizerShared};
+use crate::peer::tls::TlsSettings;
+use crate::realize::realizer::RealizerShared;
 use crate::replica::ReplicaShared;
 use crate::replicas::{RegistryError, Replicas};
 use crate::stage::Stage;
@@ -40,6 +41,9 @@ pub use crate::peer::context::Metrics;
 pub use crate::realize::realizer::RealizerSpec;
 pub use crate::replicas::NodeEvent;
 pub use crate::store::StoreLocation;
+
+mod realizers;
+mod tls;
 
 /// Why a node could not start, or its tree could not be reached.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +86,7 @@ pub struct NodeBuilder {
     apps: Vec<ChildSpec>,
     slow_peer_timeout: Duration,
     key: Option<Keypair>,
+    tls: TlsSettings,
 }
 
 /// A running node.
@@ -106,6 +111,7 @@ impl Node {
             apps: Vec::new(),
             slow_peer_timeout: crate::peer::connection::SLOW_PEER_TIMEOUT,
             key: None,
+            tls: TlsSettings::default(),
         }
     }
 
@@ -256,6 +262,7 @@ impl NodeBuilder {
             identity,
             self.slow_peer_timeout,
         ));
+        peers.set_tls(std::mem::take(&mut self.tls));
         let (realizers, realizer_shared) = self.realizers_subtree(&replicas, &store);
         let writer = handle.clone();
         let root = Supervisor::new(self.name.clone())
@@ -299,36 +306,6 @@ impl NodeBuilder {
             root,
             realizers: realizer_shared,
         })
-    }
-
-    /// `realizers (one_for_one)`: one realizer per spec, each watching its replica.
-    fn realizers_subtree(
-        &self,
-        replicas: &Replicas,
-        store: &Store,
-    ) -> (Supervisor, HashMap<String, Arc<RealizerShared>>) {
-        let mut sup = Supervisor::new("realizers")
-            .strategy(Strategy::OneForOne)
-            .intensity(20, Duration::from_secs(10))
-            .backoff(restart_backoff());
-        let mut shared = HashMap::new();
-        for spec in &self.realizers {
-            let realizer = RealizerShared::new(
-                spec.name.clone(),
-                replicas.adopt(&spec.key),
-                store.clone(),
-                spec.open.clone(),
-                spec.policy,
-            );
-            shared.insert(spec.name.clone(), realizer.clone());
-            sup = sup.child(
-                ChildSpec::new(spec.name.clone(), move || {
-                    RealizerActor::new(realizer.clone())
-                })
-                .shutdown(Shutdown::Timeout(Duration::from_secs(10))),
-            );
-        }
-        (sup, shared)
     }
 }
 

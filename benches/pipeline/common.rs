@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use replikativ::crdt::{Cdvcs, CrdtKey, Transaction};
 use replikativ::id::Id;
 use replikativ::node::Node;
+use replikativ::peer::tls::{ClientTls, ServerTls};
 use replikativ::replica::ReplicaShared;
 use replikativ::store::{Store, WriteBatch, keys};
 use replikativ::tweets::{ADD_TWEET, SAMPLE, encode_params, tweets_in_line};
@@ -70,9 +71,28 @@ pub fn txs(values: Vec<Vec<u8>>) -> Vec<(String, Vec<u8>)> {
 
 /// Starts a node on `dir`, optionally listening and/or dialling `connect`.
 pub async fn start_node(name: &str, dir: &Path, listen: bool, connect: Option<&str>) -> Node {
+    start_node_tls(name, dir, listen, connect, None).await
+}
+
+/// A node's TLS: its listener's certificate and the roots it verifies dialled peers against.
+pub struct NodeTls {
+    /// Served when the node listens.
+    pub server: ServerTls,
+    /// Verifies `wss://` peers.
+    pub client: ClientTls,
+}
+
+/// [`start_node`] with TLS.
+pub async fn start_node_tls(
+    name: &str,
+    dir: &Path,
+    listen: bool,
+    connect: Option<&str>,
+    tls: Option<&NodeTls>,
+) -> Node {
     let t = Instant::now();
     loop {
-        match try_start(name, dir, listen, connect).await {
+        match try_start(name, dir, listen, connect, tls).await {
             Ok(node) => return node,
             Err(replikativ::node::NodeError::Store(e))
                 if matches!(*e, replikativ::store::StoreError::InUse { .. })
@@ -90,6 +110,7 @@ async fn try_start(
     dir: &Path,
     listen: bool,
     connect: Option<&str>,
+    tls: Option<&NodeTls>,
 ) -> Result<Node, replikativ::node::NodeError> {
     let mut b = Node::builder().name(name).store_dir(dir).cdvcs(key());
     if listen {
@@ -97,6 +118,12 @@ async fn try_start(
     }
     if let Some(url) = connect {
         b = b.connect(url);
+    }
+    if let Some(tls) = tls {
+        b = b.tls_client(tls.client.clone());
+        if listen {
+            b = b.tls_server(tls.server.clone());
+        }
     }
     b.start().await
 }

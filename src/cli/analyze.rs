@@ -18,6 +18,7 @@ use crate::tweets::open_sink;
 /// Runs `analyze`.
 pub fn run(args: AnalyzeArgs) -> Result<()> {
     super::check_peer_url(&args.connect)?;
+    args.node.check_tls(false)?;
     let key = CrdtKey::new(args.crdt.user.clone(), args.crdt.cdvcs);
     actix_rt::System::new().block_on(analyze(args, key))
 }

@@ -26,6 +26,7 @@ pub fn run(args: CollectArgs) -> Result<()> {
     for url in &args.connect {
         super::check_peer_url(url)?;
     }
+    args.node.check_tls(args.listen.is_some())?;
     let token = match &args.token_file {
         Some(f) => Some(
             std::fs::read_to_string(f)
@@ -35,21 +36,14 @@ pub fn run(args: CollectArgs) -> Result<()> {
         ),
         None => None,
     };
-    let spec = SourceSpec::parse(&args.source, args.follow, token);
-    match &spec {
-        SourceSpec::File { path, .. } => {
-            let meta = std::fs::metadata(path)
-                .with_context(|| format!("the source file {} cannot be read", path.display()))?;
-            if meta.is_dir() {
-                anyhow::bail!("the source {} is a directory, not a file", path.display());
-            }
+    let spec =
+        SourceSpec::parse(&args.source, args.follow, token).with_tls(args.node.client_tls()?);
+    if let SourceSpec::File { path, .. } = &spec {
+        let meta = std::fs::metadata(path)
+            .with_context(|| format!("the source file {} cannot be read", path.display()))?;
+        if meta.is_dir() {
+            anyhow::bail!("the source {} is a directory, not a file", path.display());
         }
-        SourceSpec::Http { url, .. } if url.starts_with("https://") => {
-            anyhow::bail!(
-                "{url}: https sources are not supported by this build; use http:// (e.g. through a local TLS-terminating proxy)"
-            );
-        }
-        _ => {}
     }
     let signer = node_key(&args)?;
     let user = if args.owned {
@@ -146,7 +140,7 @@ async fn collect(args: CollectArgs, spec: SourceSpec, key: CrdtKey) -> Result<()
         .await
         .context("starting the collector")?;
     if let Some(addr) = node.listen_addr() {
-        eprintln!("serving peers at ws://{addr}/");
+        eprintln!("serving peers at {}://{addr}/", args.node.scheme());
     }
     let follows = match &spec {
         SourceSpec::File { follow, .. } => *follow,

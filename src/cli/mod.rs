@@ -45,7 +45,7 @@ pub fn check_peer_url(url: &str) -> Result<(), UsageError> {
         return Ok(());
     }
     Err(UsageError(format!(
-        "--connect {url} is not a ws:// URL (e.g. ws://127.0.0.1:8080/)"
+        "--connect {url} is not a ws:// URL (e.g. ws://127.0.0.1:8080/, or wss://host:port/ for TLS)"
     )))
 }
 

@@ -11,6 +11,7 @@ pub fn run(args: PeerArgs) -> Result<()> {
     for url in &args.connect {
         super::check_peer_url(url)?;
     }
+    args.node.check_tls(true)?;
     actix_rt::System::new().block_on(async move {
         let mut signals = Signals::install()?;
         let mut builder = args.node.apply(
@@ -35,7 +36,7 @@ pub fn run(args: PeerArgs) -> Result<()> {
             node.replicas().ensure(&key).await?;
         }
         match node.listen_addr() {
-            Some(addr) => eprintln!("serving peers at ws://{addr}/"),
+            Some(addr) => eprintln!("serving peers at {}://{addr}/", args.node.scheme()),
             None => eprintln!("listening on {}", args.listen),
         }
         signals.recv().await;

@@ -84,12 +84,13 @@ impl BufRead for PipeReader {
 pub fn start_fetcher(
     url: String,
     token: Option<String>,
+    tls: Arc<rustls::ClientConfig>,
     stop: Arc<AtomicBool>,
     halt: Arc<AtomicBool>,
 ) -> PipeReader {
     let (tx, rx) = mpsc::channel(PIPE_CHUNKS);
     let stop = Stop { stop, halt };
-    actix_rt::spawn(fetch_loop(url, token, stop, tx));
+    actix_rt::spawn(fetch_loop(url, token, tls, stop, tx));
     PipeReader {
         rx,
         buf: Bytes::new(),
@@ -149,9 +150,17 @@ impl Stop {
 /// How often a fetcher waiting for data looks at its stop flags.
 const STOP_POLL: Duration = Duration::from_millis(100);
 
-async fn fetch_loop(url: String, token: Option<String>, stop: Stop, tx: mpsc::Sender<Bytes>) {
+async fn fetch_loop(
+    url: String,
+    token: Option<String>,
+    tls: Arc<rustls::ClientConfig>,
+    stop: Stop,
+    tx: mpsc::Sender<Bytes>,
+) {
+    // `https://` is verified against the system's CAs and `--ca` (never skipped).
     let client = awc::Client::builder()
         .timeout(Duration::from_secs(30))
+        .connector(awc::Connector::new().rustls_0_23(tls))
         .finish();
     let mut backoff = ChildBackoff::new(reconnect_policy());
     let mut attempt: u64 = 0;
@@ -198,7 +207,22 @@ async fn fetch_once(
     }
     let mut resp = match req.send().await {
         Ok(resp) => resp,
-        Err(e) => return StreamEnd::failed(format!("request failed: {e}")),
+        Err(e) => {
+            // awc's errors do not chain their sources: look into the connect error itself.
+            let tls = match &e {
+                awc::error::SendRequestError::Connect(awc::error::ConnectError::Io(io)) => {
+                    crate::peer::tls::find_rustls_error(io)
+                }
+                _ => None,
+            };
+            let host = url.parse::<awc::http::Uri>().ok();
+            let host = host.as_ref().and_then(|u| u.host()).unwrap_or(url);
+            let why = match tls {
+                Some(tls) => crate::peer::tls::describe(tls, host),
+                None => format!("request failed: {e}"),
+            };
+            return StreamEnd::failed(why);
+        }
     };
     let status = resp.status();
     if !status.is_success() {

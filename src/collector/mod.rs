@@ -18,6 +18,7 @@ pub mod http;
 pub mod link;
 mod reader;
 pub mod source;
+pub mod spec;
 
 pub use actor::{CollectOptions, CollectReport, CollectorActor, CollectorLink, FlushNow};
 pub use source::{SourceActor, SourceSpec};

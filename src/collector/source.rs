@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::actor::CollectorLink;
 use super::reader::Reader;
+pub use super::spec::SourceSpec;
 use crate::store::Store;
 use crate::tweets::SourcePosition;
 
@@ -29,59 +30,6 @@ pub(super) const CHUNK: usize = 64;
 pub(super) const DRAIN_GRACE: Duration = Duration::from_secs(5);
 /// How often a follower looks for appended lines, and a waiting feeder at its stop flags.
 pub(super) const FOLLOW_POLL: Duration = Duration::from_millis(200);
-
-/// Where tweets come from.
-#[derive(Clone, Debug)]
-pub enum SourceSpec {
-    /// A JSON-lines file; `follow` keeps tailing it after its end.
-    File {
-        /// The file.
-        path: PathBuf,
-        /// Keep tailing.
-        follow: bool,
-    },
-    /// Standard input.
-    Stdin,
-    /// An HTTP(S) URL streaming JSON lines, with an optional bearer token.
-    Http {
-        /// The URL.
-        url: String,
-        /// The bearer token.
-        token: Option<String>,
-    },
-}
-
-impl SourceSpec {
-    /// Parses the `--source` argument: `-`, an http(s) URL, or a file path.
-    pub fn parse(arg: &str, follow: bool, token: Option<String>) -> SourceSpec {
-        if arg == "-" {
-            SourceSpec::Stdin
-        } else if arg.starts_with("http://") || arg.starts_with("https://") {
-            SourceSpec::Http {
-                url: arg.to_string(),
-                token,
-            }
-        } else {
-            SourceSpec::File {
-                path: PathBuf::from(arg),
-                follow,
-            }
-        }
-    }
-
-    /// The state-space key of this source's checkpoint (files only).
-    pub fn checkpoint_key(&self) -> Option<Vec<u8>> {
-        match self {
-            SourceSpec::File { path, .. } => {
-                let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
-                Some(crate::store::keys::source_checkpoint(
-                    &canon.to_string_lossy(),
-                ))
-            }
-            _ => None,
-        }
-    }
-}
 
 /// Why a source incarnation ended.
 #[derive(Debug, thiserror::Error)]
@@ -178,9 +126,10 @@ impl Actor for SourceActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let drain = matches!(self.spec, SourceSpec::Http { .. });
         let http_pipe = match &self.spec {
-            SourceSpec::Http { url, token } => Some(super::http::start_fetcher(
+            SourceSpec::Http { url, token, tls } => Some(super::http::start_fetcher(
                 url.clone(),
                 token.clone(),
+                tls.http(),
                 self.stop.clone(),
                 self.link.halted_flag(),
             )),

@@ -13,12 +13,14 @@ use awc::ws;
 use futures_util::stream::{SplitSink, StreamExt};
 
 use super::socket::{HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT, Inbound, MAX_WS_FRAME, Outgoing};
+use super::tls::{ChannelBinding, ClientTls};
+use super::tls_connector::{Target, TlsDial};
 
 /// Why a dial failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DialError {
-    /// The URL is not a ws:// URL this client can use.
-    #[error("{url} is not a usable ws:// URL: {reason}")]
+    /// The URL is not a ws:// or wss:// URL this client can use.
+    #[error("{url} is not a usable ws:// or wss:// URL: {reason}")]
     BadUrl {
         /// The URL given.
         url: String,
@@ -33,6 +35,14 @@ pub enum DialError {
         /// awc's description.
         reason: String,
     },
+    /// The TLS handshake failed (an untrusted or wrong certificate, a peer not speaking TLS).
+    #[error("cannot connect to {url}: {reason}")]
+    Tls {
+        /// The URL dialled.
+        url: String,
+        /// What failed, as a person can act on it.
+        reason: String,
+    },
 }
 
 type WsSink = SplitSink<Framed<BoxedSocket, ws::Codec>, ws::Message>;
@@ -44,31 +54,73 @@ pub struct ClientSocket {
     last_heard: Instant,
 }
 
-/// Dials `url` and starts a [`ClientSocket`] whose frames go to the connection `make` builds.
+/// Dials `url` (`ws://` or `wss://`, verified against `tls`) and starts a [`ClientSocket`]
+/// whose frames go to the connection `make` builds; returns it with the TLS channel binding
+/// (`None` over `ws://`).
 pub async fn dial(
     url: &str,
+    tls: &ClientTls,
     make: impl FnOnce(Recipient<Outgoing>) -> Recipient<Inbound>,
-) -> Result<Addr<ClientSocket>, DialError> {
-    if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+) -> Result<(Addr<ClientSocket>, Option<ChannelBinding>), DialError> {
+    let connect_err = |e: &dyn std::fmt::Display| DialError::Connect {
+        url: url.to_string(),
+        reason: e.to_string(),
+    };
+    let connector = awc::Connector::new().timeout(DIAL_TIMEOUT);
+    let (result, outcome) = if url.starts_with("wss://") {
+        let target = Target::parse(url).map_err(|reason| DialError::BadUrl {
+            url: url.to_string(),
+            reason,
+        })?;
+        let tls_dial = TlsDial::new(tls.peers(), target.clone());
+        let outcome = tls_dial.outcome();
+        let client = awc::Client::builder()
+            .timeout(DIAL_TIMEOUT)
+            .connector(connector.connector(tls_dial))
+            .finish();
+        let result = client
+            .ws(target.plain_url.as_str())
+            .max_frame_size(MAX_WS_FRAME)
+            .connect()
+            .await;
+        (result, Some(outcome))
+    } else if url.starts_with("ws://") {
+        let client = awc::Client::builder()
+            .timeout(DIAL_TIMEOUT)
+            .connector(connector)
+            .finish();
+        let result = client.ws(url).max_frame_size(MAX_WS_FRAME).connect().await;
+        (result, None)
+    } else {
         return Err(DialError::BadUrl {
             url: url.to_string(),
-            reason: "it must start with ws://".into(),
+            reason: "it must start with ws:// or wss://".into(),
         });
-    }
-    let client = awc::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
-        .finish();
-    let (_resp, framed) = client
-        .ws(url)
-        .max_frame_size(MAX_WS_FRAME)
-        .connect()
-        .await
-        .map_err(|e| DialError::Connect {
-            url: url.to_string(),
-            reason: e.to_string(),
-        })?;
+    };
+    let (binding, tls_error) = match outcome {
+        Some(o) => {
+            let mut o = o.borrow_mut();
+            (o.binding.take(), o.tls_error.take())
+        }
+        None => (None, None),
+    };
+    let framed = match result {
+        Ok((_resp, framed)) => framed,
+        Err(e) => {
+            if let Some(reason) = tls_error {
+                return Err(DialError::Tls {
+                    url: url.to_string(),
+                    reason,
+                });
+            }
+            return Err(match plain_to_tls_hint(url, &e) {
+                Some(hint) => connect_err(&format!("{e} ({hint})")),
+                None => connect_err(&e),
+            });
+        }
+    };
     let (sink, stream) = framed.split();
-    Ok(ClientSocket::create(|ctx| {
+    let socket = ClientSocket::create(|ctx| {
         ctx.add_stream(stream);
         let conn = make(ctx.address().recipient());
         ClientSocket {
@@ -76,7 +128,22 @@ pub async fn dial(
             conn: Some(conn),
             last_heard: Instant::now(),
         }
-    }))
+    });
+    Ok((socket, binding))
+}
+
+/// How long connecting (TCP and TLS) and the websocket upgrade may take.
+const DIAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A hint for a `ws://` dial whose answer was not HTTP: the peer probably serves `wss://`.
+fn plain_to_tls_hint(url: &str, e: &awc::error::WsClientError) -> Option<&'static str> {
+    use awc::error::{SendRequestError, WsClientError};
+    let not_http = matches!(
+        e,
+        WsClientError::SendRequest(SendRequestError::Http(_) | SendRequestError::Response(_))
+    );
+    (url.starts_with("ws://") && not_http)
+        .then_some("the answer was not HTTP: does the peer serve wss://?")
 }
 
 impl ClientSocket {

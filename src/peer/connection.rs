@@ -25,6 +25,7 @@ use super::client_socket::{dial, dial_policy};
 use super::graphs::with_graphs;
 use super::outgoing;
 use super::socket::{Inbound, Outgoing};
+use super::tls::ChannelBinding;
 use crate::crdt::CrdtKey;
 use crate::peer::context::PeerContext;
 use crate::protocol::{Codec, Message, Received};
@@ -72,6 +73,8 @@ pub struct ConnectionActor {
     flow: Flow,
     failures: u32,
     dial_backoff: ChildBackoff,
+    /// The TLS channel binding of the current socket (`None` over plain `ws://`).
+    pub(crate) channel_binding: Option<ChannelBinding>,
 }
 
 impl ConnectionActor {
@@ -100,6 +103,7 @@ impl ConnectionActor {
             flow: Flow::new(FlowLimits::default()),
             failures: 0,
             dial_backoff: ChildBackoff::new(dial_policy()),
+            channel_binding: None,
         }
     }
 
@@ -316,11 +320,13 @@ impl ConnectionActor {
         self.failures = self.failures.saturating_add(1);
         ctx.run_later(delay, move |act, ctx| {
             let me = ctx.address();
+            let tls = act.node.tls().client.clone();
             ctx.wait(
-                async move { dial(&url, move |_out| me.recipient()).await }
+                async move { dial(&url, &tls, move |_out| me.recipient()).await }
                     .into_actor(act)
                     .map(|res, act, ctx| match res {
-                        Ok(socket) => {
+                        Ok((socket, binding)) => {
+                            act.channel_binding = binding;
                             act.failures = 0;
                             act.dial_backoff = ChildBackoff::new(dial_policy());
                             act.out = Some(socket.recipient());

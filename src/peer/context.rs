@@ -20,6 +20,7 @@ use crate::id::Id;
 use crate::peer::connection::{ConnectionActor, Mode};
 use crate::peer::listener::ListenerActor;
 use crate::peer::socket::Outgoing;
+use crate::peer::tls::{ChannelBinding, TlsSettings};
 use crate::replicas::{NodeEvent, Replicas};
 use crate::store::{Store, StoreError, StoreHandle, WriteBatch, keys};
 use crate::sync::OutgoingCommit;
@@ -53,7 +54,10 @@ impl From<SupervisionError> for PeerError {
     }
 }
 
-type ConnectionPool = Pool<ConnectionActor, Recipient<Outgoing>>;
+/// What starts an accepted connection: where its frames go and its TLS channel binding.
+pub type Accepted = (Recipient<Outgoing>, Option<ChannelBinding>);
+
+type ConnectionPool = Pool<ConnectionActor, Accepted>;
 
 /// How long accepting or dialling waits for `peers` (or its pool) while a restart is under
 /// way.
@@ -78,6 +82,8 @@ pub struct PeerContext {
     remote_heads: Mutex<HashMap<(u64, CrdtKey), Vec<Id>>>,
     dial_errors: Mutex<HashMap<String, String>>,
     listen_addr: Mutex<Option<SocketAddr>>,
+    /// The listener's certificate and what dialled peers are verified against.
+    tls: OnceLock<TlsSettings>,
     /// The pool accepted connections join (made once the context is shared, see
     /// [`PeerContext::subtree`]) and its running incarnation.
     connections: OnceLock<ConnectionPool>,
@@ -106,6 +112,7 @@ impl PeerContext {
             remote_heads: Mutex::new(HashMap::new()),
             dial_errors: Mutex::new(HashMap::new()),
             listen_addr: Mutex::new(None),
+            tls: OnceLock::new(),
             connections: OnceLock::new(),
             connections_running: SupervisorSlot::new(),
             peers_running: SupervisorSlot::new(),
@@ -117,13 +124,11 @@ impl PeerContext {
     /// its store file) alive after shutdown.
     fn connection_pool(self: &Arc<Self>) -> ConnectionPool {
         let me = Arc::downgrade(self);
-        Pool::new("connections", move |out: Recipient<Outgoing>| {
+        Pool::new("connections", move |(out, binding): Accepted| {
             let peers = me.upgrade().ok_or(PeerError::NotRunning)?;
-            Ok::<_, PeerError>(ConnectionActor::new(
-                peers,
-                Mode::Accepted(out),
-                "accepted".into(),
-            ))
+            let mut conn = ConnectionActor::new(peers, Mode::Accepted(out), "accepted".into());
+            conn.channel_binding = binding;
+            Ok::<_, PeerError>(conn)
         })
         .children(|c| c.restart(Restart::Temporary))
         .intensity(1000, Duration::from_secs(1))
@@ -188,9 +193,13 @@ impl PeerContext {
         }
     }
 
-    /// Remembers the last dial error of `url` (for a caller waiting on a connection).
+    /// Remembers the last dial error of `url` (for a caller waiting on a connection); logs
+    /// it when it differs from the last one (a dialler retries quietly).
     pub fn note_dial_error(&self, url: &str, error: String) {
         if let Ok(mut m) = self.dial_errors.lock() {
+            if m.get(url) != Some(&error) {
+                tracing::warn!("{error}; retrying");
+            }
             m.insert(url.to_string(), error);
         }
     }
@@ -198,6 +207,16 @@ impl PeerContext {
     /// The last dial error of `url`, if any.
     pub fn last_dial_error(&self, url: &str) -> Option<String> {
         self.dial_errors.lock().ok()?.get(url).cloned()
+    }
+
+    /// The TLS settings (the defaults until the node sets its own at start).
+    pub fn tls(&self) -> &TlsSettings {
+        self.tls.get_or_init(TlsSettings::default)
+    }
+
+    /// Sets the TLS settings; only before anything used them (the node does at start).
+    pub(crate) fn set_tls(&self, tls: TlsSettings) {
+        let _ = self.tls.set(tls);
     }
 
     /// Where the listener is bound, once it is.
@@ -212,9 +231,7 @@ impl PeerContext {
     }
 
     /// The current incarnation of the pool of accepted connections.
-    pub(crate) async fn connections(
-        &self,
-    ) -> Option<PoolHandle<ConnectionActor, Recipient<Outgoing>>> {
+    pub(crate) async fn connections(&self) -> Option<PoolHandle<ConnectionActor, Accepted>> {
         let running = self.connections_running.wait(SUBTREE_WAIT).await?;
         Some(self.connections.get()?.handle(running))
     }

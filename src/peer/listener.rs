@@ -11,7 +11,14 @@ use actix::prelude::*;
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 
+use actix_http::{Extensions, HttpService};
+use actix_service::map_config;
+use actix_tls::accept::rustls_0_23::TlsStream;
+use actix_web::dev::AppConfig;
+use actix_web::rt::net::TcpStream;
+
 use super::server_socket::ServerSocket;
+use super::tls::{ChannelBinding, TlsError};
 use crate::peer::context::PeerContext;
 
 /// Why the listener could not start.
@@ -26,6 +33,9 @@ pub enum ListenError {
         #[source]
         source: std::io::Error,
     },
+    /// The TLS configuration could not be made.
+    #[error("the listener's TLS configuration")]
+    Tls(#[source] TlsError),
 }
 
 /// The actor owning the server.
@@ -35,32 +45,36 @@ pub struct ListenerActor {
 }
 
 impl ListenerActor {
-    /// Binds `addr` and starts serving websockets at path `/`.
+    /// Binds `addr` and starts serving websockets at path `/`: over TLS (`wss://`, and HTTPS
+    /// for the other paths) when the node has a certificate, else plain `ws://`.
     pub fn bind(node: Arc<PeerContext>, addr: &str) -> Result<ListenerActor, ListenError> {
-        let data = web::Data::new(node.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .route("/", web::get().to(accept))
-                .default_service(web::to(|| async {
-                    HttpResponse::NotFound().body("replikativ peers speak websocket at path /\n")
-                }))
-        })
-        .workers(1)
-        .disable_signals()
-        .shutdown_timeout(1)
-        .bind(addr)
-        .map_err(|source| ListenError::Bind {
+        let bind_err = |source| ListenError::Bind {
             addr: addr.to_string(),
             source,
-        })?;
-        let addrs = server.addrs();
-        let server = server.run();
+        };
+        let data = web::Data::new(node.clone());
+        let (server, addrs, scheme) = match &node.tls().server {
+            Some(tls) => {
+                let config = tls.server_config().map_err(ListenError::Tls)?;
+                let (server, addrs) = serve_tls(data, addr, config).map_err(bind_err)?;
+                (server, addrs, "wss")
+            }
+            None => {
+                let server = HttpServer::new(move || App::new().configure(routes(data.clone())))
+                    .workers(1)
+                    .disable_signals()
+                    .shutdown_timeout(1)
+                    .bind(addr)
+                    .map_err(bind_err)?;
+                let addrs = server.addrs();
+                (server.run(), addrs, "ws")
+            }
+        };
         let handle = server.handle();
         actix_rt::spawn(server);
         if let Some(a) = addrs.first() {
             node.set_listen_addr(*a);
-            tracing::info!(addr = %a, "serving peers at ws://{a}/");
+            tracing::info!(addr = %a, "serving peers at {scheme}://{a}/");
         }
         Ok(ListenerActor { handle, addrs })
     }
@@ -80,12 +94,97 @@ impl Actor for ListenerActor {
     }
 }
 
+/// The listener's routes: websockets at `/`, a hint everywhere else.
+fn routes(data: web::Data<Arc<PeerContext>>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(data)
+            .route("/", web::get().to(accept))
+            .default_service(web::to(|| async {
+                HttpResponse::NotFound().body("replikativ peers speak websocket at path /\n")
+            }));
+    }
+}
+
+/// Serves the routes over TLS with ALPN `http/1.1` only, recording each connection's channel
+/// binding.
+///
+/// actix-web's `HttpServer::bind_rustls_0_23` puts `h2` first in ALPN whenever actix-http's
+/// `http2` feature is on, and awc always turns it on; so the TLS listener is assembled from
+/// actix-web's own parts (actix-server, actix-http's HTTP/1 service, the rustls acceptor) the
+/// way `HttpServer` does it, with HTTP/1 only.
+fn serve_tls(
+    data: web::Data<Arc<PeerContext>>,
+    addr: &str,
+    mut config: rustls::ServerConfig,
+) -> std::io::Result<(actix_web::dev::Server, Vec<SocketAddr>)> {
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let mut builder = actix_server::Server::build()
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(1);
+    let mut addrs = Vec::new();
+    for listener in tcp_listeners(addr)? {
+        let local = listener.local_addr()?;
+        addrs.push(local);
+        let (data, config) = (data.clone(), config.clone());
+        builder = builder.listen("replikativ-peers-tls", listener, move || {
+            let app = App::new().configure(routes(data.clone()));
+            // What `HttpServer` gives an app on a TLS listener (`secure`: the connection
+            // info says https); actix-web exposes this constructor only as hidden API.
+            let app_config = AppConfig::__priv_test_new(true, local.to_string(), local);
+            HttpService::build()
+                .client_disconnect_timeout(std::time::Duration::from_secs(1))
+                .on_connect_ext(|io: &TlsStream<TcpStream>, ext: &mut Extensions| {
+                    if let Some(binding) = ChannelBinding::of(io.get_ref().1) {
+                        ext.insert(binding);
+                    }
+                })
+                .h1(map_config(app, move |_| app_config.clone()))
+                .rustls_0_23(config.clone())
+        })?;
+    }
+    Ok((builder.run(), addrs))
+}
+
+/// Listening sockets on every address `addr` resolves to, with `SO_REUSEADDR` (as
+/// `HttpServer::bind` makes them: a restarted node gets its port back at once).
+fn tcp_listeners(addr: &str) -> std::io::Result<Vec<std::net::TcpListener>> {
+    use std::net::ToSocketAddrs as _;
+    let mut listeners = Vec::new();
+    let mut last_err = None;
+    for a in addr.to_socket_addrs()? {
+        let socket = if a.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        };
+        let bound = socket.and_then(|s| {
+            s.set_reuseaddr(true)?;
+            s.bind(a)?;
+            s.listen(1024)
+        });
+        match bound.and_then(|l| l.into_std()) {
+            Ok(l) => listeners.push(l),
+            Err(e) => last_err = Some(e),
+        }
+    }
+    match (listeners.is_empty(), last_err) {
+        (true, Some(e)) => Err(e),
+        (true, None) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the address resolves to nothing",
+        )),
+        _ => Ok(listeners),
+    }
+}
+
 async fn accept(
     req: HttpRequest,
     stream: web::Payload,
     node: web::Data<Arc<PeerContext>>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let node: Arc<PeerContext> = node.get_ref().clone();
+    let binding = req.conn_data::<ChannelBinding>().copied();
     let remote = req
         .peer_addr()
         .map(|a| a.to_string())
@@ -95,7 +194,7 @@ async fn accept(
             Box::pin(async move {
                 let pool = node.connections().await?;
                 let id = format!("conn-{}", node.next_connection_id());
-                match pool.start_child(id, out).await {
+                match pool.start_child(id, (out, binding)).await {
                     Ok(addr) => {
                         tracing::debug!(%remote, "accepted a peer");
                         Some(addr.recipient())

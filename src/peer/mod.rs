@@ -7,6 +7,8 @@
 //!   [`outgoing`] loads what its flow control sends.
 //! - [`graphs`]: the sync session's view of the node's replicas.
 //! - [`listener`]: the server, as a supervised actor.
+//! - [`tls`]: certificates, verification roots and the channel binding; [`tls_connector`]
+//!   dials `wss://` so that the dialler keeps the binding.
 pub mod client_socket;
 pub mod connection;
 pub mod context;
@@ -16,3 +18,5 @@ pub mod listener;
 pub mod outgoing;
 pub mod server_socket;
 pub mod socket;
+pub mod tls;
+pub mod tls_connector;

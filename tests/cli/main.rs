@@ -26,3 +26,9 @@ mod http_source;
 
 // A relay peer in an A–B–C chain killed with SIGKILL at random moments.
 mod relay_kill;
+
+// TLS: `wss://` peers verified with `--ca`, a plain upgrade refused, HTTP/1.1 only.
+mod tls;
+
+// TLS: an `https://` source verified with `--ca`; README's TLS commands as written.
+mod tls_sources;

@@ -316,3 +316,102 @@ fn the_embedded_service_adds_and_lists_notes_and_shows_its_supervision_tree_and_
         app.node.shutdown().await;
     });
 }
+
+/// A test CA and a certificate it signed for `localhost`, as PEM files in `dir`: (CA, chain,
+/// key).
+fn test_pki(dir: &std::path::Path) -> [std::path::PathBuf; 3] {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca =
+        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("CA");
+    let key = KeyPair::generate().expect("key");
+    let cert = CertificateParams::new(vec!["localhost".to_string()])
+        .expect("params")
+        .signed_by(&key, &ca)
+        .expect("certificate");
+    let write = |name: &str, text: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write PEM");
+        path
+    };
+    [
+        write("ca.pem", ca.pem()),
+        write("cert.pem", cert.pem()),
+        write("key.pem", key.serialize_pem()),
+    ]
+}
+
+/// The embedding API's TLS: the example serves `wss://`; a node trusting the CA replicates
+/// its notes, one that does not is refused with the reason.
+#[test]
+fn the_embedded_service_serves_its_notes_over_wss_to_a_node_that_trusts_its_ca() {
+    use replikativ::peer::tls::{ClientTls, ServerTls};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let [ca, cert, key] = test_pki(dir.path());
+    actix_rt::System::new().block_on(async {
+        let options = embed::PeerOptions {
+            tls: Some(ServerTls::load(&cert, &key).expect("server TLS")),
+            ..Default::default()
+        };
+        let app = embed::start_with(&dir.path().join("a"), "127.0.0.1:0", "127.0.0.1:0", options)
+            .await
+            .expect("start the service");
+        let mut res = awc::Client::new()
+            .post(format!("http://{}/notes", app.http))
+            .send_json(&serde_json::json!({"author": "ada", "text": "over TLS"}))
+            .await
+            .expect("POST /notes");
+        assert_eq!(res.status().as_u16(), 201);
+        let _ = res.body().await;
+        let heads = app
+            .node
+            .replica(&embed::notes_key())
+            .expect("notes")
+            .heads();
+        let port = app.node.listen_addr().expect("listening").port();
+        let url = format!("wss://localhost:{port}/");
+
+        let trusting = Node::builder()
+            .name("trusting")
+            .connect(url.clone())
+            .tls_client(ClientTls::with_cas(&[&ca]).expect("CA"))
+            .cdvcs(embed::notes_key())
+            .start()
+            .await
+            .expect("start");
+        let untrusting = Node::builder()
+            .name("untrusting")
+            .connect(url.clone())
+            .cdvcs(embed::notes_key())
+            .start()
+            .await
+            .expect("start");
+        eventually("the note to replicate over wss://", T, || {
+            trusting
+                .replica(&embed::notes_key())
+                .is_some_and(|r| r.heads() == heads)
+        })
+        .await;
+        eventually(
+            "the untrusting node to name the certificate error",
+            T,
+            || {
+                untrusting
+                    .peers()
+                    .last_dial_error(&url)
+                    .is_some_and(|e| e.contains("not signed by a trusted CA"))
+            },
+        )
+        .await;
+        let held = untrusting
+            .replica(&embed::notes_key())
+            .expect("notes")
+            .heads();
+        assert_ne!(held, heads, "nothing came from the unverified peer");
+        trusting.shutdown().await;
+        untrusting.shutdown().await;
+        app.server.stop(true).await;
+        app.node.shutdown().await;
+    });
+}
