@@ -30,11 +30,14 @@ use tokio::sync::broadcast;
 use crate::crdt::CrdtKey;
 use crate::identity::{Keypair, PublicKey};
 use crate::peer::context::PeerContext;
-use crate::realize::realizer::{RealizerActor, RealizerShared};
+use crate::realize::realizer::RealizerShared;
 use crate::replica::ReplicaShared;
 use crate::replicas::{RegistryError, Replicas};
 use crate::stage::Stage;
 use crate::store::{Store, StoreError, StoreHandle};
+
+mod realizers;
+mod trust;
 
 pub use crate::peer::context::Metrics;
 pub use crate::realize::realizer::RealizerSpec;
@@ -57,6 +60,9 @@ pub enum NodeError {
     /// The node's key could not be read or made.
     #[error("the node's key")]
     Key(#[from] crate::identity::KeyError),
+    /// The trust settings cannot be used (a bad allow file, no rules beyond loopback).
+    #[error(transparent)]
+    Trust(#[from] crate::peer::trust::TrustError),
 }
 
 impl From<StoreError> for NodeError {
@@ -83,6 +89,7 @@ pub struct NodeBuilder {
     apps: Vec<ChildSpec>,
     slow_peer_timeout: Duration,
     key: Option<Keypair>,
+    trust: crate::peer::trust::TrustConfig,
 }
 
 /// A running node.
@@ -109,6 +116,7 @@ impl Node {
             apps: Vec::new(),
             slow_peer_timeout: crate::peer::connection::SLOW_PEER_TIMEOUT,
             key: None,
+            trust: Default::default(),
         }
     }
 
@@ -136,7 +144,7 @@ impl Node {
         self.replicas.get(key)
     }
 
-    /// What the connections share: peer id, counters, what peers announced, dial errors.
+    /// What the connections share: key, trust, counters, what peers announced, dial errors.
     pub fn peers(&self) -> &Arc<PeerContext> {
         &self.peers
     }
@@ -250,19 +258,19 @@ impl NodeBuilder {
     /// Opens the store and starts the tree: the store actor and the replicas first (every
     /// stored CDVCS loaded), then peers and realizers, then the user's subtrees.
     pub async fn start(mut self) -> Result<Node, NodeError> {
+        let trust = self.trust.build(self.listen.as_deref())?;
         let store = self.store.open()?;
         let identity = match self.key.take() {
             Some(key) => key,
             None => Keypair::of_store(&store)?,
         };
-        let peer_id = crate::peer::context::load_or_create_peer_id(&store)?;
         let handle = StoreHandle::new(store.clone());
         let replicas = Arc::new(Replicas::new(handle.clone(), restart_backoff()));
         let peers = Arc::new(PeerContext::new(
             handle.clone(),
             replicas.clone(),
-            peer_id,
             identity,
+            trust,
             self.slow_peer_timeout,
         ));
         let (realizers, realizer_shared) = self.realizers_subtree(&replicas, &store);
@@ -309,36 +317,6 @@ impl NodeBuilder {
             root,
             realizers: realizer_shared,
         })
-    }
-
-    /// `realizers (one_for_one)`: one realizer per spec, each watching its replica.
-    fn realizers_subtree(
-        &self,
-        replicas: &Replicas,
-        store: &Store,
-    ) -> (Supervisor, HashMap<String, Arc<RealizerShared>>) {
-        let mut sup = Supervisor::new("realizers")
-            .strategy(Strategy::OneForOne)
-            .intensity(20, Duration::from_secs(10))
-            .backoff(restart_backoff());
-        let mut shared = HashMap::new();
-        for spec in &self.realizers {
-            let realizer = RealizerShared::new(
-                spec.name.clone(),
-                replicas.adopt(&spec.key),
-                store.clone(),
-                spec.open.clone(),
-                spec.policy,
-            );
-            shared.insert(spec.name.clone(), realizer.clone());
-            sup = sup.child(
-                ChildSpec::new(spec.name.clone(), move || {
-                    RealizerActor::new(realizer.clone())
-                })
-                .shutdown(Shutdown::Timeout(Duration::from_secs(10))),
-            );
-        }
-        (sup, shared)
     }
 }
 
