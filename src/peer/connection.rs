@@ -290,7 +290,7 @@ impl ConnectionActor {
                     let why = replikativ_actors::error_chain(&reason);
                     tracing::warn!(remote = %self.remote, peer = ?self.session.peer(), "closing: {why}");
                     if reason.is_refusal() && self.is_dialer() {
-                        self.node.note_refusal(&self.remote, Some(why.clone()));
+                        self.note_refusal(why.clone(), ctx);
                     }
                     if let Some(out) = self.out.take() {
                         out.do_send(Outgoing::Close(why.clone()));

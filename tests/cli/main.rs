@@ -20,3 +20,6 @@ mod http_source;
 
 // A relay peer in an A–B–C chain killed with SIGKILL at random moments.
 mod relay_kill;
+
+// Keys refused and admitted, read-only and write-only peers, protected mode, SIGHUP.
+mod trust;

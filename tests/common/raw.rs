@@ -298,3 +298,50 @@ impl RawTcp {
         }
     }
 }
+
+/// Sends a websocket upgrade request for `/` to `addr` with `headers` (`Host` among them
+/// when the test wants one) and returns the response's status line and body (the body is
+/// read only for a refusal; a `101` switches protocols and has none).
+pub async fn upgrade(addr: SocketAddr, headers: &[(&str, &str)]) -> (String, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("tcp connect");
+    let mut req = String::from(
+        "GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n",
+    );
+    for (name, value) in headers {
+        req.push_str(&format!("{name}: {value}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).await.expect("request");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut byte))
+            .await
+            .expect("a response within 30 s")
+            .expect("read");
+        assert!(n == 1, "the server closed before its response head");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let status = head.lines().next().unwrap_or_default().to_string();
+    if status.starts_with("HTTP/1.1 101") {
+        return (status, String::new());
+    }
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    tokio::time::timeout(Duration::from_secs(30), stream.read_exact(&mut body))
+        .await
+        .expect("a body within 30 s")
+        .expect("read the body");
+    (status, String::from_utf8_lossy(&body).into_owned())
+}

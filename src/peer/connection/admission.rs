@@ -29,6 +29,24 @@ impl ConnectionActor {
         }
     }
 
+    /// Records that this dialled connection was refused, once its socket has stopped: the
+    /// peer has then read our last frames (an `Error` saying why), so a caller that gives up
+    /// on the refusal (e.g. `analyze`, exiting) does not cut them off. A later session's
+    /// outcome supersedes it.
+    pub(super) fn note_refusal(&mut self, why: String, ctx: &mut Context<Self>) {
+        let generation = self.generation;
+        let (watch, stopped) = tokio::sync::oneshot::channel();
+        match &self.out {
+            Some(out) => out.do_send(crate::peer::socket::Outgoing::Watch(watch)),
+            None => drop(watch),
+        }
+        ctx.spawn(stopped.into_actor(self).map(move |_, act, _| {
+            if act.generation == generation {
+                act.node.note_refusal(&act.remote, Some(why));
+            }
+        }));
+    }
+
     /// Closes the session started as `generation` if its handshake is still incomplete
     /// after [`HANDSHAKE_TIMEOUT`].
     pub(super) fn expire_handshake(&mut self, generation: u64, ctx: &mut Context<Self>) {
