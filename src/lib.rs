@@ -12,9 +12,9 @@
 //!   a CDVCS lies in it; [`store::StoreHandle`] is what writers hold; the `StoreActor`.
 //! - [`replica`]: `ReplicaActor`, one per CDVCS held; durable before visible.
 //!   [`replicas`]: the registry that starts them and the node's event bus.
-//! - [`peer`]: the peer context (identity, accept pool, dialling, what peers announced), the
-//!   websocket server and client (`wss://` through [`peer::tls`]), and the connection actor
-//!   driving [`sync`].
+//! - [`peer`]: the peer context (identity, trust, accept pool, dialling, what peers
+//!   announced), the websocket server and client (`wss://` through [`peer::tls`]), and the
+//!   connection actor driving [`sync`].
 //! - [`realize`]: the realizer actor and sinks that apply transactions exactly once.
 //! - [`node`]: assembles the supervision tree; [`stage`]: the user's handle;
 //!   [`oplog`]: OR-Maps and registers replicated as op logs over a CDVCS.

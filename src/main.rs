@@ -20,16 +20,12 @@ fn main() -> ExitCode {
     cli::init_logging();
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.downcast_ref::<cli::UsageError>().is_some() => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
         Err(e) => {
             eprintln!("error: {e}");
             for cause in e.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }
-            ExitCode::from(1)
+            ExitCode::from(if cli::is_usage_error(&e) { 2 } else { 1 })
         }
     }
 }

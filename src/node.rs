@@ -37,13 +37,14 @@ use crate::replicas::{RegistryError, Replicas};
 use crate::stage::Stage;
 use crate::store::{Store, StoreError, StoreHandle};
 
+mod realizers;
+mod tls;
+mod trust;
+
 pub use crate::peer::context::Metrics;
 pub use crate::realize::realizer::RealizerSpec;
 pub use crate::replicas::NodeEvent;
 pub use crate::store::StoreLocation;
-
-mod realizers;
-mod tls;
 
 /// Why a node could not start, or its tree could not be reached.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +62,9 @@ pub enum NodeError {
     /// The node's key could not be read or made.
     #[error("the node's key")]
     Key(#[from] crate::identity::KeyError),
+    /// The trust settings cannot be used (a bad allow file, no rules beyond loopback).
+    #[error(transparent)]
+    Trust(#[from] crate::peer::trust::TrustError),
 }
 
 impl From<StoreError> for NodeError {
@@ -87,6 +91,7 @@ pub struct NodeBuilder {
     slow_peer_timeout: Duration,
     key: Option<Keypair>,
     tls: TlsSettings,
+    trust: crate::peer::trust::TrustConfig,
 }
 
 /// A running node.
@@ -112,6 +117,7 @@ impl Node {
             slow_peer_timeout: crate::peer::connection::SLOW_PEER_TIMEOUT,
             key: None,
             tls: TlsSettings::default(),
+            trust: Default::default(),
         }
     }
 
@@ -135,7 +141,7 @@ impl Node {
         self.replicas.get(key)
     }
 
-    /// What the connections share: peer id, counters, what peers announced, dial errors.
+    /// What the connections share: key, trust, counters, what peers announced, dial errors.
     pub fn peers(&self) -> &Arc<PeerContext> {
         &self.peers
     }
@@ -243,12 +249,12 @@ impl NodeBuilder {
     /// Opens the store and starts the tree: the store actor and the replicas first (every
     /// stored CDVCS loaded), then peers and realizers, then the user's subtrees.
     pub async fn start(mut self) -> Result<Node, NodeError> {
+        let trust = self.trust.build(self.listen.as_deref())?;
         let store = self.store.open()?;
         let identity = match self.key.take() {
             Some(key) => key,
             None => Keypair::of_store(&store)?,
         };
-        let peer_id = crate::peer::context::load_or_create_peer_id(&store)?;
         let handle = StoreHandle::new(store.clone());
         let replicas = Arc::new(Replicas::new(
             handle.clone(),
@@ -258,8 +264,8 @@ impl NodeBuilder {
         let peers = Arc::new(PeerContext::new(
             handle.clone(),
             replicas.clone(),
-            peer_id,
             identity,
+            trust,
             self.slow_peer_timeout,
         ));
         peers.set_tls(std::mem::take(&mut self.tls));

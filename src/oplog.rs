@@ -17,6 +17,14 @@ use crate::realize::realizer::{ConflictPolicy, plan};
 use crate::replica::now_ms;
 use crate::stage::{Stage, StageError};
 
+/// The register writer id of the node with `key`: the key's first 16 bytes, so a node's id
+/// is stable across restarts and distinct from other nodes'.
+fn writer_id(key: &crate::identity::PublicKey) -> uuid::Uuid {
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&key.as_bytes()[..16]);
+    uuid::Uuid::from_bytes(id)
+}
+
 /// The op name of an OR-Map update.
 pub const ORMAP_OP: &str = "ormap/op";
 /// The op name of a register write.
@@ -107,7 +115,7 @@ impl Stage {
     pub async fn register_set(&self, key: &CrdtKey, value: Vec<u8>) -> Result<Id, OpLogError> {
         let op = LwwrOp {
             ts: now_ms(),
-            writer: self.peers().peer_id(),
+            writer: writer_id(&self.peers().public_key()),
             value,
         };
         self.append(key, LWWR_OP, rmp_serde::to_vec(&op).unwrap_or_default())

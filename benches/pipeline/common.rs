@@ -181,14 +181,19 @@ pub async fn quiet_wire_bytes(node: &Node, quiet: Duration) -> u64 {
 }
 
 /// Waits until `node`'s store holds a hint that `peer` has `heads`.
-pub async fn wait_hint(node: &Node, peer: Uuid, heads: &[Id], limit: Duration) {
+pub async fn wait_hint(
+    node: &Node,
+    peer: replikativ::identity::PublicKey,
+    heads: &[Id],
+    limit: Duration,
+) {
     let k = key();
     let want = rmp_serde::to_vec(&heads.to_vec()).expect("encode");
     let deadline = Instant::now() + limit;
     loop {
         let got = node
             .store()
-            .get_state(&keys::peer_heads(&peer, &k.user, &k.id))
+            .get_state(&keys::peer_heads(peer.as_bytes(), &k.user, &k.id))
             .expect("read hint");
         if got.as_deref() == Some(&want[..]) {
             return;

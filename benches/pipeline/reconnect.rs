@@ -28,7 +28,7 @@ async fn reconnect(
     url: &str,
     heads: &[replikativ::Id],
     payload: u64,
-    hint: Option<uuid::Uuid>,
+    hint: Option<replikativ::identity::PublicKey>,
 ) -> Round {
     let t = Instant::now();
     let node = start_node("peer", dir, false, Some(url)).await;
@@ -61,7 +61,7 @@ pub async fn run(root: &Path, history: usize, news: &[usize]) {
     copy_store(&holder_dir, &peer_dir);
     let holder = start_node("holder", &holder_dir, true, None).await;
     let url = url_of(&holder);
-    let holder_peer = holder.peers().peer_id();
+    let holder_peer = holder.public_key();
     // First meeting: level already, the hints get saved on both sides.
     let heads = replica(&holder).heads();
     let peer = start_node("peer", &peer_dir, false, Some(&url)).await;

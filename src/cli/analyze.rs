@@ -81,6 +81,15 @@ pub async fn start_analysis_node(
         .with_context(|| format!("starting the analysis node on {}", store.display()))
 }
 
+/// Fails at once when the connection to `url` was refused: retrying would meet the same
+/// refusal until someone changes a node's rules.
+fn refused(node: &Node, url: &str) -> Result<()> {
+    match node.peers().refusal(url) {
+        Some(why) => bail!("the connection to {url} was refused: {why}"),
+        None => Ok(()),
+    }
+}
+
 /// Waits until the peer's heads at connection time are replicated and realized.
 pub async fn wait_realized(node: &Node, url: &str, key: &CrdtKey, timeout: Duration) -> Result<()> {
     let realizer = node.realizer("sqlite").context("the realizer is missing")?;
@@ -90,6 +99,7 @@ pub async fn wait_realized(node: &Node, url: &str, key: &CrdtKey, timeout: Durat
     let mut last_print = Instant::now();
     let mut waiting_told = false;
     let target = loop {
+        refused(node, url)?;
         if let Some(heads) = node.peers().first_remote_heads(key)
             && heads != [root]
         {
@@ -120,6 +130,7 @@ pub async fn wait_realized(node: &Node, url: &str, key: &CrdtKey, timeout: Durat
         if caught_up(node, key, &realizer, &target) {
             return Ok(());
         }
+        refused(node, url)?;
         match &*status.borrow() {
             RealizerStatus::Parked { commit, reason } => bail!(
                 "the realizer is parked at commit {commit}: {reason}\n(skip it with `replikativ realize-skip --sqlite FILE --commit {commit}` and run analyze again)"
@@ -156,6 +167,7 @@ async fn analyze(args: AnalyzeArgs, key: CrdtKey) -> Result<()> {
     let mut signals = Signals::install()?;
     let node =
         start_analysis_node(&args.store, &args.connect, &args.sqlite, &key, &args.node).await?;
+    signals.on_hangup(super::node_args::reload_on_hangup(&node));
     let timeout = Duration::from_secs(args.timeout);
     if args.follow {
         eprintln!("following {} into {}", args.connect, args.sqlite.display());

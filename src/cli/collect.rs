@@ -128,6 +128,7 @@ async fn collect(args: CollectArgs, spec: SourceSpec, key: CrdtKey) -> Result<()
         .start()
         .await
         .with_context(|| format!("starting the collector node on {}", args.store.display()))?;
+    signals.on_hangup(super::node_args::reload_on_hangup(&node));
     node.supervisor()
         .start_child(collector::subtree(
             node.stage(),

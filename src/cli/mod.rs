@@ -49,6 +49,16 @@ pub fn check_peer_url(url: &str) -> Result<(), UsageError> {
     )))
 }
 
+/// Whether `e` is a usage error (exit status 2): a [`UsageError`], or trust settings a node
+/// cannot start with (an invalid allow file, no rules beyond loopback).
+pub fn is_usage_error(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.is::<UsageError>()
+            || c.downcast_ref::<crate::node::NodeError>()
+                .is_some_and(|n| matches!(n, crate::node::NodeError::Trust(_)))
+    })
+}
+
 /// A usage error found after parsing (exit status 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

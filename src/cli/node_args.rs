@@ -1,4 +1,5 @@
-//! The flags every command that runs a node takes (DESIGN §8 "node flags").
+//! The flags every command that runs a node takes (DESIGN §8 "node flags"): its key, and who
+//! may do what on it (DESIGN §11).
 
 use std::path::PathBuf;
 
@@ -6,9 +7,11 @@ use anyhow::Context as _;
 use clap::Args;
 
 use super::UsageError;
-use crate::identity::Keypair;
-use crate::node::NodeBuilder;
+use crate::identity::{Keypair, PublicKey};
+use crate::node::{Node, NodeBuilder};
 use crate::peer::tls::{ClientTls, ServerTls};
+use crate::peer::trust::Reloaded;
+use crate::sync::Rights;
 
 /// Node flags.
 #[derive(Debug, Clone, Default, Args)]
@@ -17,6 +20,28 @@ pub struct NodeArgs {
     /// `node.key` in its store directory, made on first start.
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
+    /// Let the peer with this public key read and write on this node (repeatable). With any
+    /// rule, keys without one are refused.
+    #[arg(long, value_name = "KEY")]
+    pub allow: Vec<PublicKey>,
+    /// Let the peer with this key subscribe to and receive this node's CDVCSs (repeatable).
+    #[arg(long, value_name = "KEY")]
+    pub allow_read: Vec<PublicKey>,
+    /// Store and relay the commits the peer with this key sends (repeatable).
+    #[arg(long, value_name = "KEY")]
+    pub allow_write: Vec<PublicKey>,
+    /// Rules from a file, one `KEY read|write|read,write` a line (`#` comments); re-read on
+    /// SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    pub allow_file: Option<PathBuf>,
+    /// Let every key read (unknown keys read only): without rules, needed to listen beyond
+    /// loopback.
+    #[arg(long)]
+    pub open: bool,
+    /// Let web pages of this origin (e.g. https://app.example.com) open websockets here
+    /// (repeatable).
+    #[arg(long, value_name = "ORIGIN")]
+    pub allow_origin: Vec<String>,
 
     // TLS (DESIGN §11).
     /// Serve wss:// (and HTTPS) on --listen with this PEM certificate chain (leaf first, e.g.
@@ -39,10 +64,26 @@ impl NodeArgs {
             let key = Keypair::read(path).context("reading --key")?;
             builder = builder.key(key);
         }
+        let rules = [
+            (&self.allow, Rights::ALL),
+            (&self.allow_read, Rights::READ),
+            (&self.allow_write, Rights::WRITE),
+        ];
+        for (keys, rights) in rules {
+            for key in keys {
+                builder = builder.allow(*key, rights);
+            }
+        }
+        if let Some(file) = &self.allow_file {
+            builder = builder.allow_file(file.clone());
+        }
+        for origin in &self.allow_origin {
+            builder = builder.allow_origin(origin.clone());
+        }
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
             builder = builder.tls_server(ServerTls::load(cert, key)?);
         }
-        Ok(builder.tls_client(self.client_tls()?))
+        Ok(builder.open(self.open).tls_client(self.client_tls()?))
     }
 
     /// The roots `wss://` peers and `https://` sources are verified against.
@@ -64,5 +105,40 @@ impl NodeArgs {
     /// The scheme peers dial this node's listener with.
     pub fn scheme(&self) -> &'static str {
         if self.tls_cert.is_some() { "wss" } else { "ws" }
+    }
+}
+
+/// What SIGHUP does on a running node: re-read the allow file and the TLS certificate and
+/// key, or keep what is in force and say why.
+pub fn reload_on_hangup(node: &Node) -> impl FnMut() + 'static {
+    let peers = node.peers().clone();
+    move || {
+        reload_rules(&peers);
+        if let Some(server) = &peers.tls().server {
+            match server.reload() {
+                Ok(()) => tracing::info!("SIGHUP: re-read the TLS certificate and key"),
+                Err(e) => tracing::error!(
+                    "SIGHUP: keeping the TLS certificate in force: {}",
+                    replikativ_actors::error_chain(&e)
+                ),
+            }
+        }
+    }
+}
+
+fn reload_rules(peers: &crate::peer::context::PeerContext) {
+    match peers.trust().reload() {
+        Ok(Reloaded::Rules(n)) => {
+            let file = peers.trust().file().map(|f| f.display().to_string());
+            tracing::info!(
+                "SIGHUP: re-read the allow file {}: {n} key(s) listed",
+                file.unwrap_or_default()
+            );
+        }
+        Ok(Reloaded::NoFile) => tracing::info!("SIGHUP: there is no --allow-file to re-read"),
+        Err(e) => tracing::error!(
+            "SIGHUP: keeping the rules in force: {}",
+            replikativ_actors::error_chain(&e)
+        ),
     }
 }

@@ -27,6 +27,7 @@ pub fn run(args: PeerArgs) -> Result<()> {
             .start()
             .await
             .with_context(|| format!("starting the peer on {}", args.store.display()))?;
+        signals.on_hangup(super::node_args::reload_on_hangup(&node));
         // Serve every CDVCS in the store from the start.
         let held = node
             .replicas()

@@ -1,12 +1,15 @@
-//! SIGTERM and SIGINT as an awaitable stream, for commands that flush before exiting.
+//! SIGTERM and SIGINT as an awaitable stream, for commands that flush before exiting; SIGHUP
+//! re-reads what the command says (a node's allow file) and never stops it.
 
 use anyhow::{Context as _, Result};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-/// The termination signals of a command.
+/// The signals of a command.
 pub struct Signals {
     term: Signal,
     int: Signal,
+    hup: Signal,
+    reload: Option<Box<dyn FnMut()>>,
 }
 
 impl Signals {
@@ -15,14 +18,27 @@ impl Signals {
         Ok(Signals {
             term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
             int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            hup: signal(SignalKind::hangup()).context("installing the SIGHUP handler")?,
+            reload: None,
         })
     }
 
-    /// Waits for the next SIGTERM or SIGINT.
+    /// What to do on SIGHUP from now on.
+    pub fn on_hangup(&mut self, reload: impl FnMut() + 'static) {
+        self.reload = Some(Box::new(reload));
+    }
+
+    /// Waits for the next SIGTERM or SIGINT, carrying out every SIGHUP meanwhile.
     pub async fn recv(&mut self) {
-        tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return,
+                _ = self.int.recv() => return,
+                _ = self.hup.recv() => match &mut self.reload {
+                    Some(reload) => reload(),
+                    None => tracing::info!("SIGHUP: nothing to re-read yet"),
+                },
+            }
         }
     }
 }

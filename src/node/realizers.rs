@@ -1,4 +1,4 @@
-//! The `realizers` subtree of a node.
+//! The `realizers` subtree of a node: one realizer per spec, each watching its replica.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -47,11 +47,18 @@ pub enum DialError {
 
 type WsSink = SplitSink<Framed<BoxedSocket, ws::Codec>, ws::Message>;
 
+/// How long a closing socket waits for its last frames to be written.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// One dialled websocket.
 pub struct ClientSocket {
     sink: SinkWrite<ws::Message, WsSink>,
     conn: Option<Recipient<Inbound>>,
     last_heard: Instant,
+    /// Our close frame is out: nothing more is written.
+    closing: bool,
+    /// Dropped when the socket stops.
+    watchers: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// Dials `url` (`ws://` or `wss://`, verified against `tls`) and starts a [`ClientSocket`]
@@ -127,6 +134,8 @@ pub async fn dial(
             sink: SinkWrite::new(sink, ctx),
             conn: Some(conn),
             last_heard: Instant::now(),
+            closing: false,
+            watchers: Vec::new(),
         }
     });
     Ok((socket, binding))
@@ -158,13 +167,23 @@ impl ClientSocket {
         }));
     }
 
+    /// The websocket closing handshake: the close frame goes out after what is queued, and
+    /// the connection stays open until the peer answers it (or ends the stream), at most
+    /// [`CLOSE_GRACE`]. Closing the connection at once could lose a last `Error` saying why
+    /// we close: a server that reads our frames together with the end of the connection may
+    /// drop them.
     fn close(&mut self, reason: &str, ctx: &mut Context<Self>) {
+        if std::mem::replace(&mut self.closing, true) {
+            return;
+        }
         let _ = self.sink.write(ws::Message::Close(Some(ws::CloseReason {
             code: ws::CloseCode::Policy,
             description: Some(reason.chars().take(120).collect()),
         })));
-        self.sink.close();
-        ctx.stop();
+        ctx.run_later(CLOSE_GRACE, |act, ctx| {
+            act.sink.close();
+            ctx.stop();
+        });
     }
 
     fn report_closed(&mut self, why: String) {
@@ -179,7 +198,9 @@ impl Actor for ClientSocket {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.run_interval(HEARTBEAT_INTERVAL, |act, ctx| {
-            if act.last_heard.elapsed() > HEARTBEAT_TIMEOUT {
+            if act.closing {
+                // Waiting for the peer to answer our close frame.
+            } else if act.last_heard.elapsed() > HEARTBEAT_TIMEOUT {
                 act.report_closed("heartbeat timeout".into());
                 act.close("heartbeat timeout", ctx);
             } else {
@@ -235,6 +256,7 @@ impl Handler<Outgoing> for ClientSocket {
 
     fn handle(&mut self, msg: Outgoing, ctx: &mut Self::Context) {
         match msg {
+            Outgoing::Frame(_) if self.closing => {}
             Outgoing::Frame(bytes) => {
                 if self.sink.write(ws::Message::Binary(bytes.into())).is_err() {
                     self.report_closed("socket is closed".into());
@@ -245,6 +267,7 @@ impl Handler<Outgoing> for ClientSocket {
                 self.conn = None;
                 self.close(&reason, ctx);
             }
+            Outgoing::Watch(watcher) => self.watchers.push(watcher),
         }
     }
 }

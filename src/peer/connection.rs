@@ -8,10 +8,14 @@
 //! that stopped reading for [`SLOW_PEER_TIMEOUT`] is stalled; this actor loads commits from
 //! the store for it, sends what it returns and closes a stalled peer with its reason.
 //!
+//! Every connection starts with the authentication handshake, bounded by
+//! [`HANDSHAKE_TIMEOUT`]; the proved key gets the rights the node's policy gives it, also
+//! when the policy changes on a live connection (module `admission`).
+//!
 //! Server side: a `Temporary` child of the connections pool (a dropped client is gone).
 //! Client side ([`Mode::Dial`]): a `Permanent` connector that redials forever with capped,
-//! jittered backoff inside the actor, so a peer that is down never exhausts a supervisor's
-//! restart intensity.
+//! jittered backoff inside the actor (module `dial`), so a peer that is down never exhausts
+//! a supervisor's restart intensity.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -21,7 +25,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use replikativ_actors::ChildBackoff;
 
-use super::client_socket::{dial, dial_policy};
+use super::client_socket::dial_policy;
 use super::graphs::with_graphs;
 use super::outgoing;
 use super::socket::{Inbound, Outgoing};
@@ -29,12 +33,21 @@ use super::tls::ChannelBinding;
 use crate::crdt::CrdtKey;
 use crate::peer::context::PeerContext;
 use crate::protocol::{Codec, Message, Received};
-use crate::replica::{ApplyRemote, Watched};
+use crate::replica::Watched;
 use crate::replicas::NodeEvent;
-use crate::sync::{Effect, Flow, FlowLimits, SessionConfig, SyncLimits, SyncSession};
+use crate::sync::{
+    Effect, Flow, FlowLimits, Handshake, Role, SessionConfig, SyncLimits, SyncSession,
+};
+
+mod admission;
+mod apply;
+mod dial;
 
 pub use super::outgoing::load_outgoing;
 pub use crate::sync::flow::{SLOW_PEER_TIMEOUT, WINDOW};
+
+/// A connection whose peer has not completed the handshake within this long is closed.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Which side this connection is on.
 #[derive(Clone, Debug)]
@@ -75,6 +88,8 @@ pub struct ConnectionActor {
     dial_backoff: ChildBackoff,
     /// The TLS channel binding of the current socket (`None` over plain `ws://`).
     pub(crate) channel_binding: Option<ChannelBinding>,
+    /// Counts sessions on this actor, so a timer outliving its session does nothing.
+    generation: u64,
 }
 
 impl ConnectionActor {
@@ -85,8 +100,12 @@ impl ConnectionActor {
             Mode::Dial(_) => None,
         };
         // Replaced by `open_session` (which lists the store's CRDTs) before any use.
+        let role = match mode {
+            Mode::Accepted(_) => Role::Acceptor,
+            Mode::Dial(_) => Role::Dialler,
+        };
         let session = SyncSession::new(SessionConfig {
-            local_peer: node.peer_id,
+            handshake: Handshake::new(node.identity.clone(), role, [0; 32], None),
             subscriptions: Vec::new(),
             limits: SyncLimits::default(),
         });
@@ -104,14 +123,22 @@ impl ConnectionActor {
             failures: 0,
             dial_backoff: ChildBackoff::new(dial_policy()),
             channel_binding: None,
+            generation: 0,
         }
     }
 
-    /// A session subscribed to every CRDT this node holds; refused when the store cannot
-    /// list them (a peer that silently served nothing would look healthy).
-    fn fresh_session(node: &PeerContext) -> Result<SyncSession, crate::store::StoreError> {
+    /// A session subscribed to every CRDT this node holds, with a fresh nonce and the
+    /// socket's TLS channel binding in its handshake; refused when the store cannot list them
+    /// (a peer that silently served nothing would look healthy).
+    fn fresh_session(
+        node: &PeerContext,
+        role: Role,
+        channel_binding: Option<[u8; 32]>,
+    ) -> Result<SyncSession, crate::store::StoreError> {
+        // The thread-local generator is a CSPRNG seeded from the operating system.
+        let nonce: [u8; 32] = rand::random();
         Ok(SyncSession::new(SessionConfig {
-            local_peer: node.peer_id,
+            handshake: Handshake::new(node.identity.clone(), role, nonce, channel_binding),
             subscriptions: node.replicas.keys()?,
             limits: SyncLimits::default(),
         }))
@@ -119,6 +146,13 @@ impl ConnectionActor {
 
     fn is_dialer(&self) -> bool {
         matches!(self.mode, Mode::Dial(_))
+    }
+
+    fn role(&self) -> Role {
+        match self.mode {
+            Mode::Accepted(_) => Role::Acceptor,
+            Mode::Dial(_) => Role::Dialler,
+        }
     }
 
     fn send(&mut self, msg: &Message) {
@@ -137,7 +171,8 @@ impl ConnectionActor {
 
     /// Starts (or restarts) the session on a fresh socket.
     fn open_session(&mut self, ctx: &mut Context<Self>) {
-        self.session = match Self::fresh_session(&self.node) {
+        let binding = self.channel_binding.map(|b| b.0);
+        self.session = match Self::fresh_session(&self.node, self.role(), binding) {
             Ok(session) => session,
             Err(e) => {
                 tracing::error!(
@@ -154,12 +189,24 @@ impl ConnectionActor {
             stall_timeout: self.node.slow_peer_timeout,
             ..FlowLimits::default()
         });
+        self.generation += 1;
+        self.expire_handshake(self.generation, ctx);
         let effects = self.session.start();
         self.run(effects, ctx);
     }
 
+    /// Queues `effects` and carries them out. The peer's proved key is admitted (or refused)
+    /// at once, before any further input reaches the session.
     fn run(&mut self, effects: Vec<Effect>, ctx: &mut Context<Self>) {
-        self.effects.extend(effects);
+        for effect in effects {
+            match effect {
+                Effect::Authenticated { peer } => {
+                    let more = self.authenticated(peer);
+                    self.effects.extend(more);
+                }
+                other => self.effects.push_back(other),
+            }
+        }
         self.drive(ctx);
     }
 
@@ -198,41 +245,7 @@ impl ConnectionActor {
                     self.flow.push(crdt, ids, heads);
                     self.pump();
                 }
-                Effect::Apply { crdt, batch } => {
-                    self.busy = true;
-                    let node = self.node.clone();
-                    let origin = Some(self.id);
-                    let key = crdt.clone();
-                    // `batch.values_to_check` (params not carried) are checked by the
-                    // replica, which refuses the whole batch when one is not held.
-                    let fut = async move {
-                        let addr = node.replicas.addr(&key).await.map_err(|e| e.to_string())?;
-                        let msg = ApplyRemote {
-                            commits: batch.commits,
-                            values: batch.values,
-                            values_to_check: batch.values_to_check,
-                            origin,
-                        };
-                        match addr.send(msg).await {
-                            Ok(Ok(_added)) => Ok(()),
-                            Ok(Err(e)) => Err(replikativ_actors::error_chain(&e)),
-                            Err(_) => Err("the replica actor stopped".to_string()),
-                        }
-                    };
-                    ctx.wait(fut.into_actor(self).map(move |res, act, ctx| {
-                        act.busy = false;
-                        let effects = match res {
-                            Ok(()) => act.graphs_call(std::slice::from_ref(&crdt), |s, g| {
-                                s.on_applied(&crdt, g)
-                            }),
-                            Err(reason) => {
-                                tracing::warn!(remote = %act.remote, crdt = %crdt, "applying a batch failed: {reason}");
-                                act.session.on_apply_failed(&crdt, reason)
-                            }
-                        };
-                        act.run(effects, ctx);
-                    }));
-                }
+                Effect::Apply { crdt, batch } => self.apply(crdt, batch, ctx),
                 Effect::EnsureReplica(crdt) => {
                     self.busy = true;
                     let node = self.node.clone();
@@ -268,9 +281,24 @@ impl ConnectionActor {
                         replikativ_actors::error_chain(&reason)
                     );
                 }
+                Effect::Refused {
+                    peer,
+                    crdt,
+                    request,
+                } => {
+                    tracing::warn!(remote = %self.remote, %peer, crdt = %crdt, "refused the peer's {request:?}: it lacks the {} right on this node", request.right());
+                }
+                Effect::RefusedByPeer { message } => {
+                    tracing::warn!(remote = %self.remote, peer = ?self.session.peer(), "the peer refused: {message}");
+                }
+                // Handled in `run`, before it is queued.
+                Effect::Authenticated { .. } => {}
                 Effect::Close { reason } => {
                     let why = replikativ_actors::error_chain(&reason);
-                    tracing::warn!(remote = %self.remote, "closing: {why}");
+                    tracing::warn!(remote = %self.remote, peer = ?self.session.peer(), "closing: {why}");
+                    if reason.is_refusal() && self.is_dialer() {
+                        self.note_refusal(why.clone(), ctx);
+                    }
                     if let Some(out) = self.out.take() {
                         out.do_send(Outgoing::Close(why.clone()));
                     }
@@ -289,59 +317,6 @@ impl ConnectionActor {
             self.send(msg);
         }
     }
-
-    /// The socket is gone: a dialler redials, an accepted connection ends.
-    fn lost(&mut self, why: String, ctx: &mut Context<Self>) {
-        self.out = None;
-        self.node.forget_remote(self.id);
-        match &self.mode {
-            Mode::Accepted(_) => {
-                tracing::info!(remote = %self.remote, "connection closed: {why}");
-                ctx.stop();
-            }
-            Mode::Dial(_) => {
-                tracing::info!(remote = %self.remote, "connection lost: {why}; redialling");
-                self.redial(ctx);
-            }
-        }
-    }
-
-    fn redial(&mut self, ctx: &mut Context<Self>) {
-        let Mode::Dial(url) = self.mode.clone() else {
-            return;
-        };
-        // The first redial after a drop is immediate; then capped, jittered backoff (the
-        // runtime's one backoff type), started again after a successful dial.
-        let delay = if self.failures == 0 {
-            Duration::ZERO
-        } else {
-            self.dial_backoff.next_delay(Duration::ZERO)
-        };
-        self.failures = self.failures.saturating_add(1);
-        ctx.run_later(delay, move |act, ctx| {
-            let me = ctx.address();
-            let tls = act.node.tls().client.clone();
-            ctx.wait(
-                async move { dial(&url, &tls, move |_out| me.recipient()).await }
-                    .into_actor(act)
-                    .map(|res, act, ctx| match res {
-                        Ok((socket, binding)) => {
-                            act.channel_binding = binding;
-                            act.failures = 0;
-                            act.dial_backoff = ChildBackoff::new(dial_policy());
-                            act.out = Some(socket.recipient());
-                            tracing::info!(remote = %act.remote, "connected");
-                            act.open_session(ctx);
-                        }
-                        Err(e) => {
-                            tracing::debug!(remote = %act.remote, "dial failed: {e}");
-                            act.node.note_dial_error(&act.remote, e.to_string());
-                            act.redial(ctx);
-                        }
-                    }),
-            );
-        });
-    }
 }
 
 impl Actor for ConnectionActor {
@@ -351,6 +326,7 @@ impl Actor for ConnectionActor {
         // Bounded mailbox: a socket waits before handing us more frames.
         ctx.set_mailbox_capacity(16);
         ctx.add_stream(self.node.events_stream());
+        ctx.add_stream(self.node.trust.changes());
         let timeout = self.node.slow_peer_timeout;
         let check = (timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
         ctx.run_interval(check, move |act, ctx| {

@@ -1,6 +1,7 @@
-//! [`PeerContext`]: what the node's connections and listener share — the node's identity,
-//! the replicas they serve, the store (reads, and writes of hints), the pool accepted
-//! connections join, dialling, the listen address, and what is known of each peer.
+//! [`PeerContext`]: what the node's connections and listener share — the node's identity
+//! and trust (who may do what), the replicas they serve, the store (reads, and writes of
+//! hints), the pool accepted connections join, dialling, the listen address, and what is
+//! known of each peer.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -13,17 +14,18 @@ use replikativ_actors::{
     ChildSpec, Pool, PoolHandle, Restart, Shutdown, Strategy, SupervisionError, Supervisor,
     SupervisorSlot,
 };
-use uuid::Uuid;
 
 use crate::crdt::CrdtKey;
 use crate::id::Id;
+use crate::identity::PublicKey;
 use crate::peer::connection::{ConnectionActor, Mode};
 use crate::peer::listener::ListenerActor;
 use crate::peer::socket::Outgoing;
 use crate::peer::tls::{ChannelBinding, TlsSettings};
+use crate::peer::trust::Trust;
 use crate::replicas::{NodeEvent, Replicas};
-use crate::store::{Store, StoreError, StoreHandle, WriteBatch, keys};
-use crate::sync::OutgoingCommit;
+use crate::store::{Store, StoreHandle, WriteBatch};
+use crate::sync::{OutgoingCommit, Rights, Role};
 
 /// Byte and refusal counters of the node's connections.
 #[derive(Debug, Default)]
@@ -70,10 +72,10 @@ pub struct PeerContext {
     writer: StoreHandle,
     /// The replicas served.
     pub(crate) replicas: Arc<Replicas>,
-    /// This node's persistent peer id.
-    pub(crate) peer_id: Uuid,
     /// This node's key pair: its identity towards peers.
     pub(crate) identity: crate::identity::Keypair,
+    /// Who may do what here.
+    pub(crate) trust: Trust,
     /// Connection counters.
     pub(crate) metrics: Metrics,
     /// A peer that acknowledges nothing for this long while we wait is disconnected.
@@ -81,6 +83,7 @@ pub struct PeerContext {
     next_conn: AtomicU64,
     remote_heads: Mutex<HashMap<(u64, CrdtKey), Vec<Id>>>,
     dial_errors: Mutex<HashMap<String, String>>,
+    refusals: Mutex<HashMap<String, String>>,
     listen_addr: Mutex<Option<SocketAddr>>,
     /// The listener's certificate and what dialled peers are verified against.
     tls: OnceLock<TlsSettings>,
@@ -96,21 +99,22 @@ impl PeerContext {
     pub(crate) fn new(
         store: StoreHandle,
         replicas: Arc<Replicas>,
-        peer_id: Uuid,
         identity: crate::identity::Keypair,
+        trust: Trust,
         slow_peer_timeout: Duration,
     ) -> PeerContext {
         PeerContext {
             store: store.store().clone(),
             writer: store,
             replicas,
-            peer_id,
             identity,
+            trust,
             metrics: Metrics::default(),
             slow_peer_timeout,
             next_conn: AtomicU64::new(0),
             remote_heads: Mutex::new(HashMap::new()),
             dial_errors: Mutex::new(HashMap::new()),
+            refusals: Mutex::new(HashMap::new()),
             listen_addr: Mutex::new(None),
             tls: OnceLock::new(),
             connections: OnceLock::new(),
@@ -134,14 +138,37 @@ impl PeerContext {
         .intensity(1000, Duration::from_secs(1))
     }
 
-    /// This node's persistent peer id.
-    pub fn peer_id(&self) -> Uuid {
-        self.peer_id
+    /// This node's public key.
+    pub fn public_key(&self) -> PublicKey {
+        self.identity.public()
     }
 
-    /// This node's public key.
-    pub fn public_key(&self) -> crate::identity::PublicKey {
-        self.identity.public()
+    /// Who may do what on this node.
+    pub fn trust(&self) -> &Trust {
+        &self.trust
+    }
+
+    /// The rights of `peer` on a connection where this node is `ours`, or why it is refused
+    /// and what to do about it.
+    pub fn admit(&self, peer: &PublicKey, ours: Role) -> Result<Rights, String> {
+        if let Some(rights) = self.trust.policy().rights(peer, ours) {
+            return Ok(rights);
+        }
+        let how = match self.trust.file() {
+            Some(file) => format!(
+                "add it with --allow (or a line in {}, then SIGHUP)",
+                file.display()
+            ),
+            None => "add it with --allow".to_string(),
+        };
+        let at = match self.listen_addr() {
+            Some(addr) => format!(" (ws://{addr}/)"),
+            None => String::new(),
+        };
+        Err(format!(
+            "unknown peer key {peer}: {how} on node {}{at}",
+            self.public_key()
+        ))
     }
 
     /// Connection counters.
@@ -219,6 +246,23 @@ impl PeerContext {
         let _ = self.tls.set(tls);
     }
 
+    /// Records that the connection to `url` was refused (by the peer, or by this node's
+    /// rules), or that the refusal is over (`None`).
+    pub fn note_refusal(&self, url: &str, why: Option<String>) {
+        if let Ok(mut m) = self.refusals.lock() {
+            match why {
+                Some(why) => m.insert(url.to_string(), why),
+                None => m.remove(url),
+            };
+        }
+    }
+
+    /// Why the last connection to `url` was refused, while it is: retrying would meet the
+    /// same refusal until a peer's rules change.
+    pub fn refusal(&self, url: &str) -> Option<String> {
+        self.refusals.lock().ok()?.get(url).cloned()
+    }
+
     /// Where the listener is bound, once it is.
     pub fn listen_addr(&self) -> Option<SocketAddr> {
         self.listen_addr.lock().ok().and_then(|a| *a)
@@ -293,18 +337,4 @@ pub(crate) fn dialer_spec(peers: Arc<PeerContext>, id: String, url: String) -> C
     })
     .restart(Restart::Permanent)
     .shutdown(Shutdown::Timeout(Duration::from_secs(2)))
-}
-
-/// This node's persistent peer id (created and stored on first start).
-pub(crate) fn load_or_create_peer_id(store: &Store) -> Result<Uuid, StoreError> {
-    if let Some(raw) = store.get_state(keys::NODE_ID)?
-        && let Ok(id) = Uuid::from_slice(&raw)
-    {
-        return Ok(id);
-    }
-    let id = Uuid::new_v4();
-    let mut batch = WriteBatch::new();
-    batch.put_state(keys::NODE_ID, id.as_bytes().to_vec());
-    store.write(&batch)?;
-    Ok(id)
 }

@@ -4,8 +4,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
-use uuid::Uuid;
-
 use crate::crdt::{Cdvcs, CrdtKey};
 use crate::id::Id;
 use crate::store::Store;
@@ -63,7 +61,7 @@ impl Graphs for NodeGraphs<'_> {
         self.views.get(crdt).map(|v| v as &dyn GraphView)
     }
 
-    fn known_heads_hint(&self, peer: &Uuid, crdt: &CrdtKey) -> Vec<Id> {
+    fn known_heads_hint(&self, peer: &crate::identity::PublicKey, crdt: &CrdtKey) -> Vec<Id> {
         crate::store::cdvcs::peer_heads_hint(self.store, peer, crdt)
     }
 }

@@ -1,11 +1,12 @@
 //! `ListenerActor`: owns the websocket server (actix-web) on the node's `--listen` address.
 //!
 //! Binding happens in the child's factory, so an address in use is a `StartFailed` exit that
-//! names the address. Every accepted websocket becomes a `Temporary` child of the node's
-//! connections pool. Stopping the actor stops the server.
+//! names the address. An upgrade from a web page is refused (HTTP 403, saying why) unless
+//! [`UpgradeRules`] accept its `Origin` and `Host`. Every accepted websocket becomes a
+//! `Temporary` child of the node's connections pool. Stopping the actor stops the server.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use actix::prelude::*;
 use actix_web::dev::ServerHandle;
@@ -17,6 +18,7 @@ use actix_tls::accept::rustls_0_23::TlsStream;
 use actix_web::dev::AppConfig;
 use actix_web::rt::net::TcpStream;
 
+use super::origin::UpgradeRules;
 use super::server_socket::ServerSocket;
 use super::tls::{ChannelBinding, TlsError};
 use crate::peer::context::PeerContext;
@@ -53,23 +55,31 @@ impl ListenerActor {
             source,
         };
         let data = web::Data::new(node.clone());
+        // Known once bound (the port may be 0 until then); set before the server runs.
+        let rules = web::Data::new(OnceLock::<UpgradeRules>::new());
         let (server, addrs, scheme) = match &node.tls().server {
             Some(tls) => {
                 let config = tls.server_config().map_err(ListenError::Tls)?;
-                let (server, addrs) = serve_tls(data, addr, config).map_err(bind_err)?;
+                let (server, addrs) =
+                    serve_tls(data, rules.clone(), addr, config).map_err(bind_err)?;
                 (server, addrs, "wss")
             }
             None => {
-                let server = HttpServer::new(move || App::new().configure(routes(data.clone())))
-                    .workers(1)
-                    .disable_signals()
-                    .shutdown_timeout(1)
-                    .bind(addr)
-                    .map_err(bind_err)?;
+                let upgrade = rules.clone();
+                let server = HttpServer::new(move || {
+                    App::new().configure(routes(data.clone(), upgrade.clone()))
+                })
+                .workers(1)
+                .disable_signals()
+                .shutdown_timeout(1)
+                .bind(addr)
+                .map_err(bind_err)?;
                 let addrs = server.addrs();
                 (server.run(), addrs, "ws")
             }
         };
+        let port = addrs.first().map_or(0, SocketAddr::port);
+        let _ = rules.set(UpgradeRules::new(addr, port, node.trust.origins().to_vec()));
         let handle = server.handle();
         actix_rt::spawn(server);
         if let Some(a) = addrs.first() {
@@ -94,10 +104,15 @@ impl Actor for ListenerActor {
     }
 }
 
-/// The listener's routes: websockets at `/`, a hint everywhere else.
-fn routes(data: web::Data<Arc<PeerContext>>) -> impl FnOnce(&mut web::ServiceConfig) {
+/// The listener's routes: websockets at `/` (browser upgrades judged by `rules`), a hint
+/// everywhere else.
+fn routes(
+    data: web::Data<Arc<PeerContext>>,
+    rules: web::Data<OnceLock<UpgradeRules>>,
+) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(data)
+            .app_data(rules)
             .route("/", web::get().to(accept))
             .default_service(web::to(|| async {
                 HttpResponse::NotFound().body("replikativ peers speak websocket at path /\n")
@@ -114,6 +129,7 @@ fn routes(data: web::Data<Arc<PeerContext>>) -> impl FnOnce(&mut web::ServiceCon
 /// way `HttpServer` does it, with HTTP/1 only.
 fn serve_tls(
     data: web::Data<Arc<PeerContext>>,
+    rules: web::Data<OnceLock<UpgradeRules>>,
     addr: &str,
     mut config: rustls::ServerConfig,
 ) -> std::io::Result<(actix_web::dev::Server, Vec<SocketAddr>)> {
@@ -126,9 +142,9 @@ fn serve_tls(
     for listener in tcp_listeners(addr)? {
         let local = listener.local_addr()?;
         addrs.push(local);
-        let (data, config) = (data.clone(), config.clone());
+        let (data, rules, config) = (data.clone(), rules.clone(), config.clone());
         builder = builder.listen("replikativ-peers-tls", listener, move || {
-            let app = App::new().configure(routes(data.clone()));
+            let app = App::new().configure(routes(data.clone(), rules.clone()));
             // What `HttpServer` gives an app on a TLS listener (`secure`: the connection
             // info says https); actix-web exposes this constructor only as hidden API.
             let app_config = AppConfig::__priv_test_new(true, local.to_string(), local);
@@ -182,6 +198,7 @@ async fn accept(
     req: HttpRequest,
     stream: web::Payload,
     node: web::Data<Arc<PeerContext>>,
+    rules: web::Data<OnceLock<UpgradeRules>>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let node: Arc<PeerContext> = node.get_ref().clone();
     let binding = req.conn_data::<ChannelBinding>().copied();
@@ -189,6 +206,20 @@ async fn accept(
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|| "unknown".into());
+    // A header that is not text counts as present: it cannot name this node.
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("\u{fffd}"))
+    };
+    let verdict = match rules.get() {
+        Some(rules) => rules.check(header("origin"), header("host")),
+        None => Err("the listener is not bound yet".to_string()),
+    };
+    if let Err(why) = verdict {
+        tracing::warn!(%remote, "refused a websocket upgrade: {why}");
+        return Ok(HttpResponse::Forbidden().body(format!("{why}\n")));
+    }
     ServerSocket::start(
         Box::new(move |out| {
             Box::pin(async move {

@@ -6,17 +6,23 @@
 //! - [`connection`]: [`ConnectionActor`](connection::ConnectionActor), the protocol driver;
 //!   [`outgoing`] loads what its flow control sends.
 //! - [`graphs`]: the sync session's view of the node's replicas.
-//! - [`listener`]: the server, as a supervised actor.
+//! - [`listener`]: the server, as a supervised actor; [`origin`] decides which browser
+//!   upgrades it accepts.
 //! - [`tls`]: certificates, verification roots and the channel binding; [`tls_connector`]
 //!   dials `wss://` so that the dialler keeps the binding.
+//! - [`rights`]: who may do what (the pure policy); [`trust`]: the node's live policy,
+//!   re-read on demand.
 pub mod client_socket;
 pub mod connection;
 pub mod context;
 pub mod frame_guard;
 pub mod graphs;
 pub mod listener;
+pub mod origin;
 pub mod outgoing;
+pub mod rights;
 pub mod server_socket;
 pub mod socket;
 pub mod tls;
 pub mod tls_connector;
+pub mod trust;

@@ -157,6 +157,7 @@ impl Handler<Outgoing> for ServerSocket {
                 self.conn = None;
                 self.close(&reason, ctx);
             }
+            Outgoing::Watch(_) => {}
         }
     }
 }

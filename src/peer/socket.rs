@@ -38,4 +38,7 @@ pub enum Outgoing {
     Frame(Vec<u8>),
     /// Close the websocket with this reason, then stop.
     Close(String),
+    /// Drop this sender once the socket has stopped (after the peer answered our close, so
+    /// it has read our last frames), or at once if the socket does not wait for that.
+    Watch(tokio::sync::oneshot::Sender<()>),
 }

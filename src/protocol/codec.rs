@@ -119,20 +119,30 @@ impl Codec {
             });
         }
         let kind = walk(bytes, &self.limits)?;
-        let msg: Message = rmp_serde::from_slice(bytes).map_err(|e| ProtocolError::Schema {
-            kind: kind.to_string(),
-            detail: e.to_string(),
-        })?;
-        if let Message::Hello { version, .. } = &msg
-            && *version != PROTOCOL_VERSION
+        // A `Hello` of another version may have other fields: its version is read first, so
+        // the refusal names both versions rather than a schema mismatch.
+        if kind == "hello"
+            && let Some(theirs) = hello_version(bytes)
+            && theirs != PROTOCOL_VERSION
         {
             return Err(ProtocolError::WrongVersion {
                 ours: PROTOCOL_VERSION,
-                theirs: *version,
+                theirs,
             });
         }
-        Ok(msg)
+        rmp_serde::from_slice(bytes).map_err(|e| ProtocolError::Schema {
+            kind: kind.to_string(),
+            detail: e.to_string(),
+        })
     }
+}
+
+/// The version field of a walked `{"hello": [version, ...]}` frame, whatever follows it.
+fn hello_version(bytes: &[u8]) -> Option<u32> {
+    let value = rmpv::decode::read_value(&mut &bytes[..]).ok()?;
+    let (_, body) = value.as_map()?.first()?;
+    let version = body.as_array()?.first()?.as_u64()?;
+    Some(u32::try_from(version).unwrap_or(u32::MAX))
 }
 
 /// [`Codec::encode`] with default limits.

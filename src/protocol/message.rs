@@ -10,17 +10,19 @@ use std::fmt;
 
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
-use uuid::Uuid;
 
 use crate::crdt::commit::CrdtKey;
 use crate::id::Id;
+use crate::identity::PublicKey;
 
 /// The protocol version spoken by this crate; a peer announcing another one is refused.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Version 2: `Hello` carries a public key and a nonce, and `Proof` authenticates it.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Every kind name this version understands, in the order of [`Message`]'s variants.
 pub const KINDS: &[&str] = &[
     "hello",
+    "proof",
     "subscribe",
     "subscribed",
     "heads",
@@ -37,12 +39,21 @@ pub const KINDS: &[&str] = &[
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Message {
-    /// First message of each side: protocol version and persistent peer id.
+    /// First message of each side: protocol version, the sender's public key and a fresh
+    /// random nonce (see [`sync::handshake`](crate::sync::handshake)).
     Hello {
         /// Must equal [`PROTOCOL_VERSION`].
         version: u32,
-        /// The sender's persistent peer id.
-        peer_id: Uuid,
+        /// The sender's public key: its identity.
+        key: PublicKey,
+        /// Fresh random bytes of this connection.
+        nonce: Nonce,
+    },
+    /// Second message of each side: its signature over the handshake transcript, proving it
+    /// holds the secret key its `Hello` announced.
+    Proof {
+        /// Ed25519 signature of the transcript.
+        signature: Signature,
     },
     /// Asks the other side to share these CRDTs (creating empty replicas it lacks).
     Subscribe {
@@ -89,7 +100,8 @@ pub enum Message {
         /// Each commit's claimed id and its author's bytes.
         commits: Vec<Blob>,
     },
-    /// A refusal; the sender closes the connection after it.
+    /// A refusal; the sender closes the connection after it, except for
+    /// [`ErrorCode::Forbidden`], which refuses one request only.
     Error {
         /// What kind of failure.
         code: ErrorCode,
@@ -107,6 +119,7 @@ impl Message {
     pub fn kind(&self) -> &'static str {
         match self {
             Message::Hello { .. } => "hello",
+            Message::Proof { .. } => "proof",
             Message::Subscribe { .. } => "subscribe",
             Message::Subscribed { .. } => "subscribed",
             Message::Heads { .. } => "heads",
@@ -131,17 +144,20 @@ impl Message {
             | Message::Known { crdt, .. }
             | Message::Values { crdt, .. }
             | Message::Commits { crdt, .. } => std::slice::from_ref(crdt),
-            Message::Hello { .. } | Message::Error { .. } | Message::Ping(_) | Message::Pong(_) => {
-                &[]
-            }
+            Message::Hello { .. }
+            | Message::Proof { .. }
+            | Message::Error { .. }
+            | Message::Ping(_)
+            | Message::Pong(_) => &[],
         }
     }
 
     /// A `Hello` for this crate's protocol version.
-    pub fn hello(peer_id: Uuid) -> Message {
+    pub fn hello(key: PublicKey, nonce: [u8; 32]) -> Message {
         Message::Hello {
             version: PROTOCOL_VERSION,
-            peer_id,
+            key,
+            nonce: FixedBytes(nonce),
         }
     }
 }
@@ -160,6 +176,15 @@ pub enum ErrorCode {
     WrongVersion,
     /// A message arrived out of order (e.g. before `Hello`).
     Unexpected,
+    /// The handshake failed: a proof that does not verify, or our own key.
+    Authentication,
+    /// The peer did not complete a step within the time allowed (e.g. the handshake).
+    Timeout,
+    /// The peer's key is not admitted on this node; the sender closes after it.
+    Unauthorized,
+    /// A request needs a right the peer's key lacks on this node (the message names the
+    /// CDVCS and the right); the request is refused and the connection stays.
+    Forbidden,
     /// Received bytes did not hash to their claimed id, or a commit could not be decoded.
     Verification,
     /// A commit arrived whose parents the receiver cannot obtain.
@@ -238,5 +263,48 @@ impl<'de> Deserialize<'de> for ByteBuf {
             }
         }
         d.deserialize_bytes(BufVisitor)
+    }
+}
+
+/// Exactly `N` bytes, serialized as a MessagePack `bin` of that length.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FixedBytes<const N: usize>(pub [u8; N]);
+
+/// A handshake nonce.
+pub type Nonce = FixedBytes<32>;
+/// An Ed25519 signature.
+pub type Signature = FixedBytes<64>;
+
+impl<const N: usize> fmt::Debug for FixedBytes<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{N} bytes ")?;
+        for b in self.0.iter().take(6) {
+            write!(f, "{b:02x}")?;
+        }
+        f.write_str("…")
+    }
+}
+
+impl<const N: usize> Serialize for FixedBytes<N> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de, const N: usize> Deserialize<'de> for FixedBytes<N> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<FixedBytes<N>, D::Error> {
+        struct FixedVisitor<const N: usize>;
+        impl<const N: usize> Visitor<'_> for FixedVisitor<N> {
+            type Value = FixedBytes<N>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "a byte string of {N} bytes")
+            }
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<FixedBytes<N>, E> {
+                v.try_into()
+                    .map(FixedBytes)
+                    .map_err(|_| E::invalid_length(v.len(), &self))
+            }
+        }
+        d.deserialize_bytes(FixedVisitor::<N>)
     }
 }

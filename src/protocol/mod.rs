@@ -10,7 +10,8 @@
 //! ```
 //! use replikativ::protocol::{Codec, Message};
 //! let codec = Codec::default();
-//! let msg = Message::hello(uuid::Uuid::nil());
+//! let key = replikativ::identity::Keypair::from_seed([1; 32]).public();
+//! let msg = Message::hello(key, [7; 32]);
 //! let frame = codec.encode(&msg).expect("encodes");
 //! assert_eq!(codec.decode(&frame).expect("decodes"), msg);
 //! ```
@@ -23,5 +24,7 @@ mod walk;
 
 pub use codec::{Codec, Frame, Limits, decode, encode};
 pub use error::ProtocolError;
-pub use message::{Blob, ByteBuf, ErrorCode, KINDS, Message, PROTOCOL_VERSION};
+pub use message::{
+    Blob, ByteBuf, ErrorCode, FixedBytes, KINDS, Message, Nonce, PROTOCOL_VERSION, Signature,
+};
 pub use received::Received;

@@ -14,7 +14,8 @@ use super::message::KINDS;
 /// Field names of each kind's body, for error paths.
 fn fields(kind: &str) -> &'static [&'static str] {
     match kind {
-        "hello" => &["version", "peer_id"],
+        "hello" => &["version", "key", "nonce"],
+        "proof" => &["signature"],
         "subscribe" | "subscribed" => &["crdts"],
         "heads" => &["crdt", "heads"],
         "have" => &["crdt", "sample"],

@@ -3,6 +3,7 @@
 
 use crate::crdt::{Cdvcs, CdvcsError, CrdtKey, EncodedCommit};
 use crate::id::{Id, Verified};
+use crate::identity::PublicKey;
 use crate::store::{Store, StoreError, WriteBatch, keys};
 
 /// Why a stored CDVCS could not be loaded.
@@ -238,8 +239,8 @@ fn encode<T: serde::Serialize>(v: &T) -> Vec<u8> {
 /// The heads peer `peer` was last known to hold of `crdt` (saved when a sync with it settled,
 /// so a reconnect starts from there): empty when none is saved. A hint that cannot be read is
 /// logged and ignored: it only costs a longer negotiation.
-pub fn peer_heads_hint(store: &Store, peer: &uuid::Uuid, crdt: &CrdtKey) -> Vec<Id> {
-    let key = keys::peer_heads(peer, &crdt.user, &crdt.id);
+pub fn peer_heads_hint(store: &Store, peer: &PublicKey, crdt: &CrdtKey) -> Vec<Id> {
+    let key = keys::peer_heads(peer.as_bytes(), &crdt.user, &crdt.id);
     match store.get_state(&key) {
         Ok(Some(raw)) => match rmp_serde::from_slice(&raw) {
             Ok(heads) => heads,
@@ -257,11 +258,14 @@ pub fn peer_heads_hint(store: &Store, peer: &uuid::Uuid, crdt: &CrdtKey) -> Vec<
 }
 
 /// A batch saving `heads` as the hint of what `peer` holds of `crdt`.
-pub fn peer_heads_batch(peer: &uuid::Uuid, crdt: &CrdtKey, heads: &[Id]) -> WriteBatch {
+pub fn peer_heads_batch(peer: &PublicKey, crdt: &CrdtKey, heads: &[Id]) -> WriteBatch {
     let mut batch = WriteBatch::new();
     // Encoding ids into a Vec cannot fail: the encoder only fails on writer I/O.
     let encoded = rmp_serde::to_vec(heads).unwrap_or_default();
-    batch.put_state(keys::peer_heads(peer, &crdt.user, &crdt.id), encoded);
+    batch.put_state(
+        keys::peer_heads(peer.as_bytes(), &crdt.user, &crdt.id),
+        encoded,
+    );
     batch
 }
 
@@ -403,18 +407,18 @@ mod tests {
     fn a_peer_heads_hint_round_trips_and_a_damaged_one_reads_as_none() {
         let store = Store::in_memory().expect("store");
         let key = CrdtKey::new("u", uuid::Uuid::from_u128(6));
-        let peer = uuid::Uuid::from_u128(7);
+        let peer = crate::identity::Keypair::from_seed([7; 32]).public();
         assert!(peer_heads_hint(&store, &peer, &key).is_empty());
         let heads = vec![Id::of(b"one"), Id::of(b"two")];
         store
             .write(&peer_heads_batch(&peer, &key, &heads))
             .expect("write");
         assert_eq!(peer_heads_hint(&store, &peer, &key), heads);
-        let other = uuid::Uuid::from_u128(8);
+        let other = crate::identity::Keypair::from_seed([8; 32]).public();
         assert!(peer_heads_hint(&store, &other, &key).is_empty(), "per peer");
         let mut batch = WriteBatch::new();
         batch.put_state(
-            keys::peer_heads(&peer, &key.user, &key.id),
+            keys::peer_heads(peer.as_bytes(), &key.user, &key.id),
             b"\xc1".to_vec(),
         );
         store.write(&batch).expect("write");

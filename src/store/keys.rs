@@ -5,9 +5,8 @@
 //! | `crdt/<user>/<uuid>/g/<32-byte id>` | CDVCS graph entry: msgpack parents of the commit |
 //! | `crdt/<user>/<uuid>/heads` | the CRDT's heads |
 //! | `crdt/<user>/<uuid>/meta` | the CRDT's kind and metadata |
-//! | `peer/<peer uuid>/<user>/<uuid>/heads` | heads a peer is known to have |
+//! | `peer-key/<32-byte public key>/<user>/<uuid>/heads` | heads a peer is known to have |
 //! | `sub/<user>/<uuid>` | a subscription |
-//! | `node/id` | this node's identity |
 //! | `source/<name>` | a source's checkpoint |
 //! | `realize/<name>` | a realizer's checkpoint |
 //! | `collected/<user>/<uuid>/<record id>` | a record id a collector committed (empty value) |
@@ -16,6 +15,10 @@
 //! `<user>` and `<name>` are arbitrary strings, written length-prefixed (u32 big-endian, then
 //! the UTF-8 bytes) so that no user's prefix is a prefix of another's (`alice` vs `alice/x`).
 //! `<uuid>` is its 16 raw bytes and an id its 32 raw bytes: fixed widths need no prefix.
+//!
+//! Peers are named by their public keys. Stores of earlier versions also hold `node/id` (a
+//! random peer id) and hints under `peer/<peer uuid>/…`, keyed by such ids: they are no longer
+//! read (a first reconnect negotiates a little longer) and stay until the store is rewritten.
 
 use std::ops::ControlFlow;
 
@@ -26,12 +29,10 @@ use crate::id::Id;
 use crate::store::error::StoreError;
 use crate::store::open::Store;
 
-/// This node's identity record.
-pub const NODE_ID: &[u8] = b"node/id";
 /// Prefix of every per-CRDT record.
 pub const CRDT_PREFIX: &[u8] = b"crdt/";
-/// Prefix of every peer record.
-pub const PEER_PREFIX: &[u8] = b"peer/";
+/// Prefix of every peer record, by public key.
+pub const PEER_PREFIX: &[u8] = b"peer-key/";
 /// Prefix of every subscription.
 pub const SUB_PREFIX: &[u8] = b"sub/";
 /// Prefix of every commit signature.
@@ -113,16 +114,16 @@ pub fn meta(user: &str, crdt: &Uuid) -> Vec<u8> {
     k
 }
 
-/// `peer/<peer>/`: everything known about one peer.
-pub fn peer_prefix(peer: &Uuid) -> Vec<u8> {
+/// `peer-key/<key>/`: everything known about the peer with public key `peer`.
+pub fn peer_prefix(peer: &[u8; 32]) -> Vec<u8> {
     let mut k = PEER_PREFIX.to_vec();
-    k.extend_from_slice(peer.as_bytes());
+    k.extend_from_slice(peer);
     k.push(b'/');
     k
 }
 
-/// `peer/<peer>/<user>/<uuid>/heads`: the heads `peer` is known to have.
-pub fn peer_heads(peer: &Uuid, user: &str, crdt: &Uuid) -> Vec<u8> {
+/// `peer-key/<key>/<user>/<uuid>/heads`: the heads `peer` is known to have.
+pub fn peer_heads(peer: &[u8; 32], user: &str, crdt: &Uuid) -> Vec<u8> {
     let mut k = peer_prefix(peer);
     push_crdt(&mut k, user, crdt);
     k.extend_from_slice(b"heads");
@@ -190,12 +191,12 @@ pub fn parse_subscription(key: &[u8]) -> Option<CrdtKey> {
     rest.is_empty().then_some(crdt)
 }
 
-/// The peer and CRDT a `peer/.../heads` key names.
-pub fn parse_peer_heads(key: &[u8]) -> Option<(Uuid, CrdtKey)> {
+/// The peer key and CRDT a `peer-key/.../heads` key names.
+pub fn parse_peer_heads(key: &[u8]) -> Option<([u8; 32], CrdtKey)> {
     let rest = key.strip_prefix(PEER_PREFIX)?;
-    let (peer, rest) = rest.split_first_chunk::<16>()?;
+    let (peer, rest) = rest.split_first_chunk::<32>()?;
     let (crdt, rest) = parse_crdt(rest.strip_prefix(b"/")?)?;
-    (rest == b"/heads").then_some((Uuid::from_bytes(*peer), crdt))
+    (rest == b"/heads").then_some((*peer, crdt))
 }
 
 impl Store {
@@ -257,7 +258,7 @@ mod tests {
             parse_subscription(&subscription(&crdt.user, &crdt.id)),
             Some(crdt.clone())
         );
-        let peer = Uuid::from_u128(9);
+        let peer = [9u8; 32];
         assert_eq!(
             parse_peer_heads(&peer_heads(&peer, &crdt.user, &crdt.id)),
             Some((peer, crdt))

@@ -37,10 +37,11 @@
 //! let store = Store::in_memory()?;
 //! let mut batch = WriteBatch::new();
 //! let id = batch.put_value(rmp_serde::to_vec(&"hello").expect("encode"));
-//! batch.put_state(keys::NODE_ID, b"node-1".to_vec());
+//! let checkpoint = keys::source_checkpoint("tweets");
+//! batch.put_state(checkpoint.clone(), b"offset 42".to_vec());
 //! store.write(&batch)?;
 //! assert!(store.has_value(&id)?);
-//! assert_eq!(store.get_state(keys::NODE_ID)?, Some(b"node-1".to_vec()));
+//! assert_eq!(store.get_state(&checkpoint)?, Some(b"offset 42".to_vec()));
 //! # Ok::<(), replikativ::store::StoreError>(())
 //! ```
 

@@ -1,8 +1,8 @@
 //! [`SessionConfig`] and [`SyncLimits`]: who a session speaks for and its bounds.
 
-use uuid::Uuid;
-
 use crate::crdt::commit::CrdtKey;
+
+use super::handshake::Handshake;
 
 /// Bounds and tuning of one session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,8 +36,8 @@ impl Default for SyncLimits {
 /// Who we are and what we want from the peer.
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
-    /// Our persistent peer id, sent in `Hello`.
-    pub local_peer: Uuid,
+    /// Our side of the authentication handshake: key, role, this connection's nonce.
+    pub handshake: Handshake,
     /// CRDTs to subscribe to on this connection.
     pub subscriptions: Vec<CrdtKey>,
     /// Bounds.

@@ -1,16 +1,43 @@
 //! What a [`SyncSession`](super::SyncSession) asks its driver to do, and why it stops.
 
-use uuid::Uuid;
+use std::time::Duration;
 
 use crate::crdt::commit::{CommitDecodeError, CrdtKey, EncodedCommit};
 use crate::id::{Id, Verified};
+use crate::identity::PublicKey;
 use crate::protocol::{ErrorCode, Message, ProtocolError};
+
+use super::handshake::HandshakeError;
 
 /// One instruction for the driver (the connection actor), carried out in order.
 #[derive(Debug)]
 pub enum Effect {
     /// Send this message as one frame.
     Send(Message),
+    /// The peer proved it holds the secret key of `peer`. The driver answers, before it
+    /// feeds the session anything else, with
+    /// [`authorize`](super::SyncSession::authorize) (the rights this key has here) or
+    /// [`refuse`](super::SyncSession::refuse).
+    Authenticated {
+        /// The peer's key.
+        peer: PublicKey,
+    },
+    /// We refused a request of the peer for a right it lacks here (an `Error` naming the
+    /// CDVCS and the right was sent; the connection stays). Log it.
+    Refused {
+        /// The peer.
+        peer: PublicKey,
+        /// Which CDVCS.
+        crdt: CrdtKey,
+        /// What it asked for.
+        request: Request,
+    },
+    /// The peer refused one of our requests (its `Forbidden` error; the connection stays).
+    /// Log it.
+    RefusedByPeer {
+        /// Its explanation, naming the CDVCS and the right.
+        message: String,
+    },
     /// Load `ids` (in this order) with the values their transactions reference, frame them
     /// with [`plan_frames`](super::plan_frames) as values, then commits, then `Heads{heads}`,
     /// and send the frames.
@@ -39,8 +66,8 @@ pub enum Effect {
     /// Persist `heads` as the hint for what `peer` holds of `crdt` (see
     /// [`Graphs::known_heads_hint`](super::Graphs::known_heads_hint)).
     SaveKnownHeads {
-        /// The peer's persistent id.
-        peer: Uuid,
+        /// The peer's key.
+        peer: PublicKey,
         /// Which CRDT.
         crdt: CrdtKey,
         /// Heads the peer announced and we hold.
@@ -48,8 +75,8 @@ pub enum Effect {
     },
     /// A received batch failed verification; nothing of it was applied. Log/report it.
     Reject {
-        /// The peer that sent it (`None` before its `Hello`).
-        peer: Option<Uuid>,
+        /// The peer that sent it (`None` before it proved its key).
+        peer: Option<PublicKey>,
         /// Which CRDT.
         crdt: Option<CrdtKey>,
         /// The offending value or commit id (the claimed one for a hash mismatch).
@@ -62,6 +89,25 @@ pub enum Effect {
         /// Why.
         reason: CloseReason,
     },
+}
+
+/// A request that needs a right.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// To subscribe to a CDVCS (and receive it): needs read.
+    Subscribe,
+    /// To have commits stored and relayed: needs write.
+    Push,
+}
+
+impl Request {
+    /// The right it needs, as the allow file spells it.
+    pub fn right(self) -> &'static str {
+        match self {
+            Request::Subscribe => "read",
+            Request::Push => "write",
+        }
+    }
 }
 
 /// Received commits and values that passed verification.
@@ -136,9 +182,21 @@ pub enum CloseReason {
         /// What was expected instead.
         detail: &'static str,
     },
-    /// The peer announced our own peer id.
-    #[error("connected to ourselves (peer id {0})")]
-    SelfConnection(Uuid),
+    /// The authentication handshake failed.
+    #[error("handshake failed")]
+    Handshake(#[source] HandshakeError),
+    /// The handshake did not complete in time.
+    #[error("the handshake did not complete within {after:?}")]
+    HandshakeTimeout {
+        /// The bound.
+        after: Duration,
+    },
+    /// This node does not admit the peer's key (the message says what to do).
+    #[error("{message}")]
+    Refused {
+        /// Why, and how to admit it.
+        message: String,
+    },
     /// The peer sent an `Error` message.
     #[error("peer refused: {code:?}: {message}")]
     PeerError {
@@ -198,9 +256,14 @@ impl CloseReason {
     pub fn reply(&self) -> Option<Message> {
         let code = match self {
             CloseReason::Protocol(e) => return Some(e.reply()),
-            CloseReason::Unexpected { .. } | CloseReason::SelfConnection(_) => {
-                ErrorCode::Unexpected
-            }
+            CloseReason::Unexpected { .. } => ErrorCode::Unexpected,
+            CloseReason::Handshake(e) => match e {
+                HandshakeError::WrongVersion { .. } => ErrorCode::WrongVersion,
+                HandshakeError::Unexpected { .. } => ErrorCode::Unexpected,
+                _ => ErrorCode::Authentication,
+            },
+            CloseReason::HandshakeTimeout { .. } => ErrorCode::Timeout,
+            CloseReason::Refused { .. } => ErrorCode::Unauthorized,
             CloseReason::PeerError { .. } => return None,
             CloseReason::Verification { .. } => ErrorCode::Verification,
             CloseReason::MissingParents { .. } => ErrorCode::MissingParents,
@@ -209,9 +272,24 @@ impl CloseReason {
             }
             CloseReason::ApplyFailed { .. } => ErrorCode::Internal,
         };
-        Some(Message::Error {
-            code,
-            message: self.to_string(),
-        })
+        let message = match self {
+            CloseReason::Handshake(e) => format!("{self}: {e}"),
+            _ => self.to_string(),
+        };
+        Some(Message::Error { code, message })
+    }
+
+    /// Whether reconnecting would meet the same refusal: the peer refused our key or this
+    /// node refused the peer's, or a handshake failed.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            CloseReason::Handshake(_) | CloseReason::Refused { .. } => true,
+            CloseReason::PeerError { code, .. } => matches!(
+                code,
+                ErrorCode::Unauthorized | ErrorCode::Authentication | ErrorCode::WrongVersion
+            ),
+            CloseReason::Protocol(ProtocolError::WrongVersion { .. }) => true,
+            _ => false,
+        }
     }
 }

@@ -138,6 +138,11 @@ impl Flow {
         });
     }
 
+    /// Drops the catch-ups not yet sent (e.g. the peer lost the right to read).
+    pub fn clear_queued(&mut self) {
+        self.jobs.clear();
+    }
+
     /// Batches sent and not yet acknowledged.
     pub fn unacked(&self) -> u64 {
         self.sent - self.acked

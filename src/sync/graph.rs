@@ -3,10 +3,9 @@
 
 use std::collections::HashSet;
 
-use uuid::Uuid;
-
 use crate::crdt::commit::{Commit, CrdtKey};
 use crate::id::Id;
+use crate::identity::PublicKey;
 
 /// A read-only view of one CRDT's commit graph, as durable in the local store.
 pub trait GraphView {
@@ -35,7 +34,7 @@ pub trait Graphs {
     /// Heads that `peer` was known to hold in an earlier session (saved from
     /// [`Effect::SaveKnownHeads`](super::Effect::SaveKnownHeads)). Only a hint: the session
     /// checks them against the graph and asks the peer before relying on them.
-    fn known_heads_hint(&self, peer: &Uuid, crdt: &CrdtKey) -> Vec<Id> {
+    fn known_heads_hint(&self, peer: &PublicKey, crdt: &CrdtKey) -> Vec<Id> {
         let _ = (peer, crdt);
         Vec::new()
     }

@@ -9,7 +9,7 @@ use crate::crdt::commit::CrdtKey;
 use crate::id::{Id, Verified};
 use crate::protocol::{Blob, Message, Received};
 
-use super::effect::{CloseReason, Effect, SyncError};
+use super::effect::{CloseReason, Effect, Request, SyncError};
 use super::graph::{Graphs, Overlay};
 use super::session::{SyncSession, with_graph};
 use super::verify::{Checked, verify};
@@ -88,9 +88,14 @@ impl SyncSession {
         bytes: usize,
     ) -> Vec<Effect> {
         let max = self.config.limits.max_pending_bytes;
+        let may_write = self.granted().write;
         let Some(state) = self.shared.get_mut(crdt) else {
             return Vec::new();
         };
+        if !may_write {
+            // Dropped unbuffered; the `Commits` frame that ends the batch is refused.
+            return Vec::new();
+        }
         state.pending_bytes += bytes;
         if state.pending_bytes > max {
             let bytes = state.pending_bytes;
@@ -112,6 +117,12 @@ impl SyncSession {
     ) -> Vec<Effect> {
         let peer = self.peer;
         let max_frontier = self.config.limits.max_frontier;
+        if !self.granted().write {
+            return match self.shared.contains_key(crdt) {
+                true => self.forbid(crdt, Request::Push),
+                false => Vec::new(),
+            };
+        }
         let Some(state) = self.shared.get_mut(crdt) else {
             return Vec::new();
         };
@@ -179,9 +190,11 @@ mod tests {
     use super::*;
     use crate::crdt::{Commit, Transaction};
     use crate::id::hashes_on_this_thread;
+    use crate::identity::Keypair;
     use crate::protocol::Codec;
     use crate::store::{WriteBatch, cdvcs};
     use crate::sync::{GraphView, SessionConfig, SyncLimits};
+    use crate::sync::{Handshake, Role};
 
     /// A graph holding the root only, built before counting.
     struct Root(Id);
@@ -242,12 +255,21 @@ mod tests {
         ]
         .map(|m| codec.encode(&m).expect("encodes"));
         let mut session = SyncSession::new(SessionConfig {
-            local_peer: Uuid::from_u128(7),
+            handshake: Handshake::new(Keypair::from_seed([7; 32]), Role::Dialler, [1; 32], None),
             subscriptions: vec![key.clone()],
             limits: SyncLimits::default(),
         });
-        session.start();
-        session.on_message(Message::hello(Uuid::from_u128(8)), &graphs);
+        let Some(Effect::Send(hello)) = session.start().pop() else {
+            panic!("no hello");
+        };
+        let mut peer = Handshake::new(Keypair::from_seed([8; 32]), Role::Acceptor, [2; 32], None);
+        let Ok(Some(peer_proof)) = peer.on_message(&hello) else {
+            panic!("no proof from the peer");
+        };
+        session.on_message(peer.hello(), &graphs);
+        let effects = session.on_message(peer_proof, &graphs);
+        assert!(matches!(effects[..], [Effect::Authenticated { .. }]));
+        session.authorize(crate::sync::Rights::ALL);
         session.on_message(
             Message::Subscribed {
                 crdts: vec![key.clone()],

@@ -14,17 +14,17 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 
-use uuid::Uuid;
-
 use crate::crdt::commit::CrdtKey;
 use crate::id::Id;
-use crate::protocol::{Message, PROTOCOL_VERSION, ProtocolError, Received};
+use crate::identity::PublicKey;
+use crate::protocol::{Message, ProtocolError, Received};
 
 use super::config::SessionConfig;
-use super::effect::{CloseReason, Effect, SyncError};
+use super::effect::{CloseReason, Effect, Request, SyncError};
 use super::graph::{GraphView, Graphs, Overlay, RootOnly};
 use super::negotiation::Negotiation;
 use super::receive::Input;
+use super::rights::Rights;
 use super::verify::Checked;
 
 /// Replication state of one shared CRDT on this connection.
@@ -47,8 +47,11 @@ pub(crate) struct Shared {
 /// The per-connection replication state machine (see the [module docs](super)).
 pub struct SyncSession {
     pub(super) config: SessionConfig,
-    pub(super) peer: Option<Uuid>,
-    closed: bool,
+    /// The peer's key, once it proved it.
+    pub(super) peer: Option<PublicKey>,
+    /// The peer's rights on this node, once the driver authorized it.
+    pub(super) rights: Option<Rights>,
+    pub(super) closed: bool,
     pub(super) shared: BTreeMap<CrdtKey, Shared>,
     requested: BTreeSet<CrdtKey>,
 }
@@ -59,15 +62,26 @@ impl SyncSession {
         SyncSession {
             config,
             peer: None,
+            rights: None,
             closed: false,
             shared: BTreeMap::new(),
             requested: BTreeSet::new(),
         }
     }
 
-    /// The peer's id, once its `Hello` arrived.
-    pub fn peer(&self) -> Option<Uuid> {
+    /// The peer's key, once it proved it.
+    pub fn peer(&self) -> Option<PublicKey> {
         self.peer
+    }
+
+    /// The peer's rights on this node, once it is authorized.
+    pub fn rights(&self) -> Option<Rights> {
+        self.rights
+    }
+
+    /// The rights in force (none before authorization).
+    pub(super) fn granted(&self) -> Rights {
+        self.rights.unwrap_or_default()
     }
 
     /// Whether the session has closed (it then ignores all input).
@@ -80,16 +94,22 @@ impl SyncSession {
         self.shared.keys()
     }
 
-    /// Opens the connection: `Hello`, then `Subscribe` for the configured subscriptions.
+    /// Opens the connection: our `Hello`. The configured subscriptions follow once the peer
+    /// is authenticated and [authorized](Self::authorize).
     pub fn start(&mut self) -> Vec<Effect> {
-        let mut out = vec![Effect::Send(Message::hello(self.config.local_peer))];
-        let subs = self.config.subscriptions.clone();
-        out.extend(self.subscribe(subs));
-        out
+        vec![Effect::Send(self.config.handshake.hello())]
     }
 
-    /// Subscribes to more CRDTs on this connection.
+    /// Subscribes to more CRDTs on this connection (before authorization: once authorized).
     pub fn subscribe(&mut self, crdts: Vec<CrdtKey>) -> Vec<Effect> {
+        if self.rights.is_none() {
+            for crdt in crdts {
+                if !self.config.subscriptions.contains(&crdt) {
+                    self.config.subscriptions.push(crdt);
+                }
+            }
+            return Vec::new();
+        }
         let new: Vec<CrdtKey> = crdts
             .into_iter()
             .filter(|c| !self.shared.contains_key(c) && self.requested.insert(c.clone()))
@@ -139,11 +159,8 @@ impl SyncSession {
         if self.closed {
             return Vec::new();
         }
-        if self.peer.is_none() && !matches!(input, Input::Other(Message::Hello { .. })) {
-            return self.close(CloseReason::Unexpected {
-                kind: input.kind(),
-                detail: "expected hello first",
-            });
+        if self.rights.is_none() {
+            return self.on_handshake(input);
         }
         let msg = match input {
             Input::Values {
@@ -155,18 +172,16 @@ impl SyncSession {
             Input::Other(msg) => msg,
         };
         match msg {
-            Message::Hello { version, peer_id } => self.on_hello(version, peer_id, self.peer),
+            Message::Hello { .. } | Message::Proof { .. } => self.close(CloseReason::Unexpected {
+                kind: msg.kind(),
+                detail: "the handshake is already complete",
+            }),
             Message::Subscribe { crdts } => self.on_subscribe(crdts, graphs),
             Message::Subscribed { crdts } => self.on_subscribed(crdts, graphs),
             Message::Heads { crdt, heads } => self.on_heads(&crdt, heads, graphs),
             Message::Have { crdt, sample } => self.on_have(crdt, sample, graphs),
             Message::Known { crdt, ids } => self.on_known(&crdt, ids, graphs),
-            Message::Error { code, message } => {
-                self.closed = true;
-                vec![Effect::Close {
-                    reason: CloseReason::PeerError { code, message },
-                }]
-            }
+            Message::Error { code, message } => self.on_error(code, message),
             Message::Ping(n) => vec![Effect::Send(Message::Pong(n))],
             Message::Pong(_) => Vec::new(),
             // `Input::from` takes content out of `Other`; were one left, it is hashed there.
@@ -179,7 +194,7 @@ impl SyncSession {
     /// Our state of `crdt` changed (a local commit, or a batch applied from another
     /// connection): send the peer what it lacks, if anything.
     pub fn on_local_change(&mut self, crdt: &CrdtKey, graphs: &dyn Graphs) -> Vec<Effect> {
-        if self.closed || self.peer.is_none() {
+        if self.closed || self.rights.is_none() {
             return Vec::new();
         }
         self.send_delta(crdt, graphs)
@@ -225,30 +240,6 @@ impl SyncSession {
         out
     }
 
-    fn on_hello(&mut self, version: u32, peer_id: Uuid, known: Option<Uuid>) -> Vec<Effect> {
-        if version != PROTOCOL_VERSION {
-            return self.close(CloseReason::Protocol(ProtocolError::WrongVersion {
-                ours: PROTOCOL_VERSION,
-                theirs: version,
-            }));
-        }
-        match known {
-            // A repeated identical Hello is harmless.
-            Some(p) if p == peer_id => Vec::new(),
-            Some(_) => self.close(CloseReason::Unexpected {
-                kind: "hello",
-                detail: "a second hello with another peer id",
-            }),
-            None if peer_id == self.config.local_peer => {
-                self.close(CloseReason::SelfConnection(peer_id))
-            }
-            None => {
-                self.peer = Some(peer_id);
-                Vec::new()
-            }
-        }
-    }
-
     fn on_subscribe(&mut self, crdts: Vec<CrdtKey>, graphs: &dyn Graphs) -> Vec<Effect> {
         let max = self.config.limits.max_subscriptions;
         let new: BTreeSet<&CrdtKey> = crdts
@@ -259,9 +250,17 @@ impl SyncSession {
         if count > max {
             return self.close(CloseReason::TooManySubscriptions { count, max });
         }
+        let rights = self.granted();
         let mut out = Vec::new();
         let mut heads = Vec::new();
         for crdt in &crdts {
+            if !rights.read {
+                out.extend(self.forbid(crdt, Request::Subscribe));
+                // A peer that may write still shares the CDVCS: to send us its commits.
+                if !rights.write {
+                    continue;
+                }
+            }
             if graphs.graph(crdt).is_none() {
                 out.push(Effect::EnsureReplica(crdt.clone()));
             }
@@ -307,6 +306,7 @@ impl SyncSession {
         }
         let peer = self.peer;
         let limits = self.config.limits;
+        let may_read = self.granted().read;
         let Some(state) = self.shared.get_mut(crdt) else {
             return Vec::new();
         };
@@ -334,7 +334,8 @@ impl SyncSession {
             out.extend(self.send_delta(crdt, graphs));
             return out;
         }
-        if state.negotiation.is_some() {
+        // Negotiating finds what of ours the peer lacks: pointless when it may not read.
+        if state.negotiation.is_some() || !may_read {
             return out;
         }
         let hint: Vec<Id> = match peer {
@@ -389,6 +390,9 @@ impl SyncSession {
 
     /// Sends `commits_between(frontier, our heads)` unless empty or still negotiating.
     fn send_delta(&mut self, crdt: &CrdtKey, graphs: &dyn Graphs) -> Vec<Effect> {
+        if !self.granted().read {
+            return Vec::new();
+        }
         let max_frontier = self.config.limits.max_frontier;
         let Some(state) = self.shared.get_mut(crdt) else {
             return Vec::new();

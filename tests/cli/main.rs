@@ -32,3 +32,6 @@ mod tls;
 
 // TLS: an `https://` source verified with `--ca`; README's TLS commands as written.
 mod tls_sources;
+
+// Keys refused and admitted, read-only and write-only peers, protected mode, SIGHUP.
+mod trust;

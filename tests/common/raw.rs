@@ -10,8 +10,51 @@ use awc::ws;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use replikativ::crdt::CrdtKey;
-use replikativ::protocol::{ErrorCode, Message, decode, encode};
+use replikativ::identity::{Keypair, PublicKey};
+use replikativ::protocol::{ErrorCode, FixedBytes, Message, PROTOCOL_VERSION, decode, encode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The signer-role byte of a dialler in the handshake transcript.
+pub const DIALLER: u8 = 1;
+/// The signer-role byte of an acceptor.
+pub const ACCEPTOR: u8 = 2;
+
+/// The handshake transcript as DESIGN §11 and `sync::handshake` describe it, written out
+/// here independently: label, version (u32 big-endian), signer role, dialler's key,
+/// acceptor's key, dialler's nonce, acceptor's nonce, then no channel binding (a zero byte
+/// and 32 zero bytes). `dialler` and `acceptor` are (key, nonce).
+pub fn transcript(
+    signer: u8,
+    dialler: (PublicKey, [u8; 32]),
+    acceptor: (PublicKey, [u8; 32]),
+) -> Vec<u8> {
+    let mut t = b"replikativ handshake v2\0".to_vec();
+    t.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
+    t.push(signer);
+    t.extend_from_slice(dialler.0.as_bytes());
+    t.extend_from_slice(acceptor.0.as_bytes());
+    t.extend_from_slice(&dialler.1);
+    t.extend_from_slice(&acceptor.1);
+    t.push(0);
+    t.extend_from_slice(&[0; 32]);
+    t
+}
+
+/// A `Hello` of `key` with `nonce`.
+pub fn hello(key: PublicKey, nonce: [u8; 32]) -> Message {
+    Message::Hello {
+        version: PROTOCOL_VERSION,
+        key,
+        nonce: FixedBytes(nonce),
+    }
+}
+
+/// A `Proof` carrying `signature`.
+pub fn proof(signature: [u8; 64]) -> Message {
+    Message::Proof {
+        signature: FixedBytes(signature),
+    }
+}
 
 /// What a raw client received.
 #[derive(Debug)]
@@ -64,10 +107,48 @@ impl RawClient {
         self.send_bytes(encode(msg).expect("encode")).await
     }
 
-    /// Sends `Hello` with a fresh peer id and subscribes to `crdts`.
+    /// Completes the handshake as a dialler with a fresh key, then subscribes to `crdts`.
     pub async fn hello_subscribe(&mut self, crdts: Vec<CrdtKey>) {
-        assert!(self.send(&Message::hello(uuid::Uuid::new_v4())).await);
+        let key = Keypair::generate().expect("a key");
+        self.handshake(&key).await;
         assert!(self.send(&Message::Subscribe { crdts }).await);
+    }
+
+    /// Authenticates as `key` (a dialler): `Hello`, the server's `Hello`, our `Proof`, the
+    /// server's `Proof`, checked with [`transcript`]. Returns the server's key.
+    pub async fn handshake(&mut self, key: &Keypair) -> PublicKey {
+        let nonce: [u8; 32] = rand::random();
+        assert!(self.send(&hello(key.public(), nonce)).await);
+        let server = self
+            .expect(Duration::from_secs(30), |m| {
+                matches!(m, Message::Hello { .. })
+            })
+            .await;
+        let Message::Hello {
+            key: theirs,
+            nonce: their_nonce,
+            ..
+        } = server
+        else {
+            unreachable!()
+        };
+        let ours = (key.public(), nonce);
+        let signed = transcript(DIALLER, ours, (theirs, their_nonce.0));
+        assert!(self.send(&proof(key.sign(&signed))).await);
+        let answer = self
+            .expect(Duration::from_secs(30), |m| {
+                matches!(m, Message::Proof { .. })
+            })
+            .await;
+        let Message::Proof { signature } = answer else {
+            unreachable!()
+        };
+        let expected = transcript(ACCEPTOR, ours, (theirs, their_nonce.0));
+        assert!(
+            theirs.verifies(&expected, &signature.0),
+            "the server's proof verifies under the key its hello announced"
+        );
+        theirs
     }
 
     /// The next frame within `timeout` (answering websocket pings), or None on timeout.
@@ -216,4 +297,51 @@ impl RawTcp {
             }
         }
     }
+}
+
+/// Sends a websocket upgrade request for `/` to `addr` with `headers` (`Host` among them
+/// when the test wants one) and returns the response's status line and body (the body is
+/// read only for a refusal; a `101` switches protocols and has none).
+pub async fn upgrade(addr: SocketAddr, headers: &[(&str, &str)]) -> (String, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("tcp connect");
+    let mut req = String::from(
+        "GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n",
+    );
+    for (name, value) in headers {
+        req.push_str(&format!("{name}: {value}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).await.expect("request");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut byte))
+            .await
+            .expect("a response within 30 s")
+            .expect("read");
+        assert!(n == 1, "the server closed before its response head");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let status = head.lines().next().unwrap_or_default().to_string();
+    if status.starts_with("HTTP/1.1 101") {
+        return (status, String::new());
+    }
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    tokio::time::timeout(Duration::from_secs(30), stream.read_exact(&mut body))
+        .await
+        .expect("a body within 30 s")
+        .expect("read the body");
+    (status, String::from_utf8_lossy(&body).into_owned())
 }

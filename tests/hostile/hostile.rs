@@ -106,8 +106,10 @@ async fn refused(url: &str, frames: Vec<Vec<u8>>, code: ErrorCode, what: &str) -
     message
 }
 
+/// A well-formed `Hello` of a fresh key.
 fn hello() -> Vec<u8> {
-    encode(&Message::hello(uuid::Uuid::new_v4())).expect("encode")
+    let key = replikativ::identity::Keypair::generate().expect("a key");
+    encode(&crate::common::raw::hello(key.public(), rand::random())).expect("encode")
 }
 
 #[actix_rt::test]
@@ -195,9 +197,11 @@ async fn text_frames_are_refused_with_a_clear_error() {
 async fn a_peer_speaking_another_protocol_version_is_refused() {
     let _serial = serial().await;
     let mut f = Fixture::start().await;
+    let key = replikativ::identity::Keypair::generate().expect("a key");
     let frame = encode(&Message::Hello {
         version: 99,
-        peer_id: uuid::Uuid::new_v4(),
+        key: key.public(),
+        nonce: replikativ::protocol::FixedBytes([1; 32]),
     })
     .expect("encode");
     let message = refused(&f.url(), vec![frame], ErrorCode::WrongVersion, "version 99").await;

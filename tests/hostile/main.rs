@@ -10,3 +10,7 @@ mod common;
 // Malformed, oversized and text frames, wrong versions, forged ids, unreachable parents,
 // subscription floods, a peer that never reads; memory stays bounded.
 mod hostile;
+
+// The authentication handshake and the rules under attack: replays, forged proofs, stalls,
+// hostile bytes, unknown keys, browser upgrades from foreign origins.
+mod handshake;

@@ -167,7 +167,7 @@ fn list_crdts_finds_each_crdt_once_however_many_commits_it_has() {
     batch.put_state(keys::meta("alice/x", &b), vec![0x90]);
     batch.put_state(keys::meta("bob", &a), vec![0x90]);
     batch.put_state(keys::subscription("bob", &a), vec![]);
-    batch.put_state(keys::NODE_ID, b"me".to_vec());
+    batch.put_state(b"node/id".to_vec(), b"me".to_vec());
     store.write(&batch).expect("write");
 
     let users: Vec<(String, Uuid)> = store

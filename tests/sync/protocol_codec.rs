@@ -34,7 +34,13 @@ fn crdt_value() -> Value {
 fn all_kinds() -> Vec<Message> {
     let id = Id::of(b"x");
     vec![
-        Message::hello(Uuid::from_u128(1)),
+        Message::hello(
+            replikativ::identity::Keypair::from_seed([1; 32]).public(),
+            [7; 32],
+        ),
+        Message::Proof {
+            signature: replikativ::protocol::FixedBytes([9; 64]),
+        },
         Message::Subscribe { crdts: vec![key()] },
         Message::Subscribed { crdts: vec![key()] },
         Message::Heads {

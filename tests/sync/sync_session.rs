@@ -4,23 +4,76 @@
 use crate::support::dag::Replica;
 use replikativ::Id;
 use replikativ::crdt::{Commit, CrdtKey, Transaction};
-use replikativ::protocol::{Blob, ByteBuf, Codec, ErrorCode, Message, ProtocolError};
-use replikativ::sync::{CloseReason, Effect, SessionConfig, SyncError, SyncLimits, SyncSession};
+use replikativ::identity::{Keypair, PublicKey};
+use replikativ::protocol::{Blob, ByteBuf, Codec, ErrorCode, FixedBytes, Message};
+use replikativ::sync::{
+    CloseReason, Effect, Handshake, HandshakeError, Request, Rights, Role, SessionConfig,
+    SyncError, SyncLimits, SyncSession,
+};
 use uuid::Uuid;
 
+/// Our replica's id (its graph and values; the session's key is [`us`]).
 const US: Uuid = Uuid::from_u128(1);
-const THEM: Uuid = Uuid::from_u128(2);
+
+fn us() -> Keypair {
+    Keypair::from_seed([1; 32])
+}
+
+fn them() -> Keypair {
+    Keypair::from_seed([2; 32])
+}
+
+fn their_key() -> PublicKey {
+    them().public()
+}
 
 fn key() -> CrdtKey {
     CrdtKey::new("mail:a@x.org", Uuid::from_u128(9))
 }
 
+/// A dialling session of [`us`] subscribing to `key()`.
 fn session_with(limits: SyncLimits) -> SyncSession {
     SyncSession::new(SessionConfig {
-        local_peer: US,
+        handshake: Handshake::new(us(), Role::Dialler, [10; 32], None),
         subscriptions: vec![key()],
         limits,
     })
+}
+
+/// Runs the handshake of a started session `s` against [`them`] (the acceptor) and answers
+/// `Authenticated` with `rights`: the effects of `authorize` (our `Subscribe`).
+fn authenticate(
+    s: &mut SyncSession,
+    hello: &Message,
+    replica: &Replica,
+    rights: Rights,
+) -> Vec<Effect> {
+    let mut peer = Handshake::new(them(), Role::Acceptor, [20; 32], None);
+    let their_proof = peer
+        .on_message(hello)
+        .expect("our hello")
+        .expect("their proof");
+    let effects = s.on_message(peer.hello(), replica);
+    let [Effect::Send(our_proof @ Message::Proof { .. })] = &effects[..] else {
+        panic!("expected our proof, got {effects:?}");
+    };
+    assert_eq!(peer.on_message(our_proof), Ok(None), "our proof verifies");
+    let effects = s.on_message(their_proof, replica);
+    assert!(
+        matches!(&effects[..], [Effect::Authenticated { peer }] if *peer == their_key()),
+        "{effects:?}"
+    );
+    s.authorize(rights)
+}
+
+/// A started session past the handshake, the peer authorized with `rights`.
+fn authorized(rights: Rights, replica: &Replica) -> SyncSession {
+    let mut s = session_with(SyncLimits::default());
+    let [Effect::Send(hello)] = &s.start()[..] else {
+        panic!("start sends hello only");
+    };
+    authenticate(&mut s, &hello.clone(), replica, rights);
+    s
 }
 
 /// A session past the handshake with `key()` shared, and our replica.
@@ -29,10 +82,16 @@ fn ready() -> (SyncSession, Replica) {
 }
 
 fn ready_with(limits: SyncLimits) -> (SyncSession, Replica) {
+    ready_as(limits, Rights::ALL)
+}
+
+fn ready_as(limits: SyncLimits, rights: Rights) -> (SyncSession, Replica) {
     let replica = Replica::new(US, vec![key()]);
     let mut s = session_with(limits);
-    s.start();
-    s.on_message(Message::hello(THEM), &replica);
+    let [Effect::Send(hello)] = &s.start()[..] else {
+        panic!("start sends hello only");
+    };
+    authenticate(&mut s, &hello.clone(), &replica, rights);
     let effects = s.on_message(Message::Subscribed { crdts: vec![key()] }, &replica);
     assert!(matches!(effects[..], [Effect::Send(Message::Heads { .. })]));
     (s, replica)
@@ -81,7 +140,7 @@ fn assert_rejected_and_closed(effects: &[Effect], bad: Id, code: ErrorCode) {
     );
     assert!(
         effects.iter().any(
-            |e| matches!(e, Effect::Reject { peer: Some(p), id, .. } if *p == THEM && *id == bad)
+            |e| matches!(e, Effect::Reject { peer: Some(p), id, .. } if *p == their_key() && *id == bad)
         ),
         "reject names peer and id: {effects:?}"
     );
@@ -94,14 +153,22 @@ fn assert_rejected_and_closed(effects: &[Effect], bad: Id, code: ErrorCode) {
 }
 
 #[test]
-fn start_sends_hello_then_subscribe() {
+fn start_sends_hello_and_subscribes_once_the_peer_is_authorized() {
+    let replica = Replica::new(US, vec![key()]);
     let mut s = session_with(SyncLimits::default());
     let effects = s.start();
-    assert!(matches!(
-        &effects[..],
-        [Effect::Send(Message::Hello { peer_id, .. }), Effect::Send(Message::Subscribe { crdts })]
-            if *peer_id == US && crdts == &vec![key()]
-    ));
+    let [Effect::Send(hello @ Message::Hello { key: k, .. })] = &effects[..] else {
+        panic!("start sends hello only: {effects:?}");
+    };
+    assert_eq!(*k, us().public());
+    let hello = hello.clone();
+    let effects = authenticate(&mut s, &hello, &replica, Rights::ALL);
+    assert!(
+        matches!(&effects[..], [Effect::Send(Message::Subscribe { crdts })] if crdts == &vec![key()]),
+        "{effects:?}"
+    );
+    assert_eq!(s.peer(), Some(their_key()));
+    assert_eq!(s.rights(), Some(Rights::ALL));
 }
 
 #[test]
@@ -118,22 +185,53 @@ fn a_message_before_hello_closes_with_unexpected() {
                 ..
             }),
             Effect::Close {
-                reason: CloseReason::Unexpected { kind: "ping", .. }
+                reason: CloseReason::Handshake(HandshakeError::Unexpected { kind: "ping", .. })
             }
         ]
     ));
     assert!(s.is_closed());
-    assert!(s.on_message(Message::hello(THEM), &replica).is_empty());
+    let late = Handshake::new(them(), Role::Acceptor, [20; 32], None).hello();
+    assert!(s.on_message(late, &replica).is_empty());
+}
+
+#[test]
+fn content_before_the_peer_is_authorized_is_refused_and_nothing_applied() {
+    let replica = Replica::new(US, vec![key()]);
+    let items = chain(1);
+    for msg in [
+        values(&items),
+        commits(&items),
+        Message::Subscribe { crdts: vec![key()] },
+    ] {
+        let mut s = session_with(SyncLimits::default());
+        s.start();
+        let mut peer = Handshake::new(them(), Role::Acceptor, [20; 32], None);
+        // Hello only: the proof that would authenticate it never comes.
+        s.on_message(peer.hello(), &replica);
+        let _ = peer.on_message(&Handshake::new(us(), Role::Dialler, [10; 32], None).hello());
+        let effects = s.on_message(msg, &replica);
+        assert!(
+            !effects
+                .iter()
+                .any(|e| matches!(e, Effect::Apply { .. } | Effect::EnsureReplica(_)))
+        );
+        assert!(
+            matches!(effects.last(), Some(Effect::Close { .. })),
+            "{effects:?}"
+        );
+    }
 }
 
 #[test]
 fn a_hello_with_another_version_is_answered_with_an_error_and_a_close() {
     let replica = Replica::new(US, vec![]);
     let mut s = session_with(SyncLimits::default());
+    s.start();
     let effects = s.on_message(
         Message::Hello {
             version: 99,
-            peer_id: THEM,
+            key: their_key(),
+            nonce: FixedBytes([3; 32]),
         },
         &replica,
     );
@@ -145,7 +243,7 @@ fn a_hello_with_another_version_is_answered_with_an_error_and_a_close() {
                 ..
             }),
             Effect::Close {
-                reason: CloseReason::Protocol(ProtocolError::WrongVersion { theirs: 99, .. })
+                reason: CloseReason::Handshake(HandshakeError::WrongVersion { theirs: 99, .. })
             }
         ]
     ));
@@ -155,18 +253,80 @@ fn a_hello_with_another_version_is_answered_with_an_error_and_a_close() {
 fn connecting_to_ourselves_is_refused() {
     let replica = Replica::new(US, vec![]);
     let mut s = session_with(SyncLimits::default());
-    let effects = s.on_message(Message::hello(US), &replica);
-    assert!(matches!(
-        effects.last(),
-        Some(Effect::Close { reason: CloseReason::SelfConnection(p) }) if *p == US
-    ));
+    s.start();
+    let ourselves = Handshake::new(us(), Role::Acceptor, [20; 32], None).hello();
+    let effects = s.on_message(ourselves, &replica);
+    assert!(
+        matches!(
+            &effects[..],
+            [
+                Effect::Send(Message::Error { code: ErrorCode::Authentication, message }),
+                Effect::Close { reason: CloseReason::Handshake(HandshakeError::OwnKey { key: k }) }
+            ] if *k == us().public() && message.contains("keygen")
+        ),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn a_refused_key_is_told_why_and_the_session_closes() {
+    let replica = Replica::new(US, vec![key()]);
+    let mut s = session_with(SyncLimits::default());
+    let [Effect::Send(hello)] = &s.start()[..] else {
+        panic!("hello")
+    };
+    let hello = hello.clone();
+    let mut peer = Handshake::new(them(), Role::Acceptor, [20; 32], None);
+    let their_proof = peer.on_message(&hello).expect("hello").expect("proof");
+    s.on_message(peer.hello(), &replica);
+    s.on_message(their_proof, &replica);
+    let effects = s.refuse("unknown peer key: add it with --allow".into());
+    assert!(
+        matches!(
+            &effects[..],
+            [
+                Effect::Send(Message::Error { code: ErrorCode::Unauthorized, message }),
+                Effect::Close { reason: CloseReason::Refused { .. } }
+            ] if message.contains("--allow")
+        ),
+        "{effects:?}"
+    );
+    assert!(s.is_closed());
+}
+
+#[test]
+fn an_incomplete_handshake_expires_and_a_complete_one_does_not() {
+    let replica = Replica::new(US, vec![key()]);
+    let mut s = session_with(SyncLimits::default());
+    s.start();
+    let effects = s.handshake_expired(std::time::Duration::from_secs(10));
+    assert!(
+        matches!(
+            &effects[..],
+            [
+                Effect::Send(Message::Error {
+                    code: ErrorCode::Timeout,
+                    ..
+                }),
+                Effect::Close {
+                    reason: CloseReason::HandshakeTimeout { .. }
+                }
+            ]
+        ),
+        "{effects:?}"
+    );
+    let mut s = authorized(Rights::ALL, &replica);
+    assert!(
+        s.handshake_expired(std::time::Duration::from_secs(10))
+            .is_empty()
+    );
+    assert!(!s.is_closed());
 }
 
 #[test]
 fn a_subscription_to_a_missing_crdt_creates_an_empty_replica_and_sends_root_heads() {
     let replica = Replica::new(US, vec![]);
-    let mut s = session_with(SyncLimits::default());
-    s.on_message(Message::hello(THEM), &replica);
+    let mut s = authorized(Rights::ALL, &replica);
     let effects = s.on_message(Message::Subscribe { crdts: vec![key()] }, &replica);
     let root = Commit::root(&key()).id;
     assert!(matches!(
@@ -343,7 +503,7 @@ fn heads_arriving_while_a_batch_is_applied_wait_for_on_applied() {
     assert!(matches!(
         &effects[..],
         [Effect::SaveKnownHeads { peer, .. }, Effect::SendCommits { ids, .. }]
-            if *peer == THEM && ids == &vec![ours]
+            if *peer == their_key() && ids == &vec![ours]
     ));
 }
 
@@ -378,10 +538,8 @@ fn unknown_heads_start_a_have_round_with_our_heads_and_a_verified_hint() {
     let bogus = Id::of(b"not in our graph");
     replica
         .hints
-        .insert((THEM, key()), vec![items[1].0.id, bogus]);
-    let mut s = session_with(SyncLimits::default());
-    s.start();
-    s.on_message(Message::hello(THEM), &replica);
+        .insert((their_key(), key()), vec![items[1].0.id, bogus]);
+    let mut s = authorized(Rights::ALL, &replica);
     s.on_message(Message::Subscribed { crdts: vec![key()] }, &replica);
     let effects = s.on_message(
         Message::Heads {
@@ -455,4 +613,153 @@ fn undecodable_frames_are_answered_with_a_typed_error_and_a_clean_close() {
         );
         assert!(s.is_closed());
     }
+}
+
+/// The `Forbidden` error among `effects`, and the `Refused` effect for `request`.
+fn forbidden(effects: &[Effect], request: Request) -> String {
+    assert!(
+        effects.iter().any(
+            |e| matches!(e, Effect::Refused { peer, crdt, request: r } if *peer == their_key() && *crdt == key() && *r == request)
+        ),
+        "{effects:?}"
+    );
+    assert!(
+        !effects.iter().any(|e| matches!(e, Effect::Close { .. })),
+        "the connection stays: {effects:?}"
+    );
+    effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Send(Message::Error {
+                code: ErrorCode::Forbidden,
+                message,
+            }) => Some(message.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no Forbidden error in {effects:?}"))
+}
+
+#[test]
+fn a_subscribe_without_read_is_refused_naming_the_cdvcs_and_the_right() {
+    let replica = Replica::new(US, vec![key()]);
+    // Neither right: refused and not shared.
+    let mut s = authorized(Rights::NONE, &replica);
+    let effects = s.on_message(Message::Subscribe { crdts: vec![key()] }, &replica);
+    let message = forbidden(&effects, Request::Subscribe);
+    assert!(
+        message.contains(&key().to_string()) && message.contains("read"),
+        "{message}"
+    );
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, Effect::Send(Message::Heads { .. })))
+    );
+    assert_eq!(s.shared().count(), 0);
+    // Write only: refused for reading, shared so that it can send its commits.
+    let mut s = authorized(Rights::WRITE, &replica);
+    let effects = s.on_message(Message::Subscribe { crdts: vec![key()] }, &replica);
+    forbidden(&effects, Request::Subscribe);
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::Send(Message::Heads { .. })))
+    );
+    assert_eq!(s.shared().cloned().collect::<Vec<_>>(), vec![key()]);
+    assert!(!s.is_closed());
+}
+
+#[test]
+fn commits_without_write_are_refused_nothing_is_applied_and_the_connection_stays() {
+    let (mut s, replica) = ready_as(SyncLimits::default(), Rights::READ);
+    let items = chain(3);
+    assert!(
+        s.on_message(values(&items), &replica).is_empty(),
+        "values are dropped"
+    );
+    let effects = s.on_message(commits(&items), &replica);
+    assert!(!effects.iter().any(|e| matches!(e, Effect::Apply { .. })));
+    let message = forbidden(&effects, Request::Push);
+    assert!(
+        message.contains(&key().to_string()) && message.contains("write"),
+        "{message}"
+    );
+    // Still replicating the other way, and still answering.
+    let effects = s.on_message(Message::Ping(3), &replica);
+    assert!(matches!(&effects[..], [Effect::Send(Message::Pong(3))]));
+}
+
+#[test]
+fn nothing_is_sent_to_a_peer_without_read() {
+    let (mut s, mut replica) = ready_as(SyncLimits::default(), Rights::WRITE);
+    replica.commit(&key(), &[b"ours".to_vec()], 1);
+    assert!(s.on_local_change(&key(), &replica).is_empty());
+    let root = Commit::root(&key()).id;
+    let effects = s.on_message(
+        Message::Heads {
+            crdt: key(),
+            heads: vec![root],
+        },
+        &replica,
+    );
+    assert!(
+        !effects.iter().any(|e| matches!(
+            e,
+            Effect::SendCommits { .. } | Effect::Send(Message::Have { .. })
+        )),
+        "{effects:?}"
+    );
+    // Its own commits are still taken.
+    let items = chain(2);
+    s.on_message(values(&items), &replica);
+    let effects = s.on_message(commits(&items), &replica);
+    assert!(
+        matches!(&effects[..], [Effect::Apply { .. }]),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn rights_changed_on_a_live_session_apply_at_once() {
+    let (mut s, mut replica) = ready_as(SyncLimits::default(), Rights::ALL);
+    assert!(!s.set_rights(Rights::READ), "read was not gained");
+    let items = chain(1);
+    s.on_message(values(&items), &replica);
+    forbidden(&s.on_message(commits(&items), &replica), Request::Push);
+    assert!(!s.set_rights(Rights::WRITE));
+    replica.commit(&key(), &[b"ours".to_vec()], 1);
+    assert!(
+        s.on_local_change(&key(), &replica).is_empty(),
+        "read was withdrawn"
+    );
+    assert!(s.set_rights(Rights::ALL), "read was gained");
+    assert!(matches!(
+        &s.on_local_change(&key(), &replica)[..],
+        [Effect::SendCommits { .. }]
+    ));
+}
+
+#[test]
+fn a_forbidden_error_from_the_peer_is_reported_and_the_connection_stays() {
+    let (mut s, replica) = ready();
+    let effects = s.on_message(
+        Message::Error {
+            code: ErrorCode::Forbidden,
+            message: "CDVCS x: commits refused".into(),
+        },
+        &replica,
+    );
+    assert!(
+        matches!(&effects[..], [Effect::RefusedByPeer { message }] if message.contains("refused"))
+    );
+    assert!(!s.is_closed());
+    let effects = s.on_message(
+        Message::Error {
+            code: ErrorCode::Unauthorized,
+            message: "unknown peer key".into(),
+        },
+        &replica,
+    );
+    assert!(matches!(&effects[..], [Effect::Close { reason }] if reason.is_refusal()));
+    assert!(s.is_closed());
 }

@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use replikativ::Id;
 use replikativ::crdt::{Commit, CrdtKey, Transaction};
+use replikativ::identity::{Keypair, PublicKey};
 use replikativ::sync::ancestry::{self, Node};
 use replikativ::sync::{GraphView, Graphs, OutgoingCommit, VerifiedBatch};
 use uuid::Uuid;
@@ -72,7 +73,7 @@ pub struct Replica {
     pub peer: Uuid,
     pub crdts: HashMap<CrdtKey, Dag>,
     pub values: HashMap<Id, Vec<u8>>,
-    pub hints: HashMap<(Uuid, CrdtKey), Vec<Id>>,
+    pub hints: HashMap<(PublicKey, CrdtKey), Vec<Id>>,
     pub subscriptions: Vec<CrdtKey>,
 }
 
@@ -80,7 +81,7 @@ impl Graphs for Replica {
     fn graph(&self, crdt: &CrdtKey) -> Option<&dyn GraphView> {
         self.crdts.get(crdt).map(|d| d as &dyn GraphView)
     }
-    fn known_heads_hint(&self, peer: &Uuid, crdt: &CrdtKey) -> Vec<Id> {
+    fn known_heads_hint(&self, peer: &PublicKey, crdt: &CrdtKey) -> Vec<Id> {
         self.hints
             .get(&(*peer, crdt.clone()))
             .cloned()
@@ -101,6 +102,13 @@ impl Replica {
             hints: HashMap::new(),
             subscriptions,
         }
+    }
+
+    /// The replica's node key, derived from its id (a new id is a new key).
+    pub fn key(&self) -> Keypair {
+        let mut seed = [0u8; 32];
+        seed[..16].copy_from_slice(self.peer.as_bytes());
+        Keypair::from_seed(seed)
     }
 
     pub fn ensure(&mut self, crdt: &CrdtKey) {

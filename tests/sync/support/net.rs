@@ -12,11 +12,12 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use replikativ::Id;
 use replikativ::crdt::CrdtKey;
+use replikativ::identity::PublicKey;
 use replikativ::protocol::{Codec, Message, Received};
 use replikativ::sync::{
-    Effect, Flow, FlowLimits, FlowOutput, GraphView, Graphs, SessionConfig, SyncLimits, SyncSession,
+    Effect, Flow, FlowLimits, FlowOutput, GraphView, Graphs, Handshake, Rights, Role,
+    SessionConfig, SyncLimits, SyncSession,
 };
-use uuid::Uuid;
 
 use super::dag::Replica;
 
@@ -42,7 +43,7 @@ impl Graphs for Scoped<'_> {
         self.check(crdt);
         self.replica.graph(crdt)
     }
-    fn known_heads_hint(&self, peer: &Uuid, crdt: &CrdtKey) -> Vec<Id> {
+    fn known_heads_hint(&self, peer: &PublicKey, crdt: &CrdtKey) -> Vec<Id> {
         self.check(crdt);
         self.replica.known_heads_hint(peer, crdt)
     }
@@ -84,6 +85,11 @@ pub struct Sim {
     pub max_unacked: u64,
     pub rejects: Vec<String>,
     pub closes: Vec<String>,
+    /// The rights each end of a link gives the other (end 0 dials): read and write unless
+    /// a test says otherwise.
+    pub rights: [Rights; 2],
+    /// Requests refused for a missing right, on either side.
+    pub refusals: Vec<String>,
 }
 
 impl Sim {
@@ -113,15 +119,20 @@ impl Sim {
             max_unacked: 0,
             rejects: Vec::new(),
             closes: Vec::new(),
+            rights: [Rights::ALL; 2],
+            refusals: Vec::new(),
         }
     }
 
     /// Brings link `l` up with fresh sessions (a reconnect).
     pub fn heal(&mut self, l: usize) {
         self.cut(l);
-        let mut sessions = self.links[l].ends.map(|r| {
+        let roles = [Role::Dialler, Role::Acceptor];
+        let mut sessions = [0, 1].map(|side| {
+            let r = self.links[l].ends[side];
+            let nonce: [u8; 32] = self.rng.random();
             SyncSession::new(SessionConfig {
-                local_peer: self.replicas[r].peer,
+                handshake: Handshake::new(self.replicas[r].key(), roles[side], nonce, None),
                 subscriptions: self.replicas[r].subscriptions.clone(),
                 limits: self.limits,
             })
@@ -242,6 +253,19 @@ impl Sim {
             }
             match effect {
                 Effect::Send(msg) => self.send(l, side, &msg),
+                Effect::Authenticated { .. } => {
+                    if let Some(sessions) = self.links[l].sessions.as_mut() {
+                        work.extend(sessions[side].authorize(self.rights[side]));
+                    }
+                }
+                Effect::Refused { crdt, request, .. } => {
+                    self.refusals
+                        .push(format!("replica {r}: {request:?} of {crdt}"));
+                }
+                Effect::RefusedByPeer { message } => {
+                    self.refusals
+                        .push(format!("replica {r} was refused: {message}"));
+                }
                 Effect::SendCommits { crdt, ids, heads } => {
                     if let Some(flows) = self.links[l].flows.as_mut() {
                         flows[side].push(crdt, ids, heads);
