@@ -221,7 +221,9 @@ impl Keypair {
     }
 
     /// Writes the secret key to a new file `path` (PKCS#8 PEM, mode 0600). An existing file
-    /// is never overwritten ([`KeyError::Exists`]).
+    /// is never overwritten ([`KeyError::Exists`]). The key appears whole or not at all: it is
+    /// written and synced under a temporary name, then linked to `path` (a process killed
+    /// meanwhile leaves no half-written key).
     pub fn write_new(&self, path: &Path) -> Result<(), KeyError> {
         let io = |source| KeyError::Io {
             path: path.to_path_buf(),
@@ -234,18 +236,41 @@ impl Keypair {
                 path: path.to_path_buf(),
                 detail: format!("encoding: {e}"),
             })?;
+        if path.exists() {
+            return Err(KeyError::Exists {
+                path: path.to_path_buf(),
+            });
+        }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = path.with_file_name(format!(".{name}.{:016x}.tmp", rand::random::<u64>()));
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => KeyError::Exists {
-                path: path.to_path_buf(),
-            },
-            _ => io(e),
-        })?;
-        file.write_all(pem.as_bytes()).map_err(io)?;
-        file.sync_all().map_err(io)?;
+        let written = options.open(&tmp).and_then(|mut file| {
+            file.write_all(pem.as_bytes())?;
+            file.sync_all()
+        });
+        // A hard link never replaces an existing file: exactly one writer wins.
+        let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(KeyError::Exists {
+                    path: path.to_path_buf(),
+                });
+            }
+            Err(e) => return Err(io(e)),
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io)?;
+        }
         Ok(())
     }
 
