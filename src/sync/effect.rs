@@ -282,8 +282,11 @@ impl CloseReason {
     /// Whether reconnecting would meet the same refusal: the peer refused our key or this
     /// node refused the peer's, or a handshake failed.
     pub fn is_refusal(&self) -> bool {
+        use crate::sync::handshake::HandshakeError;
         match self {
-            CloseReason::Handshake(_) | CloseReason::Refused { .. } => true,
+            CloseReason::Refused { .. } => true,
+            // A message out of order is a broken connection, not a refusal: dial again.
+            CloseReason::Handshake(e) => !matches!(e, HandshakeError::Unexpected { .. }),
             CloseReason::PeerError { code, .. } => matches!(
                 code,
                 ErrorCode::Unauthorized | ErrorCode::Authentication | ErrorCode::WrongVersion

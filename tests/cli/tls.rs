@@ -168,15 +168,15 @@ fn a_plain_text_upgrade_on_the_tls_listener_is_refused() {
     let (store, ids) = collected(d);
     let (peer, port) = serve_tls(d, &store, &pki);
 
-    // A raw websocket upgrade in plain text gets no HTTP answer at all.
+    // A raw websocket upgrade in plain text gets no HTTP answer at all. The listener may
+    // reset the connection while the request is still being written: that is no answer too.
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(T)).expect("timeout");
-    write!(
+    let _sent = write!(
         s,
         "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    .expect("send the upgrade");
+    );
     let mut answer = Vec::new();
     let _ = s.read_to_end(&mut answer);
     assert!(
