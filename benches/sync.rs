@@ -99,6 +99,7 @@ fn main() {
     let msg = Message::Commits {
         crdt: key(),
         commits: blobs,
+        signatures: Vec::new(),
     };
     let codec = Codec::default();
     let frame = codec.encode(&msg).expect("encode");

@@ -9,6 +9,7 @@
 //! connections read the graph from it synchronously for delta computations, while only the
 //! actor writes it.
 
+mod authors;
 mod local;
 mod remote;
 mod shared;
@@ -48,6 +49,24 @@ pub enum ReplicaError {
         #[source]
         source: Box<StoreError>,
     },
+    /// A commit is refused: its signature, or its author's right to write (DESIGN §11).
+    #[error("CDVCS {key}: refused")]
+    Refused {
+        /// Which CDVCS.
+        key: CrdtKey,
+        /// Why.
+        #[source]
+        source: crate::crdt::authorship::Refusal,
+    },
+    /// The stored history could not be judged by the writer rule.
+    #[error("CDVCS {key}: judging the stored history")]
+    History {
+        /// Which CDVCS.
+        key: CrdtKey,
+        /// Why.
+        #[source]
+        source: Box<crate::store::cdvcs::JudgeError>,
+    },
     /// A stored record could not be decoded.
     #[error("CDVCS {key}: stored record {what} is damaged: {detail}")]
     Damaged {
@@ -84,6 +103,8 @@ pub struct ReplicaActor {
     signer: Keypair,
     /// The signer's public key as commits name their author.
     author: String,
+    /// The writer rule of an owned CDVCS, once judged (see `authors.rs`).
+    writers: Option<crate::crdt::authorship::Writers>,
 }
 
 impl ReplicaActor {
@@ -121,6 +142,7 @@ impl ReplicaActor {
             store,
             signer,
             author,
+            writers: None,
         })
     }
 
@@ -241,6 +263,9 @@ impl ReplicaActor {
                 }
             })
             .collect();
+        if let Err(e) = self.check_authors(&commits) {
+            return Box::pin(fut::ready(Err(e)));
+        }
         let mut batch = self.batch_for(&commits, &op.heads);
         batch.merge(values);
         batch.merge(extra);

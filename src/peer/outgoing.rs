@@ -39,5 +39,6 @@ pub fn load_outgoing(store: &crate::store::Store, id: &Id) -> Result<OutgoingCom
         id: *id,
         bytes: loaded.commit.bytes,
         values,
+        signature: loaded.commit.signature,
     })
 }

@@ -88,6 +88,19 @@ impl Codec {
     /// A driver uses [`receive`](Codec::receive) instead, which keeps that proof.
     pub fn decode(&self, bytes: &[u8]) -> Result<Message, ProtocolError> {
         let msg = self.parse(bytes)?;
+        if let Message::Commits {
+            commits,
+            signatures,
+            ..
+        } = &msg
+            && !signatures.is_empty()
+            && signatures.len() != commits.len()
+        {
+            return Err(ProtocolError::Signatures {
+                commits: commits.len(),
+                signatures: signatures.len(),
+            });
+        }
         if let Message::Values { values: blobs, .. } | Message::Commits { commits: blobs, .. } =
             &msg
         {

@@ -119,6 +119,14 @@ pub enum ProtocolError {
         /// The id of the bytes actually received.
         actual: Id,
     },
+    /// A `Commits` frame whose signatures do not line up with its commits.
+    #[error("commits: {signatures} signatures for {commits} commits (none, or one per commit)")]
+    Signatures {
+        /// Commits in the frame.
+        commits: usize,
+        /// Signature entries in the frame.
+        signatures: usize,
+    },
     /// Encoding a message failed (only for types that cannot be MessagePack-encoded).
     #[error("could not encode a {kind} message")]
     Encode {

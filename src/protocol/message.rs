@@ -17,7 +17,8 @@ use crate::identity::PublicKey;
 
 /// The protocol version spoken by this crate; a peer announcing another one is refused.
 /// Version 2: `Hello` carries a public key and a nonce, and `Proof` authenticates it.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// Version 3: `Commits` carries each commit's signature.
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Every kind name this version understands, in the order of [`Message`]'s variants.
 pub const KINDS: &[&str] = &[
@@ -93,12 +94,16 @@ pub enum Message {
         /// Each value's claimed id and its author's bytes.
         values: Vec<Blob>,
     },
-    /// Encoded commits, parents before children.
+    /// Encoded commits, parents before children, with their authors' signatures (DESIGN
+    /// §11): `signatures` is empty (none signed) or holds one entry per commit, `None` for an
+    /// unsigned one (the root, deterministic merges, commits made before signing).
     Commits {
         /// Which CRDT.
         crdt: CrdtKey,
         /// Each commit's claimed id and its author's bytes.
         commits: Vec<Blob>,
+        /// The author's signature of each commit's id, in the same order.
+        signatures: Vec<Option<Signature>>,
     },
     /// A refusal; the sender closes the connection after it, except for
     /// [`ErrorCode::Forbidden`], which refuses one request only.

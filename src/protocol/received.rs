@@ -9,7 +9,7 @@ use crate::crdt::commit::CrdtKey;
 use crate::id::Verified;
 
 use super::error::ProtocolError;
-use super::message::{Blob, ByteBuf, Message};
+use super::message::{Blob, ByteBuf, Message, Signature};
 
 /// A received message whose content blobs are verified.
 #[derive(Debug)]
@@ -27,6 +27,8 @@ pub enum Received {
         crdt: CrdtKey,
         /// The commits' bytes.
         commits: Vec<Verified>,
+        /// Each commit's signature, in the same order (empty: none signed).
+        signatures: Vec<Option<Signature>>,
     },
     /// Any other message. [`Received::check`] never puts `Values` or `Commits` here; one put
     /// here by hand is treated as unverified (hashed by whoever takes it).
@@ -41,10 +43,23 @@ impl Received {
                 crdt,
                 values: verify_all("values", values)?,
             },
-            Message::Commits { crdt, commits } => Received::Commits {
+            Message::Commits {
                 crdt,
-                commits: verify_all("commits", commits)?,
-            },
+                commits,
+                signatures,
+            } => {
+                if !signatures.is_empty() && signatures.len() != commits.len() {
+                    return Err(ProtocolError::Signatures {
+                        commits: commits.len(),
+                        signatures: signatures.len(),
+                    });
+                }
+                Received::Commits {
+                    crdt,
+                    commits: verify_all("commits", commits)?,
+                    signatures,
+                }
+            }
             other => Received::Other(other),
         })
     }
@@ -76,9 +91,14 @@ impl From<Received> for Message {
                 crdt,
                 values: values.into_iter().map(Blob::from).collect(),
             },
-            Received::Commits { crdt, commits } => Message::Commits {
+            Received::Commits {
+                crdt,
+                commits,
+                signatures,
+            } => Message::Commits {
                 crdt,
                 commits: commits.into_iter().map(Blob::from).collect(),
+                signatures,
             },
             Received::Other(msg) => msg,
         }

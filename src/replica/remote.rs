@@ -85,6 +85,10 @@ impl Handler<ApplyRemote> for ReplicaActor {
         let heads = guard.heads_after(&op);
         drop(guard);
         let fresh: Vec<EncodedCommit> = fresh.into_iter().cloned().collect();
+        // Nothing of a batch with a forged, stripped or unauthorised commit is stored.
+        if let Err(e) = self.check_authors(&fresh) {
+            return ready(Err(e));
+        }
         let mut batch = self.batch_for(&fresh, &heads);
         // The write transaction leaves ids already stored alone: no read per value here.
         for value in msg.values {

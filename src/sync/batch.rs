@@ -10,6 +10,7 @@ use std::collections::HashSet;
 
 use crate::crdt::commit::CrdtKey;
 use crate::id::Id;
+use crate::protocol::message::{FixedBytes, Signature};
 use crate::protocol::{Blob, ByteBuf, Message};
 
 /// Bounds for one frame of a catch-up.
@@ -44,6 +45,8 @@ pub struct OutgoingCommit {
     /// `(id, bytes)` of each params value (the receiver may already hold some; sending them
     /// again is harmless).
     pub values: Vec<(Id, Vec<u8>)>,
+    /// Its author's signature of its id, sent beside it.
+    pub signature: Option<crate::crdt::authorship::Signature>,
 }
 
 /// Why a catch-up cannot be framed.
@@ -77,6 +80,7 @@ pub fn plan_frames(
     let mut values: Vec<Blob> = Vec::new();
     let mut values_bytes = 0usize;
     let mut chunk: Vec<Blob> = Vec::new();
+    let mut signatures: Vec<Option<Signature>> = Vec::new();
     let mut chunk_bytes = 0usize;
     let check = |id: Id, len: usize| {
         if len > limits.max_item {
@@ -100,6 +104,7 @@ pub fn plan_frames(
         }
         let size = c.bytes.len()
             + ITEM_OVERHEAD
+            + c.signature.map_or(1, |s| s.len() + 3)
             + new_values
                 .iter()
                 .map(|(_, b)| b.len() + ITEM_OVERHEAD)
@@ -107,7 +112,7 @@ pub fn plan_frames(
         let full = values_bytes + chunk_bytes + size > limits.max_bytes
             || chunk.len() >= limits.max_commits;
         if !chunk.is_empty() && full {
-            flush(crdt, &mut out, &mut values, &mut chunk);
+            flush(crdt, &mut out, &mut values, &mut chunk, &mut signatures);
             values_bytes = 0;
             chunk_bytes = 0;
         }
@@ -127,14 +132,15 @@ pub fn plan_frames(
                 bytes: ByteBuf(bytes),
             });
         }
-        chunk_bytes += c.bytes.len() + ITEM_OVERHEAD;
+        chunk_bytes += c.bytes.len() + ITEM_OVERHEAD + c.signature.map_or(1, |s| s.len() + 3);
         chunk.push(Blob {
             id: c.id,
             bytes: ByteBuf(c.bytes),
         });
+        signatures.push(c.signature.map(FixedBytes));
     }
     if !chunk.is_empty() {
-        flush(crdt, &mut out, &mut values, &mut chunk);
+        flush(crdt, &mut out, &mut values, &mut chunk, &mut signatures);
     }
     out.push(Message::Heads {
         crdt: crdt.clone(),
@@ -143,15 +149,27 @@ pub fn plan_frames(
     Ok(out)
 }
 
-fn flush(crdt: &CrdtKey, out: &mut Vec<Message>, values: &mut Vec<Blob>, chunk: &mut Vec<Blob>) {
+fn flush(
+    crdt: &CrdtKey,
+    out: &mut Vec<Message>,
+    values: &mut Vec<Blob>,
+    chunk: &mut Vec<Blob>,
+    signatures: &mut Vec<Option<Signature>>,
+) {
     if !values.is_empty() {
         out.push(Message::Values {
             crdt: crdt.clone(),
             values: std::mem::take(values),
         });
     }
+    let mut signatures = std::mem::take(signatures);
+    if signatures.iter().all(Option::is_none) {
+        // None signed: the empty list says so in one byte.
+        signatures.clear();
+    }
     out.push(Message::Commits {
         crdt: crdt.clone(),
         commits: std::mem::take(chunk),
+        signatures,
     });
 }

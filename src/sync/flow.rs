@@ -252,6 +252,7 @@ mod tests {
             id: *id,
             bytes: vec![0x90],
             values: Vec::new(),
+            signature: None,
         })
     }
 

@@ -13,6 +13,7 @@ use super::effect::{CloseReason, Effect, Request, SyncError};
 use super::graph::{Graphs, Overlay};
 use super::session::{SyncSession, with_graph};
 use super::verify::{Checked, verify};
+use crate::crdt::authorship::Signature;
 
 /// One input to the session, its content checked.
 pub(super) enum Input {
@@ -25,6 +26,8 @@ pub(super) enum Input {
     Commits {
         crdt: CrdtKey,
         commits: Vec<Checked>,
+        /// One per commit, or empty (none signed).
+        signatures: Vec<Option<Signature>>,
     },
     /// A message without content.
     Other(Message),
@@ -48,9 +51,14 @@ impl From<Received> for Input {
                 bytes: values.iter().map(Verified::len).sum(),
                 values: values.into_iter().map(Ok).collect(),
             },
-            Received::Commits { crdt, commits } => Input::Commits {
+            Received::Commits {
+                crdt,
+                commits,
+                signatures,
+            } => Input::Commits {
                 crdt,
                 commits: commits.into_iter().map(Ok).collect(),
+                signatures: signatures.into_iter().map(|s| s.map(|s| s.0)).collect(),
             },
             Received::Other(msg) => Input::from(msg),
         }
@@ -71,9 +79,14 @@ impl From<Message> for Input {
                 bytes: values.iter().map(|v| v.bytes.0.len()).sum(),
                 values: check(values),
             },
-            Message::Commits { crdt, commits } => Input::Commits {
+            Message::Commits {
+                crdt,
+                commits,
+                signatures,
+            } => Input::Commits {
                 crdt,
                 commits: check(commits),
+                signatures: signatures.into_iter().map(|s| s.map(|s| s.0)).collect(),
             },
             other => Input::Other(other),
         }
@@ -113,6 +126,7 @@ impl SyncSession {
         &mut self,
         crdt: &CrdtKey,
         commits: Vec<Checked>,
+        signatures: Vec<Option<Signature>>,
         graphs: &dyn Graphs,
     ) -> Vec<Effect> {
         let peer = self.peer;
@@ -133,7 +147,7 @@ impl SyncSession {
                 graph: g,
                 inflight: &state.inflight_ids,
             };
-            verify(commits, values, &have)
+            verify(commits, &signatures, values, &have)
         });
         match result {
             Ok(batch) if batch.commits.is_empty() => Vec::new(),
@@ -251,6 +265,7 @@ mod tests {
             Message::Commits {
                 crdt: key.clone(),
                 commits,
+                signatures: Vec::new(),
             },
         ]
         .map(|m| codec.encode(&m).expect("encodes"));

@@ -168,7 +168,11 @@ impl SyncSession {
                 values,
                 bytes,
             } => return self.on_values(&crdt, values, bytes),
-            Input::Commits { crdt, commits } => return self.on_commits(&crdt, commits, graphs),
+            Input::Commits {
+                crdt,
+                commits,
+                signatures,
+            } => return self.on_commits(&crdt, commits, signatures, graphs),
             Input::Other(msg) => msg,
         };
         match msg {

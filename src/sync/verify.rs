@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::crdt::authorship::Signature;
 use crate::crdt::commit::{Commit, CommitDecodeError, EncodedCommit};
 use crate::id::{Forged, Id, Verified};
 
@@ -29,13 +30,15 @@ fn forged(f: Forged) -> Refusal {
     )
 }
 
-/// Decodes `commits`, checks every parent is earlier in the batch or present, and attaches
+/// Decodes `commits` (keeping each one's signature from `signatures`, which is empty or one
+/// per commit), checks every parent is earlier in the batch or present, and attaches
 /// the referenced values from `values` (unreferenced ones are dropped). Commits already
 /// present are skipped (duplicates are harmless). Params neither carried nor of a parentless
 /// commit (a root's param is its CDVCS id's hash, not a stored value) are listed once in
 /// `values_to_check`, for the store to confirm.
 pub(crate) fn verify(
     commits: Vec<Checked>,
+    signatures: &[Option<Signature>],
     values: Vec<Checked>,
     have: &Overlay<'_>,
 ) -> Result<VerifiedBatch, Refusal> {
@@ -48,7 +51,8 @@ pub(crate) fn verify(
     let mut in_batch: HashSet<Id> = HashSet::new();
     let mut carried: HashSet<Id> = HashSet::new();
     let mut to_check: HashSet<Id> = HashSet::new();
-    for item in commits {
+    for (i, item) in commits.into_iter().enumerate() {
+        let signature = signatures.get(i).copied().flatten();
         let (id, bytes) = item.map_err(forged)?.into_parts();
         let commit: Commit = rmp_serde::from_slice(&bytes).map_err(|e| {
             let source = CommitDecodeError::from(e);
@@ -90,7 +94,7 @@ pub(crate) fn verify(
             id,
             bytes,
             commit,
-            signature: None,
+            signature,
         });
     }
     Ok(batch)

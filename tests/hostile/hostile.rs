@@ -119,6 +119,7 @@ async fn malformed_frames_are_refused_while_other_peers_keep_replicating() {
     let commits = encode(&Message::Commits {
         crdt: f.key.clone(),
         commits: vec![Blob::new(vec![7; 300])],
+        signatures: Vec::new(),
     })
     .expect("encode");
     let mut random = vec![0u8; 512];
@@ -259,6 +260,7 @@ async fn forged_ids_and_unreachable_parents_are_refused_and_nothing_is_stored() 
     raw.send(&Message::Commits {
         crdt: k.clone(),
         commits: vec![Blob::new(on_root.bytes.clone())],
+        signatures: Vec::new(),
     })
     .await;
     let (error, _) = raw.until_closed(T).await;
@@ -279,6 +281,7 @@ async fn forged_ids_and_unreachable_parents_are_refused_and_nothing_is_stored() 
     raw.send(&Message::Commits {
         crdt: k.clone(),
         commits: vec![forged_commit],
+        signatures: Vec::new(),
     })
     .await;
     let (error, _) = raw.until_closed(T).await;
@@ -295,6 +298,7 @@ async fn forged_ids_and_unreachable_parents_are_refused_and_nothing_is_stored() 
     raw.send(&Message::Commits {
         crdt: k.clone(),
         commits: vec![Blob::new(orphan.bytes.clone())],
+        signatures: Vec::new(),
     })
     .await;
     let (error, _) = raw.until_closed(T).await;
@@ -312,6 +316,7 @@ async fn forged_ids_and_unreachable_parents_are_refused_and_nothing_is_stored() 
     raw.send(&Message::Commits {
         crdt: k.clone(),
         commits: vec![Blob::new(on_root.bytes.clone())],
+        signatures: Vec::new(),
     })
     .await;
     let (error, _) = raw.until_closed(T).await;

@@ -62,6 +62,7 @@ fn all_kinds() -> Vec<Message> {
         Message::Commits {
             crdt: key(),
             commits: vec![Blob::new(b"commit".to_vec()), Blob::new(vec![])],
+            signatures: Vec::new(),
         },
         Message::Error {
             code: ErrorCode::Verification,
@@ -324,6 +325,7 @@ fn forged_ids_are_refused_naming_claimed_and_actual_id() {
             Message::Commits {
                 crdt: key(),
                 commits: blobs,
+                signatures: Vec::new(),
             }
         };
         let frame = codec.encode(&msg).expect("encode");

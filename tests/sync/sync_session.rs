@@ -130,6 +130,7 @@ fn commits(items: &[(Blob, Blob)]) -> Message {
     Message::Commits {
         crdt: key(),
         commits: items.iter().map(|(c, _)| c.clone()).collect(),
+        signatures: Vec::new(),
     }
 }
 
@@ -425,6 +426,7 @@ fn bytes_that_are_not_a_commit_reject_the_batch() {
         Message::Commits {
             crdt: key(),
             commits: vec![junk.clone()],
+            signatures: Vec::new(),
         },
         &replica,
     );

@@ -190,6 +190,7 @@ impl Replica {
             id: *id,
             bytes,
             values,
+            signature: None,
         })
     }
 
