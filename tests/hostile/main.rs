@@ -14,3 +14,6 @@ mod hostile;
 // The authentication handshake and the rules under attack: replays, forged proofs, stalls,
 // hostile bytes, unknown keys, browser upgrades from foreign origins.
 mod handshake;
+
+// Forged, misattributed and stripped commits from a peer with write rights.
+mod forgery;
