@@ -4,7 +4,10 @@
 //!    websocket transfer of the same bytes;
 //! 3. reconnect after a restart with 0/10/1,000 new commits over growing histories, with and
 //!    without the persisted per-peer hint: bytes beyond the payload, start and sync time;
-//! 4. peak RSS of ingest + live replication (child processes), vs raw redb.
+//! 4. peak RSS of ingest + live replication (child processes), vs raw redb;
+//! 5. the handshake: time to connect and authenticate to a listener, and the payload of a
+//!    reconnect with nothing new, over `ws://` and `wss://` (runs with `reconnect`, or alone
+//!    as `handshake`).
 //!
 //! `BENCH_QUICK=1`: 5,000 tweets (10^4 for peak RSS), histories 10 and 10^3 (seconds, for CI). Default: 10^5
 //! tweets, histories to 10^5. `BENCH_FULL=1`: 10^6 tweets and a 10^6-commit history.
@@ -12,6 +15,8 @@
 
 #[path = "pipeline/common.rs"]
 mod common;
+#[path = "pipeline/handshake.rs"]
+mod handshake;
 #[path = "pipeline/ingest.rs"]
 mod ingest;
 #[path = "pipeline/memory.rs"]
@@ -63,7 +68,7 @@ fn main() {
     };
     let memory_tweets = if quick { 10_000 } else { 1_000_000 };
 
-    // `BENCH_ONLY=ingest,replication,reconnect,memory` runs a subset (replication needs ingest).
+    // `BENCH_ONLY=ingest,replication,reconnect,handshake,memory` runs a subset (replication needs ingest).
     let only = std::env::var("BENCH_ONLY").ok();
     let runs = |part: &str| {
         only.as_deref()
@@ -94,6 +99,10 @@ fn main() {
                 reconnect::run(&dir, h, &news).await;
                 std::fs::remove_dir_all(&dir).ok();
             }
+        }
+        if runs("reconnect") || runs("handshake") {
+            let connections = if quick { 200 } else { 1_000 };
+            handshake::run(&root.join("handshake"), connections).await;
         }
     });
     if runs("memory") {

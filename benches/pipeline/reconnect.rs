@@ -47,7 +47,8 @@ async fn reconnect(
     }
 }
 
-fn copy_store(from: &Path, to: &Path) {
+/// Copies the store file of `from` into `to`.
+pub fn copy_store(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("dir");
     let name = replikativ::store::FILE_NAME;
     std::fs::copy(from.join(name), to.join(name)).expect("copy store");

@@ -415,7 +415,9 @@ impl StreamHandler<NodeEvent> for ConnectionActor {
                 let keys: Vec<CrdtKey> = self.session.shared().cloned().collect();
                 keys.iter().flat_map(|k| self.local_change(k)).collect()
             }
-            NodeEvent::Created(key) => self.session.subscribe(vec![key]),
+            NodeEvent::Created(key) => self.graphs_call(std::slice::from_ref(&key), |s, g| {
+                s.subscribe(vec![key.clone()], g)
+            }),
         };
         self.run(effects, ctx);
     }

@@ -72,6 +72,8 @@ impl ListenerActor {
                 .workers(1)
                 .disable_signals()
                 .shutdown_timeout(1)
+                // Small handshake messages must not wait for a delayed ACK (Nagle).
+                .tcp_nodelay(true)
                 .bind(addr)
                 .map_err(bind_err)?;
                 let addrs = server.addrs();
@@ -150,6 +152,7 @@ fn serve_tls(
             let app_config = AppConfig::__priv_test_new(true, local.to_string(), local);
             HttpService::build()
                 .client_disconnect_timeout(std::time::Duration::from_secs(1))
+                .tcp_nodelay(true)
                 .on_connect_ext(|io: &TlsStream<TcpStream>, ext: &mut Extensions| {
                     if let Some(binding) = ChannelBinding::of(io.get_ref().1) {
                         ext.insert(binding);
@@ -176,6 +179,8 @@ fn tcp_listeners(addr: &str) -> std::io::Result<Vec<std::net::TcpListener>> {
         };
         let bound = socket.and_then(|s| {
             s.set_reuseaddr(true)?;
+            // Inherited by accepted sockets (Linux): the TLS handshake's small writes too.
+            s.set_nodelay(true)?;
             s.bind(a)?;
             s.listen(1024)
         });

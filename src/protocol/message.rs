@@ -17,7 +17,8 @@ use crate::identity::PublicKey;
 
 /// The protocol version spoken by this crate; a peer announcing another one is refused.
 /// Version 2: `Hello` carries a public key and a nonce, and `Proof` authenticates it.
-/// Version 3: `Commits` carries each commit's signature.
+/// Version 3: `Commits` carries each commit's signature, and a side's first `Heads` of a CRDT
+/// is its subscription (no `Subscribe` is sent).
 pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Every kind name this version understands, in the order of [`Message`]'s variants.
@@ -56,17 +57,24 @@ pub enum Message {
         /// Ed25519 signature of the transcript.
         signature: Signature,
     },
-    /// Asks the other side to share these CRDTs (creating empty replicas it lacks).
+    /// Asks the other side to share these CRDTs (creating empty replicas it lacks). Since
+    /// version 3 a side subscribes with its first [`Message::Heads`] of a CRDT instead; a
+    /// `Subscribe` is still answered.
     Subscribe {
         /// The CRDTs to share.
         crdts: Vec<CrdtKey>,
     },
     /// Acknowledges a [`Message::Subscribe`]: these CRDTs are now shared on this connection.
+    /// Not sent by this version (the answering `Heads` acknowledges); still understood.
     Subscribed {
         /// The CRDTs now shared.
         crdts: Vec<CrdtKey>,
     },
-    /// The sender's current heads of one CRDT (it holds them and all their ancestors).
+    /// The sender's current heads of one CRDT (it holds them and all their ancestors). The
+    /// first `Heads` of a CRDT on a connection is also the sender's subscription to it: the
+    /// receiver checks it like a [`Message::Subscribe`] (read right, else `Forbidden`; replica
+    /// creation; the subscription limit) and answers with its own `Heads`, unless its own
+    /// subscription already carried them.
     Heads {
         /// Which CRDT.
         crdt: CrdtKey,

@@ -1,6 +1,6 @@
 //! Admission of the peer into a [`SyncSession`]: the authentication handshake, the driver's
 //! decision on the proved key (authorize with rights, or refuse), live changes of those
-//! rights, and the refusals of requests that need a right the peer lacks.
+//! rights, our subscriptions, and the refusals of requests that need a right the peer lacks.
 //!
 //! Until authorized, a session accepts only the handshake (`Hello`, `Proof`) and an `Error`
 //! from the peer; anything else closes it.
@@ -11,6 +11,7 @@ use crate::crdt::commit::CrdtKey;
 use crate::protocol::{ErrorCode, Message};
 
 use super::effect::{CloseReason, Effect, Request};
+use super::graph::Graphs;
 use super::receive::Input;
 use super::rights::Rights;
 use super::session::SyncSession;
@@ -50,14 +51,44 @@ impl SyncSession {
         }
     }
 
-    /// The peer's key may do `rights` here: replication starts (our subscriptions go out).
-    pub fn authorize(&mut self, rights: Rights) -> Vec<Effect> {
+    /// The CRDTs this session subscribes to once the peer is authorized.
+    pub fn subscriptions(&self) -> &[CrdtKey] {
+        &self.config.subscriptions
+    }
+
+    /// Subscribes to more CRDTs on this connection (before authorization: once authorized).
+    /// The subscription is our `Heads` of each CRDT (read from `graphs`): the peer treats the
+    /// first `Heads` of a CRDT as a subscription and answers with its own.
+    pub fn subscribe(&mut self, crdts: Vec<CrdtKey>, graphs: &dyn Graphs) -> Vec<Effect> {
+        if self.rights.is_none() {
+            for crdt in crdts {
+                if !self.config.subscriptions.contains(&crdt) {
+                    self.config.subscriptions.push(crdt);
+                }
+            }
+            return Vec::new();
+        }
+        if self.closed {
+            return Vec::new();
+        }
+        let new: Vec<CrdtKey> = crdts
+            .into_iter()
+            .filter(|c| !self.shared.contains_key(c) && self.requested.insert(c.clone()))
+            .collect();
+        new.iter()
+            .map(|crdt| Effect::Send(self.heads_message(crdt, graphs)))
+            .collect()
+    }
+
+    /// The peer's key may do `rights` here: replication starts (our subscriptions go out:
+    /// our `Heads` of each [subscribed](Self::subscriptions) CRDT, read from `graphs`).
+    pub fn authorize(&mut self, rights: Rights, graphs: &dyn Graphs) -> Vec<Effect> {
         if self.closed || self.peer.is_none() || self.rights.is_some() {
             return Vec::new();
         }
         self.rights = Some(rights);
         let subs = self.config.subscriptions.clone();
-        self.subscribe(subs)
+        self.subscribe(subs, graphs)
     }
 
     /// This node does not admit the peer's key: tell it `message` (what to do) and close.

@@ -9,21 +9,25 @@
 //! 1. **Handshake** ([`handshake`]). `start()` sends `Hello{version, key, nonce}`; the peer's
 //!    `Hello` is answered with `Proof{signature}`; the peer's valid `Proof` is
 //!    [`Effect::Authenticated`], which the driver answers with
-//!    [`authorize`](SyncSession::authorize) (the key's [`Rights`] here; our `Subscribe` goes
+//!    [`authorize`](SyncSession::authorize) (the key's [`Rights`] here; our subscriptions go
 //!    out) or [`refuse`](SyncSession::refuse) (`Error{unauthorized}`, close). Anything else
 //!    before that closes with `Unexpected`; a wrong version, a bad proof or our own key close
 //!    the session with a reason that says so.
-//! 2. **Rights.** A `Subscribe` from a peer without read is refused with
+//! 2. **Rights.** A subscription (a `Subscribe`, or the first `Heads` of a CRDT, see 3) from
+//!    a peer without read is refused with
 //!    `Error{forbidden}` naming the CDVCS and the right (shared all the same when the peer
 //!    may write, so that it can send its commits); nothing is sent to a peer without read;
 //!    `Values`/`Commits` from a peer without write are dropped and refused the same way,
 //!    nothing stored. A `Forbidden` refuses one request: the connection stays.
-//! 3. **Sharing.** On `Subscribe` a side creates missing replicas (`EnsureReplica`) and sends
-//!    `Heads` for each newly shared CRDT; that `Heads` is the acknowledgement: the subscriber
-//!    answers the first `Heads` of a CRDT it asked for with its own `Heads`. (`Subscribed` is
-//!    still understood, from older peers, and treated the same way.) Replication is then
-//!    bidirectional for that CRDT. Messages about CRDTs not shared on the connection are
-//!    ignored.
+//! 3. **Sharing.** A side subscribes by sending its `Heads` of each CRDT (protocol 3; no
+//!    separate `Subscribe`). The first `Heads` of a CRDT not yet shared on the connection is
+//!    the peer's subscription, handled exactly like a `Subscribe`: the rights check of 2,
+//!    missing replicas created (`EnsureReplica`), the subscription limit; the receiver
+//!    answers with its own `Heads` unless its own subscription already carried them (both
+//!    sides subscribing cross: one `Heads` each). A `Subscribe` is still answered the same
+//!    way (`Heads` for each newly shared CRDT), and `Subscribed` shares what we asked for.
+//!    Replication is then bidirectional for that CRDT. Other messages about CRDTs not shared
+//!    on the connection are ignored.
 //! 4. **Heads.** If we hold all the peer's heads we send exactly
 //!    `commits_between(frontier, our heads)` (nothing if empty) and save the heads as the
 //!    per-peer hint. Otherwise we negotiate (module `negotiation`): `Have{sample}` →
@@ -47,8 +51,8 @@
 //! The session assumes a reliable, ordered transport (a websocket): a lost message may stall
 //! a CRDT until reconnect but never corrupts state, and reordering or loss that leaves a
 //! commit without its parents closes the connection; a reconnect resynchronizes from heads.
-//! A reconnect with nothing new costs `Hello`, `Proof`, `Subscribe` and one `Heads` per side:
-//! a few hundred bytes, whatever the history length.
+//! A reconnect with nothing new costs `Hello`, `Proof` and one `Heads` per CRDT per side: a
+//! few hundred bytes, whatever the history length.
 
 mod admission;
 pub mod ancestry;

@@ -284,7 +284,7 @@ mod tests {
         session.on_message(peer.hello(), &graphs);
         let effects = session.on_message(peer_proof, &graphs);
         assert!(matches!(effects[..], [Effect::Authenticated { .. }]));
-        session.authorize(crate::sync::Rights::ALL);
+        session.authorize(crate::sync::Rights::ALL, &graphs);
         session.on_message(
             Message::Subscribed {
                 crdts: vec![key.clone()],

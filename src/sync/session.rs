@@ -53,7 +53,8 @@ pub struct SyncSession {
     pub(super) rights: Option<Rights>,
     pub(super) closed: bool,
     pub(super) shared: BTreeMap<CrdtKey, Shared>,
-    requested: BTreeSet<CrdtKey>,
+    /// CRDTs we subscribed to (our `Heads` sent), shared once the peer answers.
+    pub(super) requested: BTreeSet<CrdtKey>,
 }
 
 impl SyncSession {
@@ -98,26 +99,6 @@ impl SyncSession {
     /// is authenticated and [authorized](Self::authorize).
     pub fn start(&mut self) -> Vec<Effect> {
         vec![Effect::Send(self.config.handshake.hello())]
-    }
-
-    /// Subscribes to more CRDTs on this connection (before authorization: once authorized).
-    pub fn subscribe(&mut self, crdts: Vec<CrdtKey>) -> Vec<Effect> {
-        if self.rights.is_none() {
-            for crdt in crdts {
-                if !self.config.subscriptions.contains(&crdt) {
-                    self.config.subscriptions.push(crdt);
-                }
-            }
-            return Vec::new();
-        }
-        let new: Vec<CrdtKey> = crdts
-            .into_iter()
-            .filter(|c| !self.shared.contains_key(c) && self.requested.insert(c.clone()))
-            .collect();
-        if self.closed || new.is_empty() {
-            return Vec::new();
-        }
-        vec![Effect::Send(Message::Subscribe { crdts: new })]
     }
 
     /// The driver could not decode a frame: tell the peer, report forged content, close.
@@ -181,7 +162,7 @@ impl SyncSession {
                 detail: "the handshake is already complete",
             }),
             Message::Subscribe { crdts } => self.on_subscribe(crdts, graphs),
-            Message::Subscribed { crdts } => self.on_subscribed(crdts, graphs),
+            Message::Subscribed { crdts } => self.on_subscribed(crdts),
             Message::Heads { crdt, heads } => self.on_heads(&crdt, heads, graphs),
             Message::Have { crdt, sample } => self.on_have(crdt, sample, graphs),
             Message::Known { crdt, ids } => self.on_known(&crdt, ids, graphs),
@@ -270,7 +251,10 @@ impl SyncSession {
             }
             if !self.shared.contains_key(crdt) {
                 self.shared.insert(crdt.clone(), Shared::default());
-                heads.push(self.heads_message(crdt, graphs));
+                // Our own subscription already carried our heads.
+                if !self.requested.contains(crdt) {
+                    heads.push(self.heads_message(crdt, graphs));
+                }
             }
         }
         // Our `Heads` for each newly shared CRDT is the acknowledgement (no `Subscribed`: it
@@ -279,19 +263,19 @@ impl SyncSession {
         out
     }
 
-    fn on_subscribed(&mut self, crdts: Vec<CrdtKey>, graphs: &dyn Graphs) -> Vec<Effect> {
-        let mut out = Vec::new();
+    /// `Subscribed` (sent by no peer of this version) shares what we asked for; our heads
+    /// went out with the request.
+    fn on_subscribed(&mut self, crdts: Vec<CrdtKey>) -> Vec<Effect> {
         for crdt in crdts {
             // Acknowledgements for what we never asked for are ignored.
             if self.requested.contains(&crdt) && !self.shared.contains_key(&crdt) {
-                out.push(Effect::Send(self.heads_message(&crdt, graphs)));
                 self.shared.insert(crdt, Shared::default());
             }
         }
-        out
+        Vec::new()
     }
 
-    fn heads_message(&self, crdt: &CrdtKey, graphs: &dyn Graphs) -> Message {
+    pub(super) fn heads_message(&self, crdt: &CrdtKey, graphs: &dyn Graphs) -> Message {
         Message::Heads {
             crdt: crdt.clone(),
             heads: with_graph(crdt, graphs, |g| g.heads()),
@@ -301,11 +285,15 @@ impl SyncSession {
     /// The peer holds `heads`. If we hold them all we know exactly what it lacks; otherwise
     /// it holds something we lack and we negotiate to learn what of ours it holds.
     fn on_heads(&mut self, crdt: &CrdtKey, heads: Vec<Id>, graphs: &dyn Graphs) -> Vec<Effect> {
-        // The peer's first `Heads` for a CRDT we asked for acknowledges our `Subscribe`:
-        // answer with ours, then handle theirs.
-        if self.requested.contains(crdt) && !self.shared.contains_key(crdt) {
-            let mut out = self.on_subscribed(vec![crdt.clone()], graphs);
-            out.extend(self.on_heads(crdt, heads, graphs));
+        // The peer's first `Heads` of a CRDT is its subscription, checked exactly like a
+        // `Subscribe` (read right, else `Forbidden`; replica creation; the subscription
+        // limit); we answer with ours unless our own subscription already carried them.
+        // Then its heads are handled, if the CRDT is now shared.
+        if !self.shared.contains_key(crdt) {
+            let mut out = self.on_subscribe(vec![crdt.clone()], graphs);
+            if !self.closed && self.shared.contains_key(crdt) {
+                out.extend(self.on_heads(crdt, heads, graphs));
+            }
             return out;
         }
         let peer = self.peer;

@@ -442,3 +442,131 @@ fn sighup_admits_an_added_key_and_cuts_a_removed_one_off_a_live_connection() {
     pb.terminate_ok("b", &d.join("b.log"));
     s.terminate_ok("the collector", &d.join("server.log"));
 }
+
+/// The ids realized in `db` so far, or `None` while the file or its table is not there yet
+/// (read-only, so a running analyzer is not disturbed).
+fn realized_so_far(db: &Path) -> Option<BTreeSet<String>> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .ok()?;
+    let mut stmt = conn.prepare("SELECT id FROM tweets").ok()?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0)).ok()?;
+    rows.collect::<Result<_, _>>().ok()
+}
+
+/// README's "Running across machines" keys-and-rules block, run as written with the binary
+/// under test: both `keygen` lines, `id`, the collector (`--follow`, rules, on 0.0.0.0 with a
+/// free port instead of 8080) serving the shipped tweets as `tweets.jsonl`, and the analysis
+/// machine dialling it on 127.0.0.1 instead of collector.example.org, with the keys the
+/// block printed in place of its placeholders. The analyzer realizes every tweet of the
+/// source (oracle: the source's ids); a key the collector does not list is refused.
+#[test]
+fn the_readme_keys_and_rules_commands_work_as_written() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let mut commands: Vec<String> = Vec::new();
+    let mut continued = false;
+    for line in readme
+        .lines()
+        .skip_while(|l| *l != "## Running across machines")
+        .skip_while(|l| *l != "```sh")
+        .skip(1)
+        .take_while(|l| *l != "```")
+    {
+        let code = line.split(" #").next().unwrap_or("").trim();
+        if code.is_empty() || code.starts_with('#') {
+            continue;
+        }
+        let (code, more) = match code.strip_suffix('\\') {
+            Some(c) => (c.trim(), true),
+            None => (code, false),
+        };
+        match commands.last_mut() {
+            Some(last) if continued => {
+                last.push(' ');
+                last.push_str(code);
+            }
+            _ => commands.push(code.to_string()),
+        }
+        continued = more;
+    }
+    let words: Vec<Vec<String>> = commands
+        .iter()
+        .map(|c| c.split_whitespace().map(str::to_string).collect())
+        .collect();
+    assert!(words.iter().all(|w| w[0] == "replikativ"), "{commands:?}");
+    let sub: Vec<&str> = words.iter().map(|w| w[1].as_str()).collect();
+    assert_eq!(
+        sub,
+        ["keygen", "keygen", "id", "collect", "analyze"],
+        "{commands:?}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let as_args = |w: &[String]| -> Vec<String> { w[1..].to_vec() };
+    let run_words = |w: &[String]| -> String {
+        let args = as_args(w);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_ok(&args, d)
+    };
+    let last_line = |out: String| out.lines().last().expect("a key").to_string();
+    let collector_key = last_line(run_words(&words[0]));
+    let analysis_key = last_line(run_words(&words[1]));
+    assert_eq!(last_line(run_words(&words[2])), analysis_key, "id --key");
+    assert!(analysis_key.starts_with("ed25519:") && collector_key != analysis_key);
+
+    let lines = shipped_source(&data_dir());
+    write_lines(&d.join("tweets.jsonl"), &lines);
+    let expected: BTreeSet<String> = source_tweets(&lines).into_keys().collect();
+    assert!(!expected.is_empty(), "the shipped source has tweets");
+    let port = free_port();
+    // Each placeholder must be where the test expects it, so that the block runs as written.
+    let replace = |w: &[String], from: &str, to: &str| -> Vec<String> {
+        assert!(w.iter().any(|x| x == from), "{from} not in {w:?}");
+        w.iter()
+            .map(|x| if x == from { to.to_string() } else { x.clone() })
+            .collect()
+    };
+    let collect = replace(&words[3], "0.0.0.0:8080", &format!("0.0.0.0:{port}"));
+    let collect = replace(&collect, "ed25519:ANALYSIS_KEY", &analysis_key);
+    let collect_args = as_args(&collect);
+    let collect_args: Vec<&str> = collect_args.iter().map(String::as_str).collect();
+    let mut collector = Proc::spawn(&collect_args, d, "readme-collector.log");
+    wait_port(port, T);
+    let dial = replace(
+        &words[4],
+        "ws://collector.example.org:8080/",
+        &format!("ws://127.0.0.1:{port}/"),
+    );
+    let dial = replace(&dial, "ed25519:COLLECTOR_KEY", &collector_key);
+    let analyze_args = as_args(&dial);
+    let analyze_args: Vec<&str> = analyze_args.iter().map(String::as_str).collect();
+    let mut analysis = Proc::spawn(&analyze_args, d, "readme-analysis.log");
+    let db = d.join("tweets.sqlite");
+    assert!(
+        periodic_check(|| realized_so_far(&db).as_ref() == Some(&expected), T),
+        "the analysis machine did not realize the source's tweets; its log ends:\n{}\ncollector:\n{}",
+        tail(&d.join("readme-analysis.log")),
+        tail(&d.join("readme-collector.log"))
+    );
+
+    // "Nobody else gets in": a key the collector does not list is refused.
+    let other = keygen(d, "other.pem");
+    let out = analyze(d, "other", port, &["--key", "other.pem"]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!("unknown peer key {other}")),
+        "{said}"
+    );
+
+    analysis.terminate_ok("the analysis machine", &d.join("readme-analysis.log"));
+    collector.terminate_ok("the collector", &d.join("readme-collector.log"));
+    assert_eq!(sqlite_tweet_ids(&db), expected);
+    assert_eq!(
+        store_tweet_ids(&d.join("analysis"))
+            .into_keys()
+            .collect::<BTreeSet<_>>(),
+        expected
+    );
+}

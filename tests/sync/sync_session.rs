@@ -41,7 +41,7 @@ fn session_with(limits: SyncLimits) -> SyncSession {
 }
 
 /// Runs the handshake of a started session `s` against [`them`] (the acceptor) and answers
-/// `Authenticated` with `rights`: the effects of `authorize` (our `Subscribe`).
+/// `Authenticated` with `rights`: the effects of `authorize` (our `Heads`, the subscription).
 fn authenticate(
     s: &mut SyncSession,
     hello: &Message,
@@ -63,7 +63,7 @@ fn authenticate(
         matches!(&effects[..], [Effect::Authenticated { peer }] if *peer == their_key()),
         "{effects:?}"
     );
-    s.authorize(rights)
+    s.authorize(rights, replica)
 }
 
 /// A started session past the handshake, the peer authorized with `rights`.
@@ -73,6 +73,22 @@ fn authorized(rights: Rights, replica: &Replica) -> SyncSession {
         panic!("start sends hello only");
     };
     authenticate(&mut s, &hello.clone(), replica, rights);
+    s
+}
+
+/// A session of [`us`] that subscribes to nothing itself, past the handshake, the peer
+/// authorized with `rights`: it only serves what the peer subscribes to.
+fn serving(rights: Rights, replica: &Replica) -> SyncSession {
+    let mut s = SyncSession::new(SessionConfig {
+        handshake: Handshake::new(us(), Role::Dialler, [10; 32], None),
+        subscriptions: Vec::new(),
+        limits: SyncLimits::default(),
+    });
+    let [Effect::Send(hello)] = &s.start()[..] else {
+        panic!("start sends hello only");
+    };
+    let effects = authenticate(&mut s, &hello.clone(), replica, rights);
+    assert!(effects.is_empty(), "no subscription of ours: {effects:?}");
     s
 }
 
@@ -91,9 +107,11 @@ fn ready_as(limits: SyncLimits, rights: Rights) -> (SyncSession, Replica) {
     let [Effect::Send(hello)] = &s.start()[..] else {
         panic!("start sends hello only");
     };
-    authenticate(&mut s, &hello.clone(), &replica, rights);
-    let effects = s.on_message(Message::Subscribed { crdts: vec![key()] }, &replica);
+    let effects = authenticate(&mut s, &hello.clone(), &replica, rights);
     assert!(matches!(effects[..], [Effect::Send(Message::Heads { .. })]));
+    // The peer's acknowledgement shares it; our heads went out with our subscription.
+    let effects = s.on_message(Message::Subscribed { crdts: vec![key()] }, &replica);
+    assert!(effects.is_empty(), "{effects:?}");
     (s, replica)
 }
 
@@ -154,7 +172,7 @@ fn assert_rejected_and_closed(effects: &[Effect], bad: Id, code: ErrorCode) {
 }
 
 #[test]
-fn start_sends_hello_and_subscribes_once_the_peer_is_authorized() {
+fn start_sends_hello_and_subscribes_with_our_heads_once_the_peer_is_authorized() {
     let replica = Replica::new(US, vec![key()]);
     let mut s = session_with(SyncLimits::default());
     let effects = s.start();
@@ -164,8 +182,10 @@ fn start_sends_hello_and_subscribes_once_the_peer_is_authorized() {
     assert_eq!(*k, us().public());
     let hello = hello.clone();
     let effects = authenticate(&mut s, &hello, &replica, Rights::ALL);
+    // No separate `Subscribe`: our `Heads` is the subscription.
+    let root = Commit::root(&key()).id;
     assert!(
-        matches!(&effects[..], [Effect::Send(Message::Subscribe { crdts })] if crdts == &vec![key()]),
+        matches!(&effects[..], [Effect::Send(Message::Heads { crdt, heads })] if *crdt == key() && heads == &vec![root]),
         "{effects:?}"
     );
     assert_eq!(s.peer(), Some(their_key()));
@@ -326,17 +346,72 @@ fn an_incomplete_handshake_expires_and_a_complete_one_does_not() {
 
 #[test]
 fn a_subscription_to_a_missing_crdt_creates_an_empty_replica_and_sends_root_heads() {
-    let replica = Replica::new(US, vec![]);
-    let mut s = authorized(Rights::ALL, &replica);
-    let effects = s.on_message(Message::Subscribe { crdts: vec![key()] }, &replica);
     let root = Commit::root(&key()).id;
-    assert!(matches!(
-        &effects[..],
-        [
-            Effect::EnsureReplica(k),
-            Effect::Send(Message::Heads { heads, .. })
-        ] if *k == key() && heads == &vec![root]
-    ));
+    let subscribe = Message::Subscribe { crdts: vec![key()] };
+    let heads = Message::Heads {
+        crdt: key(),
+        heads: vec![root],
+    };
+    // A `Subscribe`, or a first `Heads` standing in for it: the same replica creation.
+    for request in [subscribe, heads] {
+        let replica = Replica::new(US, vec![]);
+        let mut s = serving(Rights::ALL, &replica);
+        let effects = s.on_message(request.clone(), &replica);
+        assert!(
+            matches!(
+                &effects[..],
+                [
+                    Effect::EnsureReplica(k),
+                    Effect::Send(Message::Heads { heads, .. }),
+                    ..
+                ] if *k == key() && heads == &vec![root]
+            ),
+            "{request:?}: {effects:?}"
+        );
+        assert_eq!(s.shared().cloned().collect::<Vec<_>>(), vec![key()]);
+    }
+}
+
+#[test]
+fn the_first_heads_of_a_crdt_is_a_subscription_answered_once_by_our_heads() {
+    let mut replica = Replica::new(US, vec![key()]);
+    let ours = vec![replica.commit(&key(), &[b"ours".to_vec()], 1)];
+    let root = Commit::root(&key()).id;
+    let their_heads = Message::Heads {
+        crdt: key(),
+        heads: vec![root],
+    };
+    // The peer subscribes with its heads: we answer with ours and send what it lacks.
+    let mut s = serving(Rights::ALL, &replica);
+    let effects = s.on_message(their_heads.clone(), &replica);
+    assert!(
+        matches!(&effects[0], Effect::Send(Message::Heads { heads, .. }) if *heads == ours),
+        "{effects:?}"
+    );
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::SendCommits { .. })),
+        "{effects:?}"
+    );
+    // Later heads are heads only: never answered with ours again.
+    let effects = s.on_message(their_heads.clone(), &replica);
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, Effect::Send(Message::Heads { .. }))),
+        "{effects:?}"
+    );
+    // We subscribed (our heads went out): their heads acknowledge it and are not answered.
+    let mut s = authorized(Rights::ALL, &replica);
+    let effects = s.on_message(their_heads, &replica);
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, Effect::Send(Message::Heads { .. }))),
+        "{effects:?}"
+    );
+    assert_eq!(s.shared().cloned().collect::<Vec<_>>(), vec![key()]);
 }
 
 #[test]
@@ -644,31 +719,42 @@ fn forbidden(effects: &[Effect], request: Request) -> String {
 #[test]
 fn a_subscribe_without_read_is_refused_naming_the_cdvcs_and_the_right() {
     let replica = Replica::new(US, vec![key()]);
-    // Neither right: refused and not shared.
-    let mut s = authorized(Rights::NONE, &replica);
-    let effects = s.on_message(Message::Subscribe { crdts: vec![key()] }, &replica);
-    let message = forbidden(&effects, Request::Subscribe);
-    assert!(
-        message.contains(&key().to_string()) && message.contains("read"),
-        "{message}"
-    );
-    assert!(
-        !effects
-            .iter()
-            .any(|e| matches!(e, Effect::Send(Message::Heads { .. })))
-    );
-    assert_eq!(s.shared().count(), 0);
-    // Write only: refused for reading, shared so that it can send its commits.
-    let mut s = authorized(Rights::WRITE, &replica);
-    let effects = s.on_message(Message::Subscribe { crdts: vec![key()] }, &replica);
-    forbidden(&effects, Request::Subscribe);
-    assert!(
-        effects
-            .iter()
-            .any(|e| matches!(e, Effect::Send(Message::Heads { .. })))
-    );
-    assert_eq!(s.shared().cloned().collect::<Vec<_>>(), vec![key()]);
-    assert!(!s.is_closed());
+    let root = Commit::root(&key()).id;
+    let subscribe = Message::Subscribe { crdts: vec![key()] };
+    let heads = Message::Heads {
+        crdt: key(),
+        heads: vec![root],
+    };
+    // A `Subscribe`, or a first `Heads` standing in for it: the same rights check.
+    for request in [subscribe, heads] {
+        // Neither right: refused and not shared.
+        let mut s = serving(Rights::NONE, &replica);
+        let effects = s.on_message(request.clone(), &replica);
+        let message = forbidden(&effects, Request::Subscribe);
+        assert!(
+            message.contains(&key().to_string()) && message.contains("read"),
+            "{message}"
+        );
+        assert!(
+            !effects
+                .iter()
+                .any(|e| matches!(e, Effect::Send(Message::Heads { .. }))),
+            "{request:?}: {effects:?}"
+        );
+        assert_eq!(s.shared().count(), 0);
+        // Write only: refused for reading, shared so that it can send its commits.
+        let mut s = serving(Rights::WRITE, &replica);
+        let effects = s.on_message(request.clone(), &replica);
+        forbidden(&effects, Request::Subscribe);
+        assert!(
+            effects
+                .iter()
+                .any(|e| matches!(e, Effect::Send(Message::Heads { .. }))),
+            "{request:?}: {effects:?}"
+        );
+        assert_eq!(s.shared().cloned().collect::<Vec<_>>(), vec![key()]);
+        assert!(!s.is_closed());
+    }
 }
 
 #[test]

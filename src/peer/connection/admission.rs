@@ -20,7 +20,8 @@ impl ConnectionActor {
                     self.node.note_refusal(&self.remote, None);
                     self.reset_backoff();
                 }
-                self.session.authorize(rights)
+                let subscriptions = self.session.subscriptions().to_vec();
+                self.graphs_call(&subscriptions, |s, g| s.authorize(rights, g))
             }
             Err(why) => {
                 tracing::warn!(remote = %self.remote, %peer, "refusing the peer: {why}");

@@ -255,7 +255,12 @@ impl Sim {
                 Effect::Send(msg) => self.send(l, side, &msg),
                 Effect::Authenticated { .. } => {
                     if let Some(sessions) = self.links[l].sessions.as_mut() {
-                        work.extend(sessions[side].authorize(self.rights[side]));
+                        let subscriptions = sessions[side].subscriptions().to_vec();
+                        let scope = Scoped {
+                            replica: &self.replicas[r],
+                            crdts: &subscriptions,
+                        };
+                        work.extend(sessions[side].authorize(self.rights[side], &scope));
                     }
                 }
                 Effect::Refused { crdt, request, .. } => {
