@@ -48,7 +48,9 @@
 //!    what the peer lacks; the commit and its values are read and sent as a binary websocket
 //!    frame.
 //! 8. The receiving peer's connection decodes and re-hashes the bytes (BLAKE3), hands the
-//!    verified batch to its replica (`ApplyRemote`), which makes it durable (steps 5-6).
+//!    verified batch to its replica (`ApplyRemote`), which checks each commit's signature
+//!    (and, in an owned CDVCS, its author's right to write: [`crdt::authorship`]) and makes
+//!    it durable (steps 5-6).
 //! 9. A [`realize::realizer::RealizerActor`] watching that replica plans what is not yet
 //!    applied (`history` order) and sends the commit to its sink's own thread
 //!    ([`realize::worker`]), which writes the rows and the applied-commit checkpoint in one
