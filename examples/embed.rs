@@ -16,6 +16,8 @@
 //! | `EMBED_TLS_CERT`, `EMBED_TLS_KEY` | serve peers `wss://` with this PEM chain and key       |
 //! | `EMBED_CONNECT`                   | also keep in sync with this peer (`ws://` or `wss://`) |
 //! | `EMBED_CA`                        | trust this CA (PEM) for `wss://` peers, besides the system's |
+//! | `EMBED_KEY`                       | the node's secret key (PKCS#8 PEM; default: `node.key` in its store) |
+//! | `EMBED_ALLOW`                     | keys (`ed25519:…`, comma-separated) that may read and write here; with any, others are refused |
 //!
 //! Endpoints:
 //!
@@ -47,10 +49,12 @@ use std::time::Duration;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
 use replikativ::crdt::CrdtKey;
+use replikativ::identity::{Keypair, PublicKey};
 use replikativ::node::{Node, RealizerSpec};
 use replikativ::peer::tls::{ClientTls, ServerTls};
 use replikativ::realize::realizer::{ConflictPolicy, RealizerShared, RealizerStatus};
 use replikativ::realize::{HandlerError, Sink, SinkError, SqliteSink};
+use replikativ::sync::Rights;
 use replikativ::{Id, Stage};
 use replikativ_actors::{EventKind, SupervisionEvent, SupervisorHandle};
 use serde_json::{Value, json};
@@ -156,10 +160,15 @@ pub struct PeerOptions {
     pub trust: ClientTls,
     /// A peer to keep in sync with.
     pub connect: Option<String>,
+    /// The node's key (default: `node.key` in its store directory).
+    pub key: Option<Keypair>,
+    /// Keys that may read and write on this node (none: today's loopback defaults).
+    pub allow: Vec<PublicKey>,
 }
 
 impl PeerOptions {
-    /// From `EMBED_TLS_CERT`, `EMBED_TLS_KEY`, `EMBED_CONNECT` and `EMBED_CA`.
+    /// From `EMBED_TLS_CERT`, `EMBED_TLS_KEY`, `EMBED_CONNECT`, `EMBED_CA`, `EMBED_KEY` and
+    /// `EMBED_ALLOW`.
     pub fn from_env() -> anyhow::Result<PeerOptions> {
         let var = |name| std::env::var_os(name).map(PathBuf::from);
         let tls = match (var("EMBED_TLS_CERT"), var("EMBED_TLS_KEY")) {
@@ -168,10 +177,23 @@ impl PeerOptions {
             _ => anyhow::bail!("EMBED_TLS_CERT and EMBED_TLS_KEY go together"),
         };
         let cas: Vec<PathBuf> = var("EMBED_CA").into_iter().collect();
+        let key = match var("EMBED_KEY") {
+            Some(path) => Some(Keypair::read(&path).context("reading EMBED_KEY")?),
+            None => None,
+        };
+        let allow = std::env::var("EMBED_ALLOW")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(|k| k.parse::<PublicKey>().context("EMBED_ALLOW"))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(PeerOptions {
             tls,
             trust: ClientTls::with_cas(&cas)?,
             connect: std::env::var("EMBED_CONNECT").ok(),
+            key,
+            allow,
         })
     }
 }
@@ -203,6 +225,12 @@ pub async fn start_with(
     }
     if let Some(url) = peers.connect {
         builder = builder.connect(url);
+    }
+    if let Some(key) = peers.key {
+        builder = builder.key(key);
+    }
+    for key in peers.allow {
+        builder = builder.allow(key, Rights::ALL);
     }
     let node = builder
         .realize(RealizerSpec {

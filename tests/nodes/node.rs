@@ -342,16 +342,22 @@ fn test_pki(dir: &std::path::Path) -> [std::path::PathBuf; 3] {
     ]
 }
 
-/// The embedding API's TLS: the example serves `wss://`; a node trusting the CA replicates
-/// its notes, one that does not is refused with the reason.
+/// The embedding API's TLS, key and rules: the example serves `wss://` as its own key to the
+/// keys it allows; a node trusting the CA with an allowed key replicates its notes, one that
+/// does not trust the CA is refused with the reason, and an unlisted key is refused.
 #[test]
 fn the_embedded_service_serves_its_notes_over_wss_to_a_node_that_trusts_its_ca() {
     use replikativ::peer::tls::{ClientTls, ServerTls};
     let dir = tempfile::tempdir().expect("tempdir");
     let [ca, cert, key] = test_pki(dir.path());
+    let own = replikativ::identity::Keypair::from_seed([41; 32]);
+    let allowed = replikativ::identity::Keypair::from_seed([42; 32]);
+    let unlisted = replikativ::identity::Keypair::from_seed([43; 32]);
     actix_rt::System::new().block_on(async {
         let options = embed::PeerOptions {
             tls: Some(ServerTls::load(&cert, &key).expect("server TLS")),
+            key: Some(own.clone()),
+            allow: vec![allowed.public()],
             ..Default::default()
         };
         let app = embed::start_with(&dir.path().join("a"), "127.0.0.1:0", "127.0.0.1:0", options)
@@ -372,8 +378,19 @@ fn the_embedded_service_serves_its_notes_over_wss_to_a_node_that_trusts_its_ca()
         let port = app.node.listen_addr().expect("listening").port();
         let url = format!("wss://localhost:{port}/");
 
+        assert_eq!(app.node.public_key(), own.public());
         let trusting = Node::builder()
             .name("trusting")
+            .key(allowed.clone())
+            .connect(url.clone())
+            .tls_client(ClientTls::with_cas(&[&ca]).expect("CA"))
+            .cdvcs(embed::notes_key())
+            .start()
+            .await
+            .expect("start");
+        let stranger = Node::builder()
+            .name("stranger")
+            .key(unlisted.clone())
             .connect(url.clone())
             .tls_client(ClientTls::with_cas(&[&ca]).expect("CA"))
             .cdvcs(embed::notes_key())
@@ -409,6 +426,14 @@ fn the_embedded_service_serves_its_notes_over_wss_to_a_node_that_trusts_its_ca()
             .expect("notes")
             .heads();
         assert_ne!(held, heads, "nothing came from the unverified peer");
+        eventually("the unlisted key to be refused", T, || {
+            stranger
+                .peers()
+                .refusal(&url)
+                .is_some_and(|why| why.contains("unknown peer key"))
+        })
+        .await;
+        stranger.shutdown().await;
         trusting.shutdown().await;
         untrusting.shutdown().await;
         app.server.stop(true).await;
