@@ -132,8 +132,20 @@ fn collect_killed_at_random_moments_and_restarted_commits_every_tweet_exactly_on
 
 #[test]
 fn analyze_killed_at_random_moments_and_restarted_applies_every_record_exactly_once() {
+    analyze_kills(false, iterations(30, 20).max(20));
+}
+
+/// The same over `wss://` (the peer serves the test certificate, `analyze` trusts the test
+/// CA): a kill lands in the middle of TLS records too.
+#[test]
+fn analyze_killed_at_random_moments_over_tls_applies_every_record_exactly_once() {
+    analyze_kills(true, iterations(10, 6).max(6));
+}
+
+fn analyze_kills(tls: bool, target: usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
+    let pki = tls.then(|| crate::tls::pki(d));
     let lines = shipped_source(&data_dir());
     let src = d.join("source.jsonl");
     write_lines(&src, &lines);
@@ -160,32 +172,38 @@ fn analyze_killed_at_random_moments_and_restarted_applies_every_record_exactly_o
     }
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let _peer = Proc::spawn(
-        &["peer", "--store", arg(&store), "--listen", &listen],
-        d,
-        "peer.log",
-    );
+    let mut peer_args = vec!["peer", "--store", arg(&store), "--listen", &listen];
+    let mut trust: Vec<&str> = Vec::new();
+    if let Some(p) = &pki {
+        peer_args.extend(["--tls-cert", arg(&p.cert), "--tls-key", arg(&p.key)]);
+        trust.extend(["--ca", arg(&p.ca)]);
+    }
+    let _peer = Proc::spawn(&peer_args, d, "peer.log");
     wait_port(port, Duration::from_secs(30));
-    let url = format!("ws://127.0.0.1:{port}/");
+    let url = match tls {
+        true => format!("wss://localhost:{port}/"),
+        false => format!("ws://127.0.0.1:{port}/"),
+    };
 
-    let target = iterations(30, 20).max(20);
     let (mut kills, mut mid_work, mut round) = (0, 0, 0);
     while mid_work < target {
         round += 1;
         let db = d.join(format!("a-{round}.sqlite"));
         let analysis = d.join(format!("analysis-{round}"));
+        let mut args = vec![
+            "analyze",
+            "--store",
+            arg(&analysis),
+            "--connect",
+            &url,
+            "--sqlite",
+            arg(&db),
+            "--timeout",
+            "30",
+        ];
+        args.extend(&trust);
         let k = kill_until_done(
-            &[
-                "analyze",
-                "--store",
-                arg(&analysis),
-                "--connect",
-                &url,
-                "--sqlite",
-                arg(&db),
-                "--timeout",
-                "30",
-            ],
+            &args,
             d,
             &format!("analyze-{round}.log"),
             0..900,

@@ -31,11 +31,42 @@ fn append(path: &Path, lines: &[Vec<u8>]) {
 
 #[test]
 fn a_relay_killed_at_random_moments_loses_and_doubles_nothing_between_collector_and_analyzer() {
+    relay_chain(false, iterations(30, 20).max(20));
+}
+
+/// The same chain over `wss://` (every hop TLS, verified with the test CA), with fewer kills.
+#[test]
+fn a_relay_killed_at_random_moments_over_tls_loses_and_doubles_nothing() {
+    relay_chain(true, iterations(12, 8).max(8));
+}
+
+fn relay_chain(tls: bool, kills: usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let lines = shipped_source(&data_dir());
     let exp = Expected::of(&lines, "obama");
-    let kills = iterations(30, 20).max(20);
+    let pki = tls.then(|| crate::tls::pki(d));
+    // Listening with the test certificate; dialling trusting the test CA.
+    let serve: Vec<String> = pki
+        .iter()
+        .flat_map(|p| {
+            [
+                "--tls-cert".into(),
+                arg(&p.cert).to_owned(),
+                "--tls-key".into(),
+                arg(&p.key).to_owned(),
+            ]
+        })
+        .collect();
+    let trust: Vec<String> = pki
+        .iter()
+        .flat_map(|p| ["--ca".into(), arg(&p.ca).to_owned()])
+        .collect();
+    let (scheme, host) = if tls {
+        ("wss", "localhost")
+    } else {
+        ("ws", "127.0.0.1")
+    };
     let chunk = lines.len().div_ceil(kills).max(1);
     let mut chunks = lines.chunks(chunk);
     let src = d.join("source.jsonl");
@@ -46,17 +77,31 @@ fn a_relay_killed_at_random_moments_loses_and_doubles_nothing_between_collector_
     let db = d.join("c.sqlite");
     let listen_a = format!("127.0.0.1:{pa}");
     let listen_b = format!("127.0.0.1:{pb}");
-    let (url_a, url_b) = (format!("ws://{listen_a}/"), format!("ws://{listen_b}/"));
-    let relay_args = [
-        "peer",
-        "--store",
-        arg(&store_b),
-        "--listen",
-        &listen_b,
-        "--connect",
-        &url_a,
-    ];
-    let mut a = Proc::spawn(
+    let (url_a, url_b) = (
+        format!("{scheme}://{host}:{pa}/"),
+        format!("{scheme}://{host}:{pb}/"),
+    );
+    let with = |base: &[&str], extra: &[&Vec<String>]| -> Vec<String> {
+        let mut all: Vec<String> = base.iter().map(|s| s.to_string()).collect();
+        for e in extra {
+            all.extend(e.iter().cloned());
+        }
+        all
+    };
+    let relay_owned = with(
+        &[
+            "peer",
+            "--store",
+            arg(&store_b),
+            "--listen",
+            &listen_b,
+            "--connect",
+            &url_a,
+        ],
+        &[&serve, &trust],
+    );
+    let relay_args: Vec<&str> = relay_owned.iter().map(String::as_str).collect();
+    let collect = with(
         &[
             "collect",
             "--store",
@@ -71,13 +116,14 @@ fn a_relay_killed_at_random_moments_loses_and_doubles_nothing_between_collector_
             "--flush-ms",
             "20",
         ],
-        d,
-        "a.log",
+        &[&serve],
     );
+    let collect: Vec<&str> = collect.iter().map(String::as_str).collect();
+    let mut a = Proc::spawn(&collect, d, "a.log");
     wait_port(pa, Duration::from_secs(30));
     let mut b = Proc::spawn(&relay_args, d, "b.log");
     wait_port(pb, Duration::from_secs(30));
-    let mut c = Proc::spawn(
+    let analyze = with(
         &[
             "analyze",
             "--store",
@@ -88,9 +134,10 @@ fn a_relay_killed_at_random_moments_loses_and_doubles_nothing_between_collector_
             arg(&db),
             "--follow",
         ],
-        d,
-        "c.log",
+        &[&trust],
     );
+    let analyze: Vec<&str> = analyze.iter().map(String::as_str).collect();
+    let mut c = Proc::spawn(&analyze, d, "c.log");
 
     let mut rng = rand::rng();
     let source = source_tweets(&lines);
@@ -163,7 +210,7 @@ fn a_relay_killed_at_random_moments_loses_and_doubles_nothing_between_collector_
         exp.per_author,
         "each op applied exactly once"
     );
-    eprintln!("relay: {kills} kills, {mid_way} while tweets were flowing");
+    eprintln!("relay ({scheme}): {kills} kills, {mid_way} while tweets were flowing");
     assert!(
         mid_way >= 3,
         "kills should land while tweets flow through the relay: {mid_way} of {kills}"

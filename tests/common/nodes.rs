@@ -60,9 +60,18 @@ pub async fn client(url: &str, key: &CrdtKey) -> Node {
 /// A client node connected to `url` that realizes `key` into a fresh `MemorySink` (with
 /// `Union`, so concurrent branches are applied too).
 pub async fn realizing_client(url: &str, key: &CrdtKey) -> (Node, MemorySink) {
+    realizing_client_with(url, key, |b| b).await
+}
+
+/// Like [`realizing_client`], with the builder adjusted by `configure` (e.g. TLS roots).
+pub async fn realizing_client_with(
+    url: &str,
+    key: &CrdtKey,
+    configure: impl FnOnce(replikativ::node::NodeBuilder) -> replikativ::node::NodeBuilder,
+) -> (Node, MemorySink) {
     let sink = MemorySink::new();
     let opener = sink.clone();
-    let node = Node::builder()
+    let node = configure(Node::builder())
         .name("realizing-client")
         .store(StoreLocation::Memory)
         .connect(url)

@@ -6,11 +6,13 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::common::nodes::{
-    commit_count, commit_range, heads, key, realizing_client, server, wait_converged,
-    wait_realized_exactly,
+    commit_count, commit_range, heads, key, realizing_client, realizing_client_with, server,
+    wait_converged, wait_realized_exactly,
 };
 use crate::common::proxy::Proxy;
 use crate::common::wait::wait_until;
+use replikativ::Node;
+use replikativ::node::StoreLocation;
 
 const T: Duration = Duration::from_secs(90);
 
@@ -18,11 +20,72 @@ const T: Duration = Duration::from_secs(90);
 async fn connections_cut_after_n_bytes_again_and_again_still_converge_and_realize_exactly_once() {
     let k = key("mail:cut@faults");
     let a = server(&k).await;
-    commit_range(&a, &k, 0..100).await;
     let proxy = Proxy::start(a.listen_addr().expect("listens"));
     let (b, sink) = realizing_client(&proxy.url(), &k).await;
+    cut_rounds(
+        a,
+        b,
+        sink,
+        proxy,
+        &k,
+        crate::common::iterations(8, 4) as u64,
+    )
+    .await;
+}
 
-    let rounds = crate::common::iterations(8, 4) as u64;
+/// The same over `wss://`: every cut tears a TLS session down mid-record, and each redial
+/// negotiates TLS and authenticates again.
+#[actix_rt::test]
+async fn tls_connections_cut_again_and_again_still_converge_and_realize_exactly_once() {
+    use replikativ::peer::tls::{ClientTls, ServerTls};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let [ca, cert, tls_key] = crate::node::test_pki(dir.path());
+    let k = key("mail:cut-tls@faults");
+    let a = Node::builder()
+        .name("server")
+        .store(StoreLocation::Memory)
+        .listen("127.0.0.1:0")
+        .tls_server(ServerTls::load(&cert, &tls_key).expect("server TLS"))
+        .cdvcs(k.clone())
+        .start()
+        .await
+        .expect("start server node");
+    let proxy = Proxy::start(a.listen_addr().expect("listens"));
+    let port = proxy
+        .url()
+        .rsplit(':')
+        .next()
+        .expect("port")
+        .trim_end_matches('/')
+        .to_owned();
+    let url = format!("wss://localhost:{port}/");
+    let (b, sink) = realizing_client_with(&url, &k, |builder| {
+        builder.tls_client(ClientTls::with_cas(&[&ca]).expect("CA"))
+    })
+    .await;
+    cut_rounds(
+        a,
+        b,
+        sink,
+        proxy,
+        &k,
+        crate::common::iterations(4, 2) as u64,
+    )
+    .await;
+}
+
+/// Commits on `a` while the proxy between `a` and `b` cuts the connection after a growing
+/// number of bytes, `rounds` times; then `b` converges and has realized every op once.
+async fn cut_rounds(
+    a: Node,
+    b: Node,
+    sink: replikativ::realize::MemorySink,
+    proxy: Proxy,
+    k: &replikativ::crdt::CrdtKey,
+    rounds: u64,
+) {
+    let k = k.clone();
+    commit_range(&a, &k, 0..100).await;
     let limits = [1_500u64, 6_000, 20_000, 40_000];
     let mut next = 100;
     for round in 0..rounds {

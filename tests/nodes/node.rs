@@ -319,7 +319,7 @@ fn the_embedded_service_adds_and_lists_notes_and_shows_its_supervision_tree_and_
 
 /// A test CA and a certificate it signed for `localhost`, as PEM files in `dir`: (CA, chain,
 /// key).
-fn test_pki(dir: &std::path::Path) -> [std::path::PathBuf; 3] {
+pub(crate) fn test_pki(dir: &std::path::Path) -> [std::path::PathBuf; 3] {
     use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
