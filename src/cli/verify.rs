@@ -1,5 +1,6 @@
 //! `replikativ verify`: re-hash every value, then check every CDVCS graph against its commit
-//! records (like `git fsck`). Names every damaged record; exit 1 when anything is wrong.
+//! records (like `git fsck`), and every commit's signature and grant chain (DESIGN §11).
+//! Names every damaged record; exit 1 when anything is wrong.
 
 use anyhow::{Context as _, Result, bail};
 
@@ -66,6 +67,15 @@ pub fn run(args: VerifyArgs) -> Result<()> {
                     Err(e) => problems.push(format!("CDVCS {key}: value {}: {e}", tx.params)),
                 }
             }
+        }
+    }
+    // Every signature and every grant chain, as a replica judges them before storing.
+    for key in &crdts {
+        if let Err(e) = crate::store::cdvcs::judge_stored(&store, key) {
+            problems.push(format!(
+                "CDVCS {key}: {}",
+                replikativ_actors::error_chain(&e)
+            ));
         }
     }
     println!(

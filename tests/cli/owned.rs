@@ -87,6 +87,7 @@ fn an_owned_cdvcs_takes_only_its_owner_and_the_keys_it_granted() {
         run_json(&["log", "--store", "a", "--user", &owner], cwd)["grants"],
         1
     );
+    run_ok(&["verify", "--store", "a"], cwd);
 
     // With the owner's history (grant included), the granted key writes; its commits are its
     // own.
@@ -139,5 +140,53 @@ fn an_owned_cdvcs_takes_only_its_owner_and_the_keys_it_granted() {
     assert_eq!(
         run_json(&["log", "--store", "a", "--user", &owner], cwd)["grants"],
         2
+    );
+}
+
+/// `verify` checks every stored signature: a signature record replaced by another key's
+/// signature of the same commit is named.
+#[test]
+fn verify_names_a_commit_whose_stored_signature_is_not_its_authors() {
+    use replikativ::crdt::CrdtKey;
+    use replikativ::crdt::authorship::sign;
+    use replikativ::identity::Keypair;
+    use replikativ::store::{Store, WriteBatch, cdvcs, keys};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cwd = dir.path();
+    let source = data_dir().join("flat.jsonl");
+    run_ok(
+        &[
+            "collect",
+            "--owned",
+            "--store",
+            "a",
+            "--source",
+            arg(&source),
+        ],
+        cwd,
+    );
+    run_ok(&["verify", "--store", "a"], cwd);
+    let owner = last_line(&run_ok(&["id", "--store", "a"], cwd));
+    let key = CrdtKey::new(
+        owner,
+        replikativ::cli::args::DEFAULT_CDVCS.parse().expect("uuid"),
+    );
+    let head = {
+        let store = Store::open(&cwd.join("a")).expect("open");
+        let state = cdvcs::load(&store, &key).expect("load").expect("held");
+        let head = *state.heads().iter().next().expect("a head");
+        let mut batch = WriteBatch::new();
+        let forged = sign(&Keypair::from_seed([77; 32]), &head);
+        batch.put_state(keys::commit_signature(&head), forged.to_vec());
+        store.write(&batch).expect("write");
+        head
+    };
+    let out = run(&["verify", "--store", "a"], cwd);
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains(&head.to_string()) && said.contains("signature"),
+        "{said}"
     );
 }
