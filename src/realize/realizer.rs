@@ -209,14 +209,10 @@ impl RealizerActor {
             }
             Err(_) => return Err(damaged("commit", *commit)),
         };
-        let author = match crate::crdt::authorship::authorship(
-            &self.shared.replica.key,
-            commit,
-            &loaded.commit.commit,
-            loaded.commit.signature.as_ref(),
-        ) {
-            Ok(crate::crdt::authorship::Authorship::Signed(key)) => key.to_string(),
-            _ => "unsigned".to_owned(),
+        // The replica verified the signature before it stored the commit: not again here.
+        let author = match &loaded.commit.signature {
+            Some(_) => loaded.commit.commit.author.clone(),
+            None => "unsigned".to_owned(),
         };
         let ops = loaded.commit.commit.transactions.into_iter().map(|t| t.op);
         let txs = ops

@@ -15,18 +15,20 @@ impl ReplicaActor {
             return Ok(None);
         }
         if self.writers.is_none() {
+            // Judged over the history this replica holds in memory (no second load).
             let key = self.key().clone();
-            let judged =
-                crate::store::cdvcs::judge_stored(self.store.store(), &key).map_err(|source| {
-                    ReplicaError::History {
-                        key: key.clone(),
-                        source: Box::new(source),
-                    }
+            let state = self.shared.state();
+            let guard = match state.read() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            let judged = crate::store::cdvcs::judge_history(self.store.store(), &key, &guard)
+                .map_err(|source| ReplicaError::History {
+                    key: key.clone(),
+                    source: Box::new(source),
                 })?;
-            self.writers = Some(match judged {
-                Some((_, writers)) => writers,
-                None => Writers::new(&key),
-            });
+            drop(guard);
+            self.writers = Some(judged);
         }
         Ok(self.writers.as_mut())
     }

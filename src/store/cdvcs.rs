@@ -305,10 +305,21 @@ pub fn judge_stored(
     store: &Store,
     key: &CrdtKey,
 ) -> Result<Option<(Cdvcs, crate::crdt::authorship::Writers)>, JudgeError> {
-    use crate::crdt::authorship::{Writers, authorship};
     let Some(cdvcs) = load(store, key)? else {
         return Ok(None);
     };
+    let writers = judge_history(store, key, &cdvcs)?;
+    Ok(Some((cdvcs, writers)))
+}
+
+/// The writer rule over the whole history of `cdvcs` (the CDVCS `key` as held in memory),
+/// reading each commit record from `store`, parents first.
+pub fn judge_history(
+    store: &Store,
+    key: &CrdtKey,
+    cdvcs: &Cdvcs,
+) -> Result<crate::crdt::authorship::Writers, JudgeError> {
+    use crate::crdt::authorship::{Writers, authorship};
     let mut writers = Writers::new(key);
     for head in cdvcs.heads() {
         let order = cdvcs.history(head).map_err(|_| JudgeError::Missing {
@@ -332,7 +343,7 @@ pub fn judge_stored(
             writers.judge(&id, &commit.commit, who).map_err(refused)?;
         }
     }
-    Ok(Some((cdvcs, writers)))
+    Ok(writers)
 }
 
 #[cfg(test)]
