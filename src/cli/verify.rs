@@ -69,13 +69,25 @@ pub fn run(args: VerifyArgs) -> Result<()> {
             }
         }
     }
-    // Every signature and every grant chain, as a replica judges them before storing.
+    // Every signature and every grant chain, as a replica judges them before storing; valid
+    // writes on a branch forked before a revoke of their author are flagged, not damage.
+    let mut flagged = Vec::new();
     for key in &crdts {
-        if let Err(e) = crate::store::cdvcs::judge_stored(&store, key) {
-            problems.push(format!(
+        match crate::store::cdvcs::judge_stored(&store, key) {
+            Ok(Some((cdvcs, _))) => match super::log::summarize(&store, key, &cdvcs) {
+                Ok(sum) => flagged.extend(
+                    sum.history
+                        .concurrent_with_revokes()
+                        .into_iter()
+                        .map(|f| format!("CDVCS {key}: {f}")),
+                ),
+                Err(e) => problems.push(format!("CDVCS {key}: {e:#}")),
+            },
+            Ok(None) => {}
+            Err(e) => problems.push(format!(
                 "CDVCS {key}: {}",
                 replikativ_actors::error_chain(&e)
-            ));
+            )),
         }
     }
     println!(
@@ -84,6 +96,9 @@ pub fn run(args: VerifyArgs) -> Result<()> {
         report.state_records,
         crdts.len()
     );
+    for f in &flagged {
+        println!("flagged: {f}");
+    }
     if problems.is_empty() {
         println!("ok: no damage found");
         Ok(())

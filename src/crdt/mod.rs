@@ -4,6 +4,7 @@
 //! - [`authorship`]: commit signatures and who may write an owned CDVCS.
 //! - [`cdvcs`]: the commit graph with heads: commit, merge, pull, join, history, LCA, and the
 //!   delta-sync helpers replication uses.
+//! - [`revoke_forks`]: commits written concurrently with a revoke of their author (flagged).
 //! - [`ormap`]: observed-remove map with unique tags.
 //! - [`lwwr`]: last-writer-wins register.
 pub mod authorship;
@@ -11,6 +12,7 @@ pub mod cdvcs;
 pub mod commit;
 pub mod lwwr;
 pub mod ormap;
+pub mod revoke_forks;
 
 pub use cdvcs::{Cdvcs, CdvcsError, CdvcsOp};
 pub use commit::{Commit, CrdtKey, EncodedCommit, Transaction};

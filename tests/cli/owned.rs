@@ -141,6 +141,124 @@ fn an_owned_cdvcs_takes_only_its_owner_and_the_keys_it_granted() {
         run_json(&["log", "--store", "a", "--user", &owner], cwd)["grants"],
         2
     );
+
+    // The fork case: `b` wrote on a branch forked before the revoke. Its commits are valid by
+    // the rule (decided from ancestors only), so `a` accepts them when they meet — and `log`
+    // and `verify` flag each one as concurrent with the revoke.
+    let before_sync = run_json(&["log", "--store", "a", "--user", &owner], cwd);
+    assert_eq!(before_sync["concurrent_with_revoke"], serde_json::json!([]));
+    sync_into(&cwd.join("a"), &cwd.join("b"), &owner, "b.pem", cwd);
+    let log = run_json(&["log", "--store", "a", "--user", &owner], cwd);
+    let flagged = log["concurrent_with_revoke"].as_array().expect("flags");
+    let writers_commits = commits_by(&cwd.join("b"), &owner, &writer);
+    assert!(!writers_commits.is_empty());
+    let mut named: Vec<String> = flagged
+        .iter()
+        .map(|f| {
+            assert_eq!(f["author"], writer.as_str(), "{f}");
+            f["commit"].as_str().expect("commit").to_owned()
+        })
+        .collect();
+    named.sort();
+    assert_eq!(named, writers_commits, "exactly the writer's commits of b");
+    assert_eq!(log["authors"][&writer], total - by_owner, "{log}");
+    let verified = run_ok(&["verify", "--store", "a"], cwd);
+    assert_eq!(
+        verified.matches("concurrent with revoke of").count(),
+        writers_commits.len(),
+        "{verified}"
+    );
+    // Where the branches meet the revoke holds: the writer may not write on.
+    let on_top = run(
+        &[
+            "collect",
+            "--store",
+            "a",
+            "--user",
+            &owner,
+            "--key",
+            "b.pem",
+            "--source",
+            arg(&second),
+        ],
+        cwd,
+    );
+    assert_eq!(on_top.status.code(), Some(1), "revoked after the join");
+}
+
+/// The hex ids of the commits in `store`'s owned CDVCS (default id) signed by `author`.
+fn commits_by(store: &Path, owner: &str, author: &str) -> Vec<String> {
+    use replikativ::crdt::CrdtKey;
+    use replikativ::crdt::authorship::{Authorship, authorship};
+    use replikativ::store::{Store, cdvcs};
+    let store = Store::open(store).expect("open");
+    let key = CrdtKey::new(
+        owner,
+        replikativ::cli::args::DEFAULT_CDVCS.parse().expect("uuid"),
+    );
+    let state = cdvcs::load(&store, &key).expect("load").expect("held");
+    let mut ids: Vec<String> = state
+        .entries()
+        .filter_map(|(id, _)| {
+            let c = cdvcs::load_commit_record(&store, &id).expect("read")?;
+            let who = authorship(&key, &id, &c.commit, c.signature.as_ref());
+            matches!(who, Ok(Authorship::Signed(k)) if k.to_string() == author).then(|| id.to_hex())
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Brings the commits of stopped store `from` into stopped store `into` over a websocket: a
+/// node on `into` (its own key) listens, a node on `from` (key file `key`) connects; done when
+/// `into` holds every head of `from`.
+fn sync_into(into: &Path, from: &Path, owner: &str, key: &str, cwd: &Path) {
+    use crate::common::wait::wait_until;
+    use replikativ::Node;
+    use replikativ::crdt::CrdtKey;
+    use replikativ::identity::Keypair;
+    use replikativ::node::StoreLocation;
+    use std::time::Duration;
+    let crdt = CrdtKey::new(
+        owner,
+        replikativ::cli::args::DEFAULT_CDVCS.parse().expect("uuid"),
+    );
+    let key = Keypair::read(&cwd.join(key)).expect("key");
+    actix_rt::System::new().block_on(async {
+        let server = Node::builder()
+            .name("into")
+            .store(StoreLocation::Dir(into.to_path_buf()))
+            .listen("127.0.0.1:0")
+            .cdvcs(crdt.clone())
+            .start()
+            .await
+            .expect("start into");
+        let addr = server.listen_addr().expect("listening");
+        let client = Node::builder()
+            .name("from")
+            .store(StoreLocation::Dir(from.to_path_buf()))
+            .key(key)
+            .connect(format!("ws://{addr}/"))
+            .cdvcs(crdt.clone())
+            .start()
+            .await
+            .expect("start from");
+        let wanted = client.stage().heads(&crdt).await.expect("heads");
+        let replica = server.replica(&crdt).expect("replica");
+        wait_until(
+            "the server holds every head of the client",
+            Duration::from_secs(30),
+            || {
+                let state = replica.state();
+                let held = state.read().expect("state");
+                wanted.iter().all(|h| held.contains(h))
+            },
+            || format!("waiting for {wanted:?}"),
+        )
+        .await;
+        client.shutdown().await;
+        server.shutdown().await;
+    });
 }
 
 /// `verify` checks every stored signature: a signature record replaced by another key's
