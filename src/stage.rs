@@ -200,6 +200,34 @@ impl Stage {
         self.ask(key, JoinHeads).await
     }
 
+    /// Imports commits made and signed elsewhere (e.g. by an owner's key that is not this
+    /// node's), with the values their transactions name, parents before children: they are
+    /// judged, stored and relayed exactly as commits from a peer (hashes, signatures, the
+    /// writer rule; every parent must be here). Answers the ids newly stored.
+    pub async fn import(
+        &self,
+        key: &CrdtKey,
+        commits: Vec<crate::crdt::EncodedCommit>,
+        values: Vec<Vec<u8>>,
+    ) -> Result<Vec<Id>, StageError> {
+        let values: Vec<crate::id::Verified> =
+            values.into_iter().map(crate::id::Verified::new).collect();
+        let carried: std::collections::BTreeSet<Id> = values.iter().map(|v| v.id()).collect();
+        let values_to_check = commits
+            .iter()
+            .filter(|c| !c.commit.parents.is_empty())
+            .flat_map(|c| c.commit.transactions.iter().map(|t| t.params))
+            .filter(|id| !carried.contains(id))
+            .collect();
+        let msg = crate::replica::ApplyRemote {
+            commits,
+            values,
+            values_to_check,
+            origin: None,
+        };
+        self.ask(key, msg).await
+    }
+
     /// Sends `msg` to the replica of `key` (started when absent) and answers its reply.
     async fn ask<M, T>(&self, key: &CrdtKey, msg: M) -> Result<T, StageError>
     where

@@ -6,6 +6,7 @@ pub mod args;
 pub mod collect;
 pub mod demo;
 pub mod grant;
+pub mod grant_remote;
 pub mod keys;
 pub mod log;
 pub mod merge;

@@ -213,6 +213,16 @@ impl PeerContext {
             .map(|(_, h)| h.clone())
     }
 
+    /// The first heads the peer of the newest connection announced for `crdt`, with that
+    /// connection's number (a later connection sees a later state of the peer).
+    pub fn newest_remote_heads(&self, crdt: &CrdtKey) -> Option<(u64, Vec<Id>)> {
+        let m = self.remote_heads.lock().ok()?;
+        m.iter()
+            .filter(|((_, k), _)| k == crdt)
+            .max_by_key(|((c, _), _)| *c)
+            .map(|((c, _), h)| (*c, h.clone()))
+    }
+
     /// A connection ended: forget what its peer announced.
     pub fn forget_remote(&self, conn: u64) {
         if let Ok(mut m) = self.remote_heads.lock() {

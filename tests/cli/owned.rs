@@ -308,3 +308,104 @@ fn verify_names_a_commit_whose_stored_signature_is_not_its_authors() {
         "{said}"
     );
 }
+
+/// `grant --connect`: the owner grants and revokes while its collector keeps running. The
+/// collector runs on the owner's key itself, so the grant connects with a one-time key (a
+/// loopback listener without rules admits it) and signs with the owner's key.
+#[test]
+fn a_grant_reaches_a_live_collector_without_stopping_it() {
+    use crate::common::cli_support::{Proc, tail};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cwd = dir.path();
+    let source = data_dir().join("flat.jsonl");
+    let owner = last_line(&run_ok(&["keygen", "--out", "owner.pem"], cwd));
+    let writer = last_line(&run_ok(&["keygen", "--out", "w.pem"], cwd));
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let url = format!("ws://{listen}/");
+    let log = cwd.join("collector.log");
+    let mut collector = Proc::spawn(
+        &[
+            "collect",
+            "--owned",
+            "--key",
+            "owner.pem",
+            "--store",
+            "a",
+            "--source",
+            arg(&source),
+            "--follow",
+            "--flush-ms",
+            "50",
+            "--listen",
+            &listen,
+        ],
+        cwd,
+        "collector.log",
+    );
+    wait_port(port, Duration::from_secs(30));
+    let grant = |change: &str, key: &str| {
+        run(
+            &[
+                "grant",
+                "--connect",
+                &url,
+                "--user",
+                &owner,
+                change,
+                &writer,
+                "--key",
+                key,
+                "--timeout",
+                "20",
+            ],
+            cwd,
+        )
+    };
+    // A key that is not the owner's is refused before anything is sent.
+    let by_other = grant("--write", "w.pem");
+    assert_eq!(by_other.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&by_other.stderr).contains("only the owner"));
+    // The collector commits the file's tweets soon after it starts; until then there is
+    // nothing to grant on.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let granted = loop {
+        let out = grant("--write", "owner.pem");
+        if out.status.success() {
+            break out;
+        }
+        let why = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(why.contains("holds no commits"), "{why}");
+        assert!(Instant::now() < deadline, "no commits: {}", tail(&log));
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let said = String::from_utf8_lossy(&granted.stdout);
+    assert!(said.contains("granted write access"), "{said}");
+    assert!(
+        String::from_utf8_lossy(&granted.stderr).contains("one-time key"),
+        "{}",
+        String::from_utf8_lossy(&granted.stderr)
+    );
+    let grant_commit = last_line(&said)
+        .rsplit(' ')
+        .next()
+        .expect("commit id")
+        .to_owned();
+    let revoked = grant("--revoke", "owner.pem");
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    collector.terminate_ok("collector", &log);
+    let log = run_json(&["log", "--store", "a", "--user", &owner], cwd);
+    assert_eq!(log["grants"], 2, "{log}");
+    assert_eq!(
+        log["authors"],
+        serde_json::json!({ owner.clone(): log["transactions"].clone() })
+    );
+    let history = commits_by(&cwd.join("a"), &owner, &owner);
+    assert!(history.contains(&grant_commit), "{grant_commit} stored");
+    run_ok(&["verify", "--store", "a"], cwd);
+}
