@@ -96,7 +96,9 @@ pub struct CollectArgs {
     /// collector writing the same CDVCS: concurrent commits are joined by a deterministic merge.
     #[arg(long, value_name = "URL")]
     pub connect: Vec<String>,
-    /// Keep tailing the file after its end (and keep serving) until SIGTERM/SIGINT.
+    /// Keep tailing the file after its end (and keep serving) until SIGTERM/SIGINT. An
+    /// appended line is read at once (change notification; on network filesystems, which do
+    /// not notify of other machines' writes, set REPLIKATIV_FOLLOW_POLL=1 to poll every 200 ms).
     #[arg(long)]
     pub follow: bool,
     /// Flush the buffer into a commit at least this often (milliseconds).

@@ -14,6 +14,7 @@
 
 pub mod actor;
 mod feeder;
+mod file_watch;
 pub mod http;
 pub mod link;
 mod reader;

@@ -15,6 +15,7 @@ use actix::prelude::*;
 use tokio::sync::{mpsc, oneshot};
 
 use super::actor::{CollectorLink, Feed, FeedItem, SourceEnded};
+use super::file_watch::FileWatch;
 use super::http::PipeReader;
 use super::link::ReaderGuard;
 use super::source::{FOLLOW_POLL, SourceError, SourceSpec, start_position};
@@ -111,27 +112,40 @@ impl Reader {
                         return;
                     }
                 };
+                // Watched before the first read, so no append after it goes unnoticed.
+                let watch = if follow {
+                    FileWatch::new(&path)
+                } else {
+                    FileWatch::polling()
+                };
                 if hand_on(entered) {
-                    pump.run(cursor.follow(follow), true, follow, false, |source| {
-                        SourceError::File {
+                    pump.run(
+                        cursor.follow(follow),
+                        true,
+                        follow,
+                        false,
+                        watch,
+                        |source| SourceError::File {
                             path: path.clone(),
                             source,
-                        }
-                    });
+                        },
+                    );
                 }
             }
             SourceSpec::Stdin => {
                 let stdin = BufReader::new(std::io::stdin());
                 if hand_on(entered) {
                     let cursor = TweetCursor::new(stdin, SourcePosition::START);
-                    pump.run(cursor, false, false, false, SourceError::Stdin);
+                    let watch = FileWatch::polling();
+                    pump.run(cursor, false, false, false, watch, SourceError::Stdin);
                 }
             }
             SourceSpec::Http { .. } => match http_pipe {
                 Some(pipe) => {
                     if hand_on(entered) {
                         let cursor = TweetCursor::new(pipe, SourcePosition::START).follow(true);
-                        pump.run(cursor, false, true, true, SourceError::Http);
+                        let watch = FileWatch::polling();
+                        pump.run(cursor, false, true, true, watch, SourceError::Http);
                     }
                 }
                 None => {
@@ -159,6 +173,7 @@ impl Pump<'_> {
         positioned: bool,
         follow: bool,
         drain: bool,
+        mut watch: FileWatch,
         error: impl Fn(std::io::Error) -> SourceError,
     ) {
         let halted = || drain && self.link.halted();
@@ -168,7 +183,7 @@ impl Pump<'_> {
                     if self.events.is_closed() {
                         return;
                     }
-                    std::thread::sleep(FOLLOW_POLL);
+                    watch.wait(FOLLOW_POLL);
                     continue;
                 }
                 Ok(Some(SourceEvent::Pending { .. })) | Ok(None) => Pumped::End,
