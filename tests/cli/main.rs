@@ -18,6 +18,10 @@ mod legacy;
 // Owned CDVCSs: `collect --owned`, `grant`, a second writer admitted and revoked.
 mod owned;
 
+// Two writers of one owned CDVCS at once, over the network: each tweet realized once and
+// attributed to the writer that collected it.
+mod two_writers;
+
 // `collect` and `analyze` killed with SIGKILL at random moments, restarted until done.
 mod cli_kill;
 

@@ -20,12 +20,22 @@ pub fn store_exists(dir: &Path) -> bool {
 /// The tweet ids of every `add-tweet` transaction in the default CDVCS's commit graph in the
 /// store at `dir`, with how often each occurs. The store must not be open elsewhere.
 pub fn store_tweet_ids(dir: &Path) -> BTreeMap<String, u64> {
+    store_tweet_authors(dir, USER)
+        .into_iter()
+        .map(|(id, authors)| (id, authors.len() as u64))
+        .collect()
+}
+
+/// The tweet ids of every `add-tweet` transaction in the CDVCS (`user`, default CDVCS id) in
+/// the store at `dir`, each with the author named by every commit holding it (one entry per
+/// occurrence). The store must not be open elsewhere.
+pub fn store_tweet_authors(dir: &Path, user: &str) -> BTreeMap<String, Vec<String>> {
     assert!(store_exists(dir), "no store at {}", dir.display());
     let store = Store::open(dir).expect("open the collected store");
     let crdt: uuid::Uuid = CDVCS.parse().expect("uuid");
-    let mut ids = BTreeMap::new();
+    let mut ids: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (k, _) in store
-        .scan_state(&keys::graph_prefix(USER, &crdt))
+        .scan_state(&keys::graph_prefix(user, &crdt))
         .expect("graph")
     {
         let id = keys::graph_entry_commit(&k).expect("graph key");
@@ -40,7 +50,9 @@ pub fn store_tweet_ids(dir: &Path) -> BTreeMap<String, u64> {
             let tweet = value["id"]
                 .as_str()
                 .unwrap_or_else(|| panic!("add-tweet params without a string id: {value}"));
-            *ids.entry(tweet.to_string()).or_default() += 1;
+            ids.entry(tweet.to_string())
+                .or_default()
+                .push(commit.commit.author.clone());
         }
     }
     ids

@@ -17,3 +17,7 @@ mod handshake;
 
 // Forged, misattributed and stripped commits from a peer with write rights.
 mod forgery;
+
+// A relay with write rights in an A–B–C chain of real processes forges, misattributes and
+// strips commits between genuine ones: each batch refused, C realizes only A's tweets.
+mod relay_forgery;
