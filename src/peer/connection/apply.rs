@@ -38,7 +38,8 @@ impl ConnectionActor {
                     s.on_applied(&crdt, g)
                 }),
                 Err(reason) => {
-                    tracing::warn!(remote = %act.remote, crdt = %crdt, "applying a batch failed: {reason}");
+                    let peer = act.session.peer().map_or_else(|| "unauthenticated".to_owned(), |k| k.to_string());
+                    tracing::warn!(remote = %act.remote, %peer, crdt = %crdt, "applying a batch from {peer} failed: {reason}");
                     act.session.on_apply_failed(&crdt, reason)
                 }
             };
