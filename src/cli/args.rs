@@ -59,6 +59,9 @@ pub enum Command {
     Id(super::keys::IdArgs),
     /// Owner: grant or revoke a key's write access to an owned CDVCS (a signed commit).
     Grant(super::grant::GrantArgs),
+    /// Give a stopped store's free pages back to the filesystem; prints the size before and
+    /// after.
+    Compact(super::compact::CompactArgs),
 }
 
 /// Which CDVCS: `--user` and `--cdvcs`.

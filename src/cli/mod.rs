@@ -4,6 +4,7 @@
 pub mod analyze;
 pub mod args;
 pub mod collect;
+pub mod compact;
 pub mod demo;
 pub mod grant;
 pub mod grant_remote;
@@ -93,5 +94,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keygen(args) => keys::keygen(args),
         Command::Id(args) => keys::id(args),
         Command::Grant(args) => grant::run(args),
+        Command::Compact(args) => compact::run(args),
     }
 }

@@ -386,3 +386,26 @@ fn open_error(path: &Path, e: DatabaseError) -> StoreError {
         },
     }
 }
+
+impl Store {
+    /// Compacts the file: moves pages so the free ones at its end can be given back (redb's
+    /// `compact`, repeated until it has nothing left to do). Needs the only handle on the
+    /// store: no read or write may run meanwhile (`replikativ compact` on a stopped store).
+    pub fn compact(&self) -> Result<(), StoreError> {
+        let mut guard = self.inner.db.write().map_err(|_| StoreError::Damaged {
+            path: self.inner.shown.clone(),
+            detail: "a thread panicked while holding the database".into(),
+        })?;
+        let db = guard.as_mut().ok_or_else(|| StoreError::Damaged {
+            path: self.inner.shown.clone(),
+            detail: "the database is closed after an I/O error and could not be reopened".into(),
+        })?;
+        loop {
+            match db.compact() {
+                Ok(true) => continue,
+                Ok(false) => return Ok(()),
+                Err(e) => return Err(StoreError::txn("compacting the file", e)),
+            }
+        }
+    }
+}

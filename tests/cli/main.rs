@@ -22,6 +22,9 @@ mod owned;
 // attributed to the writer that collected it.
 mod two_writers;
 
+// `compact`: free pages given back, nothing lost; a store in use refused.
+mod compact;
+
 // `collect` and `analyze` killed with SIGKILL at random moments, restarted until done.
 mod cli_kill;
 
