@@ -8,6 +8,10 @@
 //! a reader sees the row (SQLite polled every 0.5 ms from this process, so that much is
 //! included). Release binary of this build; plain timing (`harness = false`).
 //!
+//! Then the same path in one process without the command line: one tweet transacted on node A
+//! (`Stage::transact`, durable) → its row in node B's SQLite (B replicates A over a loopback
+//! websocket into its own durable store and realizes it with the shipped tweet sink).
+//!
 //! `BENCH_QUICK=1`: 10 samples per mode (seconds, for CI). Default: 100.
 
 use std::io::Write;
@@ -167,6 +171,80 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// In-process latencies (ms): transact one tweet on A → row in B's SQLite.
+fn measure_nodes(samples: usize, templates: &[Value]) -> (Vec<f64>, Vec<f64>) {
+    use replikativ::crdt::CrdtKey;
+    use replikativ::node::{Node, RealizerSpec};
+    use replikativ::realize::realizer::ConflictPolicy;
+    use replikativ::realize::{Sink, SinkError};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = CrdtKey::new("mail:bench@replikativ.io", uuid::Uuid::from_u128(0x11fe));
+    let db = dir.path().join("b.sqlite");
+    let sink_path = db.clone();
+    let open = Arc::new(move || -> Result<Box<dyn Sink>, SinkError> {
+        Ok(Box::new(replikativ::tweets::open_sink(&sink_path)?))
+    });
+    actix_rt::System::new().block_on(async {
+        let a = Node::builder()
+            .name("a")
+            .store_dir(dir.path().join("a"))
+            .listen("127.0.0.1:0")
+            .cdvcs(key.clone())
+            .start()
+            .await
+            .expect("node a");
+        let url = format!("ws://{}/", a.listen_addr().expect("listening"));
+        let b = Node::builder()
+            .name("b")
+            .store_dir(dir.path().join("b"))
+            .connect(url)
+            .realize(RealizerSpec {
+                name: "sqlite".into(),
+                key: key.clone(),
+                open,
+                policy: ConflictPolicy::Wait,
+            })
+            .start()
+            .await
+            .expect("node b");
+        let stage = a.stage();
+        stage.create_cdvcs(&key).await.expect("create");
+        let mut out = Vec::with_capacity(samples);
+        let mut local = Vec::with_capacity(samples);
+        for n in 0..=samples {
+            let (id, text) = line(templates, "6", n);
+            let records = replikativ::tweets::tweets_in_line(text.trim_end().as_bytes())
+                .expect("a tweet line");
+            let params = replikativ::tweets::encode_params(&records[0].params);
+            let start = Instant::now();
+            stage
+                .transact(
+                    &key,
+                    vec![(replikativ::tweets::ADD_TWEET.to_string(), params)],
+                )
+                .await
+                .expect("transact");
+            let committed = start.elapsed();
+            let limit = Duration::from_secs(30);
+            while !has_row(&db, &id) {
+                assert!(start.elapsed() < limit, "timed out waiting for tweet {id}");
+                actix_rt::time::sleep(Duration::from_micros(500)).await;
+            }
+            // The first sample also waits for the connection; it is not counted.
+            if n > 0 {
+                out.push(start.elapsed().as_secs_f64() * 1e3);
+                local.push(committed.as_secs_f64() * 1e3);
+            }
+            actix_rt::time::sleep(Duration::from_millis(20)).await;
+        }
+        b.shutdown().await;
+        a.shutdown().await;
+        (out, local)
+    })
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -174,6 +252,32 @@ fn main() {
     let quick = std::env::var_os("BENCH_QUICK").is_some();
     let samples = if quick { 10 } else { 100 };
     let templates = templates();
+    let (mut lat, mut local) = measure_nodes(samples, &templates);
+    lat.sort_by(f64::total_cmp);
+    local.sort_by(f64::total_cmp);
+    println!(
+        "## Live latency between two nodes (transact on A → row in B's SQLite), {samples} samples\n"
+    );
+    println!("| path | p50 ms | p90 ms | p99 ms | max ms |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| transact → replicate → realize | {:.1} | {:.1} | {:.1} | {:.1} |",
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.9),
+        percentile(&lat, 0.99),
+        lat[lat.len() - 1]
+    );
+    println!(
+        "| baseline: the durable commit on A alone (`transact` returning) | {:.1} | {:.1} | {:.1} | {:.1} |\n",
+        percentile(&local, 0.5),
+        percentile(&local, 0.9),
+        percentile(&local, 0.99),
+        local[local.len() - 1]
+    );
+    println!(
+        "end to end p50 / local commit p50 = {:.2}\n",
+        percentile(&lat, 0.5) / percentile(&local, 0.5).max(f64::MIN_POSITIVE)
+    );
     println!(
         "## Live latency through the CLI (append → row in analyze's SQLite), {samples} samples\n"
     );
