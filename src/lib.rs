@@ -94,6 +94,7 @@ pub mod id;
 pub mod identity;
 pub mod node;
 pub mod oplog;
+pub mod ops;
 pub mod peer;
 pub mod protocol;
 pub mod realize;

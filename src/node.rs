@@ -92,6 +92,7 @@ pub struct NodeBuilder {
     key: Option<Keypair>,
     tls: TlsSettings,
     trust: crate::peer::trust::TrustConfig,
+    admin_token: Option<String>,
 }
 
 /// A running node.
@@ -118,6 +119,7 @@ impl Node {
             key: None,
             tls: TlsSettings::default(),
             trust: Default::default(),
+            admin_token: None,
         }
     }
 
@@ -282,6 +284,14 @@ impl NodeBuilder {
             .child(replicas.child_spec())
             .start()
             .await?;
+        peers.set_admin(crate::ops::Ops::new(
+            &peers,
+            replicas.clone(),
+            root.clone(),
+            realizer_shared.clone(),
+            root.subscribe(),
+            self.admin_token.take(),
+        ));
         let peers_subtree = peers.subtree(self.listen.as_deref(), &self.connect, restart_backoff());
         // Every replica is loaded before peers and realizers start: a connection opened
         // earlier would announce a not-yet-loaded CDVCS as root-only and be sent its whole

@@ -133,6 +133,16 @@ impl SupervisionEvent {
     pub fn reason(&self) -> Option<&ExitReason> {
         self.kind.subject().1
     }
+
+    /// What happened, in a few words (as logged), e.g. `restart scheduled`.
+    pub fn summary(&self) -> &'static str {
+        headline(&self.kind).1
+    }
+
+    /// The incarnation the event concerns, if it names one.
+    pub fn generation(&self) -> Option<u64> {
+        details(&self.kind).generation
+    }
 }
 
 impl EventKind {

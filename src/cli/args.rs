@@ -62,6 +62,9 @@ pub enum Command {
     /// Give a stopped store's free pages back to the filesystem; prints the size before and
     /// after.
     Compact(super::compact::CompactArgs),
+    /// Show a running node's supervision tree, connections, CDVCSs and realizers (from its
+    /// /status.json).
+    Status(super::status::StatusArgs),
 }
 
 /// Which CDVCS: `--user` and `--cdvcs`.

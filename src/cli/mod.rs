@@ -16,6 +16,7 @@ pub mod peer;
 pub mod query;
 pub mod signals;
 pub mod skip;
+pub mod status;
 pub mod verify;
 
 pub use args::Cli;
@@ -95,5 +96,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Id(args) => keys::id(args),
         Command::Grant(args) => grant::run(args),
         Command::Compact(args) => compact::run(args),
+        Command::Status(args) => status::run(args),
     }
 }

@@ -55,6 +55,22 @@ pub struct NodeArgs {
     /// system's CAs (repeatable). Verification is never skipped.
     #[arg(long, value_name = "PEM")]
     pub ca: Vec<PathBuf>,
+    /// A file holding the bearer token that opens /healthz, /metrics and /status.json when
+    /// the node listens beyond loopback (on loopback they are open; elsewhere closed without
+    /// it). The token is read once at start; keep the file private.
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+}
+
+/// The token in `path`: its content without surrounding whitespace, refused when empty.
+pub fn read_token(path: &std::path::Path) -> anyhow::Result<String> {
+    let raw = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the admin token file {}", path.display()))?;
+    let token = raw.trim();
+    if token.is_empty() {
+        anyhow::bail!("the admin token file {} is empty", path.display());
+    }
+    Ok(token.to_owned())
 }
 
 impl NodeArgs {
@@ -83,6 +99,9 @@ impl NodeArgs {
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
             builder = builder.tls_server(ServerTls::load(cert, key)?);
         }
+        if let Some(path) = &self.admin_token_file {
+            builder = builder.admin_token(read_token(path)?);
+        }
         Ok(builder.open(self.open).tls_client(self.client_tls()?))
     }
 
@@ -93,6 +112,12 @@ impl NodeArgs {
 
     /// Refuses `--tls-cert` on a command that does not listen (a usage error, exit 2).
     pub fn check_tls(&self, listens: bool) -> Result<(), UsageError> {
+        if self.admin_token_file.is_some() && !listens {
+            return Err(UsageError(
+                "--admin-token-file guards the endpoints of --listen; this command does not listen"
+                    .into(),
+            ));
+        }
         if self.tls_cert.is_some() && !listens {
             return Err(UsageError(
                 "--tls-cert and --tls-key serve wss:// on --listen; this command does not listen"

@@ -29,6 +29,13 @@ impl NodeBuilder {
         self
     }
 
+    /// The bearer token the operations endpoints (`/healthz`, `/metrics`, `/status.json`)
+    /// require when the node listens beyond loopback (without one they stay closed there).
+    pub fn admin_token(mut self, token: impl Into<String>) -> Self {
+        self.admin_token = Some(token.into());
+        self
+    }
+
     /// Lets web pages of `origin` (`scheme://host[:port]`) open websockets to the node.
     pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
         self.trust.allow_origin(origin.into());

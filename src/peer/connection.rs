@@ -90,6 +90,8 @@ pub struct ConnectionActor {
     pub(crate) channel_binding: Option<ChannelBinding>,
     /// Counts sessions on this actor, so a timer outliving its session does nothing.
     generation: u64,
+    /// The admitted session as operators see it (bytes counted per connection).
+    live: Option<Arc<crate::peer::live::LiveConnection>>,
 }
 
 impl ConnectionActor {
@@ -124,6 +126,7 @@ impl ConnectionActor {
             dial_backoff: ChildBackoff::new(dial_policy()),
             channel_binding: None,
             generation: 0,
+            live: None,
         }
     }
 
@@ -163,6 +166,9 @@ impl ConnectionActor {
                     .metrics
                     .bytes_out
                     .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                if let Some(live) = &self.live {
+                    live.sent(bytes.len());
+                }
                 out.do_send(Outgoing::Frame(bytes));
             }
             Err(e) => tracing::error!(remote = %self.remote, "cannot encode {}: {e}", msg.kind()),
@@ -366,6 +372,9 @@ impl Handler<Inbound> for ConnectionActor {
                     .metrics
                     .bytes_in
                     .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                if let Some(live) = &self.live {
+                    live.received(bytes.len());
+                }
                 let effects = match self.codec.receive(&bytes) {
                     Ok(Received::Other(Message::Pong(seq))) => {
                         if self.flow.on_pong(seq, Instant::now()) {

@@ -93,6 +93,10 @@ pub struct PeerContext {
     connections_running: SupervisorSlot,
     /// The running incarnation of `peers`, where dialled connections are added.
     peers_running: SupervisorSlot,
+    /// The authenticated connections, for operators.
+    pub(crate) live: crate::peer::live::LiveConnections,
+    /// The operations endpoints the listener serves beside the websocket (set by the node).
+    admin: OnceLock<Arc<dyn crate::peer::live::AdminService>>,
 }
 
 impl PeerContext {
@@ -120,7 +124,24 @@ impl PeerContext {
             connections: OnceLock::new(),
             connections_running: SupervisorSlot::new(),
             peers_running: SupervisorSlot::new(),
+            live: Default::default(),
+            admin: OnceLock::new(),
         }
+    }
+
+    /// Sets the operations endpoints (once; later calls are ignored).
+    pub(crate) fn set_admin(&self, admin: Arc<dyn crate::peer::live::AdminService>) {
+        let _ = self.admin.set(admin);
+    }
+
+    /// The operations endpoints, once the node has set them.
+    pub(crate) fn admin(&self) -> Option<Arc<dyn crate::peer::live::AdminService>> {
+        self.admin.get().cloned()
+    }
+
+    /// The authenticated connections, by number.
+    pub fn live_connections(&self) -> Vec<Arc<crate::peer::live::LiveConnection>> {
+        self.live.snapshot()
     }
 
     /// The pool accepted connections join. Holds the context weakly: the pool's template
@@ -223,8 +244,9 @@ impl PeerContext {
             .map(|((c, _), h)| (*c, h.clone()))
     }
 
-    /// A connection ended: forget what its peer announced.
+    /// A connection ended: forget what its peer announced, and the connection.
     pub fn forget_remote(&self, conn: u64) {
+        self.live.remove(conn);
         if let Ok(mut m) = self.remote_heads.lock() {
             m.retain(|(c, _), _| *c != conn);
         }

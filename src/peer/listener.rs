@@ -116,9 +116,7 @@ fn routes(
         cfg.app_data(data)
             .app_data(rules)
             .route("/", web::get().to(accept))
-            .default_service(web::to(|| async {
-                HttpResponse::NotFound().body("replikativ peers speak websocket at path /\n")
-            }));
+            .default_service(web::to(admin_or_hint));
     }
 }
 
@@ -196,6 +194,50 @@ fn tcp_listeners(addr: &str) -> std::io::Result<Vec<std::net::TcpListener>> {
             "the address resolves to nothing",
         )),
         _ => Ok(listeners),
+    }
+}
+
+/// The node's operations endpoints (`/healthz`, `/metrics`, `/status.json`, `/status`), under
+/// the same `Host` and `Origin` rules as websocket upgrades; a hint everywhere else.
+async fn admin_or_hint(
+    req: HttpRequest,
+    node: web::Data<Arc<PeerContext>>,
+    rules: web::Data<OnceLock<UpgradeRules>>,
+) -> HttpResponse {
+    let hint = || HttpResponse::NotFound().body("replikativ peers speak websocket at path /\n");
+    if req.method() != actix_web::http::Method::GET {
+        return hint();
+    }
+    let Some(admin) = node.admin() else {
+        return hint();
+    };
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("\u{fffd}"))
+    };
+    if let Some(Err(why)) = rules
+        .get()
+        .map(|r| r.check(header("origin"), header("host")))
+    {
+        return HttpResponse::Forbidden().body(format!("{why}\n"));
+    }
+    let bearer = header("authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let request = crate::peer::live::AdminRequest {
+        path: req.path().to_owned(),
+        bearer,
+    };
+    match admin.handle(request).await {
+        Some(answer) => HttpResponse::build(
+            actix_web::http::StatusCode::from_u16(answer.status)
+                .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR),
+        )
+        .content_type(answer.content_type)
+        .insert_header(("cache-control", "no-store"))
+        .body(answer.body),
+        None => hint(),
     }
 }
 

@@ -12,12 +12,15 @@
 //!   dials `wss://` so that the dialler keeps the binding.
 //! - [`rights`]: who may do what (the pure policy); [`trust`]: the node's live policy,
 //!   re-read on demand.
+//! - [`live`]: the authenticated connections as operators see them, and the hook for the
+//!   node's operations endpoints.
 pub mod client_socket;
 pub mod connection;
 pub mod context;
 pub mod frame_guard;
 pub mod graphs;
 pub mod listener;
+pub mod live;
 pub mod origin;
 pub mod outgoing;
 pub mod rights;

@@ -22,6 +22,9 @@ mod owned;
 // attributed to the writer that collected it.
 mod two_writers;
 
+// `status`: a running peer's /status.json as text and JSON; unreachable exits 1.
+mod status;
+
 // `compact`: free pages given back, nothing lost; a store in use refused.
 mod compact;
 

@@ -16,6 +16,9 @@ mod faulty_backend;
 // the embedding example.
 mod node;
 
+// Operations endpoints: /healthz, /status.json, /metrics; the admin token beyond loopback.
+mod ops;
+
 // Signed history: a node's commits carry its signature.
 mod signed;
 

@@ -13,6 +13,7 @@ impl ConnectionActor {
     /// The socket is gone: a dialler redials, an accepted connection ends.
     pub(super) fn lost(&mut self, why: String, ctx: &mut Context<Self>) {
         self.out = None;
+        self.live = None;
         self.node.forget_remote(self.id);
         match &self.mode {
             Mode::Accepted(_) => {

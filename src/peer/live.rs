@@ -1,0 +1,106 @@
+//! What an operator sees of the node's connections, and the hook through which the listener
+//! serves the operations endpoints (`/healthz`, `/metrics`, `/status.json`) beside the
+//! websocket (DESIGN §14). The endpoints themselves are the node's ([`crate::ops`]): the peer
+//! layer only routes requests to them.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::identity::PublicKey;
+use crate::sync::Rights;
+
+/// One authenticated connection, live.
+#[derive(Debug)]
+pub struct LiveConnection {
+    /// The connection's number on this node.
+    pub id: u64,
+    /// The peer's proved key.
+    pub peer: PublicKey,
+    /// The socket's remote address (or the dialled URL).
+    pub remote: String,
+    /// Whether this node dialled it.
+    pub dialled: bool,
+    /// What the peer may do here.
+    pub rights: Rights,
+    /// When it was admitted (ms since the Unix epoch).
+    pub since_ms: i64,
+    /// Frame bytes received on it.
+    pub bytes_in: AtomicU64,
+    /// Frame bytes sent on it.
+    pub bytes_out: AtomicU64,
+}
+
+impl LiveConnection {
+    /// Counts a received frame.
+    pub fn received(&self, bytes: usize) {
+        self.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Counts a sent frame.
+    pub fn sent(&self, bytes: usize) {
+        self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+}
+
+/// The live connections by number.
+#[derive(Debug, Default)]
+pub struct LiveConnections {
+    map: Mutex<BTreeMap<u64, Arc<LiveConnection>>>,
+}
+
+impl LiveConnections {
+    /// Records an admitted connection (replacing an earlier session of the same number).
+    pub fn add(&self, conn: LiveConnection) -> Arc<LiveConnection> {
+        let conn = Arc::new(conn);
+        if let Ok(mut map) = self.map.lock() {
+            map.insert(conn.id, conn.clone());
+        }
+        conn
+    }
+
+    /// The connection ended.
+    pub fn remove(&self, id: u64) {
+        if let Ok(mut map) = self.map.lock() {
+            map.remove(&id);
+        }
+    }
+
+    /// The live connections, by number.
+    pub fn snapshot(&self) -> Vec<Arc<LiveConnection>> {
+        match self.map.lock() {
+            Ok(map) => map.values().cloned().collect(),
+            Err(p) => p.into_inner().values().cloned().collect(),
+        }
+    }
+}
+
+/// A request to an operations endpoint.
+#[derive(Debug, Clone)]
+pub struct AdminRequest {
+    /// The path, e.g. `/metrics`.
+    pub path: String,
+    /// The `Authorization: Bearer …` token, if sent.
+    pub bearer: Option<String>,
+}
+
+/// An answer of an operations endpoint.
+#[derive(Debug, Clone)]
+pub struct AdminResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// `Content-Type`.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: String,
+}
+
+/// The node's operations endpoints, as the listener calls them.
+pub trait AdminService: Send + Sync + 'static {
+    /// Answers `request`; `None` when the path is not an operations endpoint.
+    fn handle(&self, request: AdminRequest)
+    -> Pin<Box<dyn Future<Output = Option<AdminResponse>>>>;
+}
