@@ -102,9 +102,15 @@ pub struct Node {
     store: StoreHandle,
     root: SupervisorHandle,
     realizers: HashMap<String, Arc<RealizerShared>>,
+    ops: Arc<crate::ops::Ops>,
 }
 
 impl Node {
+    /// The node's operations endpoints (add an application's counters to `/metrics`).
+    pub fn ops(&self) -> &Arc<crate::ops::Ops> {
+        &self.ops
+    }
+
     /// A builder with defaults: in-memory store, no listener, no peers.
     pub fn builder() -> NodeBuilder {
         NodeBuilder {
@@ -284,14 +290,16 @@ impl NodeBuilder {
             .child(replicas.child_spec())
             .start()
             .await?;
-        peers.set_admin(crate::ops::Ops::new(
+        let ops = crate::ops::Ops::new(
             &peers,
             replicas.clone(),
             root.clone(),
             realizer_shared.clone(),
             root.subscribe(),
             self.admin_token.take(),
-        ));
+            handle.commit_seconds().clone(),
+        );
+        peers.set_admin(ops.clone());
         let peers_subtree = peers.subtree(self.listen.as_deref(), &self.connect, restart_backoff());
         // Every replica is loaded before peers and realizers start: a connection opened
         // earlier would announce a not-yet-loaded CDVCS as root-only and be sent its whole
@@ -321,6 +329,7 @@ impl NodeBuilder {
             store: handle,
             root,
             realizers: realizer_shared,
+            ops,
         })
     }
 }

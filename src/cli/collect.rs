@@ -129,6 +129,22 @@ async fn collect(args: CollectArgs, spec: SourceSpec, key: CrdtKey) -> Result<()
         .await
         .with_context(|| format!("starting the collector node on {}", args.store.display()))?;
     signals.on_hangup(super::node_args::reload_on_hangup(&node));
+    for (name, help, read) in [
+        (
+            "replikativ_collected_tweets",
+            "Tweets collected and committed durably",
+            (|r: &CollectReport| r.tweets) as fn(&CollectReport) -> u64,
+        ),
+        (
+            "replikativ_skipped_lines",
+            "Source lines skipped (unreadable or without a tweet)",
+            |r: &CollectReport| r.skipped_lines,
+        ),
+    ] {
+        let report = report.clone();
+        node.ops()
+            .add_counter(name, help, move || read(&report.borrow()));
+    }
     node.supervisor()
         .start_child(collector::subtree(
             node.stage(),

@@ -9,6 +9,7 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use super::status::{Status, TreeJson};
@@ -27,8 +28,18 @@ pub struct Bytes {
 
 type Labels = Vec<(String, String)>;
 
-/// The Prometheus text of `status` and `bytes`.
-pub fn render(status: &Status, bytes: Bytes) -> Result<String, std::fmt::Error> {
+/// What the snapshot does not hold: counters kept by the node and its applications.
+#[derive(Debug, Default)]
+pub struct Extra {
+    /// Durations of the store's durable group commits.
+    pub commit_seconds: Option<Histogram>,
+    /// Counters registered by applications (e.g. the collector): name (without `_total`),
+    /// help, value.
+    pub counters: Vec<(String, String, u64)>,
+}
+
+/// The Prometheus text of `status`, `bytes` and `extra`.
+pub fn render(status: &Status, bytes: Bytes, extra: Extra) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::default();
 
     let commits = Family::<Labels, Gauge>::default();
@@ -86,10 +97,12 @@ pub fn render(status: &Status, bytes: Bytes) -> Result<String, std::fmt::Error> 
     );
 
     let applied = Family::<Labels, Counter>::default();
+    let ops = Family::<Labels, Counter>::default();
     let parked = Family::<Labels, Gauge>::default();
     for r in &status.realizers {
         let labels = vec![("realizer".to_owned(), r.name.clone())];
         applied.get_or_create(&labels).inc_by(r.applied_commits);
+        ops.get_or_create(&labels).inc_by(r.ops_applied);
         parked
             .get_or_create(&labels)
             .set(i64::from(r.parked.is_some()));
@@ -100,10 +113,28 @@ pub fn render(status: &Status, bytes: Bytes) -> Result<String, std::fmt::Error> 
         applied,
     );
     registry.register(
+        "replikativ_realized_ops",
+        "Transactions a realizer applied since the node started",
+        ops,
+    );
+    registry.register(
         "replikativ_realizer_parked",
         "1 while a realizer is parked at a failing commit",
         parked,
     );
+
+    if let Some(h) = extra.commit_seconds {
+        registry.register(
+            "replikativ_store_commit_seconds",
+            "Durations of the store's durable group commits",
+            h,
+        );
+    }
+    for (name, help, value) in extra.counters {
+        let c = Counter::<u64>::default();
+        c.inc_by(value);
+        registry.register(name, help, c);
+    }
 
     let mut out = String::new();
     encode(&mut out, &registry)?;

@@ -36,7 +36,12 @@ pub struct Ops {
     realizers: HashMap<String, Arc<RealizerShared>>,
     events: Arc<Mutex<VecDeque<EventJson>>>,
     token: Option<String>,
+    commit_seconds: prometheus_client::metrics::histogram::Histogram,
+    counters: Arc<Mutex<Vec<Registered>>>,
 }
+
+/// A counter an application registered: name, help, how to read it.
+type Registered = (String, String, Arc<dyn Fn() -> u64 + Send + Sync>);
 
 impl Ops {
     /// The endpoints of a node; records supervision events from `events` from now on (on
@@ -48,6 +53,7 @@ impl Ops {
         realizers: HashMap<String, Arc<RealizerShared>>,
         mut events: broadcast::Receiver<SupervisionEvent>,
         token: Option<String>,
+        commit_seconds: prometheus_client::metrics::histogram::Histogram,
     ) -> Arc<Ops> {
         let kept = Arc::new(Mutex::new(VecDeque::new()));
         let sink = Arc::downgrade(&kept);
@@ -76,7 +82,22 @@ impl Ops {
             realizers,
             events: kept,
             token,
+            commit_seconds,
+            counters: Default::default(),
         })
+    }
+
+    /// Adds a counter to `/metrics`: `name` without `_total` (added on output), read at each
+    /// scrape (e.g. `replikativ_collected_tweets` from the collector's report).
+    pub fn add_counter(
+        &self,
+        name: &str,
+        help: &str,
+        read: impl Fn() -> u64 + Send + Sync + 'static,
+    ) {
+        if let Ok(mut c) = self.counters.lock() {
+            c.push((name.to_owned(), help.to_owned(), Arc::new(read)));
+        }
     }
 
     /// Whether `request` may see the endpoints.
@@ -176,6 +197,8 @@ impl AdminService for Ops {
             realizers: self.realizers.clone(),
             events: self.events.clone(),
             token: None,
+            commit_seconds: self.commit_seconds.clone(),
+            counters: self.counters.clone(),
         };
         Box::pin(async move {
             Some(match request.path.as_str() {
@@ -186,7 +209,18 @@ impl AdminService for Ops {
                             sent: peers.metrics().bytes_out.load(Ordering::Relaxed),
                             received: peers.metrics().bytes_in.load(Ordering::Relaxed),
                         };
-                        match metrics::render(&status, bytes) {
+                        let counters = match me.counters.lock() {
+                            Ok(c) => c
+                                .iter()
+                                .map(|(n, h, r)| (n.clone(), h.clone(), r()))
+                                .collect(),
+                            Err(_) => Vec::new(),
+                        };
+                        let extra = metrics::Extra {
+                            commit_seconds: Some(me.commit_seconds.clone()),
+                            counters,
+                        };
+                        match metrics::render(&status, bytes, extra) {
                             Ok(body) => AdminResponse {
                                 status: 200,
                                 content_type: "text/plain; version=0.0.4; charset=utf-8",
@@ -247,6 +281,7 @@ fn realizer_json(name: &str, r: &RealizerShared) -> RealizerJson {
         cdvcs: r.replica.key.to_string(),
         state: state.to_owned(),
         applied_commits: r.applied_count() as u64,
+        ops_applied: r.ops_applied(),
         parked,
     }
 }

@@ -99,6 +99,8 @@ pub struct RealizerJson {
     pub state: String,
     /// Commits applied (or skipped) so far.
     pub applied_commits: u64,
+    /// Transactions applied since the node started.
+    pub ops_applied: u64,
     /// Where it is parked, why, and the command that skips it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parked: Option<ParkedJson>,

@@ -75,6 +75,8 @@ pub struct RealizerShared {
     pub policy: ConflictPolicy,
     attempts: Mutex<HashMap<Id, u32>>,
     applied: Mutex<HashSet<Id>>,
+    /// Transactions applied by this node's incarnations since it started (for metrics).
+    ops_applied: std::sync::atomic::AtomicU64,
     status: watch::Sender<RealizerStatus>,
 }
 
@@ -95,6 +97,7 @@ impl RealizerShared {
             policy,
             attempts: Mutex::new(HashMap::new()),
             applied: Mutex::new(HashSet::new()),
+            ops_applied: Default::default(),
             status: watch::channel(RealizerStatus::Starting).0,
         })
     }
@@ -115,6 +118,11 @@ impl RealizerShared {
     /// How many commits are applied, as last seen.
     pub fn applied_count(&self) -> usize {
         self.applied.lock().map(|a| a.len()).unwrap_or(0)
+    }
+
+    /// Transactions handed to the sink and committed since the node started.
+    pub fn ops_applied(&self) -> u64 {
+        self.ops_applied.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -250,6 +258,7 @@ impl RealizerActor {
         };
         self.busy = true;
         let name = self.name();
+        let ops = txs.len() as u64;
         ctx.spawn(
             async move { worker.apply(next, author, txs).await }
                 .into_actor(self)
@@ -261,6 +270,9 @@ impl RealizerActor {
                             if let Ok(mut a) = act.shared.applied.lock() {
                                 a.insert(next);
                             }
+                            act.shared
+                                .ops_applied
+                                .fetch_add(ops, std::sync::atomic::Ordering::Relaxed);
                             if let Ok(mut at) = act.shared.attempts.lock() {
                                 at.remove(&next);
                             }

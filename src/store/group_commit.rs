@@ -25,6 +25,16 @@ struct Request {
     reply: oneshot::Sender<Result<(), StoreError>>,
 }
 
+/// Durations of group commits, in seconds.
+pub type Histogram = prometheus_client::metrics::histogram::Histogram;
+
+/// The buckets of [`Histogram`]s of commit durations: 0.5 ms to ~4 s.
+pub fn commit_seconds() -> Histogram {
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.0005, 2.0, 14,
+    ))
+}
+
 /// A handle on a writer thread that group-commits batches into one [`Store`]. Clones share
 /// the thread.
 ///
@@ -38,10 +48,19 @@ pub struct GroupCommitter {
 impl GroupCommitter {
     /// Starts the writer thread over `store`.
     pub fn start(store: Store) -> Result<GroupCommitter, StoreError> {
+        GroupCommitter::start_timed(store, None)
+    }
+
+    /// Like [`start`](Self::start), observing each durable group commit's duration in
+    /// `seconds` (the node's `replikativ_store_commit_seconds`).
+    pub fn start_timed(
+        store: Store,
+        seconds: Option<Histogram>,
+    ) -> Result<GroupCommitter, StoreError> {
         let (queue, rx) = mpsc::channel::<Request>();
         thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run(store, rx))
+            .spawn(move || run(store, rx, seconds))
             .map_err(|e| StoreError::Io {
                 path: "store-writer thread".into(),
                 source: Arc::new(e),
@@ -79,7 +98,7 @@ impl GroupCommitter {
 
 /// The writer loop: block for one request, drain whatever else is queued, commit, answer all.
 /// A panic inside redb ends the thread; the dropped reply senders answer `WriterStopped`.
-fn run(store: Store, rx: mpsc::Receiver<Request>) {
+fn run(store: Store, rx: mpsc::Receiver<Request>, seconds: Option<Histogram>) {
     while let Ok(first) = rx.recv() {
         let mut bytes = first.batch.byte_size();
         let mut group = vec![first];
@@ -93,7 +112,11 @@ fn run(store: Store, rx: mpsc::Receiver<Request>) {
             }
         }
         let batches: Vec<&WriteBatch> = group.iter().map(|r| &r.batch).collect();
+        let started = std::time::Instant::now();
         let result = store.write_group(&batches);
+        if let Some(h) = &seconds {
+            h.observe(started.elapsed().as_secs_f64());
+        }
         if let Err(e) = &result {
             tracing::warn!(error = %e, batches = group.len(), "group commit failed");
         }

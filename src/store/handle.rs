@@ -65,6 +65,8 @@ pub struct StoreHandle {
     store: Store,
     actor: Slot<StoreActor>,
     writer: Published,
+    /// Durations of the durable group commits of this handle's writers.
+    commit_seconds: crate::store::group_commit::Histogram,
 }
 
 impl StoreHandle {
@@ -75,6 +77,7 @@ impl StoreHandle {
             store,
             actor: Slot::new(),
             writer: Published::default(),
+            commit_seconds: crate::store::group_commit::commit_seconds(),
         }
     }
 
@@ -87,7 +90,8 @@ impl StoreHandle {
     /// A new store actor incarnation (the child spec's factory): starts its writer thread and
     /// publishes it to every clone of this handle.
     pub fn store_actor(&self) -> Result<StoreActor, StoreError> {
-        let committer = GroupCommitter::start(self.store.clone())?;
+        let committer =
+            GroupCommitter::start_timed(self.store.clone(), Some(self.commit_seconds.clone()))?;
         let generation = self.writer.publish(committer.clone());
         Ok(StoreActor::publishing(
             self.store.clone(),
@@ -95,6 +99,11 @@ impl StoreHandle {
             self.writer.clone(),
             generation,
         ))
+    }
+
+    /// Durations of the durable group commits of this handle's writers (seconds).
+    pub fn commit_seconds(&self) -> &crate::store::group_commit::Histogram {
+        &self.commit_seconds
     }
 
     /// The store, for reads.

@@ -63,3 +63,71 @@ fn status_shows_a_running_peer_and_fails_on_an_unreachable_one() {
     let usage = run(&["status", "ftp://x/"], cwd);
     assert_eq!(usage.status.code(), Some(2));
 }
+
+/// A following collector's `/metrics` count what it collected and skipped (oracle: the source
+/// file's distinct tweet ids and the one line we made unreadable), and its store's commits.
+#[test]
+fn a_collectors_metrics_count_its_source() {
+    use crate::common::http::{get, metric};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cwd = dir.path();
+    let mut lines: Vec<Vec<u8>> = std::fs::read(data_dir().join("flat.jsonl"))
+        .expect("source")
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
+    let tweets = tweets_oracle::source_tweets(&lines).len() as f64;
+    lines.insert(3, b"this line is not JSON".to_vec());
+    let source = cwd.join("source.jsonl");
+    tweets_oracle::write_lines(&source, &lines);
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut collector = Proc::spawn(
+        &[
+            "collect",
+            "--store",
+            "s",
+            "--source",
+            arg(&source),
+            "--follow",
+            "--flush-ms",
+            "50",
+            "--batch",
+            "100",
+            "--listen",
+            &listen,
+        ],
+        cwd,
+        "collect.log",
+    );
+    wait_port(port, Duration::from_secs(30));
+    let addr = listen.parse().expect("addr");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let text = loop {
+        let (code, text) = get(addr, "/metrics", None);
+        assert_eq!(code, 200, "{text}");
+        if metric(&text, "replikativ_collected_tweets_total", None) == Some(tweets) {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "collected tweets never reached {tweets}:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        metric(&text, "replikativ_skipped_lines_total", None),
+        Some(1.0)
+    );
+    let commits = metric(&text, "replikativ_commits", None).expect("commits series");
+    assert!(
+        commits >= (tweets / 100.0).ceil(),
+        "{commits} commits for {tweets} tweets"
+    );
+    assert!(metric(&text, "replikativ_store_commit_seconds", None).is_some_and(|n| n >= commits));
+    collector.terminate_ok("collector", &cwd.join("collect.log"));
+    let log = run_json(&["log", "--store", "s"], cwd);
+    assert_eq!(log["commits"].as_f64(), Some(commits), "{log}");
+    assert_eq!(log["transactions"].as_f64(), Some(tweets), "{log}");
+}

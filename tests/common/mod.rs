@@ -4,6 +4,7 @@
 
 pub mod cli_support;
 pub mod committed;
+pub mod http;
 pub mod nodes;
 pub mod proxy;
 pub mod raw;

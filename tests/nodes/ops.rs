@@ -2,8 +2,7 @@
 //! `/metrics` (parsed by a Prometheus text parser), checked against what the test did (commits
 //! made, the peer connected, the realizer's sink); beyond loopback only with the admin token.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::common::nodes::{commit_range, key, realizing_client, server, url};
@@ -12,35 +11,12 @@ use replikativ::Node;
 use replikativ::node::StoreLocation;
 use replikativ::realize::Sink;
 
-/// A plain HTTP/1.1 GET on a blocking thread: `(status, body)`.
+/// [`crate::common::http::get`] off the arbiter thread.
 async fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, String) {
-    let path = path.to_owned();
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n"));
-    tokio::task::spawn_blocking(move || {
-        let mut s = TcpStream::connect(addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(30)))
-            .expect("timeout");
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{}Connection: close\r\n\r\n",
-            auth.unwrap_or_default()
-        );
-        s.write_all(request.as_bytes()).expect("send");
-        let mut raw = String::new();
-        s.read_to_string(&mut raw).expect("read");
-        let status = raw
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .expect("a status line");
-        let body = raw
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b)
-            .unwrap_or_default();
-        // Chunked bodies are not expected: actix sends a length for these.
-        (status, body.to_owned())
-    })
-    .await
-    .expect("request thread")
+    let (path, token) = (path.to_owned(), token.map(str::to_owned));
+    tokio::task::spawn_blocking(move || crate::common::http::get(addr, &path, token.as_deref()))
+        .await
+        .expect("request thread")
 }
 
 #[test]
@@ -95,20 +71,7 @@ fn healthz_status_and_metrics_describe_the_node() {
 
         let (code, body) = get(addr, "/metrics", None).await;
         assert_eq!(code, 200, "{body}");
-        let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned())))
-            .expect("Prometheus text");
-        let value = |name: &str, label: Option<(&str, &str)>| {
-            scrape
-                .samples
-                .iter()
-                .find(|s| s.metric == name && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
-                .map(|s| match s.value {
-                    prometheus_parse::Value::Counter(v)
-                    | prometheus_parse::Value::Gauge(v)
-                    | prometheus_parse::Value::Untyped(v) => v,
-                    _ => f64::NAN,
-                })
-        };
+        let value = |name: &str, label| crate::common::http::metric(&body, name, label);
         let cdvcs_id = crdt.id.to_string();
         assert_eq!(
             value("replikativ_commits", Some(("cdvcs", &cdvcs_id))),
@@ -125,8 +88,9 @@ fn healthz_status_and_metrics_describe_the_node() {
             value("replikativ_child_restarts_total", Some(("child", "store"))),
             Some(0.0)
         );
-        // A runs no realizer: no realizer series.
+        // A runs no realizer: no realizer series. Its store committed durably.
         assert!(value("replikativ_realizer_parked", None).is_none());
+        assert!(value("replikativ_store_commit_seconds", None).is_some_and(|n| n >= 5.0));
 
         b.shutdown().await;
         a.shutdown().await;
