@@ -7,12 +7,11 @@
 //! (`--admin-token-file`), and without a token the endpoints are closed. `--open` opens
 //! replication reads, not these.
 
+mod endpoints;
 pub mod metrics;
 pub mod status;
 
 use std::collections::{HashMap, VecDeque};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 
@@ -20,7 +19,7 @@ use replikativ_actors::{SupervisionEvent, SupervisorHandle};
 use tokio::sync::broadcast;
 
 use crate::peer::context::PeerContext;
-use crate::peer::live::{AdminRequest, AdminResponse, AdminService};
+use crate::peer::live::{AdminBody, AdminRequest, AdminResponse};
 use crate::realize::realizer::{RealizerShared, RealizerStatus};
 use crate::replicas::Replicas;
 use status::{CdvcsJson, ConnectionJson, EventJson, ParkedJson, RealizerJson, Status};
@@ -29,6 +28,7 @@ use status::{CdvcsJson, ConnectionJson, EventJson, ParkedJson, RealizerJson, Sta
 const EVENTS_KEPT: usize = 200;
 
 /// The node's operations endpoints.
+#[derive(Clone)]
 pub struct Ops {
     peers: Weak<PeerContext>,
     replicas: Arc<Replicas>,
@@ -173,93 +173,6 @@ impl Ops {
     }
 }
 
-impl AdminService for Ops {
-    fn handle(
-        &self,
-        request: AdminRequest,
-    ) -> Pin<Box<dyn Future<Output = Option<AdminResponse>>>> {
-        let Some(peers) = self.peers.upgrade() else {
-            return Box::pin(async { Some(text(503, "the node is stopping")) });
-        };
-        if !matches!(
-            request.path.as_str(),
-            "/healthz" | "/metrics" | "/status.json"
-        ) {
-            return Box::pin(async { None });
-        }
-        if let Err(refused) = self.admitted(&peers, &request) {
-            return Box::pin(async move { Some(refused) });
-        }
-        let me = Ops {
-            peers: self.peers.clone(),
-            replicas: self.replicas.clone(),
-            root: self.root.clone(),
-            realizers: self.realizers.clone(),
-            events: self.events.clone(),
-            token: None,
-            commit_seconds: self.commit_seconds.clone(),
-            counters: self.counters.clone(),
-        };
-        Box::pin(async move {
-            Some(match request.path.as_str() {
-                "/healthz" => me.health(&peers).await,
-                "/metrics" => match me.status(&peers).await {
-                    Ok(status) => {
-                        let bytes = metrics::Bytes {
-                            sent: peers.metrics().bytes_out.load(Ordering::Relaxed),
-                            received: peers.metrics().bytes_in.load(Ordering::Relaxed),
-                        };
-                        let counters = match me.counters.lock() {
-                            Ok(c) => c
-                                .iter()
-                                .map(|(n, h, r)| (n.clone(), h.clone(), r()))
-                                .collect(),
-                            Err(_) => Vec::new(),
-                        };
-                        let extra = metrics::Extra {
-                            commit_seconds: Some(me.commit_seconds.clone()),
-                            counters,
-                        };
-                        match metrics::render(&status, bytes, extra) {
-                            Ok(body) => AdminResponse {
-                                status: 200,
-                                content_type: "text/plain; version=0.0.4; charset=utf-8",
-                                body,
-                            },
-                            Err(e) => text(500, &format!("rendering the metrics: {e}")),
-                        }
-                    }
-                    Err(why) => text(503, &why),
-                },
-                _ => match me.status(&peers).await {
-                    Ok(status) => match serde_json::to_string(&status) {
-                        Ok(body) => AdminResponse {
-                            status: 200,
-                            content_type: "application/json",
-                            body,
-                        },
-                        Err(e) => text(500, &format!("encoding the status: {e}")),
-                    },
-                    Err(why) => text(503, &why),
-                },
-            })
-        })
-    }
-}
-
-impl Ops {
-    /// 200 when the root supervisor answers and the store can be read, 503 otherwise.
-    async fn health(&self, peers: &PeerContext) -> AdminResponse {
-        if let Err(e) = self.root.which_children().await {
-            return text(503, &format!("the root supervisor does not answer: {e}"));
-        }
-        match peers.store.list_crdts() {
-            Ok(_) => text(200, "ok"),
-            Err(e) => text(503, &format!("the store does not answer: {e}")),
-        }
-    }
-}
-
 fn realizer_json(name: &str, r: &RealizerShared) -> RealizerJson {
     let status = r.status().borrow().clone();
     let (state, parked) = match status {
@@ -301,7 +214,7 @@ fn text(status: u16, body: &str) -> AdminResponse {
     AdminResponse {
         status,
         content_type: "text/plain; charset=utf-8",
-        body: format!("{body}\n"),
+        body: AdminBody::Text(format!("{body}\n")),
     }
 }
 

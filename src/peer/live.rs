@@ -88,14 +88,31 @@ pub struct AdminRequest {
 }
 
 /// An answer of an operations endpoint.
-#[derive(Debug, Clone)]
 pub struct AdminResponse {
     /// HTTP status.
     pub status: u16,
     /// `Content-Type`.
     pub content_type: &'static str,
     /// The body.
-    pub body: String,
+    pub body: AdminBody,
+}
+
+/// The body of an operations answer.
+pub enum AdminBody {
+    /// All of it.
+    Text(String),
+    /// Server-sent events: each item is sent as one `data:` event, as long as the client
+    /// stays (for the live status page).
+    Events(Pin<Box<dyn futures_util::Stream<Item = String>>>),
+}
+
+impl std::fmt::Debug for AdminResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminResponse")
+            .field("status", &self.status)
+            .field("content_type", &self.content_type)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The node's operations endpoints, as the listener calls them.
