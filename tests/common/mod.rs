@@ -2,6 +2,7 @@
 //! deadlines, and the fault-injecting proxy.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod cli_support;
 pub mod committed;
 pub mod http;

@@ -19,6 +19,9 @@ mod node;
 // Operations endpoints: /healthz, /status.json, /metrics; the admin token beyond loopback.
 mod ops;
 
+// The live status page in headless Chromium: restarts and a parked realizer, no reload.
+mod status_page;
+
 // Signed history: a node's commits carry its signature.
 mod signed;
 
