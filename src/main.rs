@@ -17,14 +17,11 @@ fn main() -> ExitCode {
             return ExitCode::from(code.clamp(0, 255) as u8);
         }
     };
-    cli::init_logging();
+    cli::init_logging(cli.log_format);
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
-            for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
+            cli::report_error(&e);
             ExitCode::from(if cli::is_usage_error(&e) { 2 } else { 1 })
         }
     }

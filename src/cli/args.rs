@@ -11,6 +11,15 @@ pub const DEFAULT_USER: &str = "mail:twitter@crawler.com";
 /// The default CDVCS id of the tweet collector (as in the seed).
 pub const DEFAULT_CDVCS: &str = "12d49511-e733-4007-937b-460c3794fae9";
 
+/// The format of stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object per line (tracing's JSON format), for log collectors.
+    Json,
+}
+
 /// replikativ: replicate data between peers, realize it into SQLite, query it.
 #[derive(Debug, Parser)]
 #[command(name = "replikativ", version, about, long_about = None)]
@@ -18,6 +27,9 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// How logs and progress go to stderr: `text`, or `json` (one JSON object per line).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 /// The subcommands.

@@ -157,7 +157,7 @@ async fn collect(args: CollectArgs, spec: SourceSpec, key: CrdtKey) -> Result<()
         .await
         .context("starting the collector")?;
     if let Some(addr) = node.listen_addr() {
-        eprintln!("serving peers at {}://{addr}/", args.node.scheme());
+        say!("serving peers at {}://{addr}/", args.node.scheme());
     }
     let follows = match &spec {
         SourceSpec::File { follow, .. } => *follow,
@@ -170,7 +170,7 @@ async fn collect(args: CollectArgs, spec: SourceSpec, key: CrdtKey) -> Result<()
     loop {
         tokio::select! {
             _ = signals.recv() => {
-                eprintln!("signal received: committing what was read");
+                say!("signal received: committing what was read");
                 signalled = true;
                 final_flush = finish(&link).await;
                 break;
@@ -181,7 +181,7 @@ async fn collect(args: CollectArgs, spec: SourceSpec, key: CrdtKey) -> Result<()
             }
             _ = progress.tick() => {
                 let r = report.borrow().clone();
-                eprintln!("collected {} tweets in {} commits ({} buffered, {} repeats, {} lines skipped)", r.tweets, r.commits, r.buffered, r.repeats, r.skipped_lines);
+                say!("collected {} tweets in {} commits ({} buffered, {} repeats, {} lines skipped)", r.tweets, r.commits, r.buffered, r.repeats, r.skipped_lines);
             }
         }
     }

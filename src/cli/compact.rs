@@ -22,7 +22,7 @@ pub fn run(args: CompactArgs) -> Result<()> {
     };
     let store = super::open_existing_store(&args.store)?;
     let before = size()?;
-    eprintln!("compacting {} ({before} bytes)", file.display());
+    say!("compacting {} ({before} bytes)", file.display());
     store
         .compact()
         .with_context(|| format!("compacting {}", file.display()))?;

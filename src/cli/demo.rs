@@ -36,7 +36,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let key = CrdtKey::new(DEFAULT_USER, cdvcs);
     let started = Instant::now();
     actix_rt::System::new().block_on(demo(&dir, &source, key))?;
-    eprintln!("demo finished in {:.1} s", started.elapsed().as_secs_f64());
+    say!("demo finished in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }
 
@@ -54,7 +54,7 @@ fn write_sample(source: &Path, dir: &Path) -> Result<()> {
 }
 
 async fn demo(dir: &Path, source: &Path, key: CrdtKey) -> Result<()> {
-    eprintln!("[1/4] collector: committing the sample tweets into CDVCS {key}");
+    say!("[1/4] collector: committing the sample tweets into CDVCS {key}");
     let collector = Node::builder()
         .name("collector")
         .store_dir(dir.join("collector-store"))
@@ -92,16 +92,18 @@ async fn demo(dir: &Path, source: &Path, key: CrdtKey) -> Result<()> {
             .context("the collector stopped")?;
     }
     let r = report.borrow().clone();
-    eprintln!(
+    say!(
         "      {} tweets committed in {} commits this run ({} lines skipped)",
-        r.tweets, r.commits, r.skipped_lines
+        r.tweets,
+        r.commits,
+        r.skipped_lines
     );
     let addr = collector
         .listen_addr()
         .context("the collector is not listening")?;
     let url = format!("ws://{addr}/");
 
-    eprintln!("[2/4] analysis: replicating from {url} and realizing into SQLite");
+    say!("[2/4] analysis: replicating from {url} and realizing into SQLite");
     let sqlite = dir.join("tweets.sqlite");
     let analysis = super::analyze::start_analysis_node(
         &dir.join("analysis-store"),
@@ -113,13 +115,13 @@ async fn demo(dir: &Path, source: &Path, key: CrdtKey) -> Result<()> {
     .await?;
     super::analyze::wait_realized(&analysis, &url, &key, Duration::from_secs(60)).await?;
 
-    eprintln!("[3/4] supervision trees");
+    say!("[3/4] supervision trees");
     println!("{}", collector.tree().await?);
     println!("{}", analysis.tree().await?);
     analysis.shutdown().await;
     collector.shutdown().await;
 
-    eprintln!("[4/4] answers");
+    say!("[4/4] answers");
     let db = TweetDb::open(&sqlite)?;
     let stats = db.stats()?;
     println!(

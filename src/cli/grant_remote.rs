@@ -58,7 +58,7 @@ pub async fn grant(
         match attempt(remote, crdt, owner, identity.clone(), change, deadline).await {
             Ok(id) => return Ok(id),
             Err(Failure::OwnKey) if !explicit && identity.public() == owner.public() => {
-                eprintln!(
+                say!(
                     "the node at {} runs on the owner's key itself; connecting with a one-time key",
                     remote.url
                 );

@@ -45,7 +45,7 @@ fn print(key: &PublicKey, json: bool) {
 pub fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
     let key = Keypair::generate()?;
     key.write_new(&args.out)?;
-    eprintln!("wrote a new secret key to {}", args.out.display());
+    say!("wrote a new secret key to {}", args.out.display());
     print(&key.public(), args.json);
     Ok(())
 }

@@ -1,6 +1,16 @@
 //! The `replikativ` command line (DESIGN §8): thin glue over the library.
 //!
-//! Each subcommand lives in its own file; results go to stdout, logs and progress to stderr.
+//! Each subcommand lives in its own file; results go to stdout, logs and progress to stderr
+//! (as text, or with `--log-format json` as one JSON object per line: see [`say!`]).
+
+/// Progress and notices for the operator on stderr: a line of text, or with `--log-format
+/// json` a `tracing` event (one JSON object per line).
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::say(format_args!($($arg)*))
+    };
+}
+
 pub mod analyze;
 pub mod args;
 pub mod collect;
@@ -67,17 +77,58 @@ pub fn is_usage_error(e: &anyhow::Error) -> bool {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+static JSON_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether stderr carries JSON lines (`--log-format json`).
+pub fn json_logs() -> bool {
+    JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Sends `tracing` output to stderr (stdout carries only results); `RUST_LOG` filters it.
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("warn,replikativ=info,replikativ_actors=warn")
-    });
+pub fn init_logging(format: args::LogFormat) {
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("warn,replikativ=info,replikativ_actors=warn")
+        })
+    };
+    if format == args::LogFormat::Json {
+        JSON_LOGS.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter())
+            .with_writer(std::io::stderr)
+            .try_init();
+        return;
+    }
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(filter())
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
+}
+
+/// What [`say!`] prints.
+pub fn say(message: std::fmt::Arguments<'_>) {
+    if json_logs() {
+        tracing::info!(target: "replikativ::cli", "{message}");
+    } else {
+        eprintln!("{message}");
+    }
+}
+
+/// An error as the last line on stderr: text with its causes, or one JSON object.
+pub fn report_error(e: &anyhow::Error) {
+    if json_logs() {
+        let causes: Vec<String> = e.chain().skip(1).map(ToString::to_string).collect();
+        let line = serde_json::json!({"level": "ERROR", "error": e.to_string(), "causes": causes});
+        eprintln!("{line}");
+        return;
+    }
+    eprintln!("error: {e}");
+    for cause in e.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
 }
 
 /// Runs one command.

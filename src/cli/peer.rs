@@ -37,11 +37,11 @@ pub fn run(args: PeerArgs) -> Result<()> {
             node.replicas().ensure(&key).await?;
         }
         match node.listen_addr() {
-            Some(addr) => eprintln!("serving peers at {}://{addr}/", args.node.scheme()),
-            None => eprintln!("listening on {}", args.listen),
+            Some(addr) => say!("serving peers at {}://{addr}/", args.node.scheme()),
+            None => say!("listening on {}", args.listen),
         }
         signals.recv().await;
-        eprintln!("stopping");
+        say!("stopping");
         node.shutdown().await;
         Ok(())
     })

@@ -22,6 +22,9 @@ mod owned;
 // attributed to the writer that collected it.
 mod two_writers;
 
+// `--log-format json`: stderr as JSON lines, errors included.
+mod log_format;
+
 // `status`: a running peer's /status.json as text and JSON; unreachable exits 1.
 mod status;
 
