@@ -271,6 +271,25 @@ mod tests {
         Cli::try_parse_from(std::iter::once("replikativ").chain(args.iter().copied()))
     }
 
+    /// The shipped systemd unit's command line is one this build accepts.
+    #[test]
+    fn the_systemd_units_exec_start_parses() {
+        let unit = include_str!("../../docs/replikativ-peer.service");
+        let exec = unit
+            .split("ExecStart=")
+            .nth(1)
+            .expect("an ExecStart")
+            .lines()
+            .take_while(|l| !l.trim().is_empty() && !l.starts_with("ExecReload"))
+            .map(|l| l.trim().trim_end_matches('\\'))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let words: Vec<&str> = exec.split_whitespace().skip(1).collect();
+        let cli = parse(&words).unwrap_or_else(|e| panic!("{exec}: {e}"));
+        assert_eq!(cli.log_format, LogFormat::Json);
+        assert!(matches!(cli.command, Command::Peer(_)));
+    }
+
     #[test]
     fn query_options_work_before_and_after_the_query_words() {
         for args in [
