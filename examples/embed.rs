@@ -28,6 +28,7 @@
 //! | `GET /realizer`               | `{"status":"idle"/..,"applied":N}` the realizer's state       |
 //! | `GET /supervision/tree`       | the node's supervision tree as text                           |
 //! | `GET /supervision/events`     | the last 200 supervision events as JSON, oldest first         |
+//! | `GET /ops/status`             | the node's live status page (also `/ops/status.json`, `/ops/metrics`, `/ops/healthz`) |
 //!
 //! Try it:
 //! ```text
@@ -274,9 +275,12 @@ pub async fn start_with(
         realizer: node.realizer("notes").context("the realizer is missing")?,
         events,
     };
+    let ops = node.ops().clone();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(service.clone()))
+            // The node's status page and metrics, guarded as this app guards its routes.
+            .service(web::scope("/ops").configure(replikativ::ops::mount::configure(ops.clone())))
             .route("/notes", web::post().to(post_note))
             .route("/notes", web::get().to(list_notes))
             .route("/realizer", web::get().to(realizer_status))

@@ -228,25 +228,11 @@ async fn admin_or_hint(
     let request = crate::peer::live::AdminRequest {
         path: req.path().to_owned(),
         bearer,
+        trusted: false,
     };
-    let Some(answer) = admin.handle(request).await else {
-        return hint();
-    };
-    let mut response = HttpResponse::build(
-        actix_web::http::StatusCode::from_u16(answer.status)
-            .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR),
-    );
-    response
-        .content_type(answer.content_type)
-        .insert_header(("cache-control", "no-store"));
-    match answer.body {
-        crate::peer::live::AdminBody::Text(text) => response.body(text),
-        crate::peer::live::AdminBody::Events(events) => {
-            use futures_util::StreamExt as _;
-            response.streaming(events.map(|data| {
-                Ok::<_, std::convert::Infallible>(bytes::Bytes::from(format!("data: {data}\n\n")))
-            }))
-        }
+    match admin.handle(request).await {
+        Some(answer) => crate::peer::live::into_http(answer),
+        None => hint(),
     }
 }
 

@@ -85,6 +85,9 @@ pub struct AdminRequest {
     pub path: String,
     /// The `Authorization: Bearer …` token, if sent.
     pub bearer: Option<String>,
+    /// Served inside an application that guards its routes itself (the node's own
+    /// loopback-or-token rule does not apply).
+    pub trusted: bool,
 }
 
 /// An answer of an operations endpoint.
@@ -112,6 +115,26 @@ impl std::fmt::Debug for AdminResponse {
             .field("status", &self.status)
             .field("content_type", &self.content_type)
             .finish_non_exhaustive()
+    }
+}
+
+/// The HTTP response of an operations answer.
+pub fn into_http(answer: AdminResponse) -> actix_web::HttpResponse {
+    let mut response = actix_web::HttpResponse::build(
+        actix_web::http::StatusCode::from_u16(answer.status)
+            .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR),
+    );
+    response
+        .content_type(answer.content_type)
+        .insert_header(("cache-control", "no-store"));
+    match answer.body {
+        AdminBody::Text(text) => response.body(text),
+        AdminBody::Events(events) => {
+            use futures_util::StreamExt as _;
+            response.streaming(events.map(|data| {
+                Ok::<_, std::convert::Infallible>(bytes::Bytes::from(format!("data: {data}\n\n")))
+            }))
+        }
     }
 }
 

@@ -285,6 +285,36 @@ fn the_embedded_service_adds_and_lists_notes_and_shows_its_supervision_tree_and_
             assert!(tree.contains(part), "tree lacks {part}:\n{tree}");
         }
 
+        // The node's operations endpoints, mounted in the app under /ops.
+        let mut res = client
+            .get(format!("{base}/ops/metrics"))
+            .send()
+            .await
+            .expect("GET /ops/metrics");
+        assert_eq!(res.status().as_u16(), 200);
+        let metrics = String::from_utf8(res.body().await.expect("body").to_vec()).expect("utf-8");
+        assert_eq!(
+            crate::common::http::metric(&metrics, "replikativ_realized_ops_total", None),
+            Some(3.0),
+            "{metrics}"
+        );
+        let mut res = client
+            .get(format!("{base}/ops/status.json"))
+            .send()
+            .await
+            .expect("GET /ops/status.json");
+        let status: serde_json::Value = res.json().await.expect("json");
+        assert_eq!(status["node"], app.node.public_key().to_string());
+        let page = client
+            .get(format!("{base}/ops/status"))
+            .send()
+            .await
+            .expect("GET /ops/status")
+            .body()
+            .await
+            .expect("page");
+        assert!(String::from_utf8_lossy(&page).contains("replikativ node"));
+
         // Stopping and restarting the realizer shows up in the recent events.
         let realizers = app
             .node
