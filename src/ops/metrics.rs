@@ -77,6 +77,34 @@ pub fn render(status: &Status, bytes: Bytes, extra: Extra) -> Result<String, std
         peers,
     );
 
+    let lag = Family::<Labels, Gauge>::default();
+    for c in &status.connections {
+        let peer = ("peer".to_owned(), c.peer.clone());
+        if status.cdvcs.len() > PER_CDVCS_LIMIT {
+            let all = vec![
+                peer,
+                ("user".into(), "*".into()),
+                ("cdvcs".into(), "*".into()),
+            ];
+            lag.get_or_create(&all)
+                .set(c.lag.iter().map(|l| l.commits as i64).sum());
+            continue;
+        }
+        for l in &c.lag {
+            let labels = vec![
+                peer.clone(),
+                ("user".to_owned(), l.user.clone()),
+                ("cdvcs".to_owned(), l.cdvcs.clone()),
+            ];
+            lag.get_or_create(&labels).set(l.commits as i64);
+        }
+    }
+    registry.register(
+        "replikativ_sync_lag_commits",
+        "Commits of a CDVCS not yet sent to a peer nor known to be held by it",
+        lag,
+    );
+
     let sent = Counter::<u64>::default();
     sent.inc_by(bytes.sent);
     registry.register("replikativ_bytes_sent", "Websocket frame bytes sent", sent);

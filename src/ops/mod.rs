@@ -137,7 +137,16 @@ impl Ops {
                 peer: c.peer.to_string(),
                 remote: c.remote.clone(),
                 dialled: c.dialled,
-                rights: c.rights.to_string(),
+                rights: c.rights().to_string(),
+                lag: c
+                    .lag()
+                    .into_iter()
+                    .map(|(k, n)| status::LagJson {
+                        user: k.user.clone(),
+                        cdvcs: k.id.to_string(),
+                        commits: n,
+                    })
+                    .collect(),
                 bytes_in: c.bytes_in.load(Ordering::Relaxed),
                 bytes_out: c.bytes_out.load(Ordering::Relaxed),
                 since_ms: c.since_ms,

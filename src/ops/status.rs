@@ -73,6 +73,19 @@ pub struct ConnectionJson {
     pub bytes_out: u64,
     /// When it was admitted (ms since the Unix epoch).
     pub since_ms: i64,
+    /// Per shared CDVCS, commits not yet sent to the peer nor known to be held by it.
+    pub lag: Vec<LagJson>,
+}
+
+/// How far behind a peer is on one CDVCS.
+#[derive(Debug, Serialize)]
+pub struct LagJson {
+    /// The CDVCS's user.
+    pub user: String,
+    /// The CDVCS's id.
+    pub cdvcs: String,
+    /// Commits behind.
+    pub commits: u64,
 }
 
 /// One CDVCS.

@@ -42,6 +42,7 @@ use crate::sync::{
 mod admission;
 mod apply;
 mod dial;
+mod lag;
 
 pub use super::outgoing::load_outgoing;
 pub use crate::sync::flow::{SLOW_PEER_TIMEOUT, WINDOW};
@@ -347,6 +348,7 @@ impl Actor for ConnectionActor {
                 act.lost(why, ctx);
             }
         });
+        ctx.run_interval(lag::EVERY, |act, _| act.note_lag());
         if self.is_dialer() {
             self.redial(ctx);
         } else {

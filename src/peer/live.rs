@@ -24,17 +24,51 @@ pub struct LiveConnection {
     pub remote: String,
     /// Whether this node dialled it.
     pub dialled: bool,
-    /// What the peer may do here.
-    pub rights: Rights,
+    /// What the peer may do here (the allow file may change it while connected).
+    pub rights: Mutex<Rights>,
     /// When it was admitted (ms since the Unix epoch).
     pub since_ms: i64,
     /// Frame bytes received on it.
     pub bytes_in: AtomicU64,
     /// Frame bytes sent on it.
     pub bytes_out: AtomicU64,
+    /// Per shared CDVCS: commits this node holds that it has neither sent to the peer nor
+    /// learned that the peer holds (updated about every second).
+    pub lag: Mutex<BTreeMap<crate::crdt::CrdtKey, u64>>,
 }
 
 impl LiveConnection {
+    /// A connection just admitted with `rights`.
+    pub fn new(id: u64, peer: PublicKey, remote: String, dialled: bool, rights: Rights) -> Self {
+        LiveConnection {
+            id,
+            peer,
+            remote,
+            dialled,
+            rights: Mutex::new(rights),
+            since_ms: crate::replica::now_ms(),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            lag: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// What the peer may do here now.
+    pub fn rights(&self) -> Rights {
+        match self.rights.lock() {
+            Ok(r) => *r,
+            Err(p) => *p.into_inner(),
+        }
+    }
+
+    /// The lag per shared CDVCS, as last computed.
+    pub fn lag(&self) -> BTreeMap<crate::crdt::CrdtKey, u64> {
+        match self.lag.lock() {
+            Ok(l) => l.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
     /// Counts a received frame.
     pub fn received(&self, bytes: usize) {
         self.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);

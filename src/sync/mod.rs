@@ -62,6 +62,7 @@ mod effect;
 pub mod flow;
 mod graph;
 pub mod handshake;
+mod lag;
 mod negotiation;
 mod receive;
 mod rights;

@@ -82,6 +82,33 @@ fn healthz_status_and_metrics_describe_the_node() {
             Some(1.0)
         );
         assert_eq!(value("replikativ_peers_connected", None), Some(1.0));
+        // B caught up: once its connection recorded the lag (about every second), A has no
+        // commit B lacks.
+        let b_key = b.public_key().to_string();
+        let body = {
+            let mut body = body;
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while crate::common::http::metric(
+                &body,
+                "replikativ_sync_lag_commits",
+                Some(("peer", &b_key)),
+            )
+            .is_none()
+            {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no lag series for {b_key}:\n{body}"
+                );
+                actix_rt::time::sleep(Duration::from_millis(100)).await;
+                body = get(addr, "/metrics", None).await.1;
+            }
+            body
+        };
+        let value = |name: &str, label| crate::common::http::metric(&body, name, label);
+        assert_eq!(
+            value("replikativ_sync_lag_commits", Some(("peer", &b_key))),
+            Some(0.0)
+        );
         assert!(value("replikativ_bytes_sent_total", None).is_some_and(|v| v > 0.0));
         assert!(value("replikativ_bytes_received_total", None).is_some_and(|v| v > 0.0));
         assert_eq!(

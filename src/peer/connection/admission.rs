@@ -3,8 +3,6 @@
 //! within [`HANDSHAKE_TIMEOUT`] is closed, and a changed policy (the allow file re-read)
 //! applies to the live connection: rights gained or lost at once, a removed key closed.
 
-use std::sync::atomic::Ordering;
-
 use actix::prelude::*;
 
 use super::{ConnectionActor, HANDSHAKE_TIMEOUT};
@@ -18,16 +16,13 @@ impl ConnectionActor {
         match self.node.admit(&peer, self.role()) {
             Ok(rights) => {
                 tracing::info!(remote = %self.remote, %peer, %rights, "peer authenticated");
-                self.live = Some(self.node.live.add(crate::peer::live::LiveConnection {
-                    id: self.id,
+                self.live = Some(self.node.live.add(crate::peer::live::LiveConnection::new(
+                    self.id,
                     peer,
-                    remote: self.remote.clone(),
-                    dialled: self.is_dialer(),
+                    self.remote.clone(),
+                    self.is_dialer(),
                     rights,
-                    since_ms: crate::replica::now_ms(),
-                    bytes_in: Default::default(),
-                    bytes_out: Default::default(),
-                }));
+                )));
                 if self.is_dialer() {
                     self.node.note_refusal(&self.remote, None);
                     self.reset_backoff();
@@ -85,14 +80,10 @@ impl StreamHandler<RulesChanged> for ConnectionActor {
             Ok(rights) => {
                 if self.session.rights() != Some(rights) {
                     tracing::info!(remote = %self.remote, %peer, %rights, "the peer's rights changed");
-                    if let Some(old) = self.live.take() {
-                        self.live = Some(self.node.live.add(crate::peer::live::LiveConnection {
-                            rights,
-                            bytes_in: old.bytes_in.load(Ordering::Relaxed).into(),
-                            bytes_out: old.bytes_out.load(Ordering::Relaxed).into(),
-                            remote: old.remote.clone(),
-                            ..*old
-                        }));
+                    if let Some(live) = &self.live
+                        && let Ok(mut r) = live.rights.lock()
+                    {
+                        *r = rights;
                     }
                 }
                 if !rights.read {
