@@ -851,3 +851,40 @@ fn a_forbidden_error_from_the_peer_is_reported_and_the_connection_stays() {
     assert!(matches!(&effects[..], [Effect::Close { reason }] if reason.is_refusal()));
     assert!(s.is_closed());
 }
+
+#[test]
+fn the_lag_counts_commits_neither_sent_to_the_peer_nor_known_to_it() {
+    use std::collections::BTreeMap;
+    let mut replica = Replica::new(US, vec![key()]);
+    replica.commit(&key(), &[b"one".to_vec()], 1);
+    let root = Commit::root(&key()).id;
+    let mut s = serving(Rights::ALL, &replica);
+    assert!(s.lag(&[key()], &replica).is_empty(), "not shared yet");
+    // The peer subscribes holding only the root: our commit goes out, nothing is behind.
+    let effects = s.on_message(
+        Message::Heads {
+            crdt: key(),
+            heads: vec![root],
+        },
+        &replica,
+    );
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::SendCommits { .. })),
+        "{effects:?}"
+    );
+    assert_eq!(s.lag(&[key()], &replica), BTreeMap::from([(key(), 0)]));
+    // Two local commits not yet sent: the peer is two behind, until they go out.
+    replica.commit(&key(), &[b"two".to_vec()], 2);
+    replica.commit(&key(), &[b"three".to_vec()], 3);
+    assert_eq!(s.lag(&[key()], &replica), BTreeMap::from([(key(), 2)]));
+    let effects = s.on_local_change(&key(), &replica);
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::SendCommits { .. })),
+        "{effects:?}"
+    );
+    assert_eq!(s.lag(&[key()], &replica), BTreeMap::from([(key(), 0)]));
+}
