@@ -56,8 +56,9 @@ impl From<SupervisionError> for PeerError {
     }
 }
 
-/// What starts an accepted connection: where its frames go and its TLS channel binding.
-pub type Accepted = (Recipient<Outgoing>, Option<ChannelBinding>);
+/// What starts an accepted connection: where its frames go, its TLS channel binding, and the
+/// remote address (for logs and operators).
+pub type Accepted = (Recipient<Outgoing>, Option<ChannelBinding>, String);
 
 type ConnectionPool = Pool<ConnectionActor, Accepted>;
 
@@ -149,9 +150,9 @@ impl PeerContext {
     /// its store file) alive after shutdown.
     fn connection_pool(self: &Arc<Self>) -> ConnectionPool {
         let me = Arc::downgrade(self);
-        Pool::new("connections", move |(out, binding): Accepted| {
+        Pool::new("connections", move |(out, binding, remote): Accepted| {
             let peers = me.upgrade().ok_or(PeerError::NotRunning)?;
-            let mut conn = ConnectionActor::new(peers, Mode::Accepted(out), "accepted".into());
+            let mut conn = ConnectionActor::new(peers, Mode::Accepted(out), remote);
             conn.channel_binding = binding;
             Ok::<_, PeerError>(conn)
         })

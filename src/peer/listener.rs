@@ -267,7 +267,7 @@ async fn accept(
             Box::pin(async move {
                 let pool = node.connections().await?;
                 let id = format!("conn-{}", node.next_connection_id());
-                match pool.start_child(id, (out, binding)).await {
+                match pool.start_child(id, (out, binding, remote.clone())).await {
                     Ok(addr) => {
                         tracing::debug!(%remote, "accepted a peer");
                         Some(addr.recipient())

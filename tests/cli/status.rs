@@ -37,6 +37,25 @@ fn status_shows_a_running_peer_and_fails_on_an_unreachable_one() {
     wait_port(port, Duration::from_secs(30));
     let url = format!("ws://{listen}/");
 
+    // A fresh peer's /metrics: every series of what it holds, at its values.
+    let (code, metrics) = crate::common::http::get(listen.parse().expect("addr"), "/metrics", None);
+    assert_eq!(code, 200, "{metrics}");
+    let commits_metric = crate::common::http::metric(&metrics, "replikativ_commits", None);
+    assert_eq!(commits_metric, Some(commits as f64), "{metrics}");
+    for series in [
+        "replikativ_heads",
+        "replikativ_peers_connected",
+        "replikativ_bytes_sent_total",
+        "replikativ_bytes_received_total",
+        "replikativ_child_restarts_total",
+        "replikativ_store_commit_seconds",
+    ] {
+        assert!(
+            crate::common::http::metric(&metrics, series, None).is_some(),
+            "{series} missing:\n{metrics}"
+        );
+    }
+
     let status = run_json(&["status", &url], cwd);
     assert_eq!(status["node"], node_key.as_str());
     let cdvcs = status["cdvcs"].as_array().expect("cdvcs");
