@@ -93,6 +93,7 @@ pub struct NodeBuilder {
     tls: TlsSettings,
     trust: crate::peer::trust::TrustConfig,
     admin_token: Option<String>,
+    metrics: bool,
 }
 
 /// A running node.
@@ -126,6 +127,7 @@ impl Node {
             tls: TlsSettings::default(),
             trust: Default::default(),
             admin_token: None,
+            metrics: true,
         }
     }
 
@@ -264,6 +266,7 @@ impl NodeBuilder {
             None => Keypair::of_store(&store)?,
         };
         let handle = StoreHandle::new(store.clone());
+        handle.time_commits(self.metrics);
         let replicas = Arc::new(Replicas::new(
             handle.clone(),
             restart_backoff(),
@@ -277,6 +280,7 @@ impl NodeBuilder {
             self.slow_peer_timeout,
         ));
         peers.set_tls(std::mem::take(&mut self.tls));
+        peers.set_metrics(self.metrics);
         let (realizers, realizer_shared) = self.realizers_subtree(&replicas, &store);
         let writer = handle.clone();
         let root = Supervisor::new(self.name.clone())

@@ -167,7 +167,9 @@ impl ConnectionActor {
                     .metrics
                     .bytes_out
                     .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                if let Some(live) = &self.live {
+                if let Some(live) = &self.live
+                    && self.node.metrics_on()
+                {
                     live.sent(bytes.len());
                 }
                 out.do_send(Outgoing::Frame(bytes));
@@ -374,7 +376,9 @@ impl Handler<Inbound> for ConnectionActor {
                     .metrics
                     .bytes_in
                     .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                if let Some(live) = &self.live {
+                if let Some(live) = &self.live
+                    && self.node.metrics_on()
+                {
                     live.received(bytes.len());
                 }
                 let effects = match self.codec.receive(&bytes) {

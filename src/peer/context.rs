@@ -98,6 +98,8 @@ pub struct PeerContext {
     pub(crate) live: crate::peer::live::LiveConnections,
     /// The operations endpoints the listener serves beside the websocket (set by the node).
     admin: OnceLock<Arc<dyn crate::peer::live::AdminService>>,
+    /// Whether connections count their bytes and record the peer's lag (`/metrics`).
+    metrics_on: std::sync::atomic::AtomicBool,
 }
 
 impl PeerContext {
@@ -127,7 +129,18 @@ impl PeerContext {
             peers_running: SupervisorSlot::new(),
             live: Default::default(),
             admin: OnceLock::new(),
+            metrics_on: std::sync::atomic::AtomicBool::new(true),
         }
+    }
+
+    /// Whether connections keep per-connection measurements (see `NodeBuilder::metrics`).
+    pub(crate) fn set_metrics(&self, on: bool) {
+        self.metrics_on.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether connections keep per-connection measurements.
+    pub(crate) fn metrics_on(&self) -> bool {
+        self.metrics_on.load(Ordering::Relaxed)
     }
 
     /// Sets the operations endpoints (once; later calls are ignored).

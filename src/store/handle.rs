@@ -67,6 +67,8 @@ pub struct StoreHandle {
     writer: Published,
     /// Durations of the durable group commits of this handle's writers.
     commit_seconds: crate::store::group_commit::Histogram,
+    /// Whether writers started from now on time their commits.
+    timed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl StoreHandle {
@@ -78,6 +80,7 @@ impl StoreHandle {
             actor: Slot::new(),
             writer: Published::default(),
             commit_seconds: crate::store::group_commit::commit_seconds(),
+            timed: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         }
     }
 
@@ -90,8 +93,11 @@ impl StoreHandle {
     /// A new store actor incarnation (the child spec's factory): starts its writer thread and
     /// publishes it to every clone of this handle.
     pub fn store_actor(&self) -> Result<StoreActor, StoreError> {
-        let committer =
-            GroupCommitter::start_timed(self.store.clone(), Some(self.commit_seconds.clone()))?;
+        let timed = self.timed.load(std::sync::atomic::Ordering::Relaxed);
+        let committer = GroupCommitter::start_timed(
+            self.store.clone(),
+            timed.then(|| self.commit_seconds.clone()),
+        )?;
         let generation = self.writer.publish(committer.clone());
         Ok(StoreActor::publishing(
             self.store.clone(),
@@ -99,6 +105,11 @@ impl StoreHandle {
             self.writer.clone(),
             generation,
         ))
+    }
+
+    /// Whether writers started from now on time their commits (default on).
+    pub fn time_commits(&self, on: bool) {
+        self.timed.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Durations of the durable group commits of this handle's writers (seconds).

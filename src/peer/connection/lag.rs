@@ -16,6 +16,9 @@ impl ConnectionActor {
         let Some(live) = self.live.clone() else {
             return;
         };
+        if !self.node.metrics_on() {
+            return;
+        }
         let keys: Vec<CrdtKey> = self.session.shared().cloned().collect();
         if keys.len() > MAX_CRDTS {
             return;
