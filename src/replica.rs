@@ -103,6 +103,8 @@ pub struct ReplicaActor {
     signer: Keypair,
     /// The signer's public key as commits name their author.
     author: String,
+    /// Whether this node signs its commits: always, but in the benchmark baseline.
+    signs: bool,
     /// The writer rule of an owned CDVCS, once judged (see `authors.rs`).
     writers: Option<crate::crdt::authorship::Writers>,
 }
@@ -142,8 +144,19 @@ impl ReplicaActor {
             store,
             signer,
             author,
+            signs: true,
             writers: None,
         })
+    }
+
+    /// Benchmark baseline only: with `Some(author)`, commits as before signing existed — that
+    /// author name, no signature (see `NodeBuilder::unsigned_commits_for_benchmark`).
+    pub(crate) fn unsigned_for_benchmark(mut self, author: Option<String>) -> ReplicaActor {
+        if let Some(author) = author {
+            self.author = author;
+            self.signs = false;
+        }
+        self
     }
 
     fn key(&self) -> &CrdtKey {
@@ -256,7 +269,7 @@ impl ReplicaActor {
         let commits: Vec<EncodedCommit> = commits
             .into_iter()
             .map(|c| {
-                if c.commit.is_deterministic_merge() {
+                if c.commit.is_deterministic_merge() || !self.signs {
                     c
                 } else {
                     c.signed(&self.signer)
