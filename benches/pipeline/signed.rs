@@ -22,12 +22,30 @@ use crate::common::{
 use crate::ingest::{PER_COMMIT, node_ingest_as};
 use crate::replication::node_replication;
 
-/// The times of one round, per authoring.
+/// The times of one round, per authoring: wall time, and the CPU time the process (both
+/// nodes, every thread) used meanwhile.
 #[derive(Default)]
 struct Round {
     ingest: [Duration; 2],
     replication: [Duration; 2],
     catch_up: [Duration; 2],
+    ingest_cpu: [Duration; 2],
+    replication_cpu: [Duration; 2],
+    catch_up_cpu: [Duration; 2],
+}
+
+/// User + system CPU time of this process so far (all threads).
+fn cpu_time() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a `rusage` into the pointer it is given, which points to one.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
+    assert_eq!(rc, 0, "getrusage(RUSAGE_SELF) cannot fail");
+    // SAFETY: initialised by the successful call above (and zeroed before it).
+    let usage = unsafe { usage.assume_init() };
+    let of = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    of(usage.ru_utime) + of(usage.ru_stime)
 }
 
 fn slot(a: Authoring) -> usize {
@@ -87,12 +105,18 @@ pub async fn run(root: &Path, tweets: usize, commits: usize, rounds: usize) {
             let i = slot(a);
             let dir = root.join(format!("signed-ingest-{}", a.name()));
             let empty = root.join(format!("signed-replica-{}", a.name()));
+            let cpu = cpu_time();
             round.ingest[i] = node_ingest_as(&dir, tweets, a).await.0;
+            round.ingest_cpu[i] = cpu_time() - cpu;
+            let cpu = cpu_time();
             round.replication[i] = node_replication(&dir, &empty, None).await.sync;
+            round.replication_cpu[i] = cpu_time() - cpu;
             std::fs::remove_dir_all(&dir).ok();
             std::fs::remove_dir_all(&empty).ok();
             let empty = root.join(format!("signed-catch-up-{}", a.name()));
+            let cpu = cpu_time();
             round.catch_up[i] = catch_up(&histories[i], &empty).await;
+            round.catch_up_cpu[i] = cpu_time() - cpu;
             std::fs::remove_dir_all(&empty).ok();
         }
         println!(
@@ -109,33 +133,47 @@ pub async fn run(root: &Path, tweets: usize, commits: usize, rounds: usize) {
         all.push(round);
     }
     let med = |f: &dyn Fn(&Round) -> Duration| median(all.iter().map(f).collect());
-    let rows: [(&str, &dyn Fn(&Round) -> [Duration; 2]); 3] = [
-        ("ingest, commits of 1,000 tweets", &|r: &Round| r.ingest),
-        ("replication to an empty durable peer", &|r: &Round| {
-            r.replication
-        }),
-        ("catch-up, one-tweet commits", &|r: &Round| r.catch_up),
+    type Pick = fn(&Round) -> [Duration; 2];
+    let rows: [(&str, Pick, Pick); 3] = [
+        (
+            "ingest, commits of 1,000 tweets",
+            |r| r.ingest,
+            |r| r.ingest_cpu,
+        ),
+        (
+            "replication to an empty durable peer",
+            |r| r.replication,
+            |r| r.replication_cpu,
+        ),
+        (
+            "catch-up, one-tweet commits",
+            |r| r.catch_up,
+            |r| r.catch_up_cpu,
+        ),
     ];
     println!(
-        "\n| figure (median of {rounds}) | signed | unsigned | signed/unsigned time | per-round ratios |"
+        "\n| figure (median of {rounds}) | signed | unsigned | signed/unsigned time | per-round ratios | CPU signed | CPU unsigned | CPU ratio |"
     );
-    println!("|---|---:|---:|---:|---|");
-    for (name, pick) in rows {
-        let signed = med(&|r| pick(r)[0]);
-        let unsigned = med(&|r| pick(r)[1]);
+    println!("|---|---:|---:|---:|---|---:|---:|---:|");
+    for (name, wall, cpu) in rows {
         let ratios: Vec<String> = all
             .iter()
             .map(|r| {
-                let [s, u] = pick(r);
+                let [s, u] = wall(r);
                 format!("{:.3}", s.as_secs_f64() / u.as_secs_f64())
             })
             .collect();
+        let [signed, unsigned] = [0, 1].map(|i| med(&|r| wall(r)[i]));
+        let [cpu_signed, cpu_unsigned] = [0, 1].map(|i| med(&|r| cpu(r)[i]));
         println!(
-            "| {name} | {} | {} | {:.3} | {} |",
+            "| {name} | {} | {} | {:.3} | {} | {} | {} | {:.3} |",
             secs(signed),
             secs(unsigned),
             signed.as_secs_f64() / unsigned.as_secs_f64(),
-            ratios.join(", ")
+            ratios.join(", "),
+            secs(cpu_signed),
+            secs(cpu_unsigned),
+            cpu_signed.as_secs_f64() / cpu_unsigned.as_secs_f64(),
         );
     }
     println!(
