@@ -107,6 +107,8 @@ pub struct ReplicaActor {
     signs: bool,
     /// The writer rule of an owned CDVCS, once judged (see `authors.rs`).
     writers: Option<crate::crdt::authorship::Writers>,
+    /// The keys received commits name as authors, decoded once (see `authors.rs`).
+    author_keys: crate::crdt::authorship::AuthorKeys,
 }
 
 impl ReplicaActor {
@@ -146,6 +148,7 @@ impl ReplicaActor {
             author,
             signs: true,
             writers: None,
+            author_keys: Default::default(),
         })
     }
 
@@ -276,7 +279,7 @@ impl ReplicaActor {
                 }
             })
             .collect();
-        if let Err(e) = self.check_authors(&commits) {
+        if let Err(e) = self.check_own(&commits) {
             return Box::pin(fut::ready(Err(e)));
         }
         let mut batch = self.batch_for(&commits, &op.heads);
