@@ -2,8 +2,13 @@
 //! growing size, whole-graph history, delta computation, and bytes of memory per commit, each
 //! against a plain `HashMap<Id, Vec<Id>>` baseline measured in the same run.
 //!
-//! `cargo bench --bench crdt` (full: 10^3, 10^5, 10^6 commits); `BENCH_QUICK=1` for a few
-//! seconds' run (10^3, 10^4). Prints markdown table rows for BENCHMARKS.md.
+//! Then signed history (issue 15): signing and verifying one commit — the signature check,
+//! the writer rule's judgement in an owned CDVCS — and Ed25519 batch verification against
+//! one-by-one checks, in the same run.
+//!
+//! `cargo bench --bench crdt` (full: 10^3, 10^5, 10^6 commits; 10^4 signed commits);
+//! `BENCH_QUICK=1` for a few seconds' run (10^3, 10^4; 500 signed commits). Prints markdown
+//! table rows for BENCHMARKS.md.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::{HashMap, HashSet};
@@ -12,7 +17,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use replikativ::Id;
-use replikativ::crdt::{Cdvcs, CdvcsOp};
+use replikativ::crdt::authorship::{AuthorKeys, Authorship, Writers, authorship, grant_write};
+use replikativ::crdt::{Cdvcs, CdvcsOp, Commit, CrdtKey, EncodedCommit, Transaction};
+use replikativ::identity::Keypair;
 
 /// Counts live heap bytes, to measure memory per commit.
 struct Counting;
@@ -172,5 +179,211 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for &n in sizes {
         bench(n, ops);
+    }
+    verification(if quick { 500 } else { 10_000 });
+}
+
+/// A chain of `n` commits by `by` (its key the author) on top of `parent`, each with one
+/// transaction, signed when `sign`.
+fn chain(parent: Id, n: usize, by: &Keypair, author: &str, sign: bool) -> Vec<EncodedCommit> {
+    let mut parent = parent;
+    (0..n)
+        .map(|i| {
+            let c = Commit {
+                parents: vec![parent],
+                transactions: vec![Transaction {
+                    op: "add-tweet".into(),
+                    params: id(i as u64),
+                }],
+                author: author.to_owned(),
+                ts: i as i64,
+            }
+            .encode();
+            let c = if sign { c.signed(by) } else { c };
+            parent = c.id;
+            c
+        })
+        .collect()
+}
+
+/// What a commit signature signs (`authorship`'s message; checked below against the
+/// product's own verification of the same signatures).
+fn signed_message(id: &Id) -> Vec<u8> {
+    let mut m = b"replikativ commit signature v1\0".to_vec();
+    m.extend_from_slice(id.as_bytes());
+    m
+}
+
+/// Per commit: signing, the signature check (`authorship`), the writer rule's judgement in
+/// an owned CDVCS (`Writers::judge`), and the unsigned baseline; then Ed25519 batch
+/// verification of the same signatures against one-by-one `verify_strict`.
+fn verification(n: usize) {
+    use ed25519_dalek::{Signature, VerifyingKey};
+
+    let owner = Keypair::from_seed([1; 32]);
+    let writer = Keypair::from_seed([2; 32]);
+    let owned = CrdtKey::new(owner.public().to_string(), uuid::Uuid::from_u128(0x15));
+    let open = CrdtKey::new("mail:bench@replikativ.io", uuid::Uuid::from_u128(0x15));
+
+    // Owned: the root, the owner's grant to the writer, then n commits by the writer.
+    let root = Commit::root(&owned);
+    let (grant, _) = grant_write(&writer.public());
+    let grant = Commit {
+        parents: vec![root.id],
+        transactions: vec![grant],
+        author: owner.public().to_string(),
+        ts: 0,
+    }
+    .encode()
+    .signed(&owner);
+    let unsigned = chain(grant.id, n, &writer, &writer.public().to_string(), false);
+    let t = Instant::now();
+    let signed: Vec<EncodedCommit> = unsigned.into_iter().map(|c| c.signed(&writer)).collect();
+    let sign_t = t.elapsed();
+    let mut rule = Writers::new(&owned);
+    let who = authorship(&owned, &root.id, &root.commit, None).expect("root");
+    rule.judge(&root.id, &root.commit, who)
+        .expect("root judged");
+    let who =
+        authorship(&owned, &grant.id, &grant.commit, grant.signature.as_ref()).expect("grant");
+    rule.judge(&grant.id, &grant.commit, who)
+        .expect("grant judged");
+
+    let t = Instant::now();
+    let whos: Vec<Authorship> = signed
+        .iter()
+        .map(|c| authorship(&owned, &c.id, &c.commit, c.signature.as_ref()).expect("signed"))
+        .collect();
+    let check_t = t.elapsed();
+    assert!(
+        whos.iter()
+            .all(|w| *w == Authorship::Signed(writer.public()))
+    );
+    // What a replica does: the author's key decoded once per batch.
+    let t = Instant::now();
+    let mut keys = AuthorKeys::default();
+    keys.learn(signed.iter().map(|c| c.commit.author.as_str()));
+    for c in &signed {
+        let who = keys.authorship(&owned, &c.id, &c.commit, c.signature.as_ref());
+        assert_eq!(black_box(who), Ok(Authorship::Signed(writer.public())));
+    }
+    let cached_t = t.elapsed();
+    let t = Instant::now();
+    for (c, who) in signed.iter().zip(&whos) {
+        rule.judge(&c.id, &c.commit, *who)
+            .expect("a granted writer");
+    }
+    let judge_t = t.elapsed();
+
+    // The baseline: the same commits unsigned, by an author name, in an open CDVCS.
+    let plain = chain(Commit::root(&open).id, n, &writer, "bench", false);
+    let t = Instant::now();
+    for c in &plain {
+        let who = authorship(&open, &c.id, &c.commit, None).expect("unsigned in an open CDVCS");
+        assert_eq!(black_box(who), Authorship::Unsigned);
+    }
+    let unsigned_t = t.elapsed();
+
+    println!("\n| signed history, {n} commits | µs per commit |");
+    println!("|---|---:|");
+    println!(
+        "| sign (`EncodedCommit::signed`) | {:.2} |",
+        per(sign_t, n) / 1e3
+    );
+    println!(
+        "| signature check (`authorship`, signed, owned CDVCS) | {:.2} |",
+        per(check_t, n) / 1e3
+    );
+    println!(
+        "| signature check, author keys decoded once (`AuthorKeys::authorship`, as a replica checks) | {:.2} |",
+        per(cached_t, n) / 1e3
+    );
+    println!(
+        "| writer rule (`Writers::judge`, a granted writer) | {:.3} |",
+        per(judge_t, n) / 1e3
+    );
+    println!(
+        "| check + judgement, as a replica does both | {:.2} |",
+        (per(cached_t, n) + per(judge_t, n)) / 1e3
+    );
+    println!(
+        "| baseline: `authorship` of an unsigned commit, open CDVCS | {:.3} |",
+        per(unsigned_t, n) / 1e3
+    );
+
+    // Batch verification of the same signatures (one author, as in a catch-up).
+    let key = VerifyingKey::from_bytes(writer.public().as_bytes()).expect("a valid key");
+    let messages: Vec<Vec<u8>> = signed.iter().map(|c| signed_message(&c.id)).collect();
+    let sigs: Vec<Signature> = signed
+        .iter()
+        .map(|c| Signature::from_bytes(&c.signature.expect("signed")))
+        .collect();
+    let t = Instant::now();
+    for (m, s) in messages.iter().zip(&sigs) {
+        key.verify_strict(m, s).expect("valid");
+    }
+    let strict_t = t.elapsed();
+    let t = Instant::now();
+    for (m, s) in messages.iter().zip(&sigs) {
+        VerifyingKey::from_bytes(writer.public().as_bytes())
+            .expect("a valid key")
+            .verify_strict(m, s)
+            .expect("valid");
+    }
+    let strict_decode_t = t.elapsed();
+    println!(
+        "| `verify_strict` alone, key decoded once | {:.2} |",
+        per(strict_t, n) / 1e3
+    );
+    println!(
+        "| `verify_strict` with the key decoded per signature | {:.2} |",
+        per(strict_decode_t, n) / 1e3
+    );
+
+    println!(
+        "\n| batch size | `verify_batch` µs/signature | + checks for `verify_strict`'s verdicts µs/signature | one-by-one `verify_strict` µs/signature | batch / one-by-one | batch + checks / one-by-one |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|");
+    let one = per(strict_t, n);
+    for size in [16, 64, 256, 1024] {
+        if size > n {
+            continue;
+        }
+        let chunks = n / size;
+        let keys = vec![key; size];
+        let t = Instant::now();
+        for c in 0..chunks {
+            let range = c * size..(c + 1) * size;
+            let ms: Vec<&[u8]> = messages[range.clone()].iter().map(Vec::as_slice).collect();
+            ed25519_dalek::verify_batch(&ms, &sigs[range], &keys).expect("a valid batch");
+        }
+        let batch_t = t.elapsed();
+        // What `verify_strict` refuses and the batch equation would not: a key or an R of
+        // small order, a non-canonical R, and (the batch's random coefficients can cancel a
+        // torsion component) any R with a torsion component. The key is checked once.
+        let t = Instant::now();
+        assert!(!key.is_weak());
+        for c in 0..chunks {
+            let range = c * size..(c + 1) * size;
+            for s in &sigs[range.clone()] {
+                let r = curve25519_dalek::edwards::CompressedEdwardsY(s.r_bytes().to_owned());
+                let point = r.decompress().expect("R on the curve");
+                assert!(
+                    point.compress() == r && !point.is_small_order() && point.is_torsion_free()
+                );
+            }
+            let ms: Vec<&[u8]> = messages[range.clone()].iter().map(Vec::as_slice).collect();
+            ed25519_dalek::verify_batch(&ms, &sigs[range], &keys).expect("a valid batch");
+        }
+        let checked_t = t.elapsed();
+        let done = chunks * size;
+        println!(
+            "| {size} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            per(batch_t, done) / 1e3,
+            per(checked_t, done) / 1e3,
+            one / 1e3,
+            per(batch_t, done) / one,
+            per(checked_t, done) / one,
+        );
     }
 }

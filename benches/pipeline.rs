@@ -7,7 +7,11 @@
 //! 4. peak RSS of ingest + live replication (child processes), vs raw redb;
 //! 5. the handshake: time to connect and authenticate to a listener, and the payload of a
 //!    reconnect with nothing new, over `ws://` and `wss://` (runs with `reconnect`, or alone
-//!    as `handshake`).
+//!    as `handshake`);
+//! 6. signed history (`signed`): ingest, replication, and catch-up of one-tweet commits, with
+//!    signed and with unsigned commits in the same run, rounds alternating the order (3 rounds
+//!    of 10^5 tweets and 10^5 one-tweet commits; quick: 1 round of 5,000 and 1,000;
+//!    `BENCH_ROUNDS` and `BENCH_COMMITS` override the rounds and the one-tweet commits).
 //!
 //! `BENCH_QUICK=1`: 5,000 tweets (10^4 for peak RSS), histories 10 and 10^3 (seconds, for CI). Default: 10^5
 //! tweets, histories to 10^5. `BENCH_FULL=1`: 10^6 tweets and a 10^6-commit history.
@@ -25,6 +29,8 @@ mod memory;
 mod reconnect;
 #[path = "pipeline/replication.rs"]
 mod replication;
+#[path = "pipeline/signed.rs"]
+mod signed;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -67,8 +73,16 @@ fn main() {
         vec![0, 10, 1_000]
     };
     let memory_tweets = if quick { 10_000 } else { 1_000_000 };
+    let one_tweet_commits = std::env::var("BENCH_COMMITS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(if quick { 1_000 } else { 100_000 });
+    let rounds = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(if quick { 1 } else { 3 });
 
-    // `BENCH_ONLY=ingest,replication,reconnect,handshake,memory` runs a subset (replication needs ingest).
+    // `BENCH_ONLY=ingest,replication,reconnect,handshake,memory,signed` runs a subset (replication needs ingest).
     let only = std::env::var("BENCH_ONLY").ok();
     let runs = |part: &str| {
         only.as_deref()
@@ -103,6 +117,9 @@ fn main() {
         if runs("reconnect") || runs("handshake") {
             let connections = if quick { 200 } else { 1_000 };
             handshake::run(&root.join("handshake"), connections).await;
+        }
+        if runs("signed") {
+            signed::run(root, tweets, one_tweet_commits, rounds).await;
         }
     });
     if runs("memory") {

@@ -90,6 +90,7 @@ pub struct NodeBuilder {
     apps: Vec<ChildSpec>,
     slow_peer_timeout: Duration,
     key: Option<Keypair>,
+    unsigned_author: Option<String>,
     tls: TlsSettings,
     trust: crate::peer::trust::TrustConfig,
     admin_token: Option<String>,
@@ -124,6 +125,7 @@ impl Node {
             apps: Vec::new(),
             slow_peer_timeout: crate::peer::connection::SLOW_PEER_TIMEOUT,
             key: None,
+            unsigned_author: None,
             tls: TlsSettings::default(),
             trust: Default::default(),
             admin_token: None,
@@ -249,6 +251,15 @@ impl NodeBuilder {
         self
     }
 
+    /// Benchmark baseline only: commits as before signing existed — an author name, no
+    /// signature. Replicas accept such commits in open CDVCSs only (an owned CDVCS refuses
+    /// them); the product always signs.
+    #[doc(hidden)]
+    pub fn unsigned_commits_for_benchmark(mut self, author: impl Into<String>) -> Self {
+        self.unsigned_author = Some(author.into());
+        self
+    }
+
     /// Adds a subtree of the user's own (e.g. a collector) after the node's own subtrees; it
     /// is started last and stopped first.
     pub fn child(mut self, spec: ChildSpec) -> Self {
@@ -271,6 +282,7 @@ impl NodeBuilder {
             handle.clone(),
             restart_backoff(),
             identity.clone(),
+            self.unsigned_author.take(),
         ));
         let peers = Arc::new(PeerContext::new(
             handle.clone(),

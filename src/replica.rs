@@ -103,8 +103,12 @@ pub struct ReplicaActor {
     signer: Keypair,
     /// The signer's public key as commits name their author.
     author: String,
+    /// Whether this node signs its commits: always, but in the benchmark baseline.
+    signs: bool,
     /// The writer rule of an owned CDVCS, once judged (see `authors.rs`).
     writers: Option<crate::crdt::authorship::Writers>,
+    /// The keys received commits name as authors, decoded once (see `authors.rs`).
+    author_keys: crate::crdt::authorship::AuthorKeys,
 }
 
 impl ReplicaActor {
@@ -142,8 +146,20 @@ impl ReplicaActor {
             store,
             signer,
             author,
+            signs: true,
             writers: None,
+            author_keys: Default::default(),
         })
+    }
+
+    /// Benchmark baseline only: with `Some(author)`, commits as before signing existed — that
+    /// author name, no signature (see `NodeBuilder::unsigned_commits_for_benchmark`).
+    pub(crate) fn unsigned_for_benchmark(mut self, author: Option<String>) -> ReplicaActor {
+        if let Some(author) = author {
+            self.author = author;
+            self.signs = false;
+        }
+        self
     }
 
     fn key(&self) -> &CrdtKey {
@@ -256,14 +272,14 @@ impl ReplicaActor {
         let commits: Vec<EncodedCommit> = commits
             .into_iter()
             .map(|c| {
-                if c.commit.is_deterministic_merge() {
+                if c.commit.is_deterministic_merge() || !self.signs {
                     c
                 } else {
                     c.signed(&self.signer)
                 }
             })
             .collect();
-        if let Err(e) = self.check_authors(&commits) {
+        if let Err(e) = self.check_own(&commits) {
             return Box::pin(fut::ready(Err(e)));
         }
         let mut batch = self.batch_for(&commits, &op.heads);

@@ -55,15 +55,18 @@ pub struct Replicas {
 
 impl Replicas {
     /// An empty registry over `store`; its replicas restart with `backoff` and sign this
-    /// node's commits with `signer`.
+    /// node's commits with `signer` (unless `unsigned_author`: the benchmark baseline, see
+    /// `NodeBuilder::unsigned_commits_for_benchmark`).
     pub(crate) fn new(
         store: StoreHandle,
         backoff: replikativ_actors::BackoffPolicy,
         signer: crate::identity::Keypair,
+        unsigned_author: Option<String>,
     ) -> Replicas {
         let loader = store.clone();
         let pool = Pool::new("replicas", move |shared: Arc<ReplicaShared>| {
             ReplicaActor::load(shared, loader.clone(), signer.clone())
+                .map(|actor| actor.unsigned_for_benchmark(unsigned_author.clone()))
         })
         .slots(|shared: &Arc<ReplicaShared>| shared.slot())
         .children(|c| c.restart(Restart::Permanent).backoff(backoff))

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use replikativ::crdt::{Cdvcs, CrdtKey, Transaction};
 use replikativ::id::Id;
+use replikativ::identity::Keypair;
 use replikativ::node::Node;
 use replikativ::peer::tls::{ClientTls, ServerTls};
 use replikativ::replica::ReplicaShared;
@@ -69,9 +70,43 @@ pub fn txs(values: Vec<Vec<u8>>) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// How a node authors its commits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Authoring {
+    /// The product: author = the node's key, every commit signed.
+    Signed,
+    /// The baseline: commits as before signing existed (author `bench`, no signature), which
+    /// replicas accept in an open CDVCS such as [`key`].
+    Unsigned,
+}
+
+impl Authoring {
+    /// Both, in the order a round `r` (from 0) runs them: alternating which goes first.
+    pub fn order(r: usize) -> [Authoring; 2] {
+        if r.is_multiple_of(2) {
+            [Authoring::Signed, Authoring::Unsigned]
+        } else {
+            [Authoring::Unsigned, Authoring::Signed]
+        }
+    }
+
+    /// `signed` / `unsigned`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Authoring::Signed => "signed",
+            Authoring::Unsigned => "unsigned",
+        }
+    }
+}
+
 /// Starts a node on `dir`, optionally listening and/or dialling `connect`.
 pub async fn start_node(name: &str, dir: &Path, listen: bool, connect: Option<&str>) -> Node {
     start_node_tls(name, dir, listen, connect, None).await
+}
+
+/// [`start_node`] whose commits are authored as `authoring` says.
+pub async fn start_node_as(name: &str, dir: &Path, authoring: Authoring) -> Node {
+    start_node_with(name, dir, false, None, None, authoring).await
 }
 
 /// A node's TLS: its listener's certificate and the roots it verifies dialled peers against.
@@ -90,9 +125,20 @@ pub async fn start_node_tls(
     connect: Option<&str>,
     tls: Option<&NodeTls>,
 ) -> Node {
+    start_node_with(name, dir, listen, connect, tls, Authoring::Signed).await
+}
+
+async fn start_node_with(
+    name: &str,
+    dir: &Path,
+    listen: bool,
+    connect: Option<&str>,
+    tls: Option<&NodeTls>,
+    authoring: Authoring,
+) -> Node {
     let t = Instant::now();
     loop {
-        match try_start(name, dir, listen, connect, tls).await {
+        match try_start(name, dir, listen, connect, tls, authoring).await {
             Ok(node) => return node,
             Err(replikativ::node::NodeError::Store(e))
                 if matches!(*e, replikativ::store::StoreError::InUse { .. })
@@ -111,8 +157,12 @@ async fn try_start(
     listen: bool,
     connect: Option<&str>,
     tls: Option<&NodeTls>,
+    authoring: Authoring,
 ) -> Result<Node, replikativ::node::NodeError> {
     let mut b = Node::builder().name(name).store_dir(dir).cdvcs(key());
+    if authoring == Authoring::Unsigned {
+        b = b.unsigned_commits_for_benchmark("bench");
+    }
     if listen {
         b = b.listen("127.0.0.1:0");
     }
@@ -214,8 +264,23 @@ pub fn wire_bytes(node: &Node) -> u64 {
 /// `dir`, with the layout a replica persists (commit values, graph entries, heads), 10^4
 /// commits per transaction. Building the history is not what is measured.
 pub fn build_history(dir: &Path, n: usize) -> Vec<Id> {
+    build_history_of(dir, n, None, |i| {
+        encode_params(&serde_json::json!({"id": i.to_string(), "text": format!("tweet {i}")}))
+    })
+}
+
+/// [`build_history`] with the params of commit `i` from `params(i)`, signed by `signer` (its
+/// key is the author; the signature stored beside each commit as a replica stores it), or
+/// unsigned by author `history` as before signing existed.
+pub fn build_history_of(
+    dir: &Path,
+    n: usize,
+    signer: Option<&Keypair>,
+    mut params: impl FnMut(usize) -> Vec<u8>,
+) -> Vec<Id> {
     let store = Store::open(dir).expect("open store");
     let k = key();
+    let author = signer.map_or_else(|| "history".to_string(), |s| s.public().to_string());
     let (mut state, root) = Cdvcs::new(&k);
     let enc = |v: &Vec<Id>| rmp_serde::to_vec(v).expect("encode");
     let mut batch = WriteBatch::new();
@@ -226,20 +291,25 @@ pub fn build_history(dir: &Path, n: usize) -> Vec<Id> {
     );
     batch.put_state(keys::meta(&k.user, &k.id), b"cdvcs".to_vec());
     for i in 0..n {
-        let params =
-            encode_params(&serde_json::json!({"id": i.to_string(), "text": format!("tweet {i}")}));
         let tx = Transaction {
             op: ADD_TWEET.into(),
-            params: batch.put_value(params),
+            params: batch.put_value(params(i)),
         };
         let (commit, op) = state
-            .prepare_commit("history", i as i64, vec![tx])
+            .prepare_commit(&author, i as i64, vec![tx])
             .expect("prepare");
+        let commit = match signer {
+            Some(key) => commit.signed(key),
+            None => commit,
+        };
         batch.put_value(commit.bytes.clone());
         batch.put_state(
             keys::graph_entry(&k.user, &k.id, &commit.id),
             enc(&commit.commit.parents),
         );
+        if let Some(signature) = &commit.signature {
+            batch.put_state(keys::commit_signature(&commit.id), signature.to_vec());
+        }
         state.downstream(&op).expect("apply");
         if (i + 1) % 10_000 == 0 || i + 1 == n {
             let heads: Vec<Id> = state.heads().iter().copied().collect();

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use redb::{Durability, TableDefinition};
 
-use crate::common::{TweetGen, key, secs, start_node, thousands, txs};
+use crate::common::{Authoring, TweetGen, key, secs, start_node_as, thousands, txs};
 
 /// Tweets per commit (and per raw transaction).
 pub const PER_COMMIT: usize = 1_000;
@@ -22,7 +22,12 @@ pub struct Ingest {
 /// Ingests `n` tweets into a node stored in `dir` (left there for the replication run).
 /// Generating and encoding the tweets is outside both timings.
 pub async fn node_ingest(dir: &Path, n: usize) -> (Duration, u64) {
-    let node = start_node("ingest", dir, false, None).await;
+    node_ingest_as(dir, n, Authoring::Signed).await
+}
+
+/// [`node_ingest`] by a node authoring its commits as `authoring` says.
+pub async fn node_ingest_as(dir: &Path, n: usize, authoring: Authoring) -> (Duration, u64) {
+    let node = start_node_as("ingest", dir, authoring).await;
     let stage = node.stage();
     let k = key();
     let mut source = TweetGen::new();

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use crate::crdt::commit::{Commit, CrdtKey, Transaction};
 use crate::id::Id;
-use crate::identity::{Keypair, PublicKey};
+use crate::identity::{Keypair, PublicKey, Verifier};
 
 /// The op of a transaction granting write access (params: the grantee key's id).
 pub const GRANT_WRITE: &str = "cdvcs/grant-write";
@@ -162,15 +162,69 @@ pub fn authorship(
     commit: &Commit,
     signature: Option<&Signature>,
 ) -> Result<Authorship, Refusal> {
+    decide(crdt, id, commit, signature, || commit.author.parse().ok())
+}
+
+/// At most this many author keys are kept decoded (a replica sees few authors; a peer
+/// naming many is refused at its first bad signature, and the cache starts over when full).
+const AUTHOR_KEYS_MAX: usize = 1024;
+
+/// The keys commits name as their authors, decoded once: [`authorship`] decodes the
+/// author's key for every commit (a point decompression, about a tenth of a signature
+/// check), while a replica receives many commits by few authors.
+#[derive(Debug, Default)]
+pub struct AuthorKeys {
+    /// Per author text, its key (`None`: the author is not a key).
+    keys: HashMap<String, Option<Verifier>>,
+}
+
+impl AuthorKeys {
+    /// Decodes the keys of `authors` not decoded yet.
+    pub fn learn<'a>(&mut self, authors: impl IntoIterator<Item = &'a str>) {
+        for author in authors {
+            if !self.keys.contains_key(author) {
+                if self.keys.len() >= AUTHOR_KEYS_MAX {
+                    self.keys.clear();
+                }
+                self.keys.insert(author.to_owned(), author.parse().ok());
+            }
+        }
+    }
+
+    /// Exactly [`authorship`], with the author's key decoded here when [`AuthorKeys::learn`]
+    /// has seen it.
+    pub fn authorship(
+        &self,
+        crdt: &CrdtKey,
+        id: &Id,
+        commit: &Commit,
+        signature: Option<&Signature>,
+    ) -> Result<Authorship, Refusal> {
+        decide(crdt, id, commit, signature, || {
+            match self.keys.get(&commit.author) {
+                Some(key) => *key,
+                None => commit.author.parse().ok(),
+            }
+        })
+    }
+}
+
+/// [`authorship`] with the author's key from `author_key` (asked only when needed).
+fn decide(
+    crdt: &CrdtKey,
+    id: &Id,
+    commit: &Commit,
+    signature: Option<&Signature>,
+    author_key: impl FnOnce() -> Option<Verifier>,
+) -> Result<Authorship, Refusal> {
     let without_author = commit.is_deterministic_merge()
         || (commit.parents.is_empty() && Commit::root(crdt).id == *id);
     if without_author && signature.is_none() {
         return Ok(Authorship::Nobody);
     }
-    let author: Option<PublicKey> = commit.author.parse().ok();
-    match (signature, author) {
+    match (signature, author_key()) {
         (Some(sig), Some(key)) if key.verifies(&signed_message(id), sig) => {
-            Ok(Authorship::Signed(key))
+            Ok(Authorship::Signed(key.public()))
         }
         (Some(_), Some(_)) => Err(Refusal::BadSignature {
             id: *id,

@@ -360,3 +360,65 @@ proptest! {
         prop_assert_eq!(&judge_in(&steps, &order), &expected);
     }
 }
+
+/// A replica checks with the authors' keys decoded once (`AuthorKeys`): the same verdict as
+/// `authorship` for every kind of commit, whether the cache has learned the author or not,
+/// and after it started over.
+#[test]
+fn decoded_author_keys_give_the_verdicts_of_authorship() {
+    let (a, b) = (key(1), key(2));
+    let open = open_crdt();
+    let owned = owned_by(&a);
+    let p = [Id::of(b"p")];
+    let (id, commit, sig) = made(&p, &a.public().to_string(), note(), Some(&a));
+    let (id2, legacy, _) = made(&p, "replikativ", note(), None);
+    let (id3, junk, _) = made(&p, "ed25519:not-a-key", note(), None);
+    let root = Commit::root(&owned);
+    let merge = Commit::merge_of(vec![Id::of(b"x"), Id::of(b"y")]).encode();
+    // (crdt, id, commit, signature, expected verdict: Ok(author) / the refusal's kind)
+    type Case<'a> = (&'a CrdtKey, Id, &'a Commit, Option<Signature>, &'a str);
+    let cases: Vec<Case> = vec![
+        (&open, id, &commit, sig, "signed by a"),
+        (&owned, id, &commit, sig, "signed by a"),
+        (&open, id, &commit, Some(sign(&b, &id)), "bad signature"),
+        (&open, id, &commit, None, "unsigned"),
+        (
+            &open,
+            id2,
+            &legacy,
+            Some(sign(&a, &id2)),
+            "author not a key",
+        ),
+        (&open, id2, &legacy, None, "unsigned, accepted"),
+        (&owned, id2, &legacy, None, "unsigned"),
+        (&open, id3, &junk, Some(sign(&a, &id3)), "author not a key"),
+        (&owned, root.id, &root.commit, None, "nobody"),
+        (&owned, merge.id, &merge.commit, None, "nobody"),
+    ];
+    let kind = |r: &Result<Authorship, Refusal>| match r {
+        Ok(Authorship::Signed(k)) if *k == a.public() => "signed by a",
+        Ok(Authorship::Unsigned) => "unsigned, accepted",
+        Ok(Authorship::Nobody) => "nobody",
+        Err(Refusal::BadSignature { .. }) => "bad signature",
+        Err(Refusal::Unsigned { .. }) => "unsigned",
+        Err(Refusal::AuthorNotAKey { .. }) => "author not a key",
+        _ => "other",
+    };
+    let mut learned = AuthorKeys::default();
+    learned.learn(cases.iter().map(|c| c.2.author.as_str()));
+    let unlearned = AuthorKeys::default();
+    // Filled past its bound: it starts over and still answers.
+    let mut overflowed = AuthorKeys::default();
+    let many: Vec<String> = (0..=AUTHOR_KEYS_MAX)
+        .map(|i| format!("author {i}"))
+        .collect();
+    overflowed.learn(cases.iter().map(|c| c.2.author.as_str()));
+    overflowed.learn(many.iter().map(String::as_str));
+    for (crdt, id, commit, sig, expected) in &cases {
+        let plain = authorship(crdt, id, commit, sig.as_ref());
+        assert_eq!(kind(&plain), *expected, "authorship of {expected}");
+        for keys in [&learned, &unlearned, &overflowed] {
+            assert_eq!(keys.authorship(crdt, id, commit, sig.as_ref()), plain);
+        }
+    }
+}
