@@ -37,6 +37,7 @@ use crate::replicas::{RegistryError, Replicas};
 use crate::stage::Stage;
 use crate::store::{Store, StoreError, StoreHandle};
 
+mod measure;
 mod realizers;
 mod tls;
 mod trust;
@@ -108,11 +109,6 @@ pub struct Node {
 }
 
 impl Node {
-    /// The node's operations endpoints (add an application's counters to `/metrics`).
-    pub fn ops(&self) -> &Arc<crate::ops::Ops> {
-        &self.ops
-    }
-
     /// A builder with defaults: in-memory store, no listener, no peers.
     pub fn builder() -> NodeBuilder {
         NodeBuilder {
@@ -248,15 +244,6 @@ impl NodeBuilder {
     /// The node's key; by default `node.key` beside the store, made on first start.
     pub fn key(mut self, key: Keypair) -> Self {
         self.key = Some(key);
-        self
-    }
-
-    /// Benchmark baseline only: commits as before signing existed — an author name, no
-    /// signature. Replicas accept such commits in open CDVCSs only (an owned CDVCS refuses
-    /// them); the product always signs.
-    #[doc(hidden)]
-    pub fn unsigned_commits_for_benchmark(mut self, author: impl Into<String>) -> Self {
-        self.unsigned_author = Some(author.into());
         self
     }
 

@@ -36,14 +36,6 @@ impl NodeBuilder {
         self
     }
 
-    /// Whether the node keeps the measurements behind `/metrics` that cost something while it
-    /// works: the duration of each durable group commit, bytes per connection and each
-    /// peer's lag (default on; off, those series stay at zero). For measuring their cost.
-    pub fn metrics(mut self, on: bool) -> Self {
-        self.metrics = on;
-        self
-    }
-
     /// Lets web pages of `origin` (`scheme://host[:port]`) open websockets to the node.
     pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
         self.trust.allow_origin(origin.into());
