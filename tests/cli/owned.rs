@@ -147,7 +147,17 @@ fn an_owned_cdvcs_takes_only_its_owner_and_the_keys_it_granted() {
     // and `verify` flag each one as concurrent with the revoke.
     let before_sync = run_json(&["log", "--store", "a", "--user", &owner], cwd);
     assert_eq!(before_sync["concurrent_with_revoke"], serde_json::json!([]));
-    sync_into(&cwd.join("a"), &cwd.join("b"), &owner, "b.pem", cwd);
+    {
+        use replikativ::identity::Keypair;
+        let crdt = replikativ::crdt::CrdtKey::new(
+            owner.as_str(),
+            replikativ::cli::args::DEFAULT_CDVCS.parse().expect("uuid"),
+        );
+        // The stores were copied with one node.key: each node runs on a key of its own.
+        let a_key = Keypair::generate().expect("key");
+        let b_key = Keypair::read(&cwd.join("b.pem")).expect("key");
+        crate::common::exchange::exchange(&cwd.join("a"), a_key, &cwd.join("b"), b_key, &crdt);
+    }
     let log = run_json(&["log", "--store", "a", "--user", &owner], cwd);
     let flagged = log["concurrent_with_revoke"].as_array().expect("flags");
     let writers_commits = commits_by(&cwd.join("b"), &owner, &writer);
@@ -207,58 +217,6 @@ fn commits_by(store: &Path, owner: &str, author: &str) -> Vec<String> {
         .collect();
     ids.sort();
     ids
-}
-
-/// Brings the commits of stopped store `from` into stopped store `into` over a websocket: a
-/// node on `into` (its own key) listens, a node on `from` (key file `key`) connects; done when
-/// `into` holds every head of `from`.
-fn sync_into(into: &Path, from: &Path, owner: &str, key: &str, cwd: &Path) {
-    use crate::common::wait::wait_until;
-    use replikativ::Node;
-    use replikativ::crdt::CrdtKey;
-    use replikativ::identity::Keypair;
-    use replikativ::node::StoreLocation;
-    use std::time::Duration;
-    let crdt = CrdtKey::new(
-        owner,
-        replikativ::cli::args::DEFAULT_CDVCS.parse().expect("uuid"),
-    );
-    let key = Keypair::read(&cwd.join(key)).expect("key");
-    actix_rt::System::new().block_on(async {
-        let server = Node::builder()
-            .name("into")
-            .store(StoreLocation::Dir(into.to_path_buf()))
-            .listen("127.0.0.1:0")
-            .cdvcs(crdt.clone())
-            .start()
-            .await
-            .expect("start into");
-        let addr = server.listen_addr().expect("listening");
-        let client = Node::builder()
-            .name("from")
-            .store(StoreLocation::Dir(from.to_path_buf()))
-            .key(key)
-            .connect(format!("ws://{addr}/"))
-            .cdvcs(crdt.clone())
-            .start()
-            .await
-            .expect("start from");
-        let wanted = client.stage().heads(&crdt).await.expect("heads");
-        let replica = server.replica(&crdt).expect("replica");
-        wait_until(
-            "the server holds every head of the client",
-            Duration::from_secs(30),
-            || {
-                let state = replica.state();
-                let held = state.read().expect("state");
-                wanted.iter().all(|h| held.contains(h))
-            },
-            || format!("waiting for {wanted:?}"),
-        )
-        .await;
-        client.shutdown().await;
-        server.shutdown().await;
-    });
 }
 
 /// `verify` checks every stored signature: a signature record replaced by another key's

@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod cli_support;
 pub mod committed;
+pub mod exchange;
 pub mod http;
 pub mod nodes;
 pub mod proxy;
