@@ -132,6 +132,17 @@ impl Unpacked {
     pub fn total_bytes(&self) -> usize {
         self.data.len()
     }
+
+    /// What decoding a pack of `values` gives, made from the values themselves.
+    pub fn from_values(values: &[&[u8]]) -> Unpacked {
+        let mut data = Vec::with_capacity(values.iter().map(|v| v.len()).sum());
+        let mut ends = Vec::with_capacity(values.len());
+        for v in values {
+            data.extend_from_slice(v);
+            ends.push(data.len());
+        }
+        Unpacked { data, ends }
+    }
 }
 
 /// Packs `values` (in this order) into one compressed pack.
