@@ -19,6 +19,7 @@
 //!   create, write commits, peer-heads hints), the one persistence vocabulary;
 //!   [`checkpoint`]: sources' checkpoints as typed records.
 //! - [`Store::verify`] (`verify.rs`): re-hash everything, report every damaged record.
+//! - [`upgrade`]: rewrite a store of format 1 in format 2 beside it, verify, swap atomically.
 //! - Packs (`packs.rs`, format 2): a batch's values compressed together, read through a small
 //!   cache of decoded packs; `files.rs`: the store file (creating, opening, refusing).
 //!
@@ -62,6 +63,7 @@ mod meta;
 mod open;
 mod packs;
 mod read;
+pub mod upgrade;
 mod verify;
 mod write;
 
