@@ -114,7 +114,15 @@ async fn ingest_and_replicate(root: &std::path::Path, tweets: usize, replicate: 
     {
         ingest::header();
         let ing = ingest::run(&root.join("ingest"), &root.join("raw"), tweets).await;
+        // The baseline's file: the uncompressed values keyed by id, as store format 1 kept them.
+        let raw = ingest::dir_bytes(&root.join("raw"));
         std::fs::remove_dir_all(root.join("raw")).ok();
+        println!(
+            "raw redb file: {:.1} MB, {:.3} of the params, {:.3} of their compact JSON",
+            raw as f64 / 1e6,
+            raw as f64 / ing.payload_bytes as f64,
+            raw as f64 / ing.json_bytes as f64
+        );
         let store = ingest::dir_bytes(&root.join("ingest"));
         println!(
             "store after ingest (every file under the directory): {:.1} MB, \
