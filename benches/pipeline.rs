@@ -104,7 +104,7 @@ fn main() {
 
     actix_rt::System::new().block_on(async {
         if runs("ingest") {
-            ingest_and_replicate(root, tweets, runs("replication")).await;
+            ingest_and_replicate(root, tweets, runs("replication"), quick).await;
         }
         if runs("reconnect") {
             reconnect::header();
@@ -127,15 +127,30 @@ fn main() {
     }
 }
 
-async fn ingest_and_replicate(root: &std::path::Path, tweets: usize, replicate: bool) {
+async fn ingest_and_replicate(root: &std::path::Path, tweets: usize, replicate: bool, quick: bool) {
     {
         ingest::header();
         let ing = ingest::run(&root.join("ingest"), &root.join("raw"), tweets).await;
+        // The baseline's file: the uncompressed values keyed by id, as store format 1 kept them.
+        let raw = ingest::dir_bytes(&root.join("raw"));
         std::fs::remove_dir_all(root.join("raw")).ok();
         println!(
-            "store file after ingest: {:.1} MB",
-            common::store_bytes(&root.join("ingest")) as f64 / 1e6
+            "raw redb file: {:.1} MB, {:.3} of the params, {:.3} of their compact JSON",
+            raw as f64 / 1e6,
+            raw as f64 / ing.payload_bytes as f64,
+            raw as f64 / ing.json_bytes as f64
         );
+        let store = ingest::dir_bytes(&root.join("ingest"));
+        println!(
+            "store after ingest (every file under the directory): {:.1} MB, \
+             {:.3} of the params, {:.3} of their compact JSON ({:.1} MB)",
+            store as f64 / 1e6,
+            store as f64 / ing.payload_bytes as f64,
+            store as f64 / ing.json_bytes as f64,
+            ing.json_bytes as f64 / 1e6
+        );
+        ingest::store_size(root, if quick { 10 } else { 100 }).await;
+        ingest::levels();
 
         if !replicate {
             return;

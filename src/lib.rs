@@ -7,6 +7,7 @@
 //! - [`id`]: content ids (BLAKE3-256 of the author's bytes).
 //! - [`crdt`]: pure datatypes (CDVCS, OR-Map, LWW register).
 //! - [`protocol`]: wire messages and their bounded MessagePack codec.
+//! - [`pack`]: many values compressed together (pure; the decoder builds for wasm32).
 //! - [`sync`]: the pure per-connection replication state machine.
 //! - [`store`]: content-addressed values and mutable state over redb; [`store::cdvcs`] is how
 //!   a CDVCS lies in it; [`store::StoreHandle`] is what writers hold; the `StoreActor`.
@@ -95,6 +96,7 @@ pub mod identity;
 pub mod node;
 pub mod oplog;
 pub mod ops;
+pub mod pack;
 pub mod peer;
 pub mod protocol;
 pub mod realize;

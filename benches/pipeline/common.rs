@@ -331,13 +331,6 @@ pub fn forget_hints(dir: &Path) {
     store.write(&batch).expect("delete hints");
 }
 
-/// Size of the store file in `dir`.
-pub fn store_bytes(dir: &Path) -> u64 {
-    std::fs::metadata(dir.join(replikativ::store::FILE_NAME))
-        .map(|m| m.len())
-        .unwrap_or(0)
-}
-
 /// `1234567` → `1,234,567`.
 pub fn thousands(n: u64) -> String {
     let s = n.to_string();

@@ -56,6 +56,12 @@ pub enum Command {
     Peer(PeerArgs),
     /// Re-hash every value of a store and check every CDVCS graph (like `git fsck`).
     Verify(VerifyArgs),
+    /// Operator: rewrite a stopped store of an older format in this build's.
+    ///
+    /// Writes the new store beside the old one, verifies it, swaps it in atomically and keeps
+    /// the old store file as `store.format-1.redb` in the same directory. Interrupted (even
+    /// killed), it is run again: it finishes or restarts; the old store is never modified.
+    Upgrade(UpgradeArgs),
     /// Operator: join the heads of a CDVCS in a stopped store with the deterministic merge.
     ///
     /// Concurrent writes leave several heads; writers merge them by themselves. This does it
@@ -245,6 +251,14 @@ pub struct PeerArgs {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// The store directory.
+    #[arg(long)]
+    pub store: PathBuf,
+}
+
+/// `replikativ upgrade`.
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// The store directory (of a stopped node).
     #[arg(long)]
     pub store: PathBuf,
 }

@@ -27,6 +27,7 @@ pub mod query;
 pub mod signals;
 pub mod skip;
 pub mod status;
+pub mod upgrade;
 pub mod verify;
 
 pub use args::Cli;
@@ -142,6 +143,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Merge(args) => merge::run(args),
         Command::Peer(args) => peer::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Upgrade(args) => upgrade::run(args),
         Command::RealizeSkip(args) => skip::run(args),
         Command::Keygen(args) => keys::keygen(args),
         Command::Id(args) => keys::id(args),

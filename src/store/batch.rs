@@ -1,6 +1,6 @@
 //! [`WriteBatch`]: values, blobs and state changes that commit together or not at all.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::id::{Id, Verified};
 use crate::store::error::StoreError;
@@ -16,9 +16,16 @@ pub(crate) enum StateOp {
 ///
 /// Values and blobs are content-addressed: the batch computes their ids itself or takes them
 /// from a [`Verified`] (made only by hashing), so an id in a batch always matches its bytes. State changes to the same key keep only the last one.
+///
+/// The values of one batch are stored compressed together (a pack, issue 16) in the order
+/// they were added, except the records the store keeps loose (commit records, read one by one).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteBatch {
     pub(crate) values: BTreeMap<Id, Vec<u8>>,
+    /// The ids of `values` in the order they were first added (how packs group them).
+    pub(crate) order: Vec<Id>,
+    /// Values stored loose, never packed: commit records.
+    pub(crate) loose: BTreeSet<Id>,
     pub(crate) blobs: BTreeMap<Id, Vec<u8>>,
     pub(crate) state: BTreeMap<Vec<u8>, StateOp>,
 }
@@ -32,7 +39,22 @@ impl WriteBatch {
     /// Adds a value (its exact MessagePack bytes) and returns its id, BLAKE3 of these bytes.
     pub fn put_value(&mut self, bytes: Vec<u8>) -> Id {
         let id = Id::of(&bytes);
-        self.values.insert(id, bytes);
+        self.insert_value(id, bytes);
+        id
+    }
+
+    fn insert_value(&mut self, id: Id, bytes: Vec<u8>) {
+        if self.values.insert(id, bytes).is_none() {
+            self.order.push(id);
+        }
+    }
+
+    /// Adds a record the store keeps loose (a commit record: read alone, often, and hardly
+    /// compressible), already hashed where it was made or received.
+    pub(crate) fn put_record(&mut self, value: Verified) -> Id {
+        let (id, bytes) = value.into_parts();
+        self.insert_value(id, bytes);
+        self.loose.insert(id);
         id
     }
 
@@ -45,7 +67,7 @@ impl WriteBatch {
                 actual,
             });
         }
-        self.values.insert(id, bytes);
+        self.insert_value(id, bytes);
         Ok(())
     }
 
@@ -53,7 +75,7 @@ impl WriteBatch {
     /// and returns its id, without hashing it again.
     pub fn put_verified_value(&mut self, value: Verified) -> Id {
         let (id, bytes) = value.into_parts();
-        self.values.insert(id, bytes);
+        self.insert_value(id, bytes);
         id
     }
 
@@ -104,7 +126,13 @@ impl WriteBatch {
 
     /// Appends `other`: its state changes apply after this batch's.
     pub fn merge(&mut self, other: WriteBatch) {
-        self.values.extend(other.values);
+        let mut values = other.values;
+        for id in other.order {
+            if let Some(bytes) = values.remove(&id) {
+                self.insert_value(id, bytes);
+            }
+        }
+        self.loose.extend(other.loose);
         self.blobs.extend(other.blobs);
         self.state.extend(other.state);
     }

@@ -4,6 +4,7 @@
 use crate::crdt::{Cdvcs, CdvcsError, CrdtKey, EncodedCommit};
 use crate::id::{Id, Verified};
 use crate::identity::PublicKey;
+use crate::store::packs::ValueReader;
 use crate::store::{Store, StoreError, WriteBatch, keys};
 
 /// Why a stored CDVCS could not be loaded.
@@ -144,9 +145,9 @@ pub fn load_commit(store: &Store, id: &Id) -> Result<Option<StoredCommit>, Commi
         source: Box::new(source),
     };
     let txn = store.read_txn().map_err(fail)?;
-    let table = Store::open_read(&txn, "values", crate::store::open::VALUES).map_err(fail)?;
-    let get = |v: &Id| crate::store::read::get_addressed(&table, "values", v).map_err(fail);
-    let Some(commit) = read_record(&txn, &table, id)? else {
+    let values = ValueReader::open(store, &txn).map_err(fail)?;
+    let get = |v: &Id| values.get(v).map_err(fail);
+    let Some(commit) = read_record(&txn, &values, id)? else {
         return Ok(None);
     };
     let root = commit.commit.parents.is_empty();
@@ -173,7 +174,7 @@ pub fn commits_batch(key: &CrdtKey, commits: &[EncodedCommit], heads: &[Id]) -> 
     for c in commits {
         // An encoded commit's id was computed from its bytes (encoded here, or received and
         // hashed once by the codec): no second hash.
-        batch.put_verified_value(Verified::hashed(c.id, c.bytes.clone()));
+        batch.put_record(Verified::hashed(c.id, c.bytes.clone()));
         batch.put_state(
             keys::graph_entry(&key.user, &key.id, &c.id),
             encode(&c.commit.parents),
@@ -197,21 +198,21 @@ pub fn load_commit_record(
         source: Box::new(source),
     };
     let txn = store.read_txn().map_err(fail)?;
-    let table = Store::open_read(&txn, "values", crate::store::open::VALUES).map_err(fail)?;
-    read_record(&txn, &table, id)
+    let values = ValueReader::open(store, &txn).map_err(fail)?;
+    read_record(&txn, &values, id)
 }
 
-/// The commit record `id` and its signature, read in `txn` from its open values `table`.
+/// The commit record `id` and its signature, read in `txn` through its `values` reader.
 fn read_record(
     txn: &redb::ReadTransaction,
-    table: &redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+    values: &ValueReader<'_>,
     id: &Id,
 ) -> Result<Option<EncodedCommit>, CommitReadError> {
     let fail = |source| CommitReadError::Store {
         id: *id,
         source: Box::new(source),
     };
-    let Some(bytes) = crate::store::read::get_addressed(table, "values", id).map_err(fail)? else {
+    let Some(bytes) = values.get(id).map_err(fail)? else {
         return Ok(None);
     };
     let mut commit =

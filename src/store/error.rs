@@ -42,6 +42,48 @@ pub enum StoreError {
         /// The newest format version this build understands.
         supported: u32,
     },
+    /// The store was written in an older format: `replikativ upgrade` rewrites it.
+    #[error(
+        "store {path} has format version {found}, this build reads format {supported}: \
+         run `replikativ upgrade --store {}` (it writes the new store beside the old one \
+         and keeps the old one as a backup)",
+        dir.display()
+    )]
+    OlderFormat {
+        /// The store file.
+        path: PathBuf,
+        /// The store directory (what `upgrade --store` takes).
+        dir: PathBuf,
+        /// The format version recorded in the file.
+        found: u32,
+        /// The format version this build reads and writes.
+        supported: u32,
+    },
+    /// A store opened read-only that was not shut down cleanly: redb's repair needs a write.
+    #[error(
+        "store {path} was not shut down cleanly: redb repairs it when it is opened for \
+         writing, which a read-only open does not do"
+    )]
+    Unclean {
+        /// The store file.
+        path: PathBuf,
+    },
+    /// A write to a store opened read-only.
+    #[error("store {path} is open read-only")]
+    ReadOnly {
+        /// The store file.
+        path: PathBuf,
+    },
+    /// A record the store wrote itself does not have its shape: the file is damaged.
+    #[error("table `{table}` at key {key}: {detail}: the store is damaged")]
+    Malformed {
+        /// The table (`packs`, `packed`).
+        table: &'static str,
+        /// The key, printable (hex id).
+        key: String,
+        /// What is wrong.
+        detail: String,
+    },
     /// The file is damaged: its checksums or structure do not hold.
     #[error("store {path} is damaged: {detail}")]
     Damaged {

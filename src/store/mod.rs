@@ -19,13 +19,18 @@
 //!   create, write commits, peer-heads hints), the one persistence vocabulary;
 //!   [`checkpoint`]: sources' checkpoints as typed records.
 //! - [`Store::verify`] (`verify.rs`): re-hash everything, report every damaged record.
+//! - [`upgrade`]: rewrite a store of format 1 in format 2 beside it, verify, swap atomically.
+//! - Packs (`packs.rs`, format 2): a batch's values compressed together, read through a small
+//!   cache of decoded packs; `files.rs`: the store file (creating, opening, refusing).
 //!
 //! # Tables
 //!
 //! | table | key | value |
 //! |---|---|---|
 //! | `replikativ_meta` | `kind`, `format` | `replikativ-store`, format version (u32 BE) |
-//! | `values` | 32-byte id | MessagePack bytes whose BLAKE3 is the id |
+//! | `values` | 32-byte id | MessagePack bytes whose BLAKE3 is the id (loose: commit records, lone values) |
+//! | `packs` | 32-byte pack id | a [`crate::pack`] of the values one batch wrote; BLAKE3 of it is the id |
+//! | `packed` | 32-byte value id | the pack id and the value's index in it |
 //! | `blobs` | 32-byte id | raw bytes whose BLAKE3 is the id |
 //! | `state` | byte key ([`keys`]) | bytes |
 //!
@@ -50,12 +55,15 @@ mod batch;
 pub mod cdvcs;
 pub mod checkpoint;
 mod error;
+mod files;
 mod group_commit;
 mod handle;
 pub mod keys;
 mod meta;
 mod open;
+mod packs;
 mod read;
+pub mod upgrade;
 mod verify;
 mod write;
 
@@ -66,6 +74,7 @@ pub use group_commit::{GroupCommitter, MAX_GROUP_BYTES};
 pub use handle::{STORE_WAIT, StoreHandle};
 pub use keys::CrdtKey;
 pub use open::{CACHE_BYTES, FILE_NAME, FORMAT_VERSION, Store};
+pub use packs::{MAX_PACK_BYTES, MIN_PACK_VALUES, PACK_CACHE};
 pub use read::StateRecords;
 pub use verify::{Damage, VerifyReport};
 

@@ -15,29 +15,32 @@
 //! operation reports why; once it works again, the store does too, with no restart.
 
 use std::fs;
-use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use redb::{
-    Database, DatabaseError, ReadTransaction, ReadableDatabase, StorageBackend, StorageError,
-    TableDefinition, WriteTransaction,
+    Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, StorageBackend, TableDefinition,
+    WriteTransaction,
 };
 
 use crate::store::error::StoreError;
-use crate::store::meta::check_or_write_meta;
+use crate::store::files::{
+    create_fresh, older, open_backend, open_checked_read_only, open_error, open_file, peek_format,
+    refuse_non_redb,
+};
+use crate::store::meta::{check_or_write_meta, read_format};
+use crate::store::packs::PackCache;
 
-/// The newest store format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The store format this build reads and writes: 2 since values are packed (issue 16). A
+/// store of format 1 is refused, naming `replikativ upgrade`, which rewrites it.
+pub const FORMAT_VERSION: u32 = 2;
 /// redb's page cache per store (redb's default is 1 GiB, which a node then holds in RSS once
 /// it has read or written that much; two peers ingesting 10^6 tweets peaked at 2.4 GiB).
 pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// The file name of a store inside its directory.
 pub const FILE_NAME: &str = "store.redb";
-
-const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
 
 /// Format metadata: `kind` and `format` (u32 big-endian).
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("replikativ_meta");
@@ -59,7 +62,7 @@ pub struct Store {
 
 pub(crate) struct Inner {
     /// `None` after an I/O error dropped it, until a reopen succeeds.
-    db: RwLock<Option<Database>>,
+    db: RwLock<Option<Db>>,
     /// Opens the same storage again after an I/O error (`None`: the in-memory backend).
     reopen: Option<Reopen>,
     /// An I/O error latched the current `Database`: the next operation reopens it.
@@ -70,6 +73,14 @@ pub(crate) struct Inner {
     pub(crate) shown: PathBuf,
     /// Write transactions committed through this handle (and its clones).
     pub(crate) commits: AtomicU64,
+    /// The last few decoded packs.
+    pub(crate) packs: PackCache,
+}
+
+/// The database: writable, or read-only ([`Store::open_read_only`]).
+enum Db {
+    Rw(Database),
+    Ro(ReadOnlyDatabase),
 }
 
 type Reopen = Box<dyn Fn() -> Result<Database, StoreError> + Send + Sync>;
@@ -85,12 +96,12 @@ impl std::fmt::Debug for Store {
 /// The store's current `Database`, held (shared) for the length of a write, so that a reopen
 /// never drops it under a commit.
 pub(crate) struct DbGuard<'a> {
-    guard: RwLockReadGuard<'a, Option<Database>>,
+    guard: RwLockReadGuard<'a, Option<Db>>,
     shown: &'a Path,
 }
 
 impl DbGuard<'_> {
-    fn db(&self) -> Result<&Database, StoreError> {
+    fn db(&self) -> Result<&Db, StoreError> {
         self.guard.as_ref().ok_or_else(|| StoreError::Damaged {
             path: self.shown.to_path_buf(),
             detail: "the database is closed after an I/O error and could not be reopened".into(),
@@ -98,15 +109,22 @@ impl DbGuard<'_> {
     }
 
     pub(crate) fn begin_write(&self) -> Result<WriteTransaction, StoreError> {
-        self.db()?
-            .begin_write()
-            .map_err(|e| StoreError::txn("beginning a write", e))
+        match self.db()? {
+            Db::Rw(db) => db
+                .begin_write()
+                .map_err(|e| StoreError::txn("beginning a write", e)),
+            Db::Ro(_) => Err(StoreError::ReadOnly {
+                path: self.shown.to_path_buf(),
+            }),
+        }
     }
 
     pub(crate) fn begin_read(&self) -> Result<ReadTransaction, StoreError> {
-        self.db()?
-            .begin_read()
-            .map_err(|e| StoreError::txn("beginning a read", e))
+        match self.db()? {
+            Db::Rw(db) => db.begin_read(),
+            Db::Ro(db) => db.begin_read(),
+        }
+        .map_err(|e| StoreError::txn("beginning a read", e))
     }
 }
 
@@ -120,6 +138,13 @@ impl Store {
         let path = dir.join(FILE_NAME);
         if !path.exists() {
             create_fresh(dir, &path)?;
+        }
+        // An older store is refused before redb opens it for writing (which, with its
+        // integrity check, writes to the file): `upgrade` finds it as it was.
+        if let Some(found) = peek_format(&path)
+            && found < FORMAT_VERSION
+        {
+            return Err(older(&path, found));
         }
         let db = open_file(&path)?;
         let again = path.clone();
@@ -162,6 +187,35 @@ impl Store {
         self.inner.path.as_deref()
     }
 
+    /// Opens the store in `dir` read-only, without writing to its file: of this format or an
+    /// older one (what `replikativ upgrade` reads; tables an older format lacks read as
+    /// empty). Writes fail with [`StoreError::ReadOnly`]. redb's integrity check needs a
+    /// write, so it does not run: every value is still re-hashed when read. A store that was
+    /// not shut down cleanly needs redb's repair (a write) first: that is an error here.
+    pub fn open_read_only(dir: &Path) -> Result<Store, StoreError> {
+        let path = dir.join(FILE_NAME);
+        if !path.is_file() {
+            return Err(StoreError::NotAStore {
+                path,
+                reason: "there is no such file".into(),
+            });
+        }
+        refuse_non_redb(&path)?;
+        let db = open_checked_read_only(&path)?;
+        match read_format(&db, &path)? {
+            None => Err(StoreError::NotAStore {
+                path,
+                reason: "an empty redb database".into(),
+            }),
+            Some(found) if found > FORMAT_VERSION => Err(StoreError::NewerFormat {
+                path,
+                found,
+                supported: FORMAT_VERSION,
+            }),
+            Some(_) => Ok(Store::wrap(Db::Ro(db), Some(path.clone()), path, None)),
+        }
+    }
+
     fn init(
         db: Database,
         path: Option<PathBuf>,
@@ -169,7 +223,11 @@ impl Store {
         reopen: Option<Reopen>,
     ) -> Result<Store, StoreError> {
         check_or_write_meta(&db, &shown)?;
-        Ok(Store {
+        Ok(Store::wrap(Db::Rw(db), path, shown, reopen))
+    }
+
+    fn wrap(db: Db, path: Option<PathBuf>, shown: PathBuf, reopen: Option<Reopen>) -> Store {
+        Store {
             inner: Arc::new(Inner {
                 db: RwLock::new(Some(db)),
                 reopen,
@@ -177,8 +235,9 @@ impl Store {
                 path,
                 shown,
                 commits: AtomicU64::new(0),
+                packs: PackCache::default(),
             }),
-        })
+        }
     }
 
     /// The current `Database`, reopened first if an I/O error latched the previous one.
@@ -236,154 +295,10 @@ impl Store {
             source: Box::new(e),
         })?;
         check_or_write_meta(&db, &self.inner.shown)?;
-        *slot = Some(db);
+        *slot = Some(Db::Rw(db));
         self.inner.io_failed.store(false, Ordering::Release);
         tracing::info!(store = %self.inner.shown.display(), "store reopened after an I/O error");
         Ok(())
-    }
-}
-
-/// Opens the redb file at `path` with its integrity check; a panic in redb is a damaged file.
-fn open_file(path: &Path) -> Result<Database, StoreError> {
-    refuse_non_redb(path)?;
-    open_checked(path, |builder| builder.create(path))
-}
-
-/// Like [`open_file`], over a custom backend (`shown` names it).
-fn open_backend<B: StorageBackend>(backend: B, shown: &Path) -> Result<Database, StoreError> {
-    let io = |e: std::io::Error| StoreError::Io {
-        path: shown.to_path_buf(),
-        source: Arc::new(e),
-    };
-    let len = backend.len().map_err(io)?;
-    if len > 0 {
-        let mut head = [0u8; REDB_MAGIC.len()];
-        let n = head.len().min(len as usize);
-        backend.read(0, &mut head[..n]).map_err(io)?;
-        if head[..n] != REDB_MAGIC[..n] || n < REDB_MAGIC.len() {
-            return Err(StoreError::NotAStore {
-                path: shown.to_path_buf(),
-                reason: "not a redb database (wrong magic bytes)".into(),
-            });
-        }
-    }
-    open_checked(shown, |builder| builder.create_with_backend(backend))
-}
-
-/// Runs `open` on a builder with the integrity check and the store's cache size; a panic in
-/// redb is a damaged store named `shown`.
-fn open_checked(
-    shown: &Path,
-    open: impl FnOnce(&mut redb::Builder) -> Result<Database, redb::DatabaseError>,
-) -> Result<Database, StoreError> {
-    let opened = catch_unwind(AssertUnwindSafe(|| {
-        let mut builder = redb::Builder::new();
-        builder
-            .set_check_integrity_on_open(true)
-            .set_cache_size(CACHE_BYTES);
-        open(&mut builder)
-    }));
-    match opened {
-        Ok(Ok(db)) => Ok(db),
-        Ok(Err(e)) => Err(open_error(shown, e)),
-        Err(panic) => Err(StoreError::Damaged {
-            path: shown.to_path_buf(),
-            detail: format!(
-                "redb panicked while opening: {}",
-                replikativ_actors::panic_message(panic.as_ref())
-            ),
-        }),
-    }
-}
-
-/// Creates a new store file atomically: built under a temporary name and renamed into place.
-/// redb writes its magic bytes last and refuses a non-empty file without them, so a process
-/// killed while creating `store.redb` in place left a store that could never be opened again.
-fn create_fresh(dir: &Path, path: &Path) -> Result<(), StoreError> {
-    let tmp = dir.join(format!("{FILE_NAME}.creating"));
-    let io = |p: &Path, e: std::io::Error| StoreError::Io {
-        path: p.to_path_buf(),
-        source: Arc::new(e),
-    };
-    match fs::remove_file(&tmp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io(&tmp, e)),
-    }
-    let created = catch_unwind(AssertUnwindSafe(|| redb::Builder::new().create(&tmp)));
-    let db = match created {
-        Ok(Ok(db)) => db,
-        Ok(Err(e)) => return Err(open_error(&tmp, e)),
-        Err(panic) => {
-            return Err(StoreError::Damaged {
-                path: tmp,
-                detail: format!(
-                    "redb panicked while creating: {}",
-                    replikativ_actors::panic_message(panic.as_ref())
-                ),
-            });
-        }
-    };
-    check_or_write_meta(&db, &tmp)?;
-    drop(db);
-    fs::rename(&tmp, path).map_err(|e| io(path, e))?;
-    // Make the new name durable too (best effort: not every file system syncs directories).
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
-/// A non-empty file that does not start with redb's magic bytes is someone else's file.
-fn refuse_non_redb(path: &Path) -> Result<(), StoreError> {
-    let mut file = match fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => {
-            return Err(StoreError::Io {
-                path: path.to_path_buf(),
-                source: Arc::new(e),
-            });
-        }
-    };
-    let mut head = Vec::with_capacity(REDB_MAGIC.len());
-    (&mut file)
-        .take(REDB_MAGIC.len() as u64)
-        .read_to_end(&mut head)
-        .map_err(|e| StoreError::Io {
-            path: path.to_path_buf(),
-            source: Arc::new(e),
-        })?;
-    if head.is_empty() || head == REDB_MAGIC {
-        return Ok(());
-    }
-    Err(StoreError::NotAStore {
-        path: path.to_path_buf(),
-        reason: "not a redb database file (wrong magic bytes)".into(),
-    })
-}
-
-fn open_error(path: &Path, e: DatabaseError) -> StoreError {
-    let path = path.to_path_buf();
-    match e {
-        DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch => {
-            StoreError::InUse { path }
-        }
-        DatabaseError::UpgradeRequired(v) => StoreError::NotAStore {
-            path,
-            reason: format!("written in the old redb file format {v}"),
-        },
-        DatabaseError::Storage(StorageError::Corrupted(detail)) => {
-            StoreError::Damaged { path, detail }
-        }
-        DatabaseError::Storage(StorageError::Io(e)) => StoreError::Io {
-            path,
-            source: Arc::new(e),
-        },
-        other => StoreError::Open {
-            path,
-            source: Arc::new(other.into()),
-        },
     }
 }
 
@@ -396,10 +311,22 @@ impl Store {
             path: self.inner.shown.clone(),
             detail: "a thread panicked while holding the database".into(),
         })?;
-        let db = guard.as_mut().ok_or_else(|| StoreError::Damaged {
-            path: self.inner.shown.clone(),
-            detail: "the database is closed after an I/O error and could not be reopened".into(),
-        })?;
+        let db = match guard.as_mut() {
+            Some(Db::Rw(db)) => db,
+            Some(Db::Ro(_)) => {
+                return Err(StoreError::Damaged {
+                    path: self.inner.shown.clone(),
+                    detail: "opened read-only: compaction needs a writable store".into(),
+                });
+            }
+            None => {
+                return Err(StoreError::Damaged {
+                    path: self.inner.shown.clone(),
+                    detail: "the database is closed after an I/O error and could not be reopened"
+                        .into(),
+                });
+            }
+        };
         loop {
             match db.compact() {
                 Ok(true) => continue,

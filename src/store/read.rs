@@ -10,6 +10,7 @@ use redb::{ReadOnlyTable, ReadTransaction, ReadableTableMetadata, TableDefinitio
 use crate::id::Id;
 use crate::store::error::{StoreError, show_key};
 use crate::store::open::{BLOBS, STATE, Store, VALUES};
+use crate::store::packs::{PACKED, PACKS, ValueReader, open_optional, read_pack};
 
 /// State records as `(key, value)` pairs, in key order.
 pub type StateRecords = Vec<(Vec<u8>, Vec<u8>)>;
@@ -32,30 +33,24 @@ impl Store {
             .map_err(|e| StoreError::table(name, "*", e))
     }
 
-    /// The bytes of value `id`, checked against their id.
+    /// The bytes of value `id` (loose or packed), checked against their id.
     pub fn get_value(&self, id: &Id) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.read_txn()?;
-        let table = Self::open_read(&txn, "values", VALUES)?;
-        get_addressed(&table, "values", id)
+        ValueReader::open(self, &txn)?.get(id)
     }
 
-    /// The bytes of each value in `ids` (same order), checked against their ids.
+    /// The bytes of each value in `ids` (same order), checked against their ids, from one
+    /// snapshot; a pack holding several of them is decoded once.
     pub fn get_values(&self, ids: &[Id]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         let txn = self.read_txn()?;
-        let table = Self::open_read(&txn, "values", VALUES)?;
-        ids.iter()
-            .map(|id| get_addressed(&table, "values", id))
-            .collect()
+        let reader = ValueReader::open(self, &txn)?;
+        ids.iter().map(|id| reader.get(id)).collect()
     }
 
-    /// Whether value `id` is stored (without reading or checking it).
+    /// Whether value `id` is stored, loose or packed (without reading or checking it).
     pub fn has_value(&self, id: &Id) -> Result<bool, StoreError> {
         let txn = self.read_txn()?;
-        let table = Self::open_read(&txn, "values", VALUES)?;
-        let found = table
-            .get(&id.as_bytes()[..])
-            .map_err(|e| StoreError::table("values", id.to_hex(), e))?;
-        Ok(found.is_some())
+        ValueReader::open(self, &txn)?.has(id)
     }
 
     /// The bytes of blob `id`, checked against their id.
@@ -149,37 +144,93 @@ impl Store {
         }
     }
 
-    /// Calls `visit` on every stored value (id and bytes, unchecked) in id order, until it
-    /// breaks. Used by `replikativ verify`; see also [`Store::verify`].
+    /// Calls `visit` on every stored value until it breaks: the loose ones (id and bytes,
+    /// unchecked) in id order, then each pack's, pack by pack (each pack checked against its
+    /// id and decoded once; a value's id is the hash of its bytes). See also [`Store::verify`].
     pub fn for_each_value(
         &self,
         mut visit: impl FnMut(Id, &[u8]) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
         let txn = self.read_txn()?;
-        let table = Self::open_read(&txn, "values", VALUES)?;
-        let range = table
+        if self.for_each_loose(&txn, &mut visit)?.is_break() {
+            return Ok(());
+        }
+        let Some(packs) = open_optional(&txn, "packs", PACKS)? else {
+            return Ok(());
+        };
+        let range = packs
             .range::<&[u8]>(..)
-            .map_err(|e| StoreError::table("values", "*", e))?;
+            .map_err(|e| StoreError::table("packs", "*", e))?;
         for item in range {
-            let (k, v) = item.map_err(|e| StoreError::table("values", "*", e))?;
-            let Ok(raw) = <[u8; 32]>::try_from(k.value()) else {
-                return Err(StoreError::Damaged {
-                    path: self.shown_path(),
-                    detail: format!("values key {} is not 32 bytes", show_key(k.value())),
-                });
-            };
-            if visit(Id(raw), v.value()).is_break() {
-                break;
+            let (k, v) = item.map_err(|e| StoreError::table("packs", "*", e))?;
+            let pack_id = self.id_key("packs", k.value())?;
+            for value in read_pack(&pack_id, v.value())?.iter() {
+                if visit(Id::of(value), value).is_break() {
+                    return Ok(());
+                }
             }
         }
         Ok(())
     }
 
-    /// Number of stored values.
+    fn id_key(&self, table: &str, key: &[u8]) -> Result<Id, StoreError> {
+        <[u8; 32]>::try_from(key)
+            .map(Id)
+            .map_err(|_| StoreError::Damaged {
+                path: self.shown_path(),
+                detail: format!("{table} key {} is not 32 bytes", show_key(key)),
+            })
+    }
+
+    fn for_each_loose(
+        &self,
+        txn: &ReadTransaction,
+        visit: &mut impl FnMut(Id, &[u8]) -> ControlFlow<()>,
+    ) -> Result<ControlFlow<()>, StoreError> {
+        let table = Self::open_read(txn, "values", VALUES)?;
+        let range = table
+            .range::<&[u8]>(..)
+            .map_err(|e| StoreError::table("values", "*", e))?;
+        for item in range {
+            let (k, v) = item.map_err(|e| StoreError::table("values", "*", e))?;
+            let id = self.id_key("values", k.value())?;
+            if visit(id, v.value()).is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
+        }
+        Ok(ControlFlow::Continue(()))
+    }
+
+    /// Every blob `(id, bytes)`, checked against its id, in id order.
+    pub(crate) fn all_blobs(&self) -> Result<Vec<(Id, Vec<u8>)>, StoreError> {
+        let txn = self.read_txn()?;
+        let table = Self::open_read(&txn, "blobs", BLOBS)?;
+        let range = table
+            .range::<&[u8]>(..)
+            .map_err(|e| StoreError::table("blobs", "*", e))?;
+        let mut out = Vec::new();
+        for item in range {
+            let (k, _) = item.map_err(|e| StoreError::table("blobs", "*", e))?;
+            let id = self.id_key("blobs", k.value())?;
+            if let Some(bytes) = get_addressed(&table, "blobs", &id)? {
+                out.push((id, bytes));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Number of stored values, loose and packed.
     pub fn value_count(&self) -> Result<u64, StoreError> {
         let txn = self.read_txn()?;
         let table = Self::open_read(&txn, "values", VALUES)?;
-        table.len().map_err(|e| StoreError::table("values", "*", e))
+        let loose = table
+            .len()
+            .map_err(|e| StoreError::table("values", "*", e))?;
+        let packed = match open_optional(&txn, "packed", PACKED)? {
+            Some(t) => t.len().map_err(|e| StoreError::table("packed", "*", e))?,
+            None => 0,
+        };
+        Ok(loose + packed)
     }
 
     pub(crate) fn shown_path(&self) -> std::path::PathBuf {

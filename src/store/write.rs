@@ -6,7 +6,8 @@ use redb::{Durability, ReadableTable, Table, WriteTransaction};
 
 use crate::store::batch::{StateOp, WriteBatch};
 use crate::store::error::{StoreError, show_key};
-use crate::store::open::{BLOBS, STATE, Store, VALUES};
+use crate::store::open::{BLOBS, STATE, Store};
+use crate::store::packs::ValueWriter;
 
 impl Store {
     /// Writes `batch` in one durable transaction (`Durability::Immediate`): when this returns
@@ -39,7 +40,7 @@ impl Store {
         let mut txn = db.begin_write()?;
         txn.set_durability(Durability::Immediate)
             .map_err(|e| StoreError::txn("setting the durability of a write", e))?;
-        apply(&txn, batches)?;
+        apply(self, &txn, batches)?;
         txn.commit()
             .map_err(|e| StoreError::txn("committing a write", e))?;
         self.inner.commits.fetch_add(1, Ordering::Relaxed);
@@ -53,10 +54,8 @@ impl Store {
     }
 }
 
-fn apply(txn: &WriteTransaction, batches: &[&WriteBatch]) -> Result<(), StoreError> {
-    let mut values = txn
-        .open_table(VALUES)
-        .map_err(|e| StoreError::table("values", "*", e))?;
+fn apply(store: &Store, txn: &WriteTransaction, batches: &[&WriteBatch]) -> Result<(), StoreError> {
+    let mut values = ValueWriter::open(txn)?;
     let mut blobs = txn
         .open_table(BLOBS)
         .map_err(|e| StoreError::table("blobs", "*", e))?;
@@ -64,9 +63,8 @@ fn apply(txn: &WriteTransaction, batches: &[&WriteBatch]) -> Result<(), StoreErr
         .open_table(STATE)
         .map_err(|e| StoreError::table("state", "*", e))?;
     for batch in batches {
-        for (id, bytes) in &batch.values {
-            insert_addressed(&mut values, "values", id, bytes)?;
-        }
+        // Each batch its own packs: a commit's params are read together.
+        values.write(store, batch)?;
         for (id, bytes) in &batch.blobs {
             insert_addressed(&mut blobs, "blobs", id, bytes)?;
         }

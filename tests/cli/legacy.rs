@@ -1,4 +1,5 @@
-//! A store written before commits were signed (`tests/fixtures/pre-signing-store`) opens,
+//! A store written before commits were signed (`tests/fixtures/pre-signing-store`, also of
+//! store format 1, before packs) is refused until `upgrade` rewrites it; then it opens,
 //! attributes its commits to `unsigned`, and replicates to a node that signs.
 
 use std::path::Path;
@@ -18,6 +19,16 @@ fn a_store_from_before_signing_opens_and_replicates_as_unsigned() {
     let dir = tempfile::tempdir().expect("temp dir");
     let cwd = dir.path();
     fixture(&cwd.join("old"));
+    let refused = run(&["log", "--store", "old"], cwd);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("has format version 1")
+            && stderr.contains("replikativ upgrade --store old"),
+        "{stderr}"
+    );
+    let upgraded = run_ok(&["upgrade", "--store", "old"], cwd);
+    assert!(upgraded.contains("verified"), "{upgraded}");
     let log = run_json(&["log", "--store", "old"], cwd);
     assert_eq!(log["transactions"], 100, "{log}");
     assert_eq!(log["authors"], serde_json::json!({ "unsigned": 100 }));

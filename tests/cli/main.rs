@@ -15,6 +15,9 @@ mod keys;
 // A store from before signing opens and replicates as unsigned.
 mod legacy;
 
+// `upgrade` of a format-1 store, also SIGKILLed at random moments.
+mod upgrade;
+
 // Owned CDVCSs: `collect --owned`, `grant`, a second writer admitted and revoked.
 mod owned;
 

@@ -17,6 +17,10 @@ mod faulty_backend;
 // commit.
 mod store;
 
+// Packs (format 2): a batch's values compressed together, read, verified, damaged; a
+// format-1 store refused untouched.
+mod packs;
+
 // Store files that are damaged, foreign, newer, or held by another process.
 mod store_files;
 

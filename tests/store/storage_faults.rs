@@ -22,26 +22,29 @@ use replikativ_actors::{ChildState, EventKind, ExitReason};
 
 const T: Duration = Duration::from_secs(30);
 
-/// A store filled by `collect` from the shipped flat tweets, and its `log --json` line.
-fn collected_store(cwd: &Path) -> (PathBuf, String) {
+/// A store filled by `collect` from the shipped flat tweets in commits of `batch`, and its
+/// `log --json` line. Commits of one tweet keep it loose (uncompressed, its text verbatim in
+/// the file); larger commits store their tweets compressed together in a pack.
+fn collected_store(cwd: &Path, batch: usize) -> (PathBuf, String) {
     let source = crate::common::data_dir().join("flat.jsonl");
+    let name = format!("good-{batch}");
     crate::common::run_ok(
         &[
             "collect",
             "--store",
-            "good",
+            &name,
             "--source",
             source.to_str().expect("utf-8"),
             "--batch",
-            "10",
+            &batch.to_string(),
         ],
         cwd,
     );
     let log = last_line(&crate::common::run(
-        &["log", "--store", "good", "--json"],
+        &["log", "--store", &name, "--json"],
         cwd,
     ));
-    (cwd.join("good"), log)
+    (cwd.join(name), log)
 }
 
 fn last_line(out: &Output) -> String {
@@ -109,7 +112,7 @@ fn check_damaged(cwd: &Path, dir: &Path, what: &str, good_log: &str) -> i32 {
 fn a_truncated_store_file_fails_verify_and_log_cleanly_never_with_a_panic_or_wrong_data() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let cwd = tmp.path();
-    let (good, good_log) = collected_store(cwd);
+    let (good, good_log) = collected_store(cwd, 10);
     assert!(good_log.contains("\"commits\":10"), "{good_log}");
     let len = std::fs::metadata(good.join(FILE_NAME)).expect("meta").len() as usize;
     let mut failed = 0;
@@ -319,32 +322,8 @@ fn compare_with_source(
     }
 }
 
-#[test]
-fn a_bit_flip_in_a_value_is_named_by_verify_and_random_flips_never_panic_or_lie() {
-    use rand::{Rng, SeedableRng};
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let cwd = tmp.path();
-    let (good, good_log) = collected_store(cwd);
-    let bytes = std::fs::read(good.join(FILE_NAME)).expect("read");
-    let oracle = source_tweets();
-    assert_eq!(oracle.len(), 100, "the oracle reads the shipped tweets");
-    assert_eq!(
-        compare_with_source(&good, &oracle, true),
-        Ok(Seen::Nothing),
-        "the undamaged store reads back as the source"
-    );
-
-    // A flip inside a tweet's stored params: verify names the damaged value.
-    // (Every stored copy of the text: redb copies pages on write, so the first copy in the
-    // file may be a stale one that nothing reads any more.)
-    let first_text = &oracle[0].1;
-    let copies = occurrences(&bytes, &first_text.as_bytes()[..first_text.len().min(24)]);
-    assert!(!copies.is_empty(), "the tweet's text is stored verbatim");
-    let dir = damaged_copy(&good, "flip-value", |b| {
-        for &at in &copies {
-            b[at + 3] ^= 0x10;
-        }
-    });
+/// `verify` on `dir` exits 1 naming the damage.
+fn expect_verify_names_damage(cwd: &Path, dir: &Path) {
     let verify = crate::common::run(&["verify", "--store", dir.to_str().expect("utf-8")], cwd);
     let stdout = String::from_utf8_lossy(&verify.stdout);
     let stderr = String::from_utf8_lossy(&verify.stderr);
@@ -354,7 +333,69 @@ fn a_bit_flip_in_a_value_is_named_by_verify_and_random_flips_never_panic_or_lie(
         stdout.contains("damaged:") || stderr.contains("is damaged"),
         "verify names the damage:\n{stdout}{stderr}"
     );
-    check_damaged(cwd, &dir, "a flipped value byte", &good_log);
+}
+
+#[test]
+fn a_bit_flip_in_a_value_is_named_by_verify_and_random_flips_never_panic_or_lie() {
+    use rand::{Rng, SeedableRng};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cwd = tmp.path();
+    let oracle = source_tweets();
+    assert_eq!(oracle.len(), 100, "the oracle reads the shipped tweets");
+
+    // A flip inside a loose tweet's stored params (commits of one tweet): verify names the
+    // damaged value. (Every stored copy of the text: redb copies pages on write, so the first
+    // copy in the file may be a stale one that nothing reads any more.)
+    let (loose, loose_log) = collected_store(cwd, 1);
+    assert_eq!(
+        compare_with_source(&loose, &oracle, true),
+        Ok(Seen::Nothing),
+        "the undamaged store reads back as the source"
+    );
+    // Read after the store was opened (opening it may rewrite redb's own records): the
+    // damaged copies are made of the file as it is now.
+    let bytes = std::fs::read(loose.join(FILE_NAME)).expect("read");
+    let first_text = &oracle[0].1;
+    let copies = occurrences(&bytes, &first_text.as_bytes()[..first_text.len().min(24)]);
+    assert!(!copies.is_empty(), "the tweet's text is stored verbatim");
+    let dir = damaged_copy(&loose, "flip-value", |b| {
+        for &at in &copies {
+            b[at + 3] ^= 0x10;
+        }
+    });
+    expect_verify_names_damage(cwd, &dir);
+    check_damaged(cwd, &dir, "a flipped value byte", &loose_log);
+
+    // A flip inside every stored copy of each pack (commits of 10 tweets store theirs
+    // compressed together): verify names it, and reading the tweets reports it.
+    let (good, good_log) = collected_store(cwd, 10);
+    assert_eq!(
+        compare_with_source(&good, &oracle, true),
+        Ok(Seen::Nothing),
+        "the undamaged store reads back as the source"
+    );
+    let bytes = std::fs::read(good.join(FILE_NAME)).expect("read");
+    assert!(
+        occurrences(&bytes, first_text.as_bytes()).is_empty(),
+        "packed tweets are compressed"
+    );
+    let packs = occurrences(&bytes, &[&replikativ::pack::MAGIC[..], &[1]].concat());
+    assert!(packs.len() >= 10, "ten commits, ten packs: {packs:?}");
+    // Past the header (magic, version, 10 lengths), inside the compressed frame.
+    let flip = |b: &mut Vec<u8>| {
+        for &at in &packs {
+            b[at + 60] ^= 0x10;
+        }
+    };
+    let dir = damaged_copy(&good, "flip-pack", flip);
+    expect_verify_names_damage(cwd, &dir);
+    check_damaged(cwd, &dir, "a flipped pack byte", &good_log);
+    let dir = damaged_copy(&good, "flip-pack-read", flip);
+    let read = compare_with_source(&dir, &oracle, true).expect("no lie, no panic");
+    assert!(
+        matches!(read, Seen::OnOpen | Seen::OnRead),
+        "reading the tweets of damaged packs reports it: {read:?}"
+    );
 
     // Random flips anywhere in the file, seeded: each is reported (on open, on the read that
     // touches it, or by verify) or changes nothing read; never a silently changed tweet.
@@ -393,7 +434,8 @@ fn without_its_checks_a_flipped_tweet_reads_back_changed_and_the_oracle_comparis
     use rand::{Rng, SeedableRng};
     let tmp = tempfile::tempdir().expect("tempdir");
     let cwd = tmp.path();
-    let (good, _) = collected_store(cwd);
+    // Commits of one tweet: each stored loose, its text verbatim in the file.
+    let (good, _) = collected_store(cwd, 1);
     let bytes = std::fs::read(good.join(FILE_NAME)).expect("read");
     let oracle = source_tweets();
 

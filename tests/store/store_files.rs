@@ -12,13 +12,23 @@ use replikativ::store::{FILE_NAME, FORMAT_VERSION, Store, StoreError, WriteBatch
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("replikativ_meta");
 const CHILD_ENV: &str = "REPLIKATIV_STORE_HOLD_DIR";
 
+/// `n` distinctive values in one transaction, each in a batch of its own: each is stored
+/// loose, its bytes verbatim in the file (`packs` tests the values a batch packs together).
 fn store_with_values(dir: &Path, n: u32) -> Vec<replikativ::Id> {
     let store = Store::open(dir).expect("open");
-    let mut b = WriteBatch::new();
-    let ids = (0..n)
-        .map(|i| b.put_value(format!("DISTINCTIVE-VALUE-{i:06}-{}", "x".repeat(200)).into_bytes()))
+    let mut ids = Vec::new();
+    let batches: Vec<WriteBatch> = (0..n)
+        .map(|i| {
+            let mut b = WriteBatch::new();
+            ids.push(
+                b.put_value(format!("DISTINCTIVE-VALUE-{i:06}-{}", "x".repeat(200)).into_bytes()),
+            );
+            b
+        })
         .collect();
-    store.write(&b).expect("write");
+    store
+        .write_group(&batches.iter().collect::<Vec<_>>())
+        .expect("write");
     ids
 }
 

@@ -1,0 +1,82 @@
+//! The check before the swap: the new store passes `verify` and holds exactly what the old
+//! one holds, compared both ways, byte for byte.
+
+use std::ops::ControlFlow;
+
+use super::{Counts, UpgradeError, store_err};
+use crate::store::Store;
+
+/// Verifies `new` and checks it holds exactly what `old` holds.
+pub(super) fn compare(old: &Store, new: &Store) -> Result<Counts, UpgradeError> {
+    let report = new.verify().map_err(store_err("verifying the new store"))?;
+    if !report.is_ok() {
+        return Err(UpgradeError::Mismatch(format!("verify: {report}")));
+    }
+    let mismatch = |what: String| Err(UpgradeError::Mismatch(what));
+    let (mut state, mut differs) = (0u64, None);
+    old.visit_state(b"", |k, v| {
+        state += 1;
+        match new.get_state(k) {
+            Ok(Some(got)) if got == v => ControlFlow::Continue(()),
+            other => {
+                differs = Some(format!("state record {}: {other:?}", k.escape_ascii()));
+                ControlFlow::Break(())
+            }
+        }
+    })
+    .map_err(store_err("reading the old store's state"))?;
+    if let Some(d) = differs {
+        return mismatch(d);
+    }
+    let mut new_state = 0u64;
+    new.visit_state(b"", |_, _| {
+        new_state += 1;
+        ControlFlow::Continue(())
+    })
+    .map_err(store_err("reading the new store's state"))?;
+    let old_blobs = old.all_blobs().map_err(store_err("reading old blobs"))?;
+    let new_blobs = new.all_blobs().map_err(store_err("reading new blobs"))?;
+    if old_blobs != new_blobs {
+        return mismatch("the blobs differ".into());
+    }
+    // Every old value is in the new store; every new value is in the old one, equal.
+    let mut missing = None;
+    old.for_each_value(|id, _| match new.has_value(&id) {
+        Ok(true) => ControlFlow::Continue(()),
+        other => {
+            missing = Some(format!("value {id} of the old store: {other:?}"));
+            ControlFlow::Break(())
+        }
+    })
+    .map_err(store_err("reading the old store's values"))?;
+    let mut values = 0u64;
+    new.for_each_value(|id, bytes| {
+        values += 1;
+        match old.get_value(&id) {
+            Ok(Some(b)) if b == bytes => ControlFlow::Continue(()),
+            other => {
+                missing = Some(format!(
+                    "value {id} of the new store: {:?}",
+                    other.map(|_| ())
+                ));
+                ControlFlow::Break(())
+            }
+        }
+    })
+    .map_err(store_err("reading the new store's values"))?;
+    if let Some(m) = missing {
+        return mismatch(m);
+    }
+    let old_values = old.value_count().map_err(store_err("counting"))?;
+    if (state, old_values) != (new_state, values) {
+        return mismatch(format!(
+            "{state} state records and {old_values} values before, {new_state} and {values} after"
+        ));
+    }
+    Ok(Counts {
+        values,
+        packs: report.packs_checked,
+        state,
+        blobs: new_blobs.len() as u64,
+    })
+}
