@@ -8,6 +8,7 @@
 //! - [`schema`]: the SQLite schema and the `add-tweet` handler ([`open_sink`]).
 //! - [`columns`]: a tweet's `tweets` row, from a JSON value or straight from params bytes.
 //! - [`query`]: `count`, `search`, `top`, `stats` over the realized file ([`TweetDb`]).
+//! - [`words`]: what a word is for search, in every sink ([`words()`], [`search_word`]).
 //! - [`chart`]: the `top` bar chart as SVG ([`top_chart_svg`]).
 //! - [`sample`]: sample data compiled in for `replikativ demo` ([`SAMPLE`]).
 //! - [`synthetic`]: a large deterministic stream made from the sample ([`synthetic_tweets`]).
@@ -31,6 +32,7 @@ pub mod query;
 pub mod sample;
 pub mod schema;
 pub mod synthetic;
+pub mod words;
 
 pub use crate::realize::params::{DecodeParamsError, decode_params, encode_params};
 pub use chart::{ChartError, top_chart_svg};
@@ -38,12 +40,11 @@ pub use columns::TweetColumns;
 pub use cursor::{SourceEvent, SourcePosition, TweetCursor, open_file_at};
 pub use lines::{Line, LineReader, LineTooLong, MAX_LINE_BYTES, NextLine};
 pub use parse::{SkipReason, TweetRecord, tweets_in_line};
-pub use query::{
-    CountJson, QueryError, SearchJson, Stats, TopEntry, TopJson, TweetDb, TweetRow, term_matches,
-};
+pub use query::{CountJson, QueryError, SearchJson, Stats, TopEntry, TopJson, TweetDb, TweetRow};
 pub use sample::{SAMPLE, SAMPLE_LICENSE};
 pub use schema::{
     ADD_TWEET, TWEETS_SCHEMA, TweetHandler, add_tweet, add_tweet_params, open_sink,
     sqlite_handlers, username_of,
 };
 pub use synthetic::{sample_tweets, synthetic_tweets, write_synthetic_jsonl};
+pub use words::{search_word, term_matches, words};

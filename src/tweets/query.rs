@@ -4,18 +4,18 @@
 //! The file is opened without create and with `query_only`, plus a busy timeout, so it can be
 //! read while a realizer writes it (WAL).
 //!
-//! Search semantics: a tweet matches a term when the lowercased term is one of the tokens of
-//! the tweet's lowercased text, tokens being maximal runs of alphanumeric characters (the
-//! `[^\W_]+` rule of cli_smoke). FTS5 narrows the candidates (the term is passed as a quoted
-//! FTS5 string, so no user input is ever FTS5 syntax); the exact rule then decides. Known
-//! deviation: Rust's alphanumeric also admits the few combining marks Unicode lists as
-//! `Other_Alphabetic` (e.g. Indic vowel signs), which Python's `\w` does not.
+//! Search semantics: a tweet matches a term when the term is one word and that word is one of
+//! the words of the tweet's text, as [`words`](super::words) defines them (FTS5's `unicode61`
+//! rules: case folded, diacritics removed, split at everything but letters and numbers). FTS5
+//! narrows the candidates (the term is passed as a quoted FTS5 string, so no user input is
+//! ever FTS5 syntax); [`term_matches`](super::words::term_matches) decides, so words longer than FTS5 indexes are exact too.
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
+use super::words::{search_word, words};
 use crate::realize::sqlite::{BUSY_TIMEOUT, SQLITE_FORMAT};
 
 /// Why a query failed.
@@ -113,19 +113,6 @@ pub struct Stats {
     pub commits_applied: u64,
 }
 
-/// Whether `c` belongs to a token (`[^\W_]`).
-fn is_token_char(c: char) -> bool {
-    c.is_alphanumeric()
-}
-
-/// Whether `term` is one of the tokens of `text`, both lowercased.
-pub fn term_matches(text: &str, term: &str) -> bool {
-    let term = term.to_lowercase();
-    text.to_lowercase()
-        .split(|c: char| !is_token_char(c))
-        .any(|token| token == term)
-}
-
 /// A read handle on a realized tweet database.
 #[derive(Debug)]
 pub struct TweetDb {
@@ -195,11 +182,10 @@ impl TweetDb {
     /// All tweets matching `term` (see the module docs) and the first `limit` of them, in the
     /// order they were realized. Any input is safe: it never reaches FTS5 as syntax.
     pub fn search(&self, term: &str, limit: usize) -> Result<(u64, Vec<TweetRow>), QueryError> {
-        let term = term.to_lowercase();
-        if term.is_empty() || !term.chars().all(is_token_char) {
-            // Not a single token, so it equals no token of any text.
+        let Some(word) = search_word(term) else {
+            // Not a single word, so it equals no word of any text.
             return Ok((0, Vec::new()));
-        }
+        };
         let quoted = format!("\"{}\"", term.replace('"', "\"\""));
         let mut stmt = self
             .conn
@@ -227,7 +213,7 @@ impl TweetDb {
         let (mut total, mut first) = (0u64, Vec::new());
         for row in rows {
             let row = row.map_err(self.sql("searching"))?;
-            if term_matches(&row.text, &term) {
+            if words(&row.text).any(|w| w == word) {
                 total += 1;
                 if first.len() < limit {
                     first.push(row);
