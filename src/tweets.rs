@@ -6,6 +6,8 @@
 //! - [`lines`]: bounded line reading with offsets ([`LineReader`], 16 MiB per line).
 //! - [`cursor`]: tweets with the [`SourcePosition`] after each, to checkpoint and resume a file.
 //! - [`schema`]: the SQLite schema and the `add-tweet` handler ([`open_sink`]).
+//! - [`pg_schema`], [`pg_query`]: the same tables, handler and queries on PostgreSQL
+//!   ([`open_pg_sink`], [`PgTweetDb`]).
 //! - [`columns`]: a tweet's `tweets` row, from a JSON value or straight from params bytes.
 //! - [`query`]: `count`, `search`, `top`, `stats` over the realized file ([`TweetDb`]).
 //! - [`words`]: what a word is for search, in every sink ([`words()`], [`search_word`]).
@@ -28,6 +30,8 @@ pub mod columns;
 pub mod cursor;
 pub mod lines;
 pub mod parse;
+pub mod pg_query;
+pub mod pg_schema;
 pub mod query;
 pub mod sample;
 pub mod schema;
@@ -40,7 +44,11 @@ pub use columns::TweetColumns;
 pub use cursor::{SourceEvent, SourcePosition, TweetCursor, open_file_at};
 pub use lines::{Line, LineReader, LineTooLong, MAX_LINE_BYTES, NextLine};
 pub use parse::{SkipReason, TweetRecord, tweets_in_line};
-pub use query::{CountJson, QueryError, SearchJson, Stats, TopEntry, TopJson, TweetDb, TweetRow};
+pub use pg_query::PgTweetDb;
+pub use pg_schema::{PgLoad, open_pg_sink, open_pg_sink_with};
+pub use query::{
+    CountJson, QueryError, SearchJson, Stats, TopEntry, TopJson, TweetDb, TweetQueries, TweetRow,
+};
 pub use sample::{SAMPLE, SAMPLE_LICENSE};
 pub use schema::{
     ADD_TWEET, TWEETS_SCHEMA, TweetHandler, add_tweet, add_tweet_params, open_sink,

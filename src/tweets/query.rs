@@ -47,6 +47,58 @@ pub enum QueryError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The database holds no replikativ tweets, or tweets of a newer schema.
+    #[error("{target}: {reason}")]
+    NoTweets {
+        /// The database (its URL without the password).
+        target: String,
+        /// Why, and what to do.
+        reason: String,
+    },
+    /// PostgreSQL failed.
+    #[error("{target}: {doing} failed")]
+    Postgres {
+        /// The database (its URL without the password).
+        target: String,
+        /// The query.
+        doing: &'static str,
+        /// The client's error.
+        #[source]
+        source: postgres::Error,
+    },
+}
+
+/// The queries of `replikativ query`, over either sink.
+pub trait TweetQueries {
+    /// Distinct tweets.
+    fn count(&mut self) -> Result<u64, QueryError>;
+    /// All tweets a one-word search for `term` finds, and the first `limit` of them in the
+    /// order they were realized.
+    fn search(&mut self, term: &str, limit: usize) -> Result<(u64, Vec<TweetRow>), QueryError>;
+    /// The `n` usernames with the most distinct tweets; ties by username (byte order).
+    fn top(&mut self, n: usize) -> Result<Vec<(String, u64)>, QueryError>;
+    /// Distinct tweets, ops applied and commits applied.
+    fn stats(&mut self) -> Result<Stats, QueryError>;
+    /// How many `add-tweet` ops were applied for an account (the exactly-once witness).
+    fn account_ops(&mut self, author_id: &str) -> Result<u64, QueryError>;
+}
+
+impl TweetQueries for TweetDb {
+    fn count(&mut self) -> Result<u64, QueryError> {
+        TweetDb::count(self)
+    }
+    fn search(&mut self, term: &str, limit: usize) -> Result<(u64, Vec<TweetRow>), QueryError> {
+        TweetDb::search(self, term, limit)
+    }
+    fn top(&mut self, n: usize) -> Result<Vec<(String, u64)>, QueryError> {
+        TweetDb::top(self, n)
+    }
+    fn stats(&mut self) -> Result<Stats, QueryError> {
+        TweetDb::stats(self)
+    }
+    fn account_ops(&mut self, author_id: &str) -> Result<u64, QueryError> {
+        TweetDb::account_ops(self, author_id)
+    }
 }
 
 /// A tweet as `query search` shows it.

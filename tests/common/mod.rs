@@ -5,6 +5,7 @@
 pub mod cli_support;
 pub mod committed;
 pub mod nodes;
+pub mod postgres;
 pub mod proxy;
 pub mod raw;
 pub mod stage_support;
