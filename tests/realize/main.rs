@@ -24,3 +24,6 @@ mod tweets_query;
 // The PostgreSQL sink against a throwaway server: the same answers as SQLite, schema and
 // rights, credentials and TLS, two sinks sharing a database.
 mod pg_sink;
+
+// The PostgreSQL sink's setup: schema versions, rights, credentials, TLS.
+mod pg_setup;
