@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use replikativ::Id;
-use replikativ::realize::postgres::PgTarget;
 use replikativ::realize::Sink;
+use replikativ::realize::postgres::PgTarget;
 use replikativ::tweets::pg_schema::pg_text;
 use replikativ::tweets::{
     ADD_TWEET, PgLoad, PgTweetDb, SourceEvent, SourcePosition, TweetCursor, TweetDb, TweetQueries,
