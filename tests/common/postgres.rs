@@ -49,6 +49,11 @@ fn is_root() -> bool {
 impl PgCluster {
     /// Starts a cluster for `test`, or says loudly why the test is skipped (see the module).
     pub fn start(test: &str) -> Option<PgCluster> {
+        Self::start_with(test, "")
+    }
+
+    /// [`start`](Self::start) with `conf` appended to `postgresql.conf` (later lines win).
+    pub fn start_with(test: &str, conf: &str) -> Option<PgCluster> {
         let Some(bin) = server_bin() else {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -95,12 +100,15 @@ impl PgCluster {
             ],
         );
         cluster.write_tls();
-        let conf = format!(
+        let base = format!(
             "port = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nfsync = off\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\nmax_connections = 50\n",
             cluster.port,
             cluster.dir.path().display()
         );
-        append(&cluster.data().join("postgresql.conf"), &conf);
+        append(
+            &cluster.data().join("postgresql.conf"),
+            &format!("{base}{conf}\n"),
+        );
         let hba = cluster.data().join("pg_hba.conf");
         let old = std::fs::read_to_string(&hba).expect("pg_hba.conf");
         std::fs::write(
