@@ -14,8 +14,8 @@ use crate::tweets::{PgTweetDb, TweetDb, TweetQueries, open_pg_sink, open_sink};
 pub enum SinkTarget {
     /// A SQLite file.
     Sqlite(PathBuf),
-    /// A PostgreSQL database.
-    Postgres(PgTarget),
+    /// A PostgreSQL database (boxed: its settings are large).
+    Postgres(Box<PgTarget>),
 }
 
 impl std::fmt::Display for SinkTarget {
@@ -36,9 +36,9 @@ impl SinkTarget {
     ) -> Result<SinkTarget> {
         match (sqlite, postgres) {
             (Some(path), None) => Ok(SinkTarget::Sqlite(path.to_path_buf())),
-            (None, Some(url)) => Ok(SinkTarget::Postgres(
+            (None, Some(url)) => Ok(SinkTarget::Postgres(Box::new(
                 PgTarget::parse(url).map_err(|e| UsageError(e.to_string()))?,
-            )),
+            ))),
             _ => Err(UsageError(format!("{command} needs --sqlite FILE or --postgres URL")).into()),
         }
     }

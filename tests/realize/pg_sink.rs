@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use replikativ::Id;
-use replikativ::realize::Sink;
 use replikativ::realize::postgres::PgTarget;
+use replikativ::realize::{Sink, TxParams};
 use replikativ::tweets::pg_schema::pg_text;
 use replikativ::tweets::{
     ADD_TWEET, PgLoad, PgTweetDb, SourceEvent, SourcePosition, TweetCursor, TweetDb, TweetQueries,
@@ -50,8 +50,11 @@ fn edge_tweets() -> Vec<serde_json::Value> {
     .collect()
 }
 
+/// A commit's id and transactions.
+pub(crate) type Commit = (Id, Vec<TxParams>);
+
 /// The smoke source in commits of 40, then the edge cases (one repeated) as a last commit.
-pub(crate) fn commits() -> Vec<(Id, Vec<(String, Vec<u8>)>)> {
+pub(crate) fn commits() -> Vec<Commit> {
     let (_, bytes) = smoke_source();
     let mut out = Vec::new();
     let mut batch = Vec::new();
@@ -76,7 +79,7 @@ pub(crate) fn commits() -> Vec<(Id, Vec<(String, Vec<u8>)>)> {
         .collect()
 }
 
-pub(crate) fn realize(sink: &mut dyn Sink, commits: &[(Id, Vec<(String, Vec<u8>)>)]) {
+pub(crate) fn realize(sink: &mut dyn Sink, commits: &[Commit]) {
     for (id, txs) in commits {
         sink.apply_commit_by(*id, "unsigned", txs).expect("apply");
     }
