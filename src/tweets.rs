@@ -6,8 +6,11 @@
 //! - [`lines`]: bounded line reading with offsets ([`LineReader`], 16 MiB per line).
 //! - [`cursor`]: tweets with the [`SourcePosition`] after each, to checkpoint and resume a file.
 //! - [`schema`]: the SQLite schema and the `add-tweet` handler ([`open_sink`]).
+//! - [`pg_schema`], [`pg_query`]: the same tables, handler and queries on PostgreSQL
+//!   ([`open_pg_sink`], [`PgTweetDb`]).
 //! - [`columns`]: a tweet's `tweets` row, from a JSON value or straight from params bytes.
 //! - [`query`]: `count`, `search`, `top`, `stats` over the realized file ([`TweetDb`]).
+//! - [`words`]: what a word is for search, in every sink ([`words()`], [`search_word`]).
 //! - [`chart`]: the `top` bar chart as SVG ([`top_chart_svg`]).
 //! - [`sample`]: sample data compiled in for `replikativ demo` ([`SAMPLE`]).
 //! - [`synthetic`]: a large deterministic stream made from the sample ([`synthetic_tweets`]).
@@ -27,10 +30,13 @@ pub mod columns;
 pub mod cursor;
 pub mod lines;
 pub mod parse;
+pub mod pg_query;
+pub mod pg_schema;
 pub mod query;
 pub mod sample;
 pub mod schema;
 pub mod synthetic;
+pub mod words;
 
 pub use crate::realize::params::{DecodeParamsError, decode_params, encode_params};
 pub use chart::{ChartError, top_chart_svg};
@@ -38,8 +44,10 @@ pub use columns::TweetColumns;
 pub use cursor::{SourceEvent, SourcePosition, TweetCursor, open_file_at};
 pub use lines::{Line, LineReader, LineTooLong, MAX_LINE_BYTES, NextLine};
 pub use parse::{SkipReason, TweetRecord, tweets_in_line};
+pub use pg_query::PgTweetDb;
+pub use pg_schema::{PgLoad, open_pg_sink, open_pg_sink_with};
 pub use query::{
-    CountJson, QueryError, SearchJson, Stats, TopEntry, TopJson, TweetDb, TweetRow, term_matches,
+    CountJson, QueryError, SearchJson, Stats, TopEntry, TopJson, TweetDb, TweetQueries, TweetRow,
 };
 pub use sample::{SAMPLE, SAMPLE_LICENSE};
 pub use schema::{
@@ -47,3 +55,4 @@ pub use schema::{
     sqlite_handlers, username_of,
 };
 pub use synthetic::{sample_tweets, synthetic_tweets, write_synthetic_jsonl};
+pub use words::{search_word, term_matches, words};

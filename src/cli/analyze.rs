@@ -1,5 +1,5 @@
 //! `replikativ analyze`: a client node that subscribes to a peer's CDVCS, replicates it into
-//! its own store and realizes it into SQLite, exactly once.
+//! its own store and realizes it into SQLite or PostgreSQL, exactly once.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,12 +8,12 @@ use anyhow::{Context as _, Result, bail};
 
 use super::args::AnalyzeArgs;
 use super::signals::Signals;
+use super::sink_target::SinkTarget;
 use crate::crdt::{Commit, CrdtKey};
 use crate::id::Id;
 use crate::node::{Node, RealizerSpec};
 use crate::realize::realizer::{ConflictPolicy, RealizerShared, RealizerStatus};
 use crate::realize::{Sink, SinkError};
-use crate::tweets::open_sink;
 
 /// Runs `analyze`.
 pub fn run(args: AnalyzeArgs) -> Result<()> {
@@ -51,19 +51,24 @@ fn caught_up(node: &Node, key: &CrdtKey, realizer: &RealizerShared, target: &[Id
     }
 }
 
-/// A node realizing `key` from `url` into the SQLite file `sqlite`.
+/// A node realizing `key` from `url` into `target`.
 pub async fn start_analysis_node(
     store: &std::path::Path,
     url: &str,
-    sqlite: &std::path::Path,
+    target: &SinkTarget,
     key: &CrdtKey,
     flags: &super::node_args::NodeArgs,
 ) -> Result<Node> {
-    let path = sqlite.to_path_buf();
-    // Fail early, with the file named, if the SQLite file is not usable.
-    drop(open_sink(&path).with_context(|| format!("opening {}", path.display()))?);
-    let open =
-        Arc::new(move || -> Result<Box<dyn Sink>, SinkError> { Ok(Box::new(open_sink(&path)?)) });
+    // Fail early, with the database named, if it is not usable. Opening blocks (and the
+    // Postgres client runs its own runtime), so not on this runtime's thread.
+    let early = target.clone();
+    tokio::task::spawn_blocking(move || early.open_sink().map(drop))
+        .await
+        .context("the thread opening the sink failed")?
+        .with_context(|| format!("opening {target}"))?;
+    let name = target.realizer_name();
+    let target = target.clone();
+    let open = Arc::new(move || -> Result<Box<dyn Sink>, SinkError> { target.open_sink() });
     let builder = Node::builder()
         .name("analyzer")
         .store_dir(store)
@@ -71,7 +76,7 @@ pub async fn start_analysis_node(
     flags
         .apply(builder)?
         .realize(RealizerSpec {
-            name: "sqlite".into(),
+            name: name.into(),
             key: key.clone(),
             open,
             policy: ConflictPolicy::Wait,
@@ -92,7 +97,20 @@ fn refused(node: &Node, url: &str) -> Result<()> {
 
 /// Waits until the peer's heads at connection time are replicated and realized.
 pub async fn wait_realized(node: &Node, url: &str, key: &CrdtKey, timeout: Duration) -> Result<()> {
-    let realizer = node.realizer("sqlite").context("the realizer is missing")?;
+    wait_realized_into(node, url, key, timeout, "sqlite", "--sqlite FILE").await
+}
+
+/// [`wait_realized`] for the realizer `name`, naming its sink by `flag` in the advice to an
+/// operator.
+pub async fn wait_realized_into(
+    node: &Node,
+    url: &str,
+    key: &CrdtKey,
+    timeout: Duration,
+    name: &str,
+    flag: &str,
+) -> Result<()> {
+    let realizer = node.realizer(name).context("the realizer is missing")?;
     let root = Commit::root(key).id;
     let start = Instant::now();
     let mut status = realizer.status();
@@ -133,7 +151,7 @@ pub async fn wait_realized(node: &Node, url: &str, key: &CrdtKey, timeout: Durat
         refused(node, url)?;
         match &*status.borrow() {
             RealizerStatus::Parked { commit, reason } => bail!(
-                "the realizer is parked at commit {commit}: {reason}\n(skip it with `replikativ realize-skip --sqlite FILE --commit {commit}` and run analyze again)"
+                "the realizer is parked at commit {commit}: {reason}\n(skip it with `replikativ realize-skip {flag} --commit {commit}` and run analyze again)"
             ),
             RealizerStatus::Waiting { heads } if !waiting_told => {
                 waiting_told = true;
@@ -165,13 +183,15 @@ pub async fn wait_realized(node: &Node, url: &str, key: &CrdtKey, timeout: Durat
 
 async fn analyze(args: AnalyzeArgs, key: CrdtKey) -> Result<()> {
     let mut signals = Signals::install()?;
-    let node =
-        start_analysis_node(&args.store, &args.connect, &args.sqlite, &key, &args.node).await?;
+    let target =
+        SinkTarget::from_flags("analyze", args.sqlite.as_deref(), args.postgres.as_deref())?;
+    let name = target.realizer_name();
+    let node = start_analysis_node(&args.store, &args.connect, &target, &key, &args.node).await?;
     signals.on_hangup(super::node_args::reload_on_hangup(&node));
     let timeout = Duration::from_secs(args.timeout);
     if args.follow {
-        eprintln!("following {} into {}", args.connect, args.sqlite.display());
-        let realizer = node.realizer("sqlite").context("the realizer is missing")?;
+        eprintln!("following {} into {target}", args.connect);
+        let realizer = node.realizer(name).context("the realizer is missing")?;
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         loop {
             tokio::select! {
@@ -182,10 +202,11 @@ async fn analyze(args: AnalyzeArgs, key: CrdtKey) -> Result<()> {
             }
         }
     } else {
+        let flag = target.flag();
         let res = tokio::select! {
-            r = wait_realized(&node, &args.connect, &key, timeout) => r,
+            r = wait_realized_into(&node, &args.connect, &key, timeout, name, &flag) => r,
             _ = signals.recv() => {
-                let applied = node.realizer("sqlite").map_or(0, |r| r.applied_count());
+                let applied = node.realizer(name).map_or(0, |r| r.applied_count());
                 Err(anyhow::anyhow!(
                     "interrupted before catching up with {}: {applied} commits realized so far (run analyze again to go on; nothing is applied twice)",
                     args.connect
@@ -197,14 +218,10 @@ async fn analyze(args: AnalyzeArgs, key: CrdtKey) -> Result<()> {
             return Err(e);
         }
     }
-    let realizer = node.realizer("sqlite");
+    let realizer = node.realizer(name);
     node.shutdown().await;
     if let Some(r) = realizer {
-        println!(
-            "realized {} commits into {}",
-            r.applied_count(),
-            args.sqlite.display()
-        );
+        println!("realized {} commits into {target}", r.applied_count());
     }
     Ok(())
 }

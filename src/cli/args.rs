@@ -46,9 +46,10 @@ pub enum Command {
     /// concurrent heads and exit 0 — or 1, saying how many tweets were not committed and why.
     /// Each tweet id is committed at most once per CDVCS (repeats are counted, not committed).
     Collect(CollectArgs),
-    /// Subscribe to a peer's CDVCS, replicate it into a local store and realize it into SQLite.
+    /// Subscribe to a peer's CDVCS, replicate it into a local store and realize it into SQLite
+    /// or PostgreSQL.
     Analyze(AnalyzeArgs),
-    /// Query a realized SQLite file.
+    /// Query a realized SQLite file or PostgreSQL database.
     Query(QueryArgs),
     /// Show the heads and size of a CDVCS in a store (derived from the graph only).
     Log(LogArgs),
@@ -68,7 +69,7 @@ pub enum Command {
     /// for a store no writer runs on. The merge depends only on the heads (no author, no
     /// time), so other replicas that merge the same heads make the same commit.
     Merge(MergeArgs),
-    /// Operator: skip a parked commit in a SQLite sink (recorded in the sink).
+    /// Operator: skip a parked commit in a sink (recorded in the sink).
     #[command(name = "realize-skip")]
     RealizeSkip(RealizeSkipArgs),
     /// Make a new node key (PKCS#8 PEM, mode 0600) and print its public key.
@@ -156,8 +157,14 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "URL")]
     pub connect: String,
     /// The SQLite file to realize into.
-    #[arg(long)]
-    pub sqlite: PathBuf,
+    #[arg(long, required_unless_present = "postgres")]
+    pub sqlite: Option<PathBuf>,
+    /// Or realize into this PostgreSQL database: postgres://[USER@][HOST][:PORT]/DB[?sslmode=…].
+    /// What the URL leaves out comes from PGHOST, PGPORT, PGUSER, PGDATABASE, PGSSLMODE…;
+    /// the password from the URL, PGPASSWORD or ~/.pgpass. The database may be empty (made by
+    /// `createdb`): the sink creates its schema `replikativ`.
+    #[arg(long, value_name = "URL", conflicts_with = "sqlite")]
+    pub postgres: Option<String>,
     /// Keep following across disconnects and collector restarts.
     #[arg(long)]
     pub follow: bool,
@@ -178,6 +185,9 @@ pub struct QueryArgs {
     /// The realized SQLite file.
     #[arg(long, global = true)]
     pub sqlite: Option<PathBuf>,
+    /// Or the realized PostgreSQL database (a URL; credentials as for `analyze --postgres`).
+    #[arg(long, global = true, value_name = "URL", conflicts_with = "sqlite")]
+    pub postgres: Option<String>,
     /// Print one JSON object on the last line of stdout.
     #[arg(long, global = true)]
     pub json: bool,
@@ -267,8 +277,11 @@ pub struct UpgradeArgs {
 #[derive(Debug, Args)]
 pub struct RealizeSkipArgs {
     /// The SQLite sink.
-    #[arg(long)]
-    pub sqlite: PathBuf,
+    #[arg(long, required_unless_present = "postgres")]
+    pub sqlite: Option<PathBuf>,
+    /// Or the PostgreSQL sink (a URL; credentials as for `analyze --postgres`).
+    #[arg(long, value_name = "URL", conflicts_with = "sqlite")]
+    pub postgres: Option<String>,
     /// The parked commit to skip (64 hex characters).
     #[arg(long)]
     pub commit: crate::Id,

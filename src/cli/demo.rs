@@ -108,7 +108,7 @@ async fn demo(dir: &Path, source: &Path, key: CrdtKey) -> Result<()> {
     let analysis = super::analyze::start_analysis_node(
         &dir.join("analysis-store"),
         &url,
-        &sqlite,
+        &super::sink_target::SinkTarget::Sqlite(sqlite.clone()),
         &key,
         &Default::default(),
     )

@@ -25,6 +25,7 @@ pub mod node_args;
 pub mod peer;
 pub mod query;
 pub mod signals;
+pub mod sink_target;
 pub mod skip;
 pub mod status;
 pub mod upgrade;

@@ -1,17 +1,17 @@
-//! `replikativ query`: answers from a realized SQLite file. Results go to stdout; with
-//! `--json` the last line is exactly the object of DESIGN §8.
+//! `replikativ query`: answers from a realized SQLite file or PostgreSQL database (the same
+//! answers from either). Results go to stdout; with `--json` the last line is exactly the
+//! object of DESIGN §8.
 
 use anyhow::{Context as _, Result};
 
 use super::args::{Query, QueryArgs};
-use crate::tweets::{CountJson, SearchJson, TopEntry, TopJson, TweetDb, top_chart_svg};
+use super::sink_target::SinkTarget;
+use crate::tweets::{CountJson, SearchJson, TopEntry, TopJson, top_chart_svg};
 
 /// Runs a query.
 pub fn run(args: QueryArgs) -> Result<()> {
-    let Some(path) = args.sqlite else {
-        return Err(super::UsageError("query needs --sqlite FILE".into()).into());
-    };
-    let db = TweetDb::open(&path)?;
+    let target = SinkTarget::from_flags("query", args.sqlite.as_deref(), args.postgres.as_deref())?;
+    let mut db = target.open_queries()?;
     match args.query {
         Query::Count => {
             let count = db.count()?;

@@ -4,19 +4,23 @@
 use anyhow::{Context as _, Result};
 
 use super::args::RealizeSkipArgs;
-use crate::realize::{Sink, SqliteSink};
+use super::sink_target::SinkTarget;
 
 /// Runs `realize-skip`.
 pub fn run(args: RealizeSkipArgs) -> Result<()> {
-    let mut sink = SqliteSink::open_existing(&args.sqlite)
-        .with_context(|| format!("opening the sink {}", args.sqlite.display()))?;
+    let target = SinkTarget::from_flags(
+        "realize-skip",
+        args.sqlite.as_deref(),
+        args.postgres.as_deref(),
+    )?;
+    let mut sink = target
+        .open_existing()
+        .with_context(|| format!("opening the sink {target}"))?;
     sink.record_skip(args.commit, &args.reason)
         .with_context(|| format!("recording the skip of {}", args.commit))?;
     println!(
-        "skipped commit {} in {} ({})",
-        args.commit,
-        args.sqlite.display(),
-        args.reason
+        "skipped commit {} in {target} ({})",
+        args.commit, args.reason
     );
     Ok(())
 }

@@ -6,6 +6,8 @@
 //! - [`sink`]: the [`Sink`] trait (exactly-once contract) and [`SinkError`], which tells
 //!   deterministic failures (park) from transient ones (retry).
 //! - [`sqlite`]: [`SqliteSink`], the embedded default (WAL; applications add their schema).
+//! - [`postgres`]: [`PostgresSink`], for a database server ([`PgTarget`]: URL, `PG*`
+//!   variables, `.pgpass`, TLS).
 //! - [`memory`]: [`MemorySink`], for tests, with failure injection.
 //! - [`jsonl`]: [`JsonlSink`], JSON lines plus a checkpoint sidecar.
 //! - [`realizer`]: [`RealizerActor`](realizer::RealizerActor), which follows a CDVCS into a
@@ -17,6 +19,7 @@ pub mod jsonl;
 pub mod memory;
 pub mod params;
 pub mod plan;
+pub mod postgres;
 pub mod realizer;
 pub mod sink;
 pub mod sqlite;
@@ -27,5 +30,6 @@ pub use jsonl::JsonlSink;
 pub use memory::{AppliedOp, InjectedFailure, MemorySink, MemorySnapshot};
 pub use params::{DecodeParamsError, decode_params, encode_params};
 pub use plan::ConflictPolicy;
+pub use postgres::{PgTarget, PostgresSink};
 pub use sink::{HandlerError, Sink, SinkError, SkippedCommit, TxParams};
 pub use sqlite::{SqliteHandler, SqliteSink};

@@ -67,6 +67,9 @@ pub enum HandlerError {
     /// The database refused a statement.
     #[error("SQL statement failed")]
     Sql(#[from] rusqlite::Error),
+    /// The PostgreSQL server refused a statement or the connection failed.
+    #[error("PostgreSQL statement failed")]
+    Postgres(#[from] postgres::Error),
     /// Any other failure of a user handler.
     #[error("handler failed")]
     Other(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -77,6 +80,7 @@ impl HandlerError {
     pub fn is_deterministic(&self) -> bool {
         match self {
             HandlerError::Sql(e) => !sql_is_transient(e),
+            HandlerError::Postgres(e) => !pg_is_transient(e),
             HandlerError::BadParams(_) | HandlerError::Invalid { .. } | HandlerError::Other(_) => {
                 true
             }
@@ -145,6 +149,25 @@ pub enum SinkError {
         #[source]
         source: Box<rusqlite::Error>,
     },
+    /// The PostgreSQL server refused one of the sink's own statements, or the connection
+    /// failed.
+    #[error("PostgreSQL sink failed while {doing}")]
+    Postgres {
+        /// What the sink was doing.
+        doing: String,
+        /// The client's error (boxed to keep results small).
+        #[source]
+        source: Box<postgres::Error>,
+    },
+    /// The database cannot hold this sink: someone else's schema, a newer schema version, or
+    /// rights the role lacks.
+    #[error("{target}: {reason}")]
+    Unusable {
+        /// The database (its URL without the password).
+        target: String,
+        /// Why, and what to do.
+        reason: String,
+    },
     /// File I/O failed.
     #[error("sink I/O failed on {path} while {doing}")]
     Io {
@@ -181,7 +204,9 @@ impl SinkError {
             SinkError::UnknownOp { .. }
             | SinkError::BadParams { .. }
             | SinkError::HandlerPanicked { .. }
-            | SinkError::Foreign { .. } => true,
+            | SinkError::Foreign { .. }
+            | SinkError::Unusable { .. } => true,
+            SinkError::Postgres { source, .. } => !pg_is_transient(source),
             SinkError::Handler { source, .. } => source.is_deterministic(),
             SinkError::Storage { .. } | SinkError::Io { .. } | SinkError::Transient { .. } => false,
         }
@@ -198,6 +223,36 @@ pub(crate) fn sql_is_transient(e: &rusqlite::Error) -> bool {
         ),
         None => false,
     }
+}
+
+/// Lost connections, I/O, and the SQLSTATE classes of passing trouble (connection exception,
+/// transaction rollback — serialization failures and deadlocks —, insufficient resources, lock
+/// not available, operator intervention such as a server shutting down, system errors), and a
+/// unique violation: in a database two analyzers share, a row can be committed by the other
+/// between a check and a write, and the retry sees it. Everything else is a property of the
+/// data or of the schema.
+pub(crate) fn pg_is_transient(e: &postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    let Some(db) = e.as_db_error() else {
+        // No server answer: I/O, TLS, timeouts are passing; a value the client cannot
+        // convert is not.
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+        while let Some(c) = cause {
+            if c.is::<std::io::Error>() {
+                return true;
+            }
+            cause = c.source();
+        }
+        // tokio-postgres names its timeouts and connect failures only in their message.
+        let shown = e.to_string();
+        return ["timeout", "error connecting", "error performing TLS"]
+            .iter()
+            .any(|m| shown.starts_with(m));
+    };
+    let code = db.code().code();
+    matches!(&code[..2], "08" | "40" | "53" | "57" | "58") || code == "55P03" || code == "23505"
 }
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it).

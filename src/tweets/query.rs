@@ -4,18 +4,18 @@
 //! The file is opened without create and with `query_only`, plus a busy timeout, so it can be
 //! read while a realizer writes it (WAL).
 //!
-//! Search semantics: a tweet matches a term when the lowercased term is one of the tokens of
-//! the tweet's lowercased text, tokens being maximal runs of alphanumeric characters (the
-//! `[^\W_]+` rule of cli_smoke). FTS5 narrows the candidates (the term is passed as a quoted
-//! FTS5 string, so no user input is ever FTS5 syntax); the exact rule then decides. Known
-//! deviation: Rust's alphanumeric also admits the few combining marks Unicode lists as
-//! `Other_Alphabetic` (e.g. Indic vowel signs), which Python's `\w` does not.
+//! Search semantics: a tweet matches a term when the term is one word and that word is one of
+//! the words of the tweet's text, as [`words`](super::words) defines them (FTS5's `unicode61`
+//! rules: case folded, diacritics removed, split at everything but letters and numbers). FTS5
+//! narrows the candidates (the term is passed as a quoted FTS5 string, so no user input is
+//! ever FTS5 syntax); [`term_matches`](super::words::term_matches) decides, so words longer than FTS5 indexes are exact too.
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
+use super::words::{search_word, words};
 use crate::realize::sqlite::{BUSY_TIMEOUT, SQLITE_FORMAT};
 
 /// Why a query failed.
@@ -47,6 +47,58 @@ pub enum QueryError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The database holds no replikativ tweets, or tweets of a newer schema.
+    #[error("{target}: {reason}")]
+    NoTweets {
+        /// The database (its URL without the password).
+        target: String,
+        /// Why, and what to do.
+        reason: String,
+    },
+    /// PostgreSQL failed.
+    #[error("{target}: {doing} failed")]
+    Postgres {
+        /// The database (its URL without the password).
+        target: String,
+        /// The query.
+        doing: &'static str,
+        /// The client's error.
+        #[source]
+        source: postgres::Error,
+    },
+}
+
+/// The queries of `replikativ query`, over either sink.
+pub trait TweetQueries {
+    /// Distinct tweets.
+    fn count(&mut self) -> Result<u64, QueryError>;
+    /// All tweets a one-word search for `term` finds, and the first `limit` of them in the
+    /// order they were realized.
+    fn search(&mut self, term: &str, limit: usize) -> Result<(u64, Vec<TweetRow>), QueryError>;
+    /// The `n` usernames with the most distinct tweets; ties by username (byte order).
+    fn top(&mut self, n: usize) -> Result<Vec<(String, u64)>, QueryError>;
+    /// Distinct tweets, ops applied and commits applied.
+    fn stats(&mut self) -> Result<Stats, QueryError>;
+    /// How many `add-tweet` ops were applied for an account (the exactly-once witness).
+    fn account_ops(&mut self, author_id: &str) -> Result<u64, QueryError>;
+}
+
+impl TweetQueries for TweetDb {
+    fn count(&mut self) -> Result<u64, QueryError> {
+        TweetDb::count(self)
+    }
+    fn search(&mut self, term: &str, limit: usize) -> Result<(u64, Vec<TweetRow>), QueryError> {
+        TweetDb::search(self, term, limit)
+    }
+    fn top(&mut self, n: usize) -> Result<Vec<(String, u64)>, QueryError> {
+        TweetDb::top(self, n)
+    }
+    fn stats(&mut self) -> Result<Stats, QueryError> {
+        TweetDb::stats(self)
+    }
+    fn account_ops(&mut self, author_id: &str) -> Result<u64, QueryError> {
+        TweetDb::account_ops(self, author_id)
+    }
 }
 
 /// A tweet as `query search` shows it.
@@ -111,19 +163,6 @@ pub struct Stats {
     pub ops_applied: u64,
     /// Commits applied (operator skips not counted).
     pub commits_applied: u64,
-}
-
-/// Whether `c` belongs to a token (`[^\W_]`).
-fn is_token_char(c: char) -> bool {
-    c.is_alphanumeric()
-}
-
-/// Whether `term` is one of the tokens of `text`, both lowercased.
-pub fn term_matches(text: &str, term: &str) -> bool {
-    let term = term.to_lowercase();
-    text.to_lowercase()
-        .split(|c: char| !is_token_char(c))
-        .any(|token| token == term)
 }
 
 /// A read handle on a realized tweet database.
@@ -195,11 +234,10 @@ impl TweetDb {
     /// All tweets matching `term` (see the module docs) and the first `limit` of them, in the
     /// order they were realized. Any input is safe: it never reaches FTS5 as syntax.
     pub fn search(&self, term: &str, limit: usize) -> Result<(u64, Vec<TweetRow>), QueryError> {
-        let term = term.to_lowercase();
-        if term.is_empty() || !term.chars().all(is_token_char) {
-            // Not a single token, so it equals no token of any text.
+        let Some(word) = search_word(term) else {
+            // Not a single word, so it equals no word of any text.
             return Ok((0, Vec::new()));
-        }
+        };
         let quoted = format!("\"{}\"", term.replace('"', "\"\""));
         let mut stmt = self
             .conn
@@ -227,7 +265,7 @@ impl TweetDb {
         let (mut total, mut first) = (0u64, Vec::new());
         for row in rows {
             let row = row.map_err(self.sql("searching"))?;
-            if term_matches(&row.text, &term) {
+            if words(&row.text).any(|w| w == word) {
                 total += 1;
                 if first.len() < limit {
                     first.push(row);

@@ -28,17 +28,17 @@ const MAX_RESTARTS: usize = 300;
 
 /// The kills of one round.
 #[derive(Debug, Default)]
-struct Kills {
+pub(crate) struct Kills {
     /// Every SIGKILL.
-    all: usize,
+    pub(crate) all: usize,
     /// Those that landed after durable progress of the killed run and before the end.
-    mid_work: usize,
+    pub(crate) mid_work: usize,
 }
 
 /// Runs `args` until it exits by itself, SIGKILLing it after a random delay in `delay_ms`
 /// each time it is still running. `progress` reads the durable progress (the process is not
 /// running when it is called), which ends at `done`.
-fn kill_until_done(
+pub(crate) fn kill_until_done(
     args: &[&str],
     cwd: &Path,
     log: &str,

@@ -51,3 +51,7 @@ mod tls_sources;
 
 // Keys refused and admitted, read-only and write-only peers, protected mode, SIGHUP.
 mod trust;
+
+// `analyze --postgres` killed at random moments, the server crashed mid-stream, two analyzers
+// sharing a database; `query --postgres` answering as `query --sqlite`; `realize-skip`.
+mod pg_cli;

@@ -8,6 +8,7 @@ pub mod committed;
 pub mod exchange;
 pub mod http;
 pub mod nodes;
+pub mod postgres;
 pub mod proxy;
 pub mod raw;
 pub mod stage_support;

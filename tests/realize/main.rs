@@ -20,3 +20,10 @@ mod realize;
 
 // Queries over a realized tweet database.
 mod tweets_query;
+
+// The PostgreSQL sink against a throwaway server: the same answers as SQLite, schema and
+// rights, credentials and TLS, two sinks sharing a database.
+mod pg_sink;
+
+// The PostgreSQL sink's setup: schema versions, rights, credentials, TLS.
+mod pg_setup;

@@ -145,3 +145,43 @@ pub fn smoke_source() -> (Vec<Vec<u8>>, Vec<u8>) {
     bytes.push(b'\n');
     (lines, bytes)
 }
+
+/// The distinct tweets (first occurrence wins) of `lines` whose text holds the one word of
+/// `term`, with SQLite FTS5's own `unicode61` tokenizer as the judge of what a word is (not the
+/// library's port of it): 0 when the term holds no word or several.
+pub fn fts5_hits(lines: &[Vec<u8>], term: &str) -> u64 {
+    let conn = rusqlite::Connection::open_in_memory().expect("memory db");
+    conn.execute_batch(
+        "CREATE VIRTUAL TABLE t USING fts5 (x);
+         CREATE VIRTUAL TABLE v USING fts5vocab (t, 'instance');",
+    )
+    .expect("fts5");
+    let mut seen = HashSet::new();
+    for raw in lines {
+        for t in tweets_in(raw) {
+            if seen.insert(t["id"].as_str().expect("id").to_string()) {
+                conn.execute("INSERT INTO t (x) VALUES (?1)", [t["text"].as_str()])
+                    .expect("insert");
+            }
+        }
+    }
+    conn.execute("INSERT INTO t (rowid, x) VALUES (-1, ?1)", [term])
+        .expect("insert term");
+    let mut stmt = conn
+        .prepare("SELECT term FROM v WHERE doc = -1")
+        .expect("vocab");
+    let term_words: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .expect("term words")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    let [word] = term_words.as_slice() else {
+        return 0;
+    };
+    conn.query_row(
+        "SELECT COUNT(DISTINCT doc) FROM v WHERE term = ?1 AND doc > 0",
+        [word],
+        |r| r.get::<_, i64>(0),
+    )
+    .expect("count") as u64
+}
