@@ -18,7 +18,7 @@ use crate::realize::{Sink, SinkError};
 /// Runs `analyze`.
 pub fn run(args: AnalyzeArgs) -> Result<()> {
     super::check_peer_url(&args.connect)?;
-    args.node.check_tls(false)?;
+    args.node.check_tls(args.listen.is_some())?;
     let key = CrdtKey::new(args.crdt.user.clone(), args.crdt.cdvcs);
     actix_rt::System::new().block_on(analyze(args, key))
 }
@@ -58,6 +58,7 @@ pub async fn start_analysis_node(
     target: &SinkTarget,
     key: &CrdtKey,
     flags: &super::node_args::NodeArgs,
+    listen: Option<&str>,
 ) -> Result<Node> {
     // Fail early, with the database named, if it is not usable. Opening blocks (and the
     // Postgres client runs its own runtime), so not on this runtime's thread.
@@ -69,10 +70,13 @@ pub async fn start_analysis_node(
     let name = target.realizer_name();
     let target = target.clone();
     let open = Arc::new(move || -> Result<Box<dyn Sink>, SinkError> { target.open_sink() });
-    let builder = Node::builder()
+    let mut builder = Node::builder()
         .name("analyzer")
         .store_dir(store)
         .connect(url);
+    if let Some(listen) = listen {
+        builder = builder.listen(listen);
+    }
     flags
         .apply(builder)?
         .realize(RealizerSpec {
@@ -140,7 +144,7 @@ pub async fn wait_realized_into(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    eprintln!(
+    say!(
         "peer has {} head(s); replicating and realizing",
         target.len()
     );
@@ -155,7 +159,7 @@ pub async fn wait_realized_into(
             ),
             RealizerStatus::Waiting { heads } if !waiting_told => {
                 waiting_told = true;
-                eprintln!(
+                say!(
                     "the CDVCS has {} heads (concurrent writes); waiting for a writer to merge them (an operator can run `replikativ merge --store DIR` on a stopped writer's store)",
                     heads.len()
                 );
@@ -169,7 +173,7 @@ pub async fn wait_realized_into(
                 .map(|r| r.state())
                 .and_then(|s| s.read().ok().map(|g| g.len()))
                 .unwrap_or(0);
-            eprintln!(
+            say!(
                 "replicated {have} commits, realized {}",
                 realizer.applied_count()
             );
@@ -186,18 +190,32 @@ async fn analyze(args: AnalyzeArgs, key: CrdtKey) -> Result<()> {
     let target =
         SinkTarget::from_flags("analyze", args.sqlite.as_deref(), args.postgres.as_deref())?;
     let name = target.realizer_name();
-    let node = start_analysis_node(&args.store, &args.connect, &target, &key, &args.node).await?;
+    let node = start_analysis_node(
+        &args.store,
+        &args.connect,
+        &target,
+        &key,
+        &args.node,
+        args.listen.as_deref(),
+    )
+    .await?;
+    if let Some(addr) = node.listen_addr() {
+        say!(
+            "serving peers, /status and /metrics at {}://{addr}/",
+            args.node.scheme()
+        );
+    }
     signals.on_hangup(super::node_args::reload_on_hangup(&node));
     let timeout = Duration::from_secs(args.timeout);
     if args.follow {
-        eprintln!("following {} into {target}", args.connect);
+        say!("following {} into {target}", args.connect);
         let realizer = node.realizer(name).context("the realizer is missing")?;
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         loop {
             tokio::select! {
                 _ = signals.recv() => break,
                 _ = tick.tick() => {
-                    eprintln!("realized {} commits", realizer.applied_count());
+                    say!("realized {} commits", realizer.applied_count());
                 }
             }
         }

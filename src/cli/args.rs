@@ -171,6 +171,9 @@ pub struct AnalyzeArgs {
     /// Give up connecting (or waiting for the peer to have the CDVCS) after this many seconds.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
+    /// Also serve peers (what this node holds) and /status, /metrics on HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
     /// Which CDVCS.
     #[command(flatten)]
     pub crdt: CrdtArgs,

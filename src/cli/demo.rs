@@ -111,6 +111,7 @@ async fn demo(dir: &Path, source: &Path, key: CrdtKey) -> Result<()> {
         &super::sink_target::SinkTarget::Sqlite(sqlite.clone()),
         &key,
         &Default::default(),
+        None,
     )
     .await?;
     super::analyze::wait_realized(&analysis, &url, &key, Duration::from_secs(60)).await?;

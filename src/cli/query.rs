@@ -38,7 +38,7 @@ pub fn run(args: QueryArgs) -> Result<()> {
             if let Some(chart) = &chart {
                 top_chart_svg(&rows, chart)
                     .with_context(|| format!("drawing the chart into {}", chart.display()))?;
-                eprintln!("chart written to {}", chart.display());
+                say!("chart written to {}", chart.display());
             }
             if args.json {
                 let top = rows

@@ -196,7 +196,14 @@ fn realizer_json(name: &str, r: &RealizerShared) -> RealizerJson {
         RealizerStatus::Parked { commit, reason } => (
             "parked",
             Some(ParkedJson {
-                skip: format!("replikativ realize-skip --sqlite FILE --commit {commit}"),
+                skip: format!(
+                    "replikativ realize-skip {} --commit {commit}",
+                    if name == "postgres" {
+                        "--postgres URL"
+                    } else {
+                        "--sqlite FILE"
+                    }
+                ),
                 commit: commit.to_hex(),
                 reason,
             }),

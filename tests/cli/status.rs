@@ -150,3 +150,88 @@ fn a_collectors_metrics_count_its_source() {
     assert_eq!(log["commits"].as_f64(), Some(commits), "{log}");
     assert_eq!(log["transactions"].as_f64(), Some(tweets), "{log}");
 }
+
+/// `analyze --follow --listen`: an analysis node serves its status and metrics; its realizer
+/// counts every tweet of the source once (oracle: the source's distinct tweet ids).
+#[test]
+fn an_analyzer_listening_shows_its_realizer() {
+    use crate::common::http::{get, metric};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cwd = dir.path();
+    let source = data_dir().join("brexit.jsonl");
+    let lines: Vec<Vec<u8>> = std::fs::read(&source)
+        .expect("source")
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
+    let tweets = tweets_oracle::source_tweets(&lines).len() as f64;
+    let (p1, p2) = (free_port(), free_port());
+    let (l1, l2) = (format!("127.0.0.1:{p1}"), format!("127.0.0.1:{p2}"));
+    let mut collector = Proc::spawn(
+        &[
+            "collect",
+            "--store",
+            "c",
+            "--source",
+            arg(&source),
+            "--follow",
+            "--listen",
+            &l1,
+        ],
+        cwd,
+        "collect.log",
+    );
+    wait_port(p1, Duration::from_secs(30));
+    let url = format!("ws://{l1}/");
+    let mut analyzer = Proc::spawn(
+        &[
+            "analyze",
+            "--store",
+            "a",
+            "--connect",
+            &url,
+            "--sqlite",
+            "a.sqlite",
+            "--follow",
+            "--listen",
+            &l2,
+        ],
+        cwd,
+        "analyze.log",
+    );
+    wait_port(p2, Duration::from_secs(30));
+    let addr = l2.parse().expect("addr");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (code, text) = get(addr, "/metrics", None);
+        assert_eq!(code, 200, "{text}");
+        let realized = metric(
+            &text,
+            "replikativ_realized_ops_total",
+            Some(("realizer", "sqlite")),
+        );
+        if realized == Some(tweets) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "realized {realized:?} of {tweets}:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = run_json(&["status", &format!("http://{l2}/")], cwd);
+    let realizers = status["realizers"].as_array().expect("realizers");
+    assert_eq!(realizers.len(), 1, "{status}");
+    assert_eq!(realizers[0]["name"], "sqlite");
+    assert_eq!(realizers[0]["ops_applied"].as_f64(), Some(tweets));
+    let peers = status["connections"].as_array().expect("connections");
+    assert_eq!(peers.len(), 1, "{status}");
+    assert_eq!(peers[0]["dialled"], true);
+    analyzer.terminate_ok("analyze", &cwd.join("analyze.log"));
+    collector.terminate_ok("collector", &cwd.join("collect.log"));
+    assert_eq!(
+        crate::common::cli_support::ops_applied(cwd, &cwd.join("a.sqlite")),
+        Some(tweets as u64)
+    );
+}

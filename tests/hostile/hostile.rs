@@ -481,7 +481,20 @@ async fn a_peer_that_never_reads_is_dropped_while_others_are_served_and_memory_s
     // Meanwhile a well-behaved peer catches up completely.
     let good = client(&url(&server), &k).await;
     wait_converged(&server, &good, &k, Duration::from_secs(120)).await;
-    // The sleepers are dropped for not reading, with a clear reason.
+    // The sleepers are dropped for not reading (while they still do not read: reading would
+    // acknowledge and un-stall them), with a clear reason.
+    wait_until(
+        "the server to drop the three peers that never read",
+        T,
+        || server.peers().live_connections().len() == 1,
+        || {
+            format!(
+                "{} connections live",
+                server.peers().live_connections().len()
+            )
+        },
+    )
+    .await;
     for mut raw in sleepers {
         let (error, why) = raw.until_closed(T).await;
         let text = format!("{error:?} {why}");
