@@ -118,7 +118,6 @@ pub async fn wait_realized_into(
     let root = Commit::root(key).id;
     let start = Instant::now();
     let mut status = realizer.status();
-    let mut last_print = Instant::now();
     let mut waiting_told = false;
     let target = loop {
         refused(node, url)?;
@@ -148,8 +147,10 @@ pub async fn wait_realized_into(
         "peer has {} head(s); replicating and realizing",
         target.len()
     );
+    let mut progress = super::progress::Progress::default();
     loop {
         if caught_up(node, key, &realizer, &target) {
+            progress.finish();
             return Ok(());
         }
         refused(node, url)?;
@@ -166,18 +167,16 @@ pub async fn wait_realized_into(
             }
             _ => {}
         }
-        if last_print.elapsed() > Duration::from_secs(2) {
-            last_print = Instant::now();
-            let have = node
-                .replica(key)
-                .map(|r| r.state())
-                .and_then(|s| s.read().ok().map(|g| g.len()))
-                .unwrap_or(0);
-            say!(
-                "replicated {have} commits, realized {}",
-                realizer.applied_count()
-            );
-        }
+        let known = node
+            .replica(key)
+            .map(|r| r.state())
+            .and_then(|s| s.read().ok().map(|g| g.len().saturating_sub(1)))
+            .unwrap_or(0);
+        progress.update(
+            realizer.applied_count() as u64,
+            known as u64,
+            realizer.ops_applied(),
+        );
         tokio::select! {
             _ = status.changed() => {}
             _ = tokio::time::sleep(Duration::from_millis(50)) => {}

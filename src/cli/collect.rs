@@ -167,6 +167,8 @@ async fn collect(args: CollectArgs, spec: SourceSpec, key: CrdtKey) -> Result<()
     let mut progress = tokio::time::interval(Duration::from_secs(2));
     let mut final_flush = Ok(());
     let mut signalled = false;
+    // Tweets collected and when, at the last progress line: its rate is since then.
+    let mut rate = (0u64, std::time::Instant::now());
     loop {
         tokio::select! {
             _ = signals.recv() => {
@@ -181,7 +183,11 @@ async fn collect(args: CollectArgs, spec: SourceSpec, key: CrdtKey) -> Result<()
             }
             _ = progress.tick() => {
                 let r = report.borrow().clone();
-                say!("collected {} tweets in {} commits ({} buffered, {} repeats, {} lines skipped)", r.tweets, r.commits, r.buffered, r.repeats, r.skipped_lines);
+                let now = std::time::Instant::now();
+                let secs = now.duration_since(rate.1).as_secs_f64().max(1e-3);
+                let per_second = r.tweets.saturating_sub(rate.0) as f64 / secs;
+                rate = (r.tweets, now);
+                say!("collected {} tweets in {} commits at {per_second:.0} tweets/s ({} buffered, {} repeats, {} lines skipped)", r.tweets, r.commits, r.buffered, r.repeats, r.skipped_lines);
             }
         }
     }

@@ -23,6 +23,7 @@ pub mod log;
 pub mod merge;
 pub mod node_args;
 pub mod peer;
+pub mod progress;
 pub mod query;
 pub mod signals;
 pub mod sink_target;
