@@ -25,6 +25,8 @@ mod handshake;
 mod ingest;
 #[path = "pipeline/memory.rs"]
 mod memory;
+#[path = "pipeline/metrics_cost.rs"]
+mod metrics_cost;
 #[path = "pipeline/reconnect.rs"]
 mod reconnect;
 #[path = "pipeline/replication.rs"]
@@ -82,7 +84,7 @@ fn main() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(if quick { 1 } else { 3 });
 
-    // `BENCH_ONLY=ingest,replication,reconnect,handshake,memory,signed` runs a subset (replication needs ingest).
+    // `BENCH_ONLY=ingest,replication,reconnect,handshake,memory,signed,metrics` runs a subset (replication needs ingest).
     let only = std::env::var("BENCH_ONLY").ok();
     let runs = |part: &str| {
         only.as_deref()
@@ -120,6 +122,9 @@ fn main() {
         }
         if runs("signed") {
             signed::run(root, tweets, one_tweet_commits, rounds).await;
+        }
+        if runs("metrics") {
+            metrics_cost::run(root, tweets, rounds).await;
         }
     });
     if runs("memory") {

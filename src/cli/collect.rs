@@ -187,7 +187,7 @@ async fn collect(args: CollectArgs, spec: SourceSpec, key: CrdtKey) -> Result<()
                 let secs = now.duration_since(rate.1).as_secs_f64().max(1e-3);
                 let per_second = r.tweets.saturating_sub(rate.0) as f64 / secs;
                 rate = (r.tweets, now);
-                say!("collected {} tweets in {} commits at {per_second:.0} tweets/s ({} buffered, {} repeats, {} lines skipped)", r.tweets, r.commits, r.buffered, r.repeats, r.skipped_lines);
+                say!("collected {} tweets in {} commits ({} buffered, {} repeats, {} lines skipped; {per_second:.0} tweets/s)", r.tweets, r.commits, r.buffered, r.repeats, r.skipped_lines);
             }
         }
     }
