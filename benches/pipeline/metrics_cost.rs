@@ -13,19 +13,33 @@ use crate::common::{TweetGen, key, replica, secs, txs, url_of, wait_heads};
 
 const PER_COMMIT: usize = 1_000;
 
+/// Starts a node; the store of a node just shut down is released a moment later (its writer
+/// thread is not joined), so "in use" is retried for a few seconds.
 async fn start(name: &str, dir: &Path, metrics: bool, listen: bool, connect: Option<&str>) -> Node {
-    let mut b = Node::builder()
-        .name(name)
-        .store_dir(dir)
-        .cdvcs(key())
-        .metrics(metrics);
-    if listen {
-        b = b.listen("127.0.0.1:0");
+    let t = Instant::now();
+    loop {
+        let mut b = Node::builder()
+            .name(name)
+            .store_dir(dir)
+            .cdvcs(key())
+            .metrics(metrics);
+        if listen {
+            b = b.listen("127.0.0.1:0");
+        }
+        if let Some(url) = connect {
+            b = b.connect(url);
+        }
+        match b.start().await {
+            Ok(node) => return node,
+            Err(replikativ::node::NodeError::Store(e))
+                if matches!(*e, replikativ::store::StoreError::InUse { .. })
+                    && t.elapsed() < Duration::from_secs(5) =>
+            {
+                actix_rt::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(e) => panic!("node {name} does not start: {e:?}"),
+        }
     }
-    if let Some(url) = connect {
-        b = b.connect(url);
-    }
-    b.start().await.expect("start a node")
 }
 
 /// Ingest time (durable commits of 1,000) and replication time to an empty node.
@@ -44,6 +58,9 @@ async fn round(dir: &Path, tweets: usize, metrics: bool) -> (Duration, Duration)
         busy += t.elapsed();
     }
     node.shutdown().await;
+    // The stage and the node hold the store open.
+    drop(stage);
+    drop(node);
     let holder = start("holder", &holder_dir, metrics, true, None).await;
     let heads = replica(&holder).heads();
     let t = Instant::now();
