@@ -172,6 +172,13 @@ async fn send(
 
 /// Whether one of the node's `heads` is `id` or descends from it.
 fn holds(node: &Node, crdt: &CrdtKey, id: &Id, heads: &[Id]) -> bool {
+    with_state(node, crdt, |g| {
+        heads.iter().any(|h| h == id || g.is_ancestor(id, h))
+    })
+}
+
+/// `f` of the local replica of `crdt` (false while there is none).
+fn with_state(node: &Node, crdt: &CrdtKey, f: impl FnOnce(&crate::crdt::Cdvcs) -> bool) -> bool {
     let Some(replica) = node.replica(crdt) else {
         return false;
     };
@@ -180,7 +187,7 @@ fn holds(node: &Node, crdt: &CrdtKey, id: &Id, heads: &[Id]) -> bool {
         Ok(g) => g,
         Err(p) => p.into_inner(),
     };
-    heads.iter().any(|h| h == id || guard.is_ancestor(id, h))
+    f(&guard)
 }
 
 /// Waits until a connection newer than `after` announced the node's heads and this node
@@ -221,13 +228,5 @@ async fn caught_up(
 }
 
 fn holds_all(node: &Node, crdt: &CrdtKey, heads: &[Id]) -> bool {
-    let Some(replica) = node.replica(crdt) else {
-        return false;
-    };
-    let state = replica.state();
-    let guard = match state.read() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    };
-    heads.iter().all(|h| guard.contains(h))
+    with_state(node, crdt, |g| heads.iter().all(|h| g.contains(h)))
 }

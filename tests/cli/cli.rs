@@ -18,12 +18,7 @@ use crate::common::{data_dir, free_port, run, run_json, run_ok, wait_port};
 const TERM: &str = "obama";
 
 fn lines_of(file: &str) -> Vec<Vec<u8>> {
-    std::fs::read(data_dir().join(file))
-        .expect("shipped tweets")
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect()
+    crate::common::tweets_oracle::lines_of(&data_dir().join(file))
 }
 
 /// `log --json` of a store.

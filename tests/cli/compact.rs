@@ -24,12 +24,7 @@ fn compact_gives_back_free_pages_and_keeps_everything() {
         ],
         cwd,
     );
-    let lines: Vec<Vec<u8>> = std::fs::read(&source)
-        .expect("source")
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect();
+    let lines = tweets_oracle::lines_of(&source);
     let oracle: std::collections::BTreeMap<String, u64> = tweets_oracle::source_tweets(&lines)
         .into_keys()
         .map(|id| (id, 1))

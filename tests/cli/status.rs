@@ -90,12 +90,7 @@ fn a_collectors_metrics_count_its_source() {
     use crate::common::http::{get, metric};
     let dir = tempfile::tempdir().expect("temp dir");
     let cwd = dir.path();
-    let mut lines: Vec<Vec<u8>> = std::fs::read(data_dir().join("flat.jsonl"))
-        .expect("source")
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect();
+    let mut lines = tweets_oracle::lines_of(&data_dir().join("flat.jsonl"));
     let tweets = tweets_oracle::source_tweets(&lines).len() as f64;
     lines.insert(3, b"this line is not JSON".to_vec());
     let source = cwd.join("source.jsonl");
@@ -159,12 +154,7 @@ fn an_analyzer_listening_shows_its_realizer() {
     let dir = tempfile::tempdir().expect("temp dir");
     let cwd = dir.path();
     let source = data_dir().join("brexit.jsonl");
-    let lines: Vec<Vec<u8>> = std::fs::read(&source)
-        .expect("source")
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect();
+    let lines = tweets_oracle::lines_of(&source);
     let tweets = tweets_oracle::source_tweets(&lines).len() as f64;
     let (p1, p2) = (free_port(), free_port());
     let (l1, l2) = (format!("127.0.0.1:{p1}"), format!("127.0.0.1:{p2}"));

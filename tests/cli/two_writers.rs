@@ -202,19 +202,8 @@ fn a_granted_writer_and_the_owner_collect_concurrently_and_c_attributes_each_twe
         tail(&d.join("w.log")),
         tail(&d.join("c.log"))
     );
-    // Then both files grow at once, while both writers commit into the CDVCS (the pause only
-    // spreads the appends over the writers' flushes; nothing below depends on it).
-    for (x, y) in chunks1.by_ref().zip(chunks2.by_ref()) {
-        append_lines(&f1, x);
-        append_lines(&f2, y);
-        std::thread::sleep(Duration::from_millis(150));
-    }
-    for rest in chunks1 {
-        append_lines(&f1, rest);
-    }
-    for rest in chunks2 {
-        append_lines(&f2, rest);
-    }
+    // Then both files grow at once, while both writers commit into the CDVCS.
+    crate::common::grow_together((&f1, chunks1), (&f2, chunks2));
     // C (Wait policy) realizes everything only once A holds both writers' commits joined.
     let realized = periodic_check(|| sqlite_ops_applied(&db) >= all.len() as u64, T);
     assert!(

@@ -146,6 +146,25 @@ pub fn iterations(default: usize, ci_cap: usize) -> usize {
     }
 }
 
+/// Appends the chunks of two growing sources in turn (a chunk to each, then a pause that
+/// spreads them over the writers' flushes; nothing depends on it), then the rest of each.
+pub fn grow_together<'a>(
+    (f1, mut chunks1): (&Path, impl Iterator<Item = &'a [String]>),
+    (f2, mut chunks2): (&Path, impl Iterator<Item = &'a [String]>),
+) {
+    for (x, y) in chunks1.by_ref().zip(chunks2.by_ref()) {
+        append_lines(f1, x);
+        append_lines(f2, y);
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    for rest in chunks1 {
+        append_lines(f1, rest);
+    }
+    for rest in chunks2 {
+        append_lines(f2, rest);
+    }
+}
+
 /// Appends `lines` (each ending in a newline) to `path` in one write, as a growing source.
 pub fn append_lines(path: &Path, lines: &[String]) {
     use std::io::Write as _;

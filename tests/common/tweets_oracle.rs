@@ -208,6 +208,16 @@ pub fn shipped_source(data: &Path) -> Vec<Vec<u8>> {
     out
 }
 
+/// The non-empty lines of the file at `path`.
+pub fn lines_of(path: &Path) -> Vec<Vec<u8>> {
+    std::fs::read(path)
+        .expect("read a source file")
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
 /// Writes `lines` as a JSON-lines file, each terminated by a newline.
 pub fn write_lines(path: &Path, lines: &[Vec<u8>]) {
     let mut all = Vec::new();

@@ -335,17 +335,7 @@ fn two_connected_collectors_write_one_cdvcs_concurrently_and_settle_on_the_union
         )
     });
     // Both files grow while both collectors commit into the same CDVCS.
-    for (a, b) in chunks1.by_ref().zip(chunks2.by_ref()) {
-        append_lines(&f1, a);
-        append_lines(&f2, b);
-        std::thread::sleep(Duration::from_millis(150));
-    }
-    for rest in chunks1 {
-        append_lines(&f1, rest);
-    }
-    for rest in chunks2 {
-        append_lines(&f2, rest);
-    }
+    crate::common::grow_together((&f1, chunks1), (&f2, chunks2));
     let expected: BTreeSet<String> = source_ids(&f1).union(&source_ids(&f2)).cloned().collect();
     assert!(
         source_ids(&f1).is_disjoint(&source_ids(&f2)),
