@@ -60,7 +60,7 @@ pub enum Command {
     /// Operator: rewrite a stopped store of an older format in this build's.
     ///
     /// Writes the new store beside the old one, verifies it, swaps it in atomically and keeps
-    /// the old store file as `store.format-1.redb` in the same directory. Interrupted (even
+    /// the old store file as `store.format-N.redb` (N its format) in the same directory. Interrupted (even
     /// killed), it is run again: it finishes or restarts; the old store is never modified.
     Upgrade(UpgradeArgs),
     /// Operator: join the heads of a CDVCS in a stopped store with the deterministic merge.

@@ -144,10 +144,19 @@ pub fn load_commit(store: &Store, id: &Id) -> Result<Option<StoredCommit>, Commi
         id: *id,
         source: Box::new(source),
     };
+    let guarded = store.guard("reading a commit", || Ok(load_commit_in(store, id)));
+    guarded.map_err(fail)?
+}
+
+fn load_commit_in(store: &Store, id: &Id) -> Result<Option<StoredCommit>, CommitReadError> {
+    let fail = |source| CommitReadError::Store {
+        id: *id,
+        source: Box::new(source),
+    };
     let txn = store.read_txn().map_err(fail)?;
     let values = ValueReader::open(store, &txn).map_err(fail)?;
     let get = |v: &Id| values.get(v).map_err(fail);
-    let Some(commit) = read_record(&txn, &values, id)? else {
+    let Some(commit) = read_record(store, &txn, &values, id)? else {
         return Ok(None);
     };
     let root = commit.commit.parents.is_empty();
@@ -197,13 +206,17 @@ pub fn load_commit_record(
         id: *id,
         source: Box::new(source),
     };
-    let txn = store.read_txn().map_err(fail)?;
-    let values = ValueReader::open(store, &txn).map_err(fail)?;
-    read_record(&txn, &values, id)
+    let guarded = store.guard("reading a commit record", || {
+        let txn = store.read_txn()?;
+        let values = ValueReader::open(store, &txn)?;
+        Ok(read_record(store, &txn, &values, id))
+    });
+    guarded.map_err(fail)?
 }
 
 /// The commit record `id` and its signature, read in `txn` through its `values` reader.
 fn read_record(
+    store: &Store,
     txn: &redb::ReadTransaction,
     values: &ValueReader<'_>,
     id: &Id,
@@ -217,18 +230,19 @@ fn read_record(
     };
     let mut commit =
         crate::crdt::Commit::decode(&bytes).map_err(|_| CommitReadError::NotACommit { id: *id })?;
-    commit.signature = read_signature(txn, id).map_err(fail)?;
+    commit.signature = read_signature(store, txn, id).map_err(fail)?;
     Ok(Some(commit))
 }
 
 /// The stored signature of commit `id`, read in `txn` (the commit's snapshot). A stored record
 /// that is not 64 bytes is no signature: the commit then fails verification where it is sent.
 fn read_signature(
+    store: &Store,
     txn: &redb::ReadTransaction,
     id: &Id,
 ) -> Result<Option<crate::crdt::authorship::Signature>, StoreError> {
     let table = Store::open_read(txn, "state", crate::store::open::STATE)?;
-    let raw = crate::store::read::get_state_in(&table, &keys::commit_signature(id))?;
+    let raw = crate::store::read::get_state_in(store, &table, &keys::commit_signature(id))?;
     Ok(raw.and_then(|r| r.try_into().ok()))
 }
 

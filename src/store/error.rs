@@ -84,6 +84,14 @@ pub enum StoreError {
         /// What is wrong.
         detail: String,
     },
+    /// A state record's checksum does not match its bytes: the file is damaged there.
+    #[error("the stored {record} is damaged ({detail}): the store is damaged")]
+    StateDamaged {
+        /// Which record, by name (e.g. `heads of CDVCS alice/…`).
+        record: String,
+        /// What is wrong.
+        detail: String,
+    },
     /// The file is damaged: its checksums or structure do not hold.
     #[error("store {path} is damaged: {detail}")]
     Damaged {

@@ -1,5 +1,7 @@
 //! The store's file: creating it atomically, telling a redb file of ours from anything else,
-//! and opening it (with redb's integrity check, or read-only without writing to it).
+//! and opening it (for writing, repaired by redb after an unclean shutdown; or read-only
+//! without writing to it). No open checks the whole file: reads find damage themselves
+//! (`integrity.rs`).
 
 use std::fs;
 use std::io::Read;
@@ -29,7 +31,9 @@ pub(crate) fn older(path: &Path, found: u32) -> StoreError {
 /// cannot be told so (in use, not shut down cleanly, damaged: the full open then says why).
 pub(crate) fn peek_format(path: &Path) -> Option<u32> {
     let db = open_checked_read_only(path).ok()?;
-    read_format(&db, path).ok().flatten()
+    crate::store::integrity::guarded(path, "reading the format", || read_format(&db, path))
+        .ok()
+        .flatten()
 }
 
 /// Opens the redb file at `path` read-only; a panic in redb is a damaged file.
@@ -55,7 +59,7 @@ pub(crate) fn open_checked_read_only(path: &Path) -> Result<ReadOnlyDatabase, St
     }
 }
 
-/// Opens the redb file at `path` with its integrity check; a panic in redb is a damaged file.
+/// Opens the redb file at `path` (no full-file check); a panic in redb is a damaged file.
 pub(crate) fn open_file(path: &Path) -> Result<Database, StoreError> {
     refuse_non_redb(path)?;
     open_checked(path, |builder| builder.create(path))
@@ -85,8 +89,9 @@ pub(crate) fn open_backend<B: StorageBackend>(
     open_checked(shown, |builder| builder.create_with_backend(backend))
 }
 
-/// Runs `open` on a builder with the integrity check and the store's cache size; a panic in
-/// redb is a damaged store named `shown`.
+/// Runs `open` on a builder with the store's cache size and without redb's full-file integrity
+/// check (it reads every page: seconds on a large store); a panic in redb is a damaged store
+/// named `shown`. redb still repairs a file that was not shut down cleanly.
 pub(crate) fn open_checked(
     shown: &Path,
     open: impl FnOnce(&mut redb::Builder) -> Result<Database, redb::DatabaseError>,
@@ -94,7 +99,7 @@ pub(crate) fn open_checked(
     let opened = catch_unwind(AssertUnwindSafe(|| {
         let mut builder = redb::Builder::new();
         builder
-            .set_check_integrity_on_open(true)
+            .set_check_integrity_on_open(false)
             .set_cache_size(CACHE_BYTES);
         open(&mut builder)
     }));

@@ -199,6 +199,47 @@ pub fn parse_peer_heads(key: &[u8]) -> Option<([u8; 32], CrdtKey)> {
     (rest == b"/heads").then_some((*peer, crdt))
 }
 
+/// A state key by name, for messages: `heads of CDVCS alice/<uuid>`, `checkpoint of source
+/// tweets`, …; an unknown key escaped.
+pub fn describe(key: &[u8]) -> String {
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let name = |rest: &[u8]| {
+        let (len, s) = rest.split_first_chunk::<4>()?;
+        let s = s.get(..u32::from_be_bytes(*len) as usize)?;
+        Some(String::from_utf8_lossy(s).into_owned())
+    };
+    let known = if let Some(rest) = key.strip_prefix(CRDT_PREFIX) {
+        parse_crdt(rest).and_then(|(crdt, rest)| match rest.strip_prefix(b"/")? {
+            b"heads" => Some(format!("heads of CDVCS {crdt}")),
+            b"meta" => Some(format!("meta record of CRDT {crdt}")),
+            record => record
+                .strip_prefix(b"g/")
+                .map(|id| format!("graph entry of commit {} in CDVCS {crdt}", hex(id))),
+        })
+    } else if let Some(rest) = key.strip_prefix(PEER_PREFIX) {
+        parse_peer_heads(key)
+            .map(|(peer, crdt)| format!("heads hint of peer {} for CDVCS {crdt}", hex(&peer)))
+            .or_else(|| Some(format!("peer record {}", rest.escape_ascii())))
+    } else if let Some(rest) = key.strip_prefix(SIG_PREFIX) {
+        Some(format!("signature of commit {}", hex(rest)))
+    } else if let Some(rest) = key.strip_prefix(SOURCE_PREFIX) {
+        name(rest).map(|n| format!("checkpoint of source {n}"))
+    } else if let Some(rest) = key.strip_prefix(REALIZE_PREFIX) {
+        name(rest).map(|n| format!("checkpoint of realizer {n}"))
+    } else if key.starts_with(SUB_PREFIX) {
+        parse_subscription(key).map(|crdt| format!("subscription to {crdt}"))
+    } else if let Some(rest) = key.strip_prefix(COLLECTED_PREFIX) {
+        parse_crdt(rest).map(|(crdt, rest)| {
+            let rest = rest.strip_prefix(b"/").unwrap_or(rest);
+            let record = name(rest).unwrap_or_else(|| rest.escape_ascii().to_string());
+            format!("collected record {record} of CDVCS {crdt}")
+        })
+    } else {
+        None
+    };
+    known.unwrap_or_else(|| format!("state record {}", key.escape_ascii()))
+}
+
 impl Store {
     /// Every CRDT with at least one record, in key order. A skip scan: one seek per CRDT, not
     /// one step per commit.
@@ -264,5 +305,12 @@ mod tests {
             Some((peer, crdt))
         );
         assert_eq!(parse_subscription(b"sub/\0\0\0\x09short"), None);
+        assert!(
+            describe(&g).starts_with("graph entry of commit "),
+            "{}",
+            describe(&g)
+        );
+        assert_eq!(describe(&source_checkpoint("t")), "checkpoint of source t");
+        assert_eq!(describe(b"x\x01"), "state record x\\x01");
     }
 }

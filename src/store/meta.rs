@@ -109,6 +109,10 @@ impl crate::store::Store {
     /// The format version recorded in the store (this build's [`FORMAT_VERSION`], or an
     /// older one in a store opened with [`Store::open_read_only`](crate::store::Store::open_read_only)).
     pub fn format(&self) -> Result<u32, StoreError> {
+        self.guard("reading the format", || self.format_in())
+    }
+
+    fn format_in(&self) -> Result<u32, StoreError> {
         let txn = self.read_txn()?;
         let meta = txn
             .open_table(META)

@@ -19,6 +19,8 @@
 //!   create, write commits, peer-heads hints), the one persistence vocabulary;
 //!   [`checkpoint`]: sources' checkpoints as typed records.
 //! - [`Store::verify`] (`verify.rs`): re-hash everything, report every damaged record.
+//! - `integrity.rs`: what replaces a full-file check on open: state records sealed with a
+//!   checksum, redb panics on damaged pages caught as errors.
 //! - [`upgrade`]: rewrite a store of format 1 in format 2 beside it, verify, swap atomically.
 //! - Packs (`packs.rs`, format 2): a batch's values compressed together, read through a small
 //!   cache of decoded packs; `files.rs`: the store file (creating, opening, refusing).
@@ -32,7 +34,7 @@
 //! | `packs` | 32-byte pack id | a [`crate::pack`] of the values one batch wrote; BLAKE3 of it is the id |
 //! | `packed` | 32-byte value id | the pack id and the value's index in it |
 //! | `blobs` | 32-byte id | raw bytes whose BLAKE3 is the id |
-//! | `state` | byte key ([`keys`]) | bytes |
+//! | `state` | byte key ([`keys`]) | bytes, then a 4-byte checksum of key and bytes (format 3) |
 //!
 //! # Example
 //!
@@ -58,6 +60,7 @@ mod error;
 mod files;
 mod group_commit;
 mod handle;
+mod integrity;
 pub mod keys;
 mod meta;
 mod open;

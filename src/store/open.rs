@@ -1,8 +1,10 @@
 //! [`Store`]: the handle, and opening a file (or memory) as a store.
 //!
-//! Opening checks, in order: the file is redb (magic bytes), redb can open it with its
-//! integrity check (a damaged file is refused here, not on some later read), nobody else holds
-//! it, and its meta table says it is a replikativ store of a format this build understands.
+//! Opening checks, in order: the file is redb (magic bytes), redb can open it (repairing it
+//! after an unclean shutdown), nobody else holds it, and its meta table says it is a
+//! replikativ store of a format this build understands. A clean open reads no more of the
+//! file than that (issue 16: start in constant time); every read then finds damage itself
+//! (`integrity.rs`: values re-hashed, state records checksummed, redb panics caught).
 //!
 //! # After an I/O error
 //!
@@ -33,9 +35,12 @@ use crate::store::files::{
 use crate::store::meta::{check_or_write_meta, read_format};
 use crate::store::packs::PackCache;
 
-/// The store format this build reads and writes: 2 since values are packed (issue 16). A
-/// store of format 1 is refused, naming `replikativ upgrade`, which rewrites it.
-pub const FORMAT_VERSION: u32 = 2;
+/// The store format this build reads and writes: 2 since values are packed, 3 since state
+/// records carry a checksum (issue 16). A store of an older format is refused, naming
+/// `replikativ upgrade`, which rewrites it.
+pub const FORMAT_VERSION: u32 = 3;
+/// The first format whose state records are sealed with a checksum (`integrity.rs`).
+pub(crate) const SEALED_SINCE: u32 = 3;
 /// redb's page cache per store (redb's default is 1 GiB, which a node then holds in RSS once
 /// it has read or written that much; two peers ingesting 10^6 tweets peaked at 2.4 GiB).
 pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
@@ -75,6 +80,8 @@ pub(crate) struct Inner {
     pub(crate) commits: AtomicU64,
     /// The last few decoded packs.
     pub(crate) packs: PackCache,
+    /// Whether state records carry checksums (this format; not a read-only older store).
+    pub(crate) sealed: bool,
 }
 
 /// The database: writable, or read-only ([`Store::open_read_only`]).
@@ -161,7 +168,7 @@ impl Store {
     }
 
     /// Opens (creating if empty) a store over a custom redb storage backend, with the checks of
-    /// [`Store::open`]: redb's magic bytes, redb's integrity check, the meta table and format.
+    /// [`Store::open`]: redb's magic bytes, redb's open (and repair), the meta table and format.
     /// `label` names the store in errors and logs.
     ///
     /// For embedding over other media, and for fault injection: the store has no test hooks of
@@ -189,9 +196,9 @@ impl Store {
 
     /// Opens the store in `dir` read-only, without writing to its file: of this format or an
     /// older one (what `replikativ upgrade` reads; tables an older format lacks read as
-    /// empty). Writes fail with [`StoreError::ReadOnly`]. redb's integrity check needs a
-    /// write, so it does not run: every value is still re-hashed when read. A store that was
-    /// not shut down cleanly needs redb's repair (a write) first: that is an error here.
+    /// empty; state records of a format before 3 carry no checksum). Writes fail with
+    /// [`StoreError::ReadOnly`]. Every value is re-hashed when read. A store that was not
+    /// shut down cleanly needs redb's repair (a write) first: that is an error here.
     pub fn open_read_only(dir: &Path) -> Result<Store, StoreError> {
         let path = dir.join(FILE_NAME);
         if !path.is_file() {
@@ -202,7 +209,10 @@ impl Store {
         }
         refuse_non_redb(&path)?;
         let db = open_checked_read_only(&path)?;
-        match read_format(&db, &path)? {
+        let format = crate::store::integrity::guarded(&path, "reading the format", || {
+            read_format(&db, &path)
+        });
+        match format? {
             None => Err(StoreError::NotAStore {
                 path,
                 reason: "an empty redb database".into(),
@@ -212,7 +222,13 @@ impl Store {
                 found,
                 supported: FORMAT_VERSION,
             }),
-            Some(_) => Ok(Store::wrap(Db::Ro(db), Some(path.clone()), path, None)),
+            Some(found) => {
+                let mut store = Store::wrap(Db::Ro(db), Some(path.clone()), path, None);
+                if let Some(inner) = Arc::get_mut(&mut store.inner) {
+                    inner.sealed = found >= SEALED_SINCE;
+                }
+                Ok(store)
+            }
         }
     }
 
@@ -222,7 +238,9 @@ impl Store {
         shown: PathBuf,
         reopen: Option<Reopen>,
     ) -> Result<Store, StoreError> {
-        check_or_write_meta(&db, &shown)?;
+        crate::store::integrity::guarded(&shown, "reading the format", || {
+            check_or_write_meta(&db, &shown)
+        })?;
         Ok(Store::wrap(Db::Rw(db), path, shown, reopen))
     }
 
@@ -236,6 +254,7 @@ impl Store {
                 shown,
                 commits: AtomicU64::new(0),
                 packs: PackCache::default(),
+                sealed: true,
             }),
         }
     }
@@ -327,12 +346,14 @@ impl Store {
                 });
             }
         };
-        loop {
-            match db.compact() {
-                Ok(true) => continue,
-                Ok(false) => return Ok(()),
-                Err(e) => return Err(StoreError::txn("compacting the file", e)),
+        crate::store::integrity::guarded(&self.inner.shown, "compacting the file", || {
+            loop {
+                match db.compact() {
+                    Ok(true) => continue,
+                    Ok(false) => return Ok(()),
+                    Err(e) => return Err(StoreError::txn("compacting the file", e)),
+                }
             }
-        }
+        })
     }
 }

@@ -33,41 +33,71 @@ impl Store {
             .map_err(|e| StoreError::table(name, "*", e))
     }
 
+    /// Runs the operation `what` so that a panic in redb (a damaged page) is an error.
+    pub(crate) fn guard<T>(
+        &self,
+        what: &str,
+        op: impl FnOnce() -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        crate::store::integrity::guarded(&self.inner.shown, what, op)
+    }
+
+    /// The bytes of state record `key` as stored: its checksum checked and stripped (a store
+    /// of an older format, read-only, has none).
+    pub(crate) fn state_bytes<'a>(
+        &self,
+        key: &[u8],
+        stored: &'a [u8],
+    ) -> Result<&'a [u8], StoreError> {
+        if self.inner.sealed {
+            crate::store::integrity::unseal(key, stored)
+        } else {
+            Ok(stored)
+        }
+    }
+
     /// The bytes of value `id` (loose or packed), checked against their id.
     pub fn get_value(&self, id: &Id) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.read_txn()?;
-        ValueReader::open(self, &txn)?.get(id)
+        self.guard("reading a value", || {
+            let txn = self.read_txn()?;
+            ValueReader::open(self, &txn)?.get(id)
+        })
     }
 
     /// The bytes of each value in `ids` (same order), checked against their ids, from one
     /// snapshot; a pack holding several of them is decoded once.
     pub fn get_values(&self, ids: &[Id]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let txn = self.read_txn()?;
-        let reader = ValueReader::open(self, &txn)?;
-        ids.iter().map(|id| reader.get(id)).collect()
+        self.guard("reading values", || {
+            let txn = self.read_txn()?;
+            let reader = ValueReader::open(self, &txn)?;
+            ids.iter().map(|id| reader.get(id)).collect()
+        })
     }
 
     /// Whether value `id` is stored, loose or packed (without reading or checking it).
     pub fn has_value(&self, id: &Id) -> Result<bool, StoreError> {
-        let txn = self.read_txn()?;
-        ValueReader::open(self, &txn)?.has(id)
+        self.guard("looking up a value", || {
+            let txn = self.read_txn()?;
+            ValueReader::open(self, &txn)?.has(id)
+        })
     }
 
     /// The bytes of blob `id`, checked against their id.
     pub fn get_blob(&self, id: &Id) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.read_txn()?;
-        let table = Self::open_read(&txn, "blobs", BLOBS)?;
-        get_addressed(&table, "blobs", id)
+        self.guard("reading a blob", || {
+            let txn = self.read_txn()?;
+            let table = Self::open_read(&txn, "blobs", BLOBS)?;
+            get_addressed(&table, "blobs", id)
+        })
     }
 
-    /// The state record under `key`.
+    /// The state record under `key`, its checksum checked.
     pub fn get_state(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.read_txn()?;
-        let table = Self::open_read(&txn, "state", STATE)?;
-        let found = table
-            .get(key)
-            .map_err(|e| StoreError::table("state", show_key(key), e))?;
-        Ok(found.map(|g| g.value().to_vec()))
+        self.guard("reading a state record", || {
+            let txn = self.read_txn()?;
+            let table = Self::open_read(&txn, "state", STATE)?;
+            get_state_in(self, &table, key)
+        })
     }
 
     /// Which of `keys` have a state record, from one read snapshot (one transaction for the
@@ -76,16 +106,18 @@ impl Store {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let txn = self.read_txn()?;
-        let table = Self::open_read(&txn, "state", STATE)?;
-        keys.iter()
-            .map(|key| {
-                table
-                    .get(key.as_slice())
-                    .map(|found| found.is_some())
-                    .map_err(|e| StoreError::table("state", show_key(key), e))
-            })
-            .collect()
+        self.guard("looking up state records", || {
+            let txn = self.read_txn()?;
+            let table = Self::open_read(&txn, "state", STATE)?;
+            keys.iter()
+                .map(|key| {
+                    table
+                        .get(key.as_slice())
+                        .map(|found| found.is_some())
+                        .map_err(|e| StoreError::table("state", show_key(key), e))
+                })
+                .collect()
+        })
     }
 
     /// All state records whose key starts with `prefix`, in key order.
@@ -99,28 +131,31 @@ impl Store {
     }
 
     /// Calls `visit` on each state record whose key starts with `prefix`, in key order, until
-    /// it breaks; for scans too large to collect.
+    /// it breaks; for scans too large to collect. A record whose checksum fails ends the scan
+    /// with an error naming it.
     pub fn visit_state(
         &self,
         prefix: &[u8],
         mut visit: impl FnMut(&[u8], &[u8]) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
-        let txn = self.read_txn()?;
-        let table = Self::open_read(&txn, "state", STATE)?;
-        let range = table
-            .range::<&[u8]>(prefix..)
-            .map_err(|e| StoreError::table("state", show_key(prefix), e))?;
-        for item in range {
-            let (k, v) = item.map_err(|e| StoreError::table("state", show_key(prefix), e))?;
-            let key = k.value();
-            if !key.starts_with(prefix) {
-                break;
+        self.guard("scanning state records", || {
+            let txn = self.read_txn()?;
+            let table = Self::open_read(&txn, "state", STATE)?;
+            let range = table
+                .range::<&[u8]>(prefix..)
+                .map_err(|e| StoreError::table("state", show_key(prefix), e))?;
+            for item in range {
+                let (k, v) = item.map_err(|e| StoreError::table("state", show_key(prefix), e))?;
+                let key = k.value();
+                if !key.starts_with(prefix) {
+                    break;
+                }
+                if visit(key, self.state_bytes(key, v.value())?).is_break() {
+                    break;
+                }
             }
-            if visit(key, v.value()).is_break() {
-                break;
-            }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// The first state key `>= from` that starts with `prefix`: a seek, for skip scans.
@@ -129,25 +164,34 @@ impl Store {
         from: &[u8],
         prefix: &[u8],
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.read_txn()?;
-        let table = Self::open_read(&txn, "state", STATE)?;
-        let mut range = table
-            .range::<&[u8]>(from..)
-            .map_err(|e| StoreError::table("state", show_key(from), e))?;
-        match range.next() {
-            Some(item) => {
-                let (k, _) = item.map_err(|e| StoreError::table("state", show_key(from), e))?;
-                let key = k.value();
-                Ok(key.starts_with(prefix).then(|| key.to_vec()))
+        self.guard("seeking a state key", || {
+            let txn = self.read_txn()?;
+            let table = Self::open_read(&txn, "state", STATE)?;
+            let mut range = table
+                .range::<&[u8]>(from..)
+                .map_err(|e| StoreError::table("state", show_key(from), e))?;
+            match range.next() {
+                Some(item) => {
+                    let (k, _) = item.map_err(|e| StoreError::table("state", show_key(from), e))?;
+                    let key = k.value();
+                    Ok(key.starts_with(prefix).then(|| key.to_vec()))
+                }
+                None => Ok(None),
             }
-            None => Ok(None),
-        }
+        })
     }
 
     /// Calls `visit` on every stored value until it breaks: the loose ones (id and bytes,
     /// unchecked) in id order, then each pack's, pack by pack (each pack checked against its
     /// id and decoded once; a value's id is the hash of its bytes). See also [`Store::verify`].
     pub fn for_each_value(
+        &self,
+        mut visit: impl FnMut(Id, &[u8]) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        self.guard("reading every value", || self.for_each_value_in(&mut visit))
+    }
+
+    fn for_each_value_in(
         &self,
         mut visit: impl FnMut(Id, &[u8]) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
@@ -203,6 +247,10 @@ impl Store {
 
     /// Every blob `(id, bytes)`, checked against its id, in id order.
     pub(crate) fn all_blobs(&self) -> Result<Vec<(Id, Vec<u8>)>, StoreError> {
+        self.guard("reading every blob", || self.all_blobs_in())
+    }
+
+    fn all_blobs_in(&self) -> Result<Vec<(Id, Vec<u8>)>, StoreError> {
         let txn = self.read_txn()?;
         let table = Self::open_read(&txn, "blobs", BLOBS)?;
         let range = table
@@ -221,6 +269,10 @@ impl Store {
 
     /// Number of stored values, loose and packed.
     pub fn value_count(&self) -> Result<u64, StoreError> {
+        self.guard("counting values", || self.value_count_in())
+    }
+
+    fn value_count_in(&self) -> Result<u64, StoreError> {
         let txn = self.read_txn()?;
         let table = Self::open_read(&txn, "values", VALUES)?;
         let loose = table
@@ -238,15 +290,20 @@ impl Store {
     }
 }
 
-/// The state record under `key` in an open state table (another read of the same snapshot).
+/// The state record under `key` in an open state table of `store` (another read of the same
+/// snapshot), its checksum checked.
 pub(crate) fn get_state_in(
+    store: &Store,
     table: &ReadOnlyTable<&'static [u8], &'static [u8]>,
     key: &[u8],
 ) -> Result<Option<Vec<u8>>, StoreError> {
     let found = table
         .get(key)
         .map_err(|e| StoreError::table("state", show_key(key), e))?;
-    Ok(found.map(|g| g.value().to_vec()))
+    match found {
+        Some(g) => Ok(Some(store.state_bytes(key, g.value())?.to_vec())),
+        None => Ok(None),
+    }
 }
 
 pub(crate) fn get_addressed(

@@ -6,7 +6,8 @@
 //! The old file `DIR/store.redb` is only read (redb's read-only open writes nothing) and kept
 //! open, so no node can write it meanwhile; it stays the store until the one atomic rename.
 //!
-//! 1. Build `DIR/upgrade-to-format-2/store.redb`: every state record and blob as it is, each
+//! 1. Build `DIR/upgrade-to-format-3/store.redb`: every state record and blob as it is (each
+//!    sealed with its checksum as the new store writes it), each
 //!    commit's record loose with its params packed together (the CDVCS graphs say which
 //!    commits there are), then any other value loose. Killed here: the next run removes the
 //!    half-built directory and starts again.
@@ -14,7 +15,8 @@
 //!    with the old store both ways: the same state records, blobs and values, byte for byte.
 //!    Then write the marker `complete` in the work directory and sync it. Killed before the
 //!    marker is durable: start again; after: the next run compares again and goes on.
-//! 3. Hard-link the old file as the backup `DIR/store.format-1.redb` and sync `DIR` (the old
+//! 3. Hard-link the old file as the backup `DIR/store.format-N.redb` (N its format, see
+//!    [`backup_name`]) and sync `DIR` (the old
 //!    store is then under both names), rename the new file over `DIR/store.redb` (atomic: the
 //!    name holds the old store or the new one, never neither) and sync `DIR`. Killed before
 //!    the rename: the next run compares again and renames; after: the store is of the new
@@ -31,9 +33,12 @@ use crate::store::cdvcs;
 use crate::store::{FILE_NAME, FORMAT_VERSION, Store, StoreError, WriteBatch};
 
 /// The work directory inside the store directory.
-pub const WORK_DIR: &str = "upgrade-to-format-2";
-/// The old store, kept beside the new one.
-pub const BACKUP_NAME: &str = "store.format-1.redb";
+pub const WORK_DIR: &str = "upgrade-to-format-3";
+
+/// The name the old store of format `format` is kept under, beside the new one.
+pub fn backup_name(format: u32) -> String {
+    format!("store.format-{format}.redb")
+}
 const COMPLETE: &str = "complete";
 
 mod compare;
@@ -128,11 +133,11 @@ pub fn upgrade(dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<Upgraded, U
         return Err(UpgradeError::NoStore(dir.to_path_buf()));
     }
     let work = dir.join(WORK_DIR);
-    let backup = dir.join(BACKUP_NAME);
     let old = open_old(dir, progress)?;
     let format = old
         .format()
         .map_err(store_err("reading the store's format"))?;
+    let backup = dir.join(backup_name(format));
     if format >= FORMAT_VERSION {
         drop(old);
         remove_dir(&work)?;

@@ -69,6 +69,10 @@ impl Store {
     /// (wrong hash, malformed key, unreadable record) is collected, not returned as an error;
     /// `Err` means the snapshot itself could not be taken.
     pub fn verify(&self) -> Result<VerifyReport, StoreError> {
+        self.guard("verifying", || self.verify_in())
+    }
+
+    fn verify_in(&self) -> Result<VerifyReport, StoreError> {
         let txn = self.read_txn()?;
         let mut report = VerifyReport::default();
         for (name, def) in [("values", VALUES), ("blobs", BLOBS)] {
@@ -86,7 +90,13 @@ impl Store {
             Ok(range) => {
                 for item in range {
                     match item {
-                        Ok(_) => report.state_records += 1,
+                        Ok((k, v)) => {
+                            report.state_records += 1;
+                            if let Err(e) = self.state_bytes(k.value(), v.value()) {
+                                let key = crate::store::keys::describe(k.value());
+                                report.damage.push(damaged("state", &key, e));
+                            }
+                        }
                         Err(e) => report.damage.push(damaged("state", "*", e)),
                     }
                 }

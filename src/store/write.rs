@@ -28,7 +28,7 @@ impl Store {
         if batches.iter().all(|b| b.is_empty()) {
             return Ok(());
         }
-        let result = self.commit_group(batches);
+        let result = self.guard("writing", || self.commit_group(batches));
         if let Err(e) = &result {
             self.note(e);
         }
@@ -70,7 +70,10 @@ fn apply(store: &Store, txn: &WriteTransaction, batches: &[&WriteBatch]) -> Resu
         }
         for (key, op) in &batch.state {
             match op {
-                StateOp::Put(bytes) => state.insert(key.as_slice(), bytes.as_slice()).map(drop),
+                StateOp::Put(bytes) => {
+                    let sealed = crate::store::integrity::seal(key, bytes);
+                    state.insert(key.as_slice(), sealed.as_slice()).map(drop)
+                }
                 StateOp::Delete => state.remove(key.as_slice()).map(drop),
             }
             .map_err(|e| StoreError::table("state", show_key(key), e))?;

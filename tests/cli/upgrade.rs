@@ -14,7 +14,10 @@ use crate::common::cli_support::{analyze_once, arg, tail};
 use crate::common::committed::{sqlite_tweet_ids, store_tweet_ids};
 use crate::common::tweets_oracle::{check_each_once, source_tweets};
 use crate::common::*;
-use replikativ::store::upgrade::{BACKUP_NAME, WORK_DIR};
+use replikativ::store::upgrade::{WORK_DIR, backup_name};
+
+/// The backup of the fixture, a store of format 1 (as [`backup_name`] names it).
+const BACKUP: &str = "store.format-1.redb";
 use replikativ::store::{FILE_NAME, FORMAT_VERSION, Store};
 
 /// The fixture's store file.
@@ -64,7 +67,7 @@ fn assert_upgraded(dir: &Path, cwd: &Path, what: &str) {
     if let Err(e) = check_each_once(oracle().keys(), &store_tweet_ids(dir)) {
         panic!("{what}: {e}");
     }
-    let backup = std::fs::read(dir.join(BACKUP_NAME)).expect("the backup is kept");
+    let backup = std::fs::read(dir.join(BACKUP)).expect("the backup is kept");
     assert!(
         backup == fixture_bytes(),
         "{what}: the backup is the old store"
@@ -86,15 +89,13 @@ fn a_format_1_store_is_refused_then_upgraded_verified_and_realized_in_full() {
     );
     assert!(fixture_bytes() == std::fs::read(dir.join(FILE_NAME)).expect("read"));
 
+    assert_eq!(backup_name(1), BACKUP);
     let out = run_ok(&["upgrade", "--store", "old"], cwd);
     assert!(
         out.contains("62 values") || out.contains("68 values"),
         "{out}"
     );
-    assert!(
-        out.contains(BACKUP_NAME),
-        "says where the old store is: {out}"
-    );
+    assert!(out.contains(BACKUP), "says where the old store is: {out}");
     assert!(!dir.join(WORK_DIR).exists(), "no work left behind");
     assert_upgraded(&dir, cwd, "after upgrade");
     let log = run_json(&["log", "--store", "old"], cwd);
@@ -149,7 +150,7 @@ fn check_after_kill(dir: &Path, cwd: &Path, what: &str) -> Stood {
     let now = std::fs::read(dir.join(FILE_NAME)).expect("a store file is always there");
     let work = dir.join(WORK_DIR);
     if now == fixture_bytes() {
-        let backup = dir.join(BACKUP_NAME);
+        let backup = dir.join(BACKUP);
         if backup.exists() {
             let kept = std::fs::read(&backup).expect("read");
             assert!(kept == now, "{what}: a backup that is not the old store");
@@ -262,14 +263,14 @@ fn every_state_a_kill_can_leave_is_finished_by_the_next_run() {
             Box::new(|d: &Path| {
                 put(&d.join(WORK_DIR).join(FILE_NAME), &new_store);
                 put(&d.join(WORK_DIR).join("complete"), b"");
-                std::fs::hard_link(d.join(FILE_NAME), d.join(BACKUP_NAME)).expect("link");
+                std::fs::hard_link(d.join(FILE_NAME), d.join(BACKUP)).expect("link");
             }),
             "again",
         ),
         (
             "swapped, the work directory left",
             Box::new(|d: &Path| {
-                std::fs::hard_link(d.join(FILE_NAME), d.join(BACKUP_NAME)).expect("link");
+                std::fs::hard_link(d.join(FILE_NAME), d.join(BACKUP)).expect("link");
                 std::fs::remove_file(d.join(FILE_NAME)).expect("unlink");
                 put(&d.join(FILE_NAME), &new_store);
                 put(&d.join(WORK_DIR).join("complete"), b"");
@@ -299,18 +300,18 @@ fn every_state_a_kill_can_leave_is_finished_by_the_next_run() {
 
     let dir = cwd.join("in-the-way");
     fixture_copy(&dir);
-    put(&dir.join(BACKUP_NAME), b"someone else's file");
+    put(&dir.join(BACKUP), b"someone else's file");
     let out = run(&["upgrade", "--store", arg(&dir)], cwd);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains(BACKUP_NAME) && stderr.contains("move it away"),
+        stderr.contains(BACKUP) && stderr.contains("move it away"),
         "{stderr}"
     );
     let now = std::fs::read(dir.join(FILE_NAME)).expect("read");
     assert!(now == fixture_bytes(), "the old store is untouched");
     assert_eq!(
-        std::fs::read(dir.join(BACKUP_NAME)).expect("read"),
+        std::fs::read(dir.join(BACKUP)).expect("read"),
         b"someone else's file"
     );
 }

@@ -212,6 +212,63 @@ fn values_that_do_not_match_their_ids_are_all_named_by_verify_and_refused_by_rea
     );
 }
 
+/// A clean open reads no more than redb's header and the meta table (no full-file check), so
+/// a flipped bit inside a state record must be caught by the record's own checksum: every read
+/// of it, the scan over it and `verify` name the record, none returns the changed bytes.
+#[test]
+fn a_flipped_bit_in_a_state_record_is_reported_by_the_records_name_never_used() {
+    use replikativ::store::keys;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = keys::source_checkpoint("tweets");
+    let other = keys::source_checkpoint("other");
+    let record = b"DISTINCTIVE-CHECKPOINT-offset-4242".to_vec();
+    {
+        let store = Store::open(dir.path()).expect("open");
+        let mut batch = WriteBatch::new();
+        batch.put_state(key.clone(), record.clone());
+        batch.put_state(other.clone(), b"intact".to_vec());
+        store.write(&batch).expect("write");
+        assert_eq!(store.get_state(&key).expect("read"), Some(record.clone()));
+    }
+    let path = dir.path().join(FILE_NAME);
+    let mut bytes = std::fs::read(&path).expect("read");
+    let hits: Vec<usize> = bytes
+        .windows(record.len())
+        .enumerate()
+        .filter(|(_, w)| *w == record.as_slice())
+        .map(|(i, _)| i)
+        .collect();
+    assert!(!hits.is_empty(), "the record is in the file");
+    for at in hits {
+        bytes[at + 24] ^= 0x04;
+    }
+    std::fs::write(&path, &bytes).expect("write");
+
+    let store = Store::open(dir.path()).expect("a clean open does not read the record");
+    let named = |err: &StoreError| matches!(err, StoreError::StateDamaged { record, .. } if record == "checkpoint of source tweets");
+    let err = store.get_state(&key).expect_err("damaged record");
+    assert!(named(&err), "{err}");
+    let err = store
+        .scan_state(b"source/")
+        .expect_err("the scan reaches it");
+    assert!(named(&err), "{err}");
+    assert_eq!(
+        store.get_state(&other).expect("read"),
+        Some(b"intact".to_vec())
+    );
+    let report = store.verify().expect("verify");
+    let damaged: Vec<(&str, &str)> = report
+        .damage
+        .iter()
+        .map(|d| (d.table, d.key.as_str()))
+        .collect();
+    assert_eq!(
+        damaged,
+        [("state", "checkpoint of source tweets")],
+        "{report}"
+    );
+}
+
 #[test]
 fn a_second_open_in_this_process_says_the_store_is_in_use() {
     let dir = tempfile::tempdir().expect("tempdir");
