@@ -136,23 +136,24 @@ pub enum CommitReadError {
     },
 }
 
+fn read_failed(id: &Id) -> impl Fn(StoreError) -> CommitReadError + Copy + '_ {
+    move |source| CommitReadError::Store {
+        id: *id,
+        source: Box::new(source),
+    }
+}
+
 /// The commit `id` with its params, from one read snapshot (one transaction for the commit and
 /// all its values); `None` when the commit is not stored. Used by realizers, senders and op
 /// logs alike.
 pub fn load_commit(store: &Store, id: &Id) -> Result<Option<StoredCommit>, CommitReadError> {
-    let fail = |source| CommitReadError::Store {
-        id: *id,
-        source: Box::new(source),
-    };
+    let fail = read_failed(id);
     let guarded = store.guard("reading a commit", || Ok(load_commit_in(store, id)));
     guarded.map_err(fail)?
 }
 
 fn load_commit_in(store: &Store, id: &Id) -> Result<Option<StoredCommit>, CommitReadError> {
-    let fail = |source| CommitReadError::Store {
-        id: *id,
-        source: Box::new(source),
-    };
+    let fail = read_failed(id);
     let txn = store.read_txn().map_err(fail)?;
     let values = ValueReader::open(store, &txn).map_err(fail)?;
     let get = |v: &Id| values.get(v).map_err(fail);
@@ -202,10 +203,7 @@ pub fn load_commit_record(
     store: &Store,
     id: &Id,
 ) -> Result<Option<EncodedCommit>, CommitReadError> {
-    let fail = |source| CommitReadError::Store {
-        id: *id,
-        source: Box::new(source),
-    };
+    let fail = read_failed(id);
     let guarded = store.guard("reading a commit record", || {
         let txn = store.read_txn()?;
         let values = ValueReader::open(store, &txn)?;
@@ -221,10 +219,7 @@ fn read_record(
     values: &ValueReader<'_>,
     id: &Id,
 ) -> Result<Option<EncodedCommit>, CommitReadError> {
-    let fail = |source| CommitReadError::Store {
-        id: *id,
-        source: Box::new(source),
-    };
+    let fail = read_failed(id);
     let Some(bytes) = values.get(id).map_err(fail)? else {
         return Ok(None);
     };
