@@ -11,7 +11,9 @@
 //! 6. signed history (`signed`): ingest, replication, and catch-up of one-tweet commits, with
 //!    signed and with unsigned commits in the same run, rounds alternating the order (3 rounds
 //!    of 10^5 tweets and 10^5 one-tweet commits; quick: 1 round of 5,000 and 1,000;
-//!    `BENCH_ROUNDS` and `BENCH_COMMITS` override the rounds and the one-tweet commits).
+//!    `BENCH_ROUNDS` and `BENCH_COMMITS` override the rounds and the one-tweet commits);
+//! 7. start-up (`startup`): node start and `replikativ peer` start on stores of 10^3, 10^5 and
+//!    10^6 one-tweet commits (quick: 10^2, 10^3, 10^4), 5 runs each (quick: 3), median.
 //!
 //! `BENCH_QUICK=1`: 5,000 tweets (10^4 for peak RSS), histories 10 and 10^3 (seconds, for CI). Default: 10^5
 //! tweets, histories to 10^5. `BENCH_FULL=1`: 10^6 tweets and a 10^6-commit history.
@@ -33,6 +35,8 @@ mod reconnect;
 mod replication;
 #[path = "pipeline/signed.rs"]
 mod signed;
+#[path = "pipeline/startup.rs"]
+mod startup;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -84,7 +88,7 @@ fn main() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(if quick { 1 } else { 3 });
 
-    // `BENCH_ONLY=ingest,replication,reconnect,handshake,memory,signed,metrics` runs a subset (replication needs ingest).
+    // `BENCH_ONLY=ingest,replication,reconnect,handshake,memory,signed,metrics,startup` runs a subset (replication needs ingest).
     let only = std::env::var("BENCH_ONLY").ok();
     let runs = |part: &str| {
         only.as_deref()
@@ -125,6 +129,14 @@ fn main() {
         }
         if runs("metrics") {
             metrics_cost::run(root, tweets, rounds).await;
+        }
+        if runs("startup") {
+            let (sizes, starts) = if quick {
+                (vec![100, 1_000, 10_000], 3)
+            } else {
+                (vec![1_000, 100_000, 1_000_000], 5)
+            };
+            startup::run(root, &sizes, starts).await;
         }
     });
     if runs("memory") {

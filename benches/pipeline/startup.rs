@@ -1,0 +1,175 @@
+//! Start-up (`BENCH_ONLY=startup`): how long a node takes to start on a store of 10^3, 10^5
+//! and 10^6 one-tweet commits (quick: 10^2, 10^3, 10^4), the same command at every point.
+//!
+//! Each store is built straight through the store API ([`build_history`]: 10^4 commits per
+//! write transaction, small params `{"id","text"}`), not through a node: a node commits each
+//! transact durably on its own, which at 10^6 commits would take most of an hour; the store
+//! holds the same records a replica persists (commit values, graph entries, heads, meta).
+//!
+//! Measured per store, `runs` times each, median (min–max):
+//! - its parts, one after the other in this process: `Store::open` of the file, then
+//!   `store::cdvcs::load` of the CDVCS (graph entries and heads into memory);
+//! - `Node` start in this process: open the store, load the CDVCS, bind a listener, until
+//!   `start()` returns with the replica serving; then shut down (not timed).
+//! - `replikativ peer --store DIR --listen 127.0.0.1:0` as a child process: from spawn until
+//!   it says `serving peers at`, and its peak RSS (`wait4` after SIGTERM).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{build_history, pow10, replica, secs, start_node};
+
+/// One store size's figures.
+struct Point {
+    commits: usize,
+    build: Duration,
+    file_mb: f64,
+    open: Vec<Duration>,
+    load: Vec<Duration>,
+    node: Vec<Duration>,
+    cli: Vec<Duration>,
+    cli_rss_kb: Vec<u64>,
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+fn median(v: &[Duration]) -> Duration {
+    let mut s = v.to_vec();
+    s.sort();
+    s[s.len() / 2]
+}
+
+fn spread(v: &[Duration]) -> String {
+    let (lo, hi) = (v.iter().min(), v.iter().max());
+    match (lo, hi) {
+        (Some(lo), Some(hi)) => format!("{}–{}", ms(*lo), ms(*hi)),
+        _ => "-".into(),
+    }
+}
+
+/// Runs the scenario over `sizes` commits, `runs` starts each, in `root`.
+pub async fn run(root: &Path, sizes: &[usize], runs: usize) {
+    println!("\n### Node start against history\n");
+    let mut points = Vec::new();
+    for &n in sizes {
+        let dir = root.join(format!("startup-{n}"));
+        let t = Instant::now();
+        let heads = build_history(&dir, n);
+        let build = t.elapsed();
+        let file = std::fs::metadata(dir.join(replikativ::store::FILE_NAME))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let mut point = Point {
+            commits: n,
+            build,
+            file_mb: file as f64 / 1e6,
+            open: Vec::new(),
+            load: Vec::new(),
+            node: Vec::new(),
+            cli: Vec::new(),
+            cli_rss_kb: Vec::new(),
+        };
+        for _ in 0..runs {
+            let t = Instant::now();
+            let store = replikativ::store::Store::open(&dir).expect("open the store");
+            point.open.push(t.elapsed());
+            let t = Instant::now();
+            let cdvcs = replikativ::store::cdvcs::load(&store, &crate::common::key())
+                .expect("load")
+                .expect("the CDVCS is stored");
+            point.load.push(t.elapsed());
+            assert_eq!(cdvcs.len(), n + 1, "the whole history loads");
+            drop((cdvcs, store));
+        }
+        for _ in 0..runs {
+            let t = Instant::now();
+            let node = start_node("startup", &dir, true, None).await;
+            point.node.push(t.elapsed());
+            assert_eq!(replica(&node).heads(), heads, "the node serves the history");
+            node.shutdown().await;
+            drop(node);
+        }
+        for _ in 0..runs {
+            let (took, rss) = peer_cli(&dir);
+            point.cli.push(took);
+            point.cli_rss_kb.push(rss);
+        }
+        eprintln!(
+            "startup {}: node {} cli {}",
+            pow10(n),
+            ms(median(&point.node)),
+            ms(median(&point.cli))
+        );
+        points.push(point);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+    println!(
+        "| commits | store file | build (store API) | `Store::open` | CDVCS load | \
+         node start, median ({runs} runs) | min–max | \
+         `replikativ peer` until serving, median | min–max | peer peak RSS |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for p in &points {
+        let rss = p.cli_rss_kb.iter().max().copied().unwrap_or(0);
+        println!(
+            "| {} | {:.1} MB | {} | {} | {} | {} | {} | {} | {} | {:.1} MiB |",
+            pow10(p.commits),
+            p.file_mb,
+            secs(p.build),
+            ms(median(&p.open)),
+            ms(median(&p.load)),
+            ms(median(&p.node)),
+            spread(&p.node),
+            ms(median(&p.cli)),
+            spread(&p.cli),
+            rss as f64 / 1024.0
+        );
+    }
+}
+
+/// Starts `replikativ peer` on the store in `dir`: the time until it says it serves, and its
+/// peak RSS in KiB once stopped by SIGTERM.
+fn peer_cli(dir: &Path) -> (Duration, u64) {
+    let t = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_replikativ"))
+        .args(["peer", "--store"])
+        .arg(dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn replikativ peer");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let mut said = Vec::new();
+    let mut took = None;
+    for line in lines.by_ref() {
+        let line = line.expect("read the peer's stderr");
+        if line.contains("serving peers at") {
+            took = Some(t.elapsed());
+            break;
+        }
+        said.push(line);
+    }
+    let Some(took) = took else {
+        panic!("replikativ peer did not start: {}", said.join("\n"));
+    };
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: signalling our own child, not yet waited for.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    // Read to the end (its last words), so it never writes into a closed pipe.
+    lines.for_each(drop);
+    // SAFETY: `pid` is our own child, not yet waited for; `status` and `usage` are plain
+    // out-parameters that live across the call.
+    let rss = unsafe {
+        let mut status = 0;
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::wait4(pid, &mut status, 0, &mut usage);
+        usage.ru_maxrss as u64
+    };
+    (took, rss)
+}
