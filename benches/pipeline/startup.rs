@@ -12,7 +12,7 @@
 //! - `Node` start in this process: open the store, load the CDVCS, bind a listener, until
 //!   `start()` returns with the replica serving; then shut down (not timed).
 //! - `replikativ peer --store DIR --listen 127.0.0.1:0` as a child process: from spawn until
-//!   it says `serving peers at`, and its peak RSS (`wait4` after SIGTERM).
+//!   it says `serving peers at`, and its peak RSS until then (`VmHWM`); then SIGTERM.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -93,6 +93,7 @@ pub async fn run(root: &Path, sizes: &[usize], runs: usize) {
             node.shutdown().await;
             drop(node);
         }
+        wait_released(&dir);
         for _ in 0..runs {
             let (took, rss) = peer_cli(&dir);
             point.cli.push(took);
@@ -110,7 +111,7 @@ pub async fn run(root: &Path, sizes: &[usize], runs: usize) {
     println!(
         "| commits | store file | build (store API) | `Store::open` | CDVCS load | \
          node start, median ({runs} runs) | min–max | \
-         `replikativ peer` until serving, median | min–max | peer peak RSS |"
+         `replikativ peer` until serving, median | min–max | peer peak RSS until serving |"
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for p in &points {
@@ -131,8 +132,23 @@ pub async fn run(root: &Path, sizes: &[usize], runs: usize) {
     }
 }
 
+/// Waits (untimed) until no node of this process holds the store in `dir` any more: a node
+/// that was shut down releases its store a moment later.
+fn wait_released(dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match replikativ::store::Store::open(dir) {
+            Ok(_) => return,
+            Err(replikativ::store::StoreError::InUse { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("the store is not released: {e}"),
+        }
+    }
+}
+
 /// Starts `replikativ peer` on the store in `dir`: the time until it says it serves, and its
-/// peak RSS in KiB once stopped by SIGTERM.
+/// peak RSS in KiB until then; then stops it with SIGTERM.
 fn peer_cli(dir: &Path) -> (Duration, u64) {
     let t = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_replikativ"))
@@ -158,18 +174,19 @@ fn peer_cli(dir: &Path) -> (Duration, u64) {
     let Some(took) = took else {
         panic!("replikativ peer did not start: {}", said.join("\n"));
     };
-    let pid = child.id() as libc::pid_t;
-    // SAFETY: signalling our own child, not yet waited for.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
+    // Peak RSS so far (start-up is what is measured), before it is asked to stop.
+    let rss = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?.to_string();
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .unwrap_or(0);
+    // SAFETY: signalling our own child, not yet waited for (so its pid is still its own).
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     // Read to the end (its last words), so it never writes into a closed pipe.
     lines.for_each(drop);
-    // SAFETY: `pid` is our own child, not yet waited for; `status` and `usage` are plain
-    // out-parameters that live across the call.
-    let rss = unsafe {
-        let mut status = 0;
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::wait4(pid, &mut status, 0, &mut usage);
-        usage.ru_maxrss as u64
-    };
+    let status = child.wait().expect("wait for replikativ peer");
+    assert!(status.success(), "replikativ peer stopped with {status}");
     (took, rss)
 }
