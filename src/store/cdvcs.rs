@@ -52,6 +52,20 @@ pub fn load(store: &Store, key: &CrdtKey) -> Result<Option<Cdvcs>, LoadError> {
         .get_state(&keys::heads(&key.user, &key.id))
         .map_err(store_err)?
     else {
+        // No heads record: a CDVCS not stored, unless its graph is (the record's key was
+        // damaged, and redb finds nothing under a damaged key).
+        let graph = keys::graph_prefix(&key.user, &key.id);
+        if store
+            .seek_state_key(&graph, &graph)
+            .map_err(store_err)?
+            .is_some()
+        {
+            return Err(LoadError::Damaged {
+                key: key.clone(),
+                what: "heads record".into(),
+                detail: "missing, though the graph is stored".into(),
+            });
+        }
         return Ok(None);
     };
     let damaged = |what: String, detail: String| LoadError::Damaged {
@@ -226,6 +240,18 @@ fn read_record(
     let mut commit =
         crate::crdt::Commit::decode(&bytes).map_err(|_| CommitReadError::NotACommit { id: *id })?;
     commit.signature = read_signature(store, txn, id).map_err(fail)?;
+    // A commit authored by a key was stored with its signature (it was checked first): none
+    // found means its record's key was damaged (redb finds no record under a damaged key).
+    if commit.signature.is_none()
+        && (commit.commit.author)
+            .parse::<crate::identity::PublicKey>()
+            .is_ok()
+    {
+        return Err(fail(StoreError::StateDamaged {
+            record: keys::describe(&keys::commit_signature(id)),
+            detail: "missing, though the commit's author is a key".into(),
+        }));
+    }
     Ok(Some(commit))
 }
 
@@ -357,92 +383,5 @@ pub fn judge_history(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::crdt::Transaction;
-
-    #[test]
-    fn a_created_cdvcs_with_a_commit_loads_back_equal() {
-        let store = Store::in_memory().expect("store");
-        let key = CrdtKey::new("u", uuid::Uuid::from_u128(3));
-        assert!(load(&store, &key).expect("load").is_none());
-        let (mut state, batch) = create(&key);
-        store.write(&batch).expect("write");
-        let tx = Transaction {
-            op: "note".into(),
-            params: Id::of(b"x"),
-        };
-        let (c, op) = state.prepare_commit("a", 1, vec![tx]).expect("commit");
-        store
-            .write(&commits_batch(&key, std::slice::from_ref(&c), &op.heads))
-            .expect("write");
-        state.downstream(&op).expect("apply");
-        assert_eq!(load(&store, &key).expect("load"), Some(state));
-    }
-
-    #[test]
-    fn a_commit_loads_with_its_params_from_one_snapshot() {
-        let store = Store::in_memory().expect("store");
-        let key = CrdtKey::new("u", uuid::Uuid::from_u128(5));
-        let (state, mut batch) = create(&key);
-        let stored = batch.put_value(b"\x91\x01".to_vec());
-        let absent = Id::of(b"never stored");
-        let txs = [stored, absent].map(|params| Transaction {
-            op: "note".into(),
-            params,
-        });
-        let (c, op) = state.prepare_commit("a", 1, txs.to_vec()).expect("commit");
-        batch.merge(commits_batch(&key, std::slice::from_ref(&c), &op.heads));
-        store.write(&batch).expect("write");
-        let loaded = load_commit(&store, &c.id).expect("read").expect("stored");
-        assert_eq!(loaded.commit, c);
-        assert_eq!(
-            loaded.params,
-            vec![(stored, Some(b"\x91\x01".to_vec())), (absent, None)]
-        );
-        let root = *state.heads().iter().next().expect("root");
-        let loaded_root = load_commit(&store, &root).expect("read").expect("root");
-        assert!(loaded_root.params.iter().all(|(_, v)| v.is_none()));
-        assert!(load_commit(&store, &absent).expect("read").is_none());
-        let mut not_a_commit = WriteBatch::new();
-        let value = not_a_commit.put_value(b"\xc1".to_vec());
-        store.write(&not_a_commit).expect("write");
-        assert!(matches!(
-            load_commit(&store, &value),
-            Err(CommitReadError::NotACommit { .. })
-        ));
-    }
-
-    #[test]
-    fn a_damaged_heads_record_is_named() {
-        let store = Store::in_memory().expect("store");
-        let key = CrdtKey::new("u", uuid::Uuid::from_u128(4));
-        let mut batch = WriteBatch::new();
-        batch.put_state(keys::heads(&key.user, &key.id), b"\xc1".to_vec());
-        store.write(&batch).expect("write");
-        let err = load(&store, &key).expect_err("damaged");
-        assert!(matches!(err, LoadError::Damaged { ref what, .. } if what == "heads record"));
-    }
-
-    #[test]
-    fn a_peer_heads_hint_round_trips_and_a_damaged_one_reads_as_none() {
-        let store = Store::in_memory().expect("store");
-        let key = CrdtKey::new("u", uuid::Uuid::from_u128(6));
-        let peer = crate::identity::Keypair::from_seed([7; 32]).public();
-        assert!(peer_heads_hint(&store, &peer, &key).is_empty());
-        let heads = vec![Id::of(b"one"), Id::of(b"two")];
-        store
-            .write(&peer_heads_batch(&peer, &key, &heads))
-            .expect("write");
-        assert_eq!(peer_heads_hint(&store, &peer, &key), heads);
-        let other = crate::identity::Keypair::from_seed([8; 32]).public();
-        assert!(peer_heads_hint(&store, &other, &key).is_empty(), "per peer");
-        let mut batch = WriteBatch::new();
-        batch.put_state(
-            keys::peer_heads(peer.as_bytes(), &key.user, &key.id),
-            b"\xc1".to_vec(),
-        );
-        store.write(&batch).expect("write");
-        assert!(peer_heads_hint(&store, &peer, &key).is_empty());
-    }
-}
+#[path = "cdvcs_tests.rs"]
+mod tests;

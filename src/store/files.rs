@@ -38,35 +38,28 @@ pub(crate) fn peek_format(path: &Path) -> Option<u32> {
 
 /// Opens the redb file at `path` read-only; a panic in redb is a damaged file.
 pub(crate) fn open_checked_read_only(path: &Path) -> Result<ReadOnlyDatabase, StoreError> {
-    let opened = catch_unwind(AssertUnwindSafe(|| {
-        redb::Builder::new()
+    crate::store::integrity::guarded(path, "opening read-only", || {
+        match redb::Builder::new()
             .set_cache_size(CACHE_BYTES)
             .open_read_only(path)
-    }));
-    match opened {
-        Ok(Ok(db)) => Ok(db),
-        Ok(Err(DatabaseError::RepairAborted)) => Err(StoreError::Unclean {
-            path: path.to_path_buf(),
-        }),
-        Ok(Err(e)) => Err(open_error(path, e)),
-        Err(panic) => Err(StoreError::Damaged {
-            path: path.to_path_buf(),
-            detail: format!(
-                "redb panicked while opening: {}",
-                replikativ_actors::panic_message(panic.as_ref())
-            ),
-        }),
-    }
+        {
+            Ok(db) => Ok(db),
+            Err(DatabaseError::RepairAborted) => Err(StoreError::Unclean {
+                path: path.to_path_buf(),
+            }),
+            Err(e) => Err(open_error(path, e)),
+        }
+    })
 }
 
 /// Opens the redb file at `path` (no full-file check); a panic in redb is a damaged file.
 pub(crate) fn open_file(path: &Path) -> Result<Database, StoreError> {
     refuse_non_redb(path)?;
-    open_checked(path, |builder| builder.create(path))
+    open_checked(path, &|builder: &mut redb::Builder| builder.create(path))
 }
 
 /// Like [`open_file`], over a custom backend (`shown` names it).
-pub(crate) fn open_backend<B: StorageBackend>(
+pub(crate) fn open_backend<B: StorageBackend + Clone>(
     backend: B,
     shown: &Path,
 ) -> Result<Database, StoreError> {
@@ -86,33 +79,33 @@ pub(crate) fn open_backend<B: StorageBackend>(
             });
         }
     }
-    open_checked(shown, |builder| builder.create_with_backend(backend))
+    open_checked(shown, &|builder: &mut redb::Builder| {
+        builder.create_with_backend(backend.clone())
+    })
 }
 
 /// Runs `open` on a builder with the store's cache size and without redb's full-file integrity
-/// check (it reads every page: seconds on a large store); a panic in redb is a damaged store
-/// named `shown`. redb still repairs a file that was not shut down cleanly.
+/// check (it reads every page: seconds on a large store); redb still repairs a file that was
+/// not shut down cleanly. When that open finds the file damaged (an error, or a panic in
+/// redb, e.g. on a damaged allocator state), it is tried once more with the integrity check,
+/// which repairs what redb can rebuild and otherwise reports the damage: the store named
+/// `shown` is then [`StoreError::Damaged`], never a panic.
 pub(crate) fn open_checked(
     shown: &Path,
-    open: impl FnOnce(&mut redb::Builder) -> Result<Database, redb::DatabaseError>,
+    open: &dyn Fn(&mut redb::Builder) -> Result<Database, redb::DatabaseError>,
 ) -> Result<Database, StoreError> {
-    let opened = catch_unwind(AssertUnwindSafe(|| {
-        let mut builder = redb::Builder::new();
-        builder
-            .set_check_integrity_on_open(false)
-            .set_cache_size(CACHE_BYTES);
-        open(&mut builder)
-    }));
-    match opened {
-        Ok(Ok(db)) => Ok(db),
-        Ok(Err(e)) => Err(open_error(shown, e)),
-        Err(panic) => Err(StoreError::Damaged {
-            path: shown.to_path_buf(),
-            detail: format!(
-                "redb panicked while opening: {}",
-                replikativ_actors::panic_message(panic.as_ref())
-            ),
-        }),
+    let attempt = |check: bool| {
+        crate::store::integrity::guarded(shown, "opening", || {
+            let mut builder = redb::Builder::new();
+            builder
+                .set_check_integrity_on_open(check)
+                .set_cache_size(CACHE_BYTES);
+            open(&mut builder).map_err(|e| open_error(shown, e))
+        })
+    };
+    match attempt(false) {
+        Err(StoreError::Damaged { .. }) => attempt(true),
+        other => other,
     }
 }
 
