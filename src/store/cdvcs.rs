@@ -242,7 +242,9 @@ fn read_record(
     commit.signature = read_signature(store, txn, id).map_err(fail)?;
     // A commit authored by a key was stored with its signature (it was checked first): none
     // found means its record's key was damaged (redb finds no record under a damaged key).
+    // The root is unsigned: it is deterministic, named by its CDVCS alone.
     if commit.signature.is_none()
+        && !commit.commit.parents.is_empty()
         && (commit.commit.author)
             .parse::<crate::identity::PublicKey>()
             .is_ok()

@@ -113,6 +113,16 @@ fn a_keyed_commit_whose_signature_record_is_gone_reads_as_damaged_not_unsigned()
     lose.delete_state(keys::commit_signature(&c.id));
     store.write(&lose).expect("write");
     let err = load_commit_record(&store, &c.id).expect_err("damaged");
+    // The root of a CDVCS owned by a key names the key and is never signed.
+    let owned = CrdtKey::new(author.clone(), uuid::Uuid::from_u128(11));
+    let (owned_state, owned_batch) = create(&owned);
+    store.write(&owned_batch).expect("write");
+    let root = *owned_state.heads().iter().next().expect("root");
+    assert!(
+        load_commit_record(&store, &root)
+            .expect("root reads")
+            .is_some()
+    );
     let chain = crate::realize::realizer::error_chain(&err);
     assert!(chain.contains("signature of commit"), "{chain}");
     assert!(load_commit(&store, &c.id).is_err());
