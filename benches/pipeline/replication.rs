@@ -21,7 +21,7 @@ const RAW_FRAME: usize = 4 << 20;
 
 /// What one replication run measured.
 pub struct Replication {
-    /// Node start of the holder (store open with integrity check, replica load).
+    /// Node start of the holder (store open, replica load).
     pub holder_start: Duration,
     /// From starting the empty node (dialling) until its heads equal the holder's.
     pub sync: Duration,
