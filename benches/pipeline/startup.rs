@@ -93,7 +93,7 @@ pub async fn run(root: &Path, sizes: &[usize], runs: usize) {
             node.shutdown().await;
             drop(node);
         }
-        wait_released(&dir);
+        wait_released(&dir).await;
         for _ in 0..runs {
             let (took, rss) = peer_cli(&dir);
             point.cli.push(took);
@@ -133,14 +133,14 @@ pub async fn run(root: &Path, sizes: &[usize], runs: usize) {
 }
 
 /// Waits (untimed) until no node of this process holds the store in `dir` any more: a node
-/// that was shut down releases its store a moment later.
-fn wait_released(dir: &Path) {
+/// that was shut down releases its store a moment later, once this runtime has run on.
+async fn wait_released(dir: &Path) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         match replikativ::store::Store::open(dir) {
             Ok(_) => return,
             Err(replikativ::store::StoreError::InUse { .. }) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(5));
+                actix_rt::time::sleep(Duration::from_millis(5)).await;
             }
             Err(e) => panic!("the store is not released: {e}"),
         }
