@@ -194,12 +194,14 @@ impl CollectorActor {
         let stage = self.stage.clone();
         let key = self.opts.key.clone();
         if self.buffer.is_empty() {
-            return Box::pin(async move { stage.join_heads(&key).await }.into_actor(self).map(
-                move |res, act, ctx| {
-                    act.idle_joined(matches!(res, Ok(Some(_))));
-                    act.committed(res.map(|_| None), 0, ctx)
-                },
-            ));
+            return Box::pin(
+                async move { stage.join_heads(&key).await }
+                    .into_actor(self)
+                    .map(move |res, act, ctx| {
+                        act.idle_joined(matches!(res, Ok(Some(_))));
+                        act.committed(res.map(|_| None), 0, ctx)
+                    }),
+            );
         }
         let txs = std::mem::take(&mut self.buffer);
         let n = txs.len() as u64;

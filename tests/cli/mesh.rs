@@ -42,8 +42,7 @@ const T: Duration = Duration::from_secs(60);
 const PER_PAGE: usize = 8;
 
 #[test]
-fn a_mesh_of_peers_converges_under_kills_and_cut_links_and_far_analyzers_realize_each_tweet_once()
-{
+fn a_mesh_of_peers_converges_under_kills_and_cut_links_and_far_analyzers_realize_each_tweet_once() {
     let long = std::env::var_os("REPLIKATIV_LONG").is_some();
     let peers = if long { 14 } else { 10 };
     let rounds = iterations(40, 24);
@@ -51,7 +50,9 @@ fn a_mesh_of_peers_converges_under_kills_and_cut_links_and_far_analyzers_realize
         Ok(s) => s.parse().expect("REPLIKATIV_SEED is a number"),
         Err(_) => rand::random(),
     };
-    eprintln!("mesh: seed {seed} (REPLIKATIV_SEED={seed} to replay), {peers} peers, {rounds} rounds");
+    eprintln!(
+        "mesh: seed {seed} (REPLIKATIV_SEED={seed} to replay), {peers} peers, {rounds} rounds"
+    );
     mesh(seed, peers, rounds);
 }
 
@@ -116,8 +117,7 @@ fn repaged(files: &[&str], per_page: usize) -> Vec<String> {
                 continue;
             };
             for page in data.chunks(per_page) {
-                let authors: Vec<&Value> =
-                    page.iter().filter_map(|t| t.get("author_id")).collect();
+                let authors: Vec<&Value> = page.iter().filter_map(|t| t.get("author_id")).collect();
                 let named: Vec<&Value> = users
                     .into_iter()
                     .flatten()
@@ -235,6 +235,26 @@ fn joins(dir: &Path) -> usize {
         .count()
 }
 
+/// `n` free loopback ports below the kernel's ephemeral range, for peers that listen again
+/// on theirs after a SIGKILL: an outgoing connection cannot take one meanwhile.
+fn listen_ports(n: usize, rng: &mut StdRng) -> Vec<u16> {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let mut ports = Vec::new();
+    for _ in 0..10_000 {
+        if ports.len() == n {
+            return ports;
+        }
+        let port = rng.random_range(10_000..low.max(10_001));
+        if !ports.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            ports.push(port);
+        }
+    }
+    panic!("no {n} free ports below {low}");
+}
+
 fn last_line(out: &str) -> String {
     out.lines().last().unwrap_or_default().to_owned()
 }
@@ -266,7 +286,10 @@ fn mesh(seed: u64, n: usize, rounds: usize) {
     let mut rng = StdRng::seed_from_u64(seed);
 
     // The two growing sources and the oracle: their tweet ids, disjoint (checked).
-    let one = repaged(&["brexit.jsonl", "kpop.jsonl", "geo_tweets.jsonl"], PER_PAGE);
+    let one = repaged(
+        &["brexit.jsonl", "kpop.jsonl", "geo_tweets.jsonl"],
+        PER_PAGE,
+    );
     let two = repaged(
         &["flat.jsonl", "withheld.jsonl", "entities_test.jsonl"],
         PER_PAGE,
@@ -333,7 +356,7 @@ fn mesh(seed: u64, n: usize, rounds: usize) {
     );
 
     // Every link goes through its own fault proxy; the dialling side is chosen at random.
-    let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+    let ports = listen_ports(n, &mut rng);
     let proxy_to = |p: usize| Proxy::start(([127, 0, 0, 1], ports[p]).into());
     let mut links: Vec<Link> = Vec::new();
     let mut dials: Vec<Vec<String>> = vec![Vec::new(); n];
@@ -482,7 +505,8 @@ fn mesh(seed: u64, n: usize, rounds: usize) {
             let victim = *alive.choose(&mut rng).expect("a live peer");
             let mut p = mesh[victim].proc.take().expect("alive");
             crate::common::kill(&mut p.child);
-            mesh[victim].restart_at = Some(now + Duration::from_millis(rng.random_range(100..1500)));
+            mesh[victim].restart_at =
+                Some(now + Duration::from_millis(rng.random_range(100..1500)));
             kills += 1;
             let realized = sqlite_ops_applied(&dbs[0]);
             if realized > 0 && realized < total {
@@ -542,8 +566,7 @@ fn mesh(seed: u64, n: usize, rounds: usize) {
         dbs.iter().all(|db| sqlite_ops_applied(db) == total) && {
             let mut heads = status_ports.iter().map(|(_, port)| status_heads(*port));
             let first = heads.next().flatten();
-            first.as_ref().is_some_and(|h| h.len() == 1)
-                && heads.all(|h| h.is_some() && h == first)
+            first.as_ref().is_some_and(|h| h.len() == 1) && heads.all(|h| h.is_some() && h == first)
         }
     };
     let deadline = if std::env::var_os("REPLIKATIV_LONG").is_some() {
@@ -558,7 +581,9 @@ fn mesh(seed: u64, n: usize, rounds: usize) {
             .collect();
         panic!(
             "seed {seed}: no convergence {deadline:?} after the last fault: analyzers applied {:?} of {total}; heads:\n{}\nlogs:\n{}",
-            dbs.iter().map(|db| sqlite_ops_applied(db)).collect::<Vec<_>>(),
+            dbs.iter()
+                .map(|db| sqlite_ops_applied(db))
+                .collect::<Vec<_>>(),
             heads.join("\n"),
             logs_of(&["c0", "c1", "a0", "a1"])
         );
@@ -609,14 +634,16 @@ fn mesh(seed: u64, n: usize, rounds: usize) {
     // Each analyzer realized every tweet once: the ids, and the per-author counters bumped
     // on every applied op (a double apply would show there).
     for (db, name) in dbs.iter().zip(["a0", "a1"]) {
-        let realized: BTreeMap<String, u64> = sqlite_tweet_ids(db)
-            .into_iter()
-            .map(|id| (id, 1))
-            .collect();
+        let realized: BTreeMap<String, u64> =
+            sqlite_tweet_ids(db).into_iter().map(|id| (id, 1)).collect();
         if let Err(e) = check_each_once(all.keys(), &realized) {
             panic!("seed {seed}: {name}'s SQLite: {e}");
         }
-        assert_eq!(sqlite_ops_applied(db), total, "seed {seed}: {name} applied each op once");
+        assert_eq!(
+            sqlite_ops_applied(db),
+            total,
+            "seed {seed}: {name} applied each op once"
+        );
         assert_eq!(
             account_ops(db),
             per_author(&all),
@@ -633,7 +660,10 @@ fn mesh(seed: u64, n: usize, rounds: usize) {
         convergence.as_millis(),
         started.elapsed().as_secs_f64()
     );
-    assert!(joined >= 1, "seed {seed}: no concurrent commits were joined");
+    assert!(
+        joined >= 1,
+        "seed {seed}: no concurrent commits were joined"
+    );
     assert!(
         kills >= 3 && cuts >= 3 && mid_way >= 3,
         "seed {seed}: too few faults landed while tweets flowed: {kills} kills ({mid_way} mid-way), {cuts} cuts"
