@@ -56,6 +56,137 @@ fn a_mesh_of_peers_converges_under_kills_and_cut_links_and_far_analyzers_realize
     mesh(seed, peers, rounds);
 }
 
+/// The collectors' merges must not chase each other: two writers three relays apart, each
+/// hop slower than their flush interval, with nothing more to write, settle on one head
+/// (found by the mesh test: with a join at every tick, each writer merged the other's
+/// previous merge, two heads again at every arrival, for minutes).
+#[test]
+fn two_collectors_three_relays_apart_settle_on_one_head() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let one = repaged(
+        &["brexit.jsonl", "kpop.jsonl", "geo_tweets.jsonl"],
+        PER_PAGE,
+    );
+    let two = repaged(
+        &["flat.jsonl", "withheld.jsonl", "entities_test.jsonl"],
+        PER_PAGE,
+    );
+    let (ids1, ids2) = (ids_of(&one), ids_of(&two));
+    assert!(
+        ids1.keys().all(|id| !ids2.contains_key(id)),
+        "disjoint files"
+    );
+    let mut all = ids1.clone();
+    all.extend(ids2);
+    let names = ["c0", "r1", "r2", "r3", "c1"];
+    let mut allow = String::new();
+    for name in names {
+        let key = last_line(&run_ok(&["keygen", "--out", &format!("{name}.pem")], d));
+        allow.push_str(&format!("{key} read,write\n"));
+    }
+    std::fs::write(d.join("allow.txt"), allow).expect("write the allow file");
+    let (f0, f1) = (d.join("one.jsonl"), d.join("two.jsonl"));
+    let rounds = 12;
+    let (mut chunks0, mut chunks1) = (
+        one.chunks(one.len().div_ceil(rounds)),
+        two.chunks(two.len().div_ceil(rounds)),
+    );
+    append_lines(&f0, chunks0.next().expect("a chunk"));
+    append_lines(&f1, chunks1.next().expect("a chunk"));
+    // A chain c0 ← r1 ← r2 ← r3 ← c1 (each dials the one before through a proxy that holds
+    // every chunk back 20 ms).
+    let ports: Vec<u16> = names.iter().map(|_| free_port()).collect();
+    let proxies: Vec<Proxy> = ports[..4]
+        .iter()
+        .map(|p| {
+            let proxy = Proxy::start(([127, 0, 0, 1], *p).into());
+            proxy
+                .faults
+                .delay_ms
+                .store(20, std::sync::atomic::Ordering::SeqCst);
+            proxy
+        })
+        .collect();
+    let mut procs: Vec<Proc> = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let listen = format!("127.0.0.1:{}", ports[i]);
+        let key = format!("{name}.pem");
+        let url = (i > 0).then(|| proxies[i - 1].url());
+        let mut args: Vec<&str> = match *name {
+            "c0" | "c1" => vec![
+                "collect",
+                "--source",
+                if i == 0 { arg(&f0) } else { arg(&f1) },
+                "--follow",
+                "--flush-ms",
+                "50",
+                "--batch",
+                "7",
+            ],
+            _ => vec!["peer"],
+        };
+        args.extend([
+            "--store",
+            name,
+            "--listen",
+            &listen,
+            "--allow-file",
+            "allow.txt",
+            "--key",
+            &key,
+        ]);
+        if let Some(url) = &url {
+            args.extend(["--connect", url]);
+        }
+        procs.push(Proc::spawn(&args, d, &format!("{name}.log")));
+        crate::common::wait_port(ports[i], T);
+    }
+    crate::common::grow_together((&f0, chunks0), (&f1, chunks1));
+    // Settled: every process holds one head, the same.
+    let heads =
+        || -> Vec<Option<BTreeSet<String>>> { ports.iter().map(|p| status_heads(*p)).collect() };
+    let settled = periodic_check(
+        || {
+            let h = heads();
+            h[0].as_ref().is_some_and(|h| h.len() == 1) && h.iter().all(|x| *x == h[0])
+        },
+        T,
+    );
+    assert!(
+        settled,
+        "the chain did not settle on one head within {T:?}: {:?}; logs:\n{}\n{}",
+        heads(),
+        tail(&d.join("c0.log")),
+        tail(&d.join("c1.log"))
+    );
+    for (p, name) in procs.iter_mut().zip(names) {
+        p.terminate_ok(name, &d.join(format!("{name}.log")));
+    }
+    let logs: Vec<Value> = names
+        .iter()
+        .map(|s| run_json(&["log", "--store", s], d))
+        .collect();
+    for (log, name) in logs.iter().zip(names) {
+        assert_eq!(log["heads"], logs[0]["heads"], "{name}: {log}");
+        if let Err(e) = check_each_once(all.keys(), &store_tweet_ids(&d.join(name))) {
+            panic!("store {name}: {e}");
+        }
+    }
+    // The writers joined each other's commits, but their merges did not chase each other:
+    // fewer joins than commits written (without the idle-join backoff: 284 to 415 joins for
+    // about 150 commits).
+    let (joined, writes) = graph_counts(&d.join("c0"));
+    eprintln!(
+        "chain: {} tweets, {writes} commits written, {joined} joins",
+        all.len()
+    );
+    assert!(
+        (1..=writes).contains(&joined),
+        "{joined} joins for {writes} commits written: the writers' merges chased each other"
+    );
+}
+
 /// A `replikativ peer` of the mesh.
 struct Peer {
     /// `p0`, `p1`, …: its store directory, key file and log are named after it.
@@ -217,22 +348,28 @@ fn status_heads(port: u16) -> Option<BTreeSet<String>> {
 }
 
 /// How many commits of the default CDVCS in the (stopped) store at `dir` join two or more
-/// parents.
-fn joins(dir: &Path) -> usize {
+/// parents, and how many carry transactions (the writers' commits).
+fn graph_counts(dir: &Path) -> (usize, usize) {
     use replikativ::store::{Store, keys};
     let store = Store::open(dir).expect("open store");
     let crdt: uuid::Uuid = CDVCS.parse().expect("uuid");
-    store
+    let (mut joins, mut writes) = (0, 0);
+    for (k, _) in store
         .scan_state(&keys::graph_prefix(USER, &crdt))
         .expect("graph")
-        .into_iter()
-        .filter(|(k, _)| {
-            let id = keys::graph_entry_commit(k).expect("graph key");
-            let bytes = store.get_value(&id).expect("read").expect("commit");
-            let commit = replikativ::crdt::Commit::decode(&bytes).expect("decode");
-            commit.commit.parents.len() >= 2
-        })
-        .count()
+    {
+        let id = keys::graph_entry_commit(&k).expect("graph key");
+        let bytes = store.get_value(&id).expect("read").expect("commit");
+        let commit = replikativ::crdt::Commit::decode(&bytes)
+            .expect("decode")
+            .commit;
+        if commit.parents.len() >= 2 {
+            joins += 1;
+        } else if !commit.parents.is_empty() && !commit.transactions.is_empty() {
+            writes += 1;
+        }
+    }
+    (joins, writes)
 }
 
 /// `n` free loopback ports below the kernel's ephemeral range, for peers that listen again
@@ -651,7 +788,7 @@ fn mesh(seed: u64, n: usize, rounds: usize) {
         );
     }
     // The collectors did write concurrently: their branches were joined.
-    let joined = joins(&d.join("c0"));
+    let (joined, _) = graph_counts(&d.join("c0"));
     eprintln!(
         "mesh: seed {seed}, {n} peers, {} links, {rounds} rounds: {kills} kills ({mid_way} while tweets flowed), {cuts} cuts; {} + {} tweets, {joined} joins; converged {} ms after the last fault; {:.1} s in all",
         links.len(),
