@@ -372,6 +372,17 @@ fn graph_counts(dir: &Path) -> (usize, usize) {
     (joins, writes)
 }
 
+/// The part of `lines` appended before the first of `rounds` rounds (`None`: at least one
+/// line) or at round `r`: the rest spread evenly over the rounds.
+fn part(lines: &[String], rounds: usize, round: Option<usize>) -> &[String] {
+    let first = (lines.len() / (rounds + 1)).max(1);
+    let Some(r) = round else {
+        return &lines[..first];
+    };
+    let rest = &lines[first..];
+    &rest[r * rest.len() / rounds..(r + 1) * rest.len() / rounds]
+}
+
 /// `n` free loopback ports below the kernel's ephemeral range, for peers that listen again
 /// on theirs after a SIGKILL: an outgoing connection cannot take one meanwhile.
 fn listen_ports(n: usize, rng: &mut StdRng) -> Vec<u16> {
@@ -549,12 +560,11 @@ fn mesh(seed: u64, n: usize, rounds: usize) {
         wait_listening(d, peer.proc.as_mut().expect("started"), &name, port);
     }
 
-    // The sources grow in `rounds` appends each, one per fault round.
-    let chunk = |lines: &[String]| lines.len().div_ceil(rounds).max(1);
-    let (mut chunks1, mut chunks2) = (one.chunks(chunk(&one)), two.chunks(chunk(&two)));
+    // The sources start with a first part and grow at every fault round, the rest of them
+    // spread evenly over the rounds (so tweets flow until the last fault).
     let (f1, f2) = (d.join("one.jsonl"), d.join("two.jsonl"));
-    append_lines(&f1, chunks1.next().expect("a chunk"));
-    append_lines(&f2, chunks2.next().expect("a chunk"));
+    append_lines(&f1, part(&one, rounds, None));
+    append_lines(&f2, part(&two, rounds, None));
     let c_ports = [free_port(), free_port()];
     let mut collectors: Vec<Proc> = [("c0", &f1, &c0_url), ("c1", &f2, &c1_url)]
         .iter()
@@ -627,13 +637,9 @@ fn mesh(seed: u64, n: usize, rounds: usize) {
     // connections for a moment (at most `max_cut` at once).
     let (max_down, max_cut) = if n > 10 { (3, 4) } else { (2, 3) };
     let (mut kills, mut cuts, mut mid_way) = (0usize, 0usize, 0usize);
-    for _ in 0..rounds {
-        if let Some(next) = chunks1.next() {
-            append_lines(&f1, next);
-        }
-        if let Some(next) = chunks2.next() {
-            append_lines(&f2, next);
-        }
+    for round in 0..rounds {
+        append_lines(&f1, part(&one, rounds, Some(round)));
+        append_lines(&f2, part(&two, rounds, Some(round)));
         let now = Instant::now();
         let down = mesh.iter().filter(|p| p.proc.is_none()).count();
         let cut = links.iter().filter(|l| l.heal_at.is_some()).count();
@@ -671,13 +677,7 @@ fn mesh(seed: u64, n: usize, rounds: usize) {
             }
         }
     }
-    // The last fault ends: every peer runs, every link carries, the files are complete.
-    for rest in chunks1 {
-        append_lines(&f1, rest);
-    }
-    for rest in chunks2 {
-        append_lines(&f2, rest);
-    }
+    // The last fault ends: every peer runs, every link carries (the files are complete).
     for peer in &mut mesh {
         if peer.proc.is_none() {
             peer.start(d);
@@ -699,8 +699,13 @@ fn mesh(seed: u64, n: usize, rounds: usize) {
         .map(|p| (p.name.clone(), p.port))
         .chain([("c0".to_owned(), c_ports[0]), ("c1".to_owned(), c_ports[1])])
         .collect();
+    // (When the analyzers first held everything, for the figures.)
+    let mut realized_at = None;
     let converged = || {
-        dbs.iter().all(|db| sqlite_ops_applied(db) == total) && {
+        if realized_at.is_none() && dbs.iter().all(|db| sqlite_ops_applied(db) == total) {
+            realized_at = Some(healed.elapsed());
+        }
+        realized_at.is_some() && {
             let mut heads = status_ports.iter().map(|(_, port)| status_heads(*port));
             let first = heads.next().flatten();
             first.as_ref().is_some_and(|h| h.len() == 1) && heads.all(|h| h.is_some() && h == first)
@@ -790,11 +795,12 @@ fn mesh(seed: u64, n: usize, rounds: usize) {
     // The collectors did write concurrently: their branches were joined.
     let (joined, _) = graph_counts(&d.join("c0"));
     eprintln!(
-        "mesh: seed {seed}, {n} peers, {} links, {rounds} rounds: {kills} kills ({mid_way} while tweets flowed), {cuts} cuts; {} + {} tweets, {joined} joins; converged {} ms after the last fault; {:.1} s in all",
+        "mesh: seed {seed}, {n} peers, {} links, {rounds} rounds: {kills} kills ({mid_way} while tweets flowed), {cuts} cuts; {} + {} tweets, {joined} joins; converged {} ms after the last fault (analyzers complete after {} ms); {:.1} s in all",
         links.len(),
         ids1.len(),
         ids2.len(),
         convergence.as_millis(),
+        realized_at.unwrap_or_default().as_millis(),
         started.elapsed().as_secs_f64()
     );
     assert!(
