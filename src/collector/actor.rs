@@ -84,7 +84,7 @@ pub struct Feed(pub Vec<FeedItem>);
 pub struct SourceEnded;
 
 /// Commit what is buffered (joining concurrent heads first), or with nothing buffered join
-/// them (timer, SIGTERM/SIGINT).
+/// them, at once (SIGTERM/SIGINT; the flush timer sends [`Tick`]).
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), CommitFailed>")]
 pub struct FlushNow;

@@ -13,6 +13,9 @@
 //! `REPLIKATIV_SEED` to replay one (the timing of the processes still varies). `CI` caps the
 //! fault rounds; `REPLIKATIV_LONG=N` runs N rounds on a larger mesh. The test prints the
 //! mesh's convergence time after the last fault.
+//!
+//! Besides, two collectors three relays apart, with slow hops, settle on one head without
+//! their merges chasing each other (what the mesh test found).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::{Read as _, Write as _};
