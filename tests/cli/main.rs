@@ -55,3 +55,7 @@ mod trust;
 // `analyze --postgres` killed at random moments, the server crashed mid-stream, two analyzers
 // sharing a database; `query --postgres` answering as `query --sqlite`; `realize-skip`.
 mod pg_cli;
+
+// A mesh of ten or more peers under SIGKILLs and cut links: equal heads everywhere, and
+// analyzers at the far ends realizing each tweet of two collectors exactly once.
+mod mesh;
