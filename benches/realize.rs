@@ -235,7 +235,8 @@ fn main() {
         took.push((s, r));
     }
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
-    let picks: [(&str, fn(&Took) -> Duration); 2] = [("wall", |t| t.wall), ("CPU", |t| t.cpu)];
+    type Pick = fn(&Took) -> Duration;
+    let picks: [(&str, Pick); 2] = [("wall", |t| t.wall), ("CPU", |t| t.cpu)];
     for (what, pick) in picks {
         let best_sink = took.iter().map(|t| pick(&t.0)).min().expect("a round");
         let best_raw = took.iter().map(|t| pick(&t.1)).min().expect("a round");
