@@ -184,7 +184,7 @@ async fn wait_mirrored(node: &Node, want: &BTreeMap<CrdtKey, Vec<Id>>) {
 pub async fn run(root: &Path, n: usize, commits: usize) {
     let holder = root.join("holder");
     let mirror = root.join("mirror");
-    let signer = Keypair::generate();
+    let signer = Keypair::generate().expect("a key");
     let t = Instant::now();
     let mut oracle = build(&holder, n, commits, &signer);
     println!(

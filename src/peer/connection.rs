@@ -271,6 +271,9 @@ impl ConnectionActor {
                         self.effects.push_front(e);
                     }
                 }
+                Effect::PeerHeads { crdt, heads } => {
+                    self.node.note_remote_heads(self.id, &crdt, &heads);
+                }
                 Effect::SaveKnownHeads { peer, crdt, heads } => {
                     let batch = crate::store::cdvcs::peer_heads_batch(&peer, &crdt, &heads);
                     self.node.write_in_background(batch);

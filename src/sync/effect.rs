@@ -66,6 +66,14 @@ pub enum Effect {
     /// `crdt` changed here while it was offered but not yet shared: call
     /// [`on_local_change`](super::SyncSession::on_local_change) for it now that it is.
     Recheck(CrdtKey),
+    /// The peer holds exactly `heads` of `crdt`: its digest matched ours, so it sends no
+    /// `Heads` of it. Record them as if it had.
+    PeerHeads {
+        /// Which CRDT.
+        crdt: CrdtKey,
+        /// The heads both sides hold.
+        heads: Vec<crate::id::Id>,
+    },
     /// Persist `heads` as the hint for what `peer` holds of `crdt` (see
     /// [`Graphs::known_heads_hint`](super::Graphs::known_heads_hint)).
     SaveKnownHeads {

@@ -154,6 +154,10 @@ impl SyncSession {
             state.learn(heads, max_frontier);
             state.saved_hint = heads.to_vec();
             self.shared.insert(key.clone(), state);
+            out.push(Effect::PeerHeads {
+                crdt: key.clone(),
+                heads: heads.to_vec(),
+            });
             if resume.dirty.remove(key) {
                 out.push(Effect::Recheck(key.clone()));
             }

@@ -311,6 +311,7 @@ impl Sim {
                     self.changed(r, &crdt, Some((l, side)));
                 }
                 Effect::EnsureReplica(crdt) => self.replicas[r].ensure(&crdt),
+                Effect::PeerHeads { .. } => {}
                 Effect::Recheck(crdt) => {
                     let scope = Scoped {
                         replica: &self.replicas[r],
