@@ -222,6 +222,32 @@ impl Replicas {
         Ok(out)
     }
 
+    /// The heads of `key` and its commits (the root not counted), for operators: a running
+    /// replica's from memory, another's from the store without starting it (its graph
+    /// entries counted); `None` when this node does not hold it.
+    pub fn summary(&self, key: &CrdtKey) -> Result<Option<(Vec<Id>, u64)>, StoreError> {
+        if let Some(s) = self.get(key).filter(|s| s.actor().is_some()) {
+            let state = s.state();
+            let guard = match state.read() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            let heads = guard.heads().iter().copied().collect();
+            return Ok(Some((heads, guard.len().saturating_sub(1) as u64)));
+        }
+        let Some(mut heads) = self.stored_heads(key)? else {
+            return Ok(None);
+        };
+        heads.sort();
+        let mut entries = 0u64;
+        let prefix = crate::store::keys::graph_prefix(&key.user, &key.id);
+        self.store.store().visit_state(&prefix, |_, _| {
+            entries += 1;
+            std::ops::ControlFlow::Continue(())
+        })?;
+        Ok(Some((heads, entries.saturating_sub(1))))
+    }
+
     /// Node events as a stream (for `ctx.add_stream`); a lagging follower gets
     /// [`Watched::Lagged`] and must resynchronise.
     pub fn events_stream(&self) -> impl futures_util::Stream<Item = NodeEvent> + 'static {

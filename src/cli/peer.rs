@@ -11,7 +11,7 @@ pub fn run(args: PeerArgs) -> Result<()> {
     for url in &args.connect {
         super::check_peer_url(url)?;
     }
-    args.node.check_tls(true)?;
+    args.node.check_tls(args.listen.is_some())?;
     actix_rt::System::new().block_on(async move {
         let mut signals = Signals::install()?;
         let mut builder = Node::builder()
@@ -30,12 +30,8 @@ pub fn run(args: PeerArgs) -> Result<()> {
             .await
             .with_context(|| format!("starting the peer on {}", args.store.display()))?;
         signals.on_hangup(super::node_args::reload_on_hangup(&node));
-        // Replicas start on first use: the store is served from here on.
-        let held = node
-            .replicas()
-            .keys()
-            .with_context(|| format!("listing the CRDTs in the store {}", args.store.display()))?;
-        say!("{} CDVCSs in the store", held.len());
+        // Replicas start on first use: the store is served from here on, however many CDVCSs
+        // it holds.
         match (node.listen_addr(), &args.listen) {
             (Some(addr), _) => say!("serving peers at {}://{addr}/", args.node.scheme()),
             (None, Some(listen)) => say!("listening on {listen}"),

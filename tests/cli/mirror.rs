@@ -234,6 +234,9 @@ fn a_mirror_catches_up_every_cdvcs_and_a_reconnect_carries_only_what_changed() {
         tail(&d.join("mirror.log"))
     );
     let reconnect = wire_bytes(&listen_m) - before;
+    eprintln!(
+        "reconnect after changes in 3 of {n} CDVCSs: {reconnect} bytes ({payload} of commits)"
+    );
     // One `Heads` per CDVCS would alone cost about 90 bytes each way per CDVCS.
     let per_cdvcs_listing = 2.0 * 90.0 * n as f64;
     let bound = payload as f64 + 4_000.0 * changed.len() as f64 + 2_000.0;
