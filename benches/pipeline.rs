@@ -59,6 +59,17 @@ fn main() {
             ));
             return;
         }
+        if mode == "mirror-build" {
+            // `--rss mirror-build N DIR`: only writes the N-CDVCS store (to time starts alone).
+            let n = args
+                .get(i + 2)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(10_000);
+            let dir = PathBuf::from(args.get(i + 3).map(String::as_str).unwrap_or("."));
+            let signer = replikativ::identity::Keypair::generate().expect("a key");
+            mirror::build(&dir, n, 10, &signer);
+            return;
+        }
         let n = args
             .get(i + 2)
             .and_then(|s| s.parse().ok())

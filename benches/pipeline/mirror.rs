@@ -94,34 +94,70 @@ fn status_kib(field: &str) -> u64 {
 }
 
 async fn node(dir: &Path, listen: bool, connect: Option<&str>, mirror: bool) -> Node {
-    let mut b = Node::builder().name("mirror-bench").store_dir(dir);
-    if listen {
-        b = b.listen("127.0.0.1:0");
+    // A store may be held a moment after the node on it shut down: retry that.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut b = Node::builder()
+            .name("mirror-bench")
+            .store_dir(dir)
+            .mirror(mirror);
+        if listen {
+            b = b.listen("127.0.0.1:0");
+        }
+        if let Some(url) = connect {
+            b = b.connect(url);
+        }
+        match b.start().await {
+            Ok(node) => return node,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("retrying the start on {}: {e}", dir.display());
+                actix_rt::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("node starts: {e}"),
+        }
     }
-    if let Some(url) = connect {
-        b = b.connect(url);
-    }
-    b.mirror(mirror).start().await.expect("node starts")
 }
 
-/// The child: starts a node on `dir`, prints `start <seconds> <RSS before KiB> <RSS after KiB>`.
+/// The child: starts a node on `dir`, prints `start <seconds> <RSS before KiB> <RSS after
+/// KiB> <seconds to start every replica> <RSS then KiB>` (the last two: what starting every
+/// replica at node start, as before, cost).
 pub fn child(dir: &Path) {
+    // Opening the store alone first, to tell its share of the start.
+    let before = status_kib("VmRSS:");
+    let t = Instant::now();
+    drop(Store::open(dir).expect("open store"));
+    eprintln!(
+        "store open alone: {:.3} s, RSS {} -> {} KiB",
+        t.elapsed().as_secs_f64(),
+        before,
+        status_kib("VmRSS:")
+    );
     actix_rt::System::new().block_on(async {
         let before = status_kib("VmRSS:");
         let t = Instant::now();
         let n = node(dir, true, None, false).await;
         let took = t.elapsed();
+        let after = status_kib("VmRSS:");
+        let keys = n.replicas().keys().expect("list");
+        let t = Instant::now();
+        n.replicas()
+            .ensure_all(&keys)
+            .await
+            .expect("start every replica");
+        let all = t.elapsed();
         println!(
-            "start {} {before} {}",
+            "start {} {before} {after} {} {}",
             took.as_secs_f64(),
+            all.as_secs_f64(),
             status_kib("VmRSS:")
         );
         n.shutdown().await;
     });
 }
 
-/// Starts a child on `dir`: (start seconds, RSS before, RSS after) in KiB.
-fn spawn_start(dir: &Path) -> (f64, u64, u64) {
+/// Starts a child on `dir`: (start seconds, RSS before, RSS after, seconds to start every
+/// replica, RSS then) in KiB.
+fn spawn_start(dir: &Path) -> (f64, u64, u64, f64, u64) {
     let exe = std::env::current_exe().expect("own path");
     let out = Command::new(exe)
         .args(["--rss", "mirror-start", "0"])
@@ -133,6 +169,11 @@ fn spawn_start(dir: &Path) -> (f64, u64, u64) {
         "child failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    for line in String::from_utf8_lossy(&out.stderr).lines() {
+        if line.starts_with("store open alone") {
+            println!("({}: {line})", dir.display());
+        }
+    }
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text
         .lines()
@@ -143,6 +184,8 @@ fn spawn_start(dir: &Path) -> (f64, u64, u64) {
         p[1].parse().unwrap_or(0.0),
         p[2].parse().unwrap_or(0),
         p[3].parse().unwrap_or(0),
+        p[4].parse().unwrap_or(0.0),
+        p[5].parse().unwrap_or(0),
     )
 }
 
@@ -192,8 +235,8 @@ pub async fn run(root: &Path, n: usize, commits: usize) {
         thousands(n as u64),
         secs(t.elapsed())
     );
-    let (empty_start, empty_before, empty_after) = spawn_start(&root.join("empty"));
-    let (start, before, after) = spawn_start(&holder);
+    let (empty_start, empty_before, empty_after, _, _) = spawn_start(&root.join("empty"));
+    let (start, before, after, all, loaded) = spawn_start(&holder);
     let per = (after.saturating_sub(before) as f64
         - empty_after.saturating_sub(empty_before) as f64)
         * 1024.0
@@ -214,6 +257,17 @@ pub async fn run(root: &Path, n: usize, commits: usize) {
         thousands(n as u64),
         after
     );
+    println!(
+        "| then starting every replica (what node start did before) | {} |",
+        secs(Duration::from_secs_f64(all))
+    );
+    let per_loaded = (loaded.saturating_sub(before) as f64
+        - empty_after.saturating_sub(empty_before) as f64)
+        * 1024.0
+        / n as f64;
+    println!(
+        "| RSS with every replica started | {loaded} KiB ({per_loaded:.0} bytes per CDVCS above the empty node) |"
+    );
 
     let a = node(&holder, true, None, false).await;
     let url = format!("ws://{}/", a.listen_addr().expect("listening"));
@@ -231,11 +285,21 @@ pub async fn run(root: &Path, n: usize, commits: usize) {
 
     let t = Instant::now();
     let b = node(&mirror, false, Some(&url), true).await;
+    // Settled: the peer's heads of every CDVCS are known (a matching digest reports them).
+    let deadline = Instant::now() + LIMIT;
+    while !oracle
+        .keys()
+        .all(|k| b.peers().first_remote_heads(k).is_some())
+    {
+        assert!(Instant::now() < deadline, "the reconnect did not settle");
+        actix_rt::time::sleep(Duration::from_millis(5)).await;
+    }
+    let settled = t.elapsed();
     let quiet = quiet_wire_bytes(&b, Duration::from_millis(500)).await;
     println!(
-        "| reconnect with nothing new: websocket payload both ways | {} bytes (settled within {}) |",
+        "| reconnect with nothing new: websocket payload both ways | {} bytes (settled in {}) |",
         quiet,
-        secs(t.elapsed())
+        secs(settled)
     );
     b.shutdown().await;
 

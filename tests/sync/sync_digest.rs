@@ -140,14 +140,25 @@ fn a_change_during_the_exchange_is_sent_once_shared() {
     sim.heal(0);
     sim.quiesce(STEPS);
     sim.heal(0);
-    // A few frames in (the handshake done, digests not yet compared), commit on both sides.
-    for _ in 0..6 {
-        sim.step();
+    // Both sides authorized (their root digests sent, not both compared yet): commit on
+    // both sides.
+    let authorized = |sim: &Sim| {
+        sim.links[0]
+            .sessions
+            .as_ref()
+            .is_some_and(|s| s.iter().all(|s| s.is_authorized()))
+    };
+    while !authorized(&sim) {
+        assert!(sim.step(), "the handshake stalled");
     }
     sim.local_commit(0, &keys[10], &params(70_000), 70);
     sim.local_commit(1, &keys[20], &params(70_001), 71);
     sim.quiesce(STEPS);
     sim.assert_converged(&keys);
+    assert!(
+        sim.rechecks >= 1,
+        "no change was made while offered and not shared"
+    );
 }
 
 #[test]

@@ -93,6 +93,8 @@ pub struct Sim {
     /// Sessions share by digests (protocol 5): each end offers every CRDT it holds, when
     /// the other may read there.
     pub digests: bool,
+    /// `Recheck` effects carried out (changes made while a CRDT was offered, not shared).
+    pub rechecks: u64,
 }
 
 impl Sim {
@@ -125,6 +127,7 @@ impl Sim {
             rights: [Rights::ALL; 2],
             refusals: Vec::new(),
             digests: false,
+            rechecks: 0,
         }
     }
 
@@ -313,6 +316,7 @@ impl Sim {
                 Effect::EnsureReplica(crdt) => self.replicas[r].ensure(&crdt),
                 Effect::PeerHeads { .. } => {}
                 Effect::Recheck(crdt) => {
+                    self.rechecks += 1;
                     let scope = Scoped {
                         replica: &self.replicas[r],
                         crdts: std::slice::from_ref(&crdt),
