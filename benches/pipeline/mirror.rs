@@ -282,6 +282,7 @@ pub async fn run(root: &Path, n: usize, commits: usize) {
         bytes as f64 / 1e6
     );
     b.shutdown().await;
+    drop(b);
 
     let t = Instant::now();
     let b = node(&mirror, false, Some(&url), true).await;
@@ -302,6 +303,7 @@ pub async fn run(root: &Path, n: usize, commits: usize) {
         secs(settled)
     );
     b.shutdown().await;
+    drop(b);
 
     // New commits in 10 CDVCSs while the mirror is away.
     let stage = a.stage();
@@ -324,5 +326,6 @@ pub async fn run(root: &Path, n: usize, commits: usize) {
         secs(level)
     );
     b.shutdown().await;
+    drop(b);
     a.shutdown().await;
 }
