@@ -19,7 +19,10 @@ use crate::identity::PublicKey;
 /// Version 2: `Hello` carries a public key and a nonce, and `Proof` authenticates it.
 /// Version 3: `Commits` carries each commit's signature, and a side's first `Heads` of a CRDT
 /// is its subscription (no `Subscribe` is sent).
-pub const PROTOCOL_VERSION: u32 = 3;
+/// Version 5: `Digests` summarises what a side offers (each CDVCS it holds and the peer may
+/// read, with its heads) as a tree of digests, so that a reconnect with nothing new exchanges
+/// one digest instead of one `Heads` per CDVCS ([`sync::digest`](crate::sync::digest)).
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// Every kind name this version understands, in the order of [`Message`]'s variants.
 pub const KINDS: &[&str] = &[
@@ -35,6 +38,7 @@ pub const KINDS: &[&str] = &[
     "error",
     "ping",
     "pong",
+    "digests",
 ];
 
 /// One protocol message.
@@ -125,6 +129,20 @@ pub enum Message {
     Ping(u64),
     /// Answer to [`Message::Ping`].
     Pong(u64),
+    /// Digests of tree nodes of the sender's offer (protocol 5): the root alone (`level` 0),
+    /// or the 16 children of node `parent` of the level above. Each side sends the root after
+    /// authorization; a side answers each position with its own digests unless it sent that
+    /// position already; the dialling side then asks for the children of every node that
+    /// differs, and at the slot level both sides send `Heads` of their CDVCSs in a differing
+    /// slot. Equal nodes are shared at the offered heads.
+    Digests {
+        /// 0 for the root, up to [`DEPTH`](crate::sync::digest::DEPTH).
+        level: u8,
+        /// The parent node's index in the level above (0 for the root).
+        parent: u16,
+        /// One 64-bit digest per node described.
+        digests: Vec<u64>,
+    },
 }
 
 impl Message {
@@ -143,6 +161,7 @@ impl Message {
             Message::Error { .. } => "error",
             Message::Ping(_) => "ping",
             Message::Pong(_) => "pong",
+            Message::Digests { .. } => "digests",
         }
     }
 
@@ -161,7 +180,8 @@ impl Message {
             | Message::Proof { .. }
             | Message::Error { .. }
             | Message::Ping(_)
-            | Message::Pong(_) => &[],
+            | Message::Pong(_)
+            | Message::Digests { .. } => &[],
         }
     }
 

@@ -63,6 +63,17 @@ pub enum Effect {
     /// The peer shared a CRDT we have no replica of: create it empty (root only) before
     /// carrying out the effects that follow.
     EnsureReplica(CrdtKey),
+    /// `crdt` changed here while it was offered but not yet shared: call
+    /// [`on_local_change`](super::SyncSession::on_local_change) for it now that it is.
+    Recheck(CrdtKey),
+    /// The peer holds exactly `heads` of `crdt`: its digest matched ours, so it sends no
+    /// `Heads` of it. Record them as if it had.
+    PeerHeads {
+        /// Which CRDT.
+        crdt: CrdtKey,
+        /// The heads both sides hold.
+        heads: Vec<crate::id::Id>,
+    },
     /// Persist `heads` as the hint for what `peer` holds of `crdt` (see
     /// [`Graphs::known_heads_hint`](super::Graphs::known_heads_hint)).
     SaveKnownHeads {
@@ -242,9 +253,11 @@ pub enum CloseReason {
         reason: String,
     },
     /// The peer asked to share more CRDTs on this connection than allowed.
-    #[error("too many subscriptions: {count} CRDTs on one connection exceed the limit of {max}")]
+    #[error(
+        "too many subscriptions: {count} CRDTs new to this node on one connection exceed the limit of {max}"
+    )]
     TooManySubscriptions {
-        /// How many would be shared.
+        /// How many replicas it would create.
         count: usize,
         /// The limit.
         max: usize,

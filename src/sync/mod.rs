@@ -51,13 +51,19 @@
 //! The session assumes a reliable, ordered transport (a websocket): a lost message may stall
 //! a CRDT until reconnect but never corrupts state, and reordering or loss that leaves a
 //! commit without its parents closes the connection; a reconnect resynchronizes from heads.
-//! A reconnect with nothing new costs `Hello`, `Proof` and one `Heads` per CRDT per side: a
-//! few hundred bytes, whatever the history length.
+//! 8. **Digests** (protocol 5, module `resume`): a session authorized with an [`Offer`]
+//!    sends one digest of everything it offers instead of one `Heads` per CRDT; equal
+//!    digests share everything at the offered heads, differing ones are narrowed down a tree
+//!    to the CRDTs that differ, which then exchange `Heads` as in 3.
+//!
+//! A reconnect with nothing new costs `Hello`, `Proof` and one `Digests` per side: a few
+//! hundred bytes, whatever the history length and however many CRDTs are shared.
 
 mod admission;
 pub mod ancestry;
 mod batch;
 mod config;
+pub mod digest;
 mod effect;
 pub mod flow;
 mod graph;
@@ -65,12 +71,14 @@ pub mod handshake;
 mod lag;
 mod negotiation;
 mod receive;
+mod resume;
 mod rights;
 mod session;
 mod verify;
 
 pub use batch::{BatchError, BatchLimits, OutgoingCommit, plan_frames};
 pub use config::{SessionConfig, SyncLimits};
+pub use digest::Offer;
 pub use effect::{CloseReason, Effect, Request, SyncError, VerifiedBatch};
 pub use flow::{Flow, FlowLimits, FlowOutput, Stalled};
 pub use graph::{GraphView, Graphs};

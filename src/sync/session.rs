@@ -41,7 +41,7 @@ pub(crate) struct Shared {
     /// Heads received while batches were in flight, processed once they are applied.
     deferred_heads: Option<Vec<Id>>,
     /// The hint last saved for this peer, to avoid saving it again.
-    saved_hint: Vec<Id>,
+    pub(super) saved_hint: Vec<Id>,
 }
 
 /// The per-connection replication state machine (see the [module docs](super)).
@@ -55,6 +55,10 @@ pub struct SyncSession {
     pub(super) shared: BTreeMap<CrdtKey, Shared>,
     /// CRDTs we subscribed to (our `Heads` sent), shared once the peer answers.
     pub(super) requested: BTreeSet<CrdtKey>,
+    /// The digest exchange, when sharing by digests (module `resume`).
+    pub(super) resume: Option<super::resume::Resume>,
+    /// Replicas this peer's subscriptions created here (bounded by `max_subscriptions`).
+    created: usize,
 }
 
 impl SyncSession {
@@ -67,6 +71,8 @@ impl SyncSession {
             closed: false,
             shared: BTreeMap::new(),
             requested: BTreeSet::new(),
+            resume: None,
+            created: 0,
         }
     }
 
@@ -169,6 +175,11 @@ impl SyncSession {
             Message::Error { code, message } => self.on_error(code, message),
             Message::Ping(n) => vec![Effect::Send(Message::Pong(n))],
             Message::Pong(_) => Vec::new(),
+            Message::Digests {
+                level,
+                parent,
+                digests,
+            } => self.on_digests(level, parent, digests),
             // `Input::from` takes content out of `Other`; were one left, it is hashed there.
             content @ (Message::Values { .. } | Message::Commits { .. }) => {
                 self.on_input(Input::from(content), graphs)
@@ -182,6 +193,7 @@ impl SyncSession {
         if self.closed || self.rights.is_none() {
             return Vec::new();
         }
+        self.note_unshared_change(crdt);
         self.send_delta(crdt, graphs)
     }
 
@@ -226,15 +238,17 @@ impl SyncSession {
     }
 
     fn on_subscribe(&mut self, crdts: Vec<CrdtKey>, graphs: &dyn Graphs) -> Vec<Effect> {
+        // Only replicas this would create count: sharing what we hold costs nothing here.
         let max = self.config.limits.max_subscriptions;
         let new: BTreeSet<&CrdtKey> = crdts
             .iter()
-            .filter(|c| !self.shared.contains_key(*c))
+            .filter(|c| !self.shared.contains_key(*c) && graphs.graph(c).is_none())
             .collect();
-        let count = self.shared.len() + new.len();
+        let count = self.created + new.len();
         if count > max {
             return self.close(CloseReason::TooManySubscriptions { count, max });
         }
+        self.created = count;
         let rights = self.granted();
         let mut out = Vec::new();
         let mut heads = Vec::new();

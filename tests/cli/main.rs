@@ -40,6 +40,10 @@ mod cli_kill;
 // `collect --source http://…` against a loopback HTTP server: reconnect backoff, SIGTERM.
 mod http_source;
 
+// `peer --mirror`: every CDVCS of a node caught up over one connection; a reconnect after
+// changes in a few carries only those.
+mod mirror;
+
 // A relay peer in an A–B–C chain killed with SIGKILL at random moments.
 mod relay_kill;
 
