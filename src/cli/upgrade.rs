@@ -1,12 +1,12 @@
 //! `replikativ upgrade --store DIR`: rewrite a stopped store of an older format in this
-//! build's (packs, format 2), verify it, swap it in atomically and keep the old file as a
+//! build's (packs found through their commits, format 3), verify it, swap it in atomically and keep the old file as a
 //! backup ([`crate::store::upgrade`]). Safe to interrupt: running it again finishes or
 //! restarts the work, and the old store is only read until the one atomic rename.
 
 use anyhow::{Context as _, Result};
 
 use super::args::UpgradeArgs;
-use crate::store::upgrade::{BACKUP_NAME, Upgraded, upgrade};
+use crate::store::upgrade::{Upgraded, backup_name, upgrade};
 
 /// Runs `upgrade`.
 pub fn run(args: UpgradeArgs) -> Result<()> {
@@ -20,12 +20,13 @@ pub fn run(args: UpgradeArgs) -> Result<()> {
                 dir.display(),
                 crate::store::FORMAT_VERSION
             );
-            let backup = dir.join(BACKUP_NAME);
-            if backup.exists() {
-                println!(
-                    "the old store from an earlier upgrade is {}",
-                    backup.display()
-                );
+            for backup in (1..crate::store::FORMAT_VERSION).map(|f| dir.join(backup_name(f))) {
+                if backup.exists() {
+                    println!(
+                        "the old store from an earlier upgrade is {}",
+                        backup.display()
+                    );
+                }
             }
         }
         Upgraded::Done { backup, counts } => {

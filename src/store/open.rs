@@ -33,9 +33,11 @@ use crate::store::files::{
 use crate::store::meta::{check_or_write_meta, read_format};
 use crate::store::packs::PackCache;
 
-/// The store format this build reads and writes: 2 since values are packed (issue 16). A
-/// store of format 1 is refused, naming `replikativ upgrade`, which rewrites it.
-pub const FORMAT_VERSION: u32 = 2;
+/// The store format this build reads and writes: 2 since values are packed (issue 16), 3
+/// since a commit's params are found through the commit, with no index entry per value
+/// (`packs.rs`). A store of format 1 or 2 is refused, naming `replikativ upgrade`, which
+/// rewrites it.
+pub const FORMAT_VERSION: u32 = 3;
 /// redb's page cache per store (redb's default is 1 GiB, which a node then holds in RSS once
 /// it has read or written that much; two peers ingesting 10^6 tweets peaked at 2.4 GiB).
 pub const CACHE_BYTES: usize = 64 * 1024 * 1024;

@@ -6,20 +6,24 @@
 //! The old file `DIR/store.redb` is only read (redb's read-only open writes nothing) and kept
 //! open, so no node can write it meanwhile; it stays the store until the one atomic rename.
 //!
-//! 1. Build `DIR/upgrade-to-format-2/store.redb`: every state record and blob as it is, each
-//!    commit's record loose with its params packed together (the CDVCS graphs say which
-//!    commits there are), then any other value loose. Killed here: the next run removes the
+//! 1. Build `DIR/upgrade-to-format-3/store.redb`: every state record and blob as it is, each
+//!    commit's record loose with its params packed together and found through it (the CDVCS
+//!    graphs say which commits there are), then any other value loose. The old store is of
+//!    format 1 (every value loose) or 2 (packs, a per-value index); both are read the same
+//!    way. Killed here: the next run removes the
 //!    half-built directory and starts again.
 //! 2. Verify it ([`Store::verify`]: every value re-hashed, every pack decoded) and compare it
 //!    with the old store both ways: the same state records, blobs and values, byte for byte.
 //!    Then write the marker `complete` in the work directory and sync it. Killed before the
 //!    marker is durable: start again; after: the next run compares again and goes on.
-//! 3. Hard-link the old file as the backup `DIR/store.format-1.redb` and sync `DIR` (the old
+//! 3. Hard-link the old file as the backup `DIR/store.format-N.redb` (N its format, see
+//!    [`backup_name`]) and sync `DIR` (the old
 //!    store is then under both names), rename the new file over `DIR/store.redb` (atomic: the
 //!    name holds the old store or the new one, never neither) and sync `DIR`. Killed before
 //!    the rename: the next run compares again and renames; after: the store is of the new
 //!    format and the next run only removes the work directory.
 
+use std::collections::HashSet;
 use std::fs;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -31,9 +35,14 @@ use crate::store::cdvcs;
 use crate::store::{FILE_NAME, FORMAT_VERSION, Store, StoreError, WriteBatch};
 
 /// The work directory inside the store directory.
-pub const WORK_DIR: &str = "upgrade-to-format-2";
-/// The old store, kept beside the new one.
+pub const WORK_DIR: &str = "upgrade-to-format-3";
+/// The old store of format 1, kept beside the new one (see [`backup_name`]).
 pub const BACKUP_NAME: &str = "store.format-1.redb";
+
+/// The name the old store of format `format` is kept under, beside the new one.
+pub fn backup_name(format: u32) -> String {
+    format!("store.format-{format}.redb")
+}
 const COMPLETE: &str = "complete";
 
 mod compare;
@@ -128,11 +137,11 @@ pub fn upgrade(dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<Upgraded, U
         return Err(UpgradeError::NoStore(dir.to_path_buf()));
     }
     let work = dir.join(WORK_DIR);
-    let backup = dir.join(BACKUP_NAME);
     let old = open_old(dir, progress)?;
     let format = old
         .format()
         .map_err(store_err("reading the store's format"))?;
+    let backup = dir.join(backup_name(format));
     if format >= FORMAT_VERSION {
         drop(old);
         remove_dir(&work)?;
@@ -316,6 +325,9 @@ fn copy(old: &Store, new: &Store, progress: &mut dyn FnMut(&str)) -> Result<(), 
     let crdts = old
         .list_crdts()
         .map_err(store_err("listing the old store's CRDTs"))?;
+    // The ids copied so far (a set in memory: a lookup by id alone in the new store would
+    // search every pack for a param, see `packs.rs`).
+    let mut copied: HashSet<Id> = HashSet::new();
     for key in crdts {
         let Some(graph) = cdvcs::load(old, &key)
             .map_err(|e| UpgradeError::Damaged(replikativ_actors::error_chain(&e)))?
@@ -324,26 +336,23 @@ fn copy(old: &Store, new: &Store, progress: &mut dyn FnMut(&str)) -> Result<(), 
         };
         progress(&format!("CDVCS {key}: {} commits", graph.entries().count()));
         for (id, _) in graph.entries() {
-            out.push(commit_batch(old, &id)?)?;
+            let batch = commit_batch(old, &id)?;
+            copied.extend(batch.value_ids().copied());
+            out.push(batch)?;
         }
     }
     out.flush()?;
     // Whatever no commit references (stored by other means), loose.
     let mut rest = Vec::new();
-    let mut failed = None;
-    old.for_each_value(|id, _| match new.has_value(&id) {
-        Ok(true) => ControlFlow::Continue(()),
-        Ok(false) => {
+    old.for_each_value(|id, _| {
+        if !copied.contains(&id) {
             rest.push(id);
-            ControlFlow::Continue(())
         }
-        Err(e) => {
-            failed = Some(e);
-            ControlFlow::Break(())
-        }
+        ControlFlow::Continue(())
     })
     .map_err(store_err("reading the old store's values"))?;
-    failed.map_or(Ok(()), |e| Err(store_err("reading the new store")(e)))?;
+    rest.sort();
+    rest.dedup();
     for id in rest {
         let mut b = WriteBatch::new();
         if let Some(bytes) = old.get_value(&id).map_err(store_err("reading a value"))? {
@@ -370,7 +379,7 @@ fn commit_batch(old: &Store, id: &Id) -> Result<WriteBatch, UpgradeError> {
         }
         _ => Vec::new(),
     };
-    batch.put_record(Verified::hashed(*id, record));
+    batch.put_commit(Verified::hashed(*id, record), params.clone());
     for p in params {
         if let Some(bytes) = read(&p)? {
             batch.put_verified_value(Verified::hashed(p, bytes));

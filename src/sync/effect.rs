@@ -137,6 +137,9 @@ impl Request {
 pub struct VerifiedBatch {
     /// Values referenced by the commits, verified on receipt.
     pub values: Vec<Verified>,
+    /// Packs holding values referenced by the commits, each value verified on receipt;
+    /// stored as received.
+    pub packs: Vec<crate::pack::VerifiedPack>,
     /// The commits, parents before children.
     pub commits: Vec<EncodedCommit>,
     /// Param ids referenced by commits with parents but not carried here, each once: must
@@ -176,6 +179,10 @@ pub enum SyncError {
     /// The frame itself was refused by the codec.
     #[error("the frame was refused")]
     Protocol(#[source] ProtocolError),
+    /// A received pack was refused (too large once decompressed, damaged, or a value that
+    /// does not hash to its id).
+    #[error("a received pack was refused")]
+    Pack(#[source] crate::pack::PackCheckError),
 }
 
 /// Why a session closed.

@@ -25,7 +25,7 @@ use super::graph::{GraphView, Graphs, Overlay, RootOnly};
 use super::negotiation::Negotiation;
 use super::receive::Input;
 use super::rights::Rights;
-use super::verify::Checked;
+use super::verify::{Checked, CheckedPack};
 
 /// Replication state of one shared CRDT on this connection.
 #[derive(Default)]
@@ -34,6 +34,7 @@ pub(crate) struct Shared {
     pub(crate) frontier: VecDeque<Id>,
     negotiation: Option<Negotiation>,
     pub(super) pending_values: Vec<Checked>,
+    pub(super) pending_packs: Vec<CheckedPack>,
     pub(super) pending_bytes: usize,
     /// Batches handed out in `Apply` effects and not yet confirmed, in order.
     pub(super) inflight: VecDeque<Vec<Id>>,
@@ -155,6 +156,7 @@ impl SyncSession {
                 values,
                 bytes,
             } => return self.on_values(&crdt, values, bytes),
+            Input::Packs { crdt, packs, bytes } => return self.on_packs(&crdt, packs, bytes),
             Input::Commits {
                 crdt,
                 commits,
@@ -181,7 +183,8 @@ impl SyncSession {
                 digests,
             } => self.on_digests(level, parent, digests),
             // `Input::from` takes content out of `Other`; were one left, it is hashed there.
-            content @ (Message::Values { .. } | Message::Commits { .. }) => {
+            content
+            @ (Message::Values { .. } | Message::Packs { .. } | Message::Commits { .. }) => {
                 self.on_input(Input::from(content), graphs)
             }
         }
