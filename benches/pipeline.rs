@@ -12,7 +12,9 @@
 //!    signed and with unsigned commits in the same run, rounds alternating the order (3 rounds
 //!    of 10^5 tweets and 10^5 one-tweet commits; quick: 1 round of 5,000 and 1,000;
 //!    `BENCH_ROUNDS` and `BENCH_COMMITS` override the rounds and the one-tweet commits);
-//! 7. start-up (`startup`): node start and `replikativ peer` start on stores of 10^3, 10^5 and
+//! 7. many CDVCSs per node (`mirror`): start time and RSS of a node holding 10^4 CDVCSs of 10
+//!    commits, a mirror's catch-up over one connection, reconnect bytes (quick: 10^3).
+//! 8. start-up (`startup`): node start and `replikativ peer` start on stores of 10^3, 10^5 and
 //!    10^6 one-tweet commits (quick: 10^2, 10^3, 10^4), 5 runs each (quick: 3), median.
 //!
 //! `BENCH_QUICK=1`: 5,000 tweets (10^4 for peak RSS), histories 10 and 10^3 (seconds, for CI). Default: 10^5
@@ -29,6 +31,8 @@ mod ingest;
 mod memory;
 #[path = "pipeline/metrics_cost.rs"]
 mod metrics_cost;
+#[path = "pipeline/mirror.rs"]
+mod mirror;
 #[path = "pipeline/reconnect.rs"]
 mod reconnect;
 #[path = "pipeline/replication.rs"]
@@ -53,6 +57,23 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--rss") {
         let mode = args.get(i + 1).map(String::as_str).unwrap_or("node");
+        if mode == "mirror-start" {
+            mirror::child(&PathBuf::from(
+                args.get(i + 3).map(String::as_str).unwrap_or("."),
+            ));
+            return;
+        }
+        if mode == "mirror-build" {
+            // `--rss mirror-build N DIR`: only writes the N-CDVCS store (to time starts alone).
+            let n = args
+                .get(i + 2)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(10_000);
+            let dir = PathBuf::from(args.get(i + 3).map(String::as_str).unwrap_or("."));
+            let signer = replikativ::identity::Keypair::generate().expect("a key");
+            mirror::build(&dir, n, 10, &signer);
+            return;
+        }
         let n = args
             .get(i + 2)
             .and_then(|s| s.parse().ok())
@@ -88,7 +109,8 @@ fn main() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(if quick { 1 } else { 3 });
 
-    // `BENCH_ONLY=ingest,replication,reconnect,handshake,memory,signed,metrics,startup` runs a subset (replication needs ingest).
+    // `BENCH_ONLY=ingest,replication,reconnect,handshake,memory,signed,metrics,mirror,startup`
+    // runs a subset (replication needs ingest).
     let only = std::env::var("BENCH_ONLY").ok();
     let runs = |part: &str| {
         only.as_deref()
@@ -129,6 +151,13 @@ fn main() {
         }
         if runs("metrics") {
             metrics_cost::run(root, tweets, rounds).await;
+        }
+        if runs("mirror") {
+            let n = std::env::var("BENCH_CDVCS")
+                .ok()
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(if quick { 1_000 } else { 10_000 });
+            mirror::run(&root.join("mirror"), n, 10).await;
         }
         if runs("startup") {
             let (sizes, starts) = if quick {

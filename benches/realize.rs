@@ -3,8 +3,12 @@
 //! transactions, against raw rusqlite inserting the same rows (tweets table + FTS5, prepared
 //! statements, one transaction per 1,000 rows) on a file with the same pragmas, in the same run.
 //!
+//! Both wall time and the thread's CPU time are reported (best of the rounds, and the median of
+//! the rounds' own ratios). `BENCH_ROUNDS` overrides the rounds.
+//!
 //! `cargo bench --bench realize`; `BENCH_QUICK=1` for a few seconds (CI), `BENCH_FULL=1` for
-//! 10^6 tweets. For profiling, `BENCH_N=20000 BENCH_ONLY=sink` (or `raw`) runs one side once.
+//! 10^6 tweets. For profiling, `BENCH_N=20000 BENCH_ONLY=sink` (or `raw`, or `decode`: the rows read from the params
+//! bytes alone) runs one side once.
 //! Results and the machine are recorded in BENCHMARKS.md ("Realization").
 
 use std::path::Path;
@@ -13,7 +17,7 @@ use std::time::{Duration, Instant};
 use replikativ::Id;
 use replikativ::realize::{Sink, TxParams};
 use replikativ::tweets::{
-    ADD_TWEET, TWEETS_SCHEMA, encode_params, open_sink, synthetic_tweets, username_of,
+    ADD_TWEET, TWEETS_SCHEMA, TweetColumns, encode_params, open_sink, synthetic_tweets, username_of,
 };
 use rusqlite::{Connection, TransactionBehavior, params};
 use serde_json::Value;
@@ -60,24 +64,59 @@ fn row_of(tweet: &Value) -> Row {
     }
 }
 
-fn sink_run(path: &Path, txs: &[TxParams]) -> Duration {
+/// CPU time of this thread so far (both sides run on the calling thread; SQLite's writes
+/// are buffered in WAL mode with `synchronous = NORMAL`, so CPU time is most of their cost and
+/// is far less disturbed than wall time by other jobs on a shared machine).
+fn thread_cpu() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into the pointer it is given.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// Wall and CPU time of one side's run.
+#[derive(Clone, Copy)]
+struct Took {
+    wall: Duration,
+    cpu: Duration,
+}
+
+fn timed(run: impl FnOnce()) -> Took {
+    let (cpu, start) = (thread_cpu(), Instant::now());
+    run();
+    Took {
+        wall: start.elapsed(),
+        cpu: thread_cpu() - cpu,
+    }
+}
+
+fn sink_run(path: &Path, txs: &[TxParams]) -> Took {
     let mut sink = open_sink(path).expect("open sink");
-    let start = Instant::now();
+    timed(|| sink_apply(&mut sink, txs))
+}
+
+fn sink_apply(sink: &mut impl Sink, txs: &[TxParams]) {
     for (k, chunk) in txs.chunks(BATCH).enumerate() {
         let commit = Id::of(format!("bench commit {k}").as_bytes());
         sink.apply_commit(commit, chunk).expect("apply");
     }
-    start.elapsed()
 }
 
-fn raw_run(path: &Path, rows: &[Row]) -> Duration {
+fn raw_run(path: &Path, rows: &[Row]) -> Took {
     let mut conn = Connection::open(path).expect("open raw");
     conn.pragma_update(None, "journal_mode", "WAL")
         .expect("wal");
     conn.pragma_update(None, "synchronous", "NORMAL")
         .expect("sync");
     conn.execute_batch(TWEETS_SCHEMA).expect("schema");
-    let start = Instant::now();
+    timed(|| raw_insert(&mut conn, rows))
+}
+
+fn raw_insert(conn: &mut Connection, rows: &[Row]) {
     for chunk in rows.chunks(BATCH) {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -114,7 +153,6 @@ fn raw_run(path: &Path, rows: &[Row]) -> Duration {
         }
         tx.commit().expect("commit");
     }
-    start.elapsed()
 }
 
 fn count(path: &Path) -> i64 {
@@ -132,6 +170,10 @@ fn main() {
         (false, true) => (1_000_000, 1),
         (false, false) => (100_000, 3),
     };
+    let rounds = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(rounds);
     if let Some(forced) = std::env::var("BENCH_N").ok().and_then(|v| v.parse().ok()) {
         n = forced;
     }
@@ -150,15 +192,22 @@ fn main() {
         let took = match side.as_str() {
             "sink" => sink_run(&path, &txs),
             "raw" => raw_run(&path, &rows),
-            other => panic!("BENCH_ONLY is sink or raw, not {other:?}"),
+            // The sink's decoding alone: each params' row read from its bytes (profile aid).
+            "decode" => timed(|| {
+                for (_, bytes) in &txs {
+                    std::hint::black_box(TweetColumns::of_params(bytes).expect("a tweet row"));
+                }
+            }),
+            other => panic!("BENCH_ONLY is sink, raw or decode, not {other:?}"),
         };
         println!(
-            "realize/{side} {n} tweets: {:.0} tweets/s",
-            n as f64 / took.as_secs_f64()
+            "realize/{side} {n} tweets: {:.0} tweets/s ({:.0}/s of CPU)",
+            n as f64 / took.wall.as_secs_f64(),
+            n as f64 / took.cpu.as_secs_f64()
         );
         return;
     }
-    let (mut best_sink, mut best_raw) = (Duration::MAX, Duration::MAX);
+    let mut took: Vec<(Took, Took)> = Vec::new();
     for round in 0..rounds {
         // Alternate the order so neither side always runs on a warmer cache.
         let sink_path = dir.path().join(format!("sink-{round}.sqlite"));
@@ -177,24 +226,32 @@ fn main() {
             "the baseline stored every tweet"
         );
         println!(
-            "round {round}: sink {:.3} s, raw {:.3} s",
-            s.as_secs_f64(),
-            r.as_secs_f64()
+            "round {round}: sink {:.3} s ({:.3} s CPU), raw {:.3} s ({:.3} s CPU)",
+            s.wall.as_secs_f64(),
+            s.cpu.as_secs_f64(),
+            r.wall.as_secs_f64(),
+            r.cpu.as_secs_f64()
         );
-        best_sink = best_sink.min(s);
-        best_raw = best_raw.min(r);
+        took.push((s, r));
     }
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
-    println!(
-        "realize/sqlite_sink   {n} tweets, commits of {BATCH}: {:>10.0} tweets/s",
-        rate(best_sink)
-    );
-    println!(
-        "realize/raw_rusqlite  {n} tweets, txs of {BATCH}:     {:>10.0} tweets/s",
-        rate(best_raw)
-    );
-    println!(
-        "realize/ratio         sink / raw = {:.2} (best of {rounds})",
-        rate(best_sink) / rate(best_raw)
-    );
+    type Pick = fn(&Took) -> Duration;
+    let picks: [(&str, Pick); 2] = [("wall", |t| t.wall), ("CPU", |t| t.cpu)];
+    for (what, pick) in picks {
+        let best_sink = took.iter().map(|t| pick(&t.0)).min().expect("a round");
+        let best_raw = took.iter().map(|t| pick(&t.1)).min().expect("a round");
+        let mut ratios: Vec<f64> = took
+            .iter()
+            .map(|t| pick(&t.1).as_secs_f64() / pick(&t.0).as_secs_f64())
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "realize/{what:<4} sink {:>8.0} tweets/s, raw {:>8.0} tweets/s (best of {rounds}): \
+             sink / raw = {:.2}; median of the rounds' ratios {:.2}",
+            rate(best_sink),
+            rate(best_raw),
+            rate(best_sink) / rate(best_raw),
+            ratios[ratios.len() / 2]
+        );
+    }
 }

@@ -38,6 +38,7 @@ use crate::stage::Stage;
 use crate::store::{Store, StoreError, StoreHandle};
 
 mod measure;
+mod mirror;
 mod realizers;
 mod tls;
 mod trust;
@@ -96,6 +97,7 @@ pub struct NodeBuilder {
     trust: crate::peer::trust::TrustConfig,
     admin_token: Option<String>,
     metrics: bool,
+    mirror: bool,
 }
 
 /// A running node.
@@ -126,6 +128,7 @@ impl Node {
             trust: Default::default(),
             admin_token: None,
             metrics: true,
+            mirror: false,
         }
     }
 
@@ -254,8 +257,9 @@ impl NodeBuilder {
         self
     }
 
-    /// Opens the store and starts the tree: the store actor and the replicas first (every
-    /// stored CDVCS loaded), then peers and realizers, then the user's subtrees.
+    /// Opens the store and starts the tree: the store actor and the replicas first (those
+    /// named by [`cdvcs`](Self::cdvcs) started; the others on first use), then peers and
+    /// realizers, then the user's subtrees.
     pub async fn start(mut self) -> Result<Node, NodeError> {
         let trust = self.trust.build(self.listen.as_deref())?;
         let store = self.store.open()?;
@@ -280,6 +284,7 @@ impl NodeBuilder {
         ));
         peers.set_tls(std::mem::take(&mut self.tls));
         peers.set_metrics(self.metrics);
+        peers.set_mirror(self.mirror);
         let (realizers, realizer_shared) = self.realizers_subtree(&replicas, &store);
         let writer = handle.clone();
         let root = Supervisor::new(self.name.clone())
@@ -304,13 +309,10 @@ impl NodeBuilder {
         );
         peers.set_admin(ops.clone());
         let peers_subtree = peers.subtree(self.listen.as_deref(), &self.connect, restart_backoff());
-        // Every replica is loaded before peers and realizers start: a connection opened
-        // earlier would announce a not-yet-loaded CDVCS as root-only and be sent its whole
-        // history again. The user's subtrees start once replicas can be reached.
+        // Replicas start on first use (connections offer the others' stored heads); those
+        // named here start now. The user's subtrees start once replicas can be reached.
         let started: Result<(), NodeError> = async {
-            let mut held = replicas.keys()?;
-            held.extend(self.cdvcs.iter().cloned());
-            for key in &held {
+            for key in &self.cdvcs {
                 replicas.ensure(key).await?;
             }
             root.start_child(peers_subtree).await?;

@@ -35,6 +35,8 @@
 
 use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
 
+use crate::id::Id;
+
 /// The first bytes of every pack.
 pub const MAGIC: [u8; 4] = *b"RKPK";
 /// The pack format version this build writes and reads.
@@ -46,6 +48,134 @@ pub const VERSION: u8 = 1;
 /// compression is a small part of a durable commit (about 14% of the store writer's CPU at
 /// level 3; the redb pages a commit dirties take most of the rest), so the smaller store wins.
 pub const LEVEL: i32 = 3;
+
+/// The most bytes of values one pack may hold, writers and readers alike: the store packs at
+/// most this much together and refuses to decode a pack declaring more, and a peer refuses a
+/// received pack declaring more before decompressing it. Bounds a decoded pack's memory: a
+/// commit of 1,000 tweets is about 2.6 MB.
+pub const MAX_PACK_BYTES: usize = 4 << 20;
+
+/// A pack whose values were each hashed once and matched the ids it came with: what a
+/// receiver stores as it received it (no re-compression), and finds its values by.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VerifiedPack {
+    id: Id,
+    bytes: Vec<u8>,
+    ids: Vec<Id>,
+}
+
+/// Why a received pack is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PackCheckError {
+    /// The bytes are not a valid pack within the bound (a decompression bomb among them).
+    #[error("pack {pack}: {source}")]
+    Pack {
+        /// BLAKE3 of the pack bytes.
+        pack: Id,
+        /// Why.
+        #[source]
+        source: PackError,
+    },
+    /// The pack holds another number of values than ids came with it.
+    #[error("pack {pack} holds {values} values, {ids} ids came with it")]
+    Count {
+        /// BLAKE3 of the pack bytes.
+        pack: Id,
+        /// Values in the pack.
+        values: usize,
+        /// Ids sent with it.
+        ids: usize,
+    },
+    /// A value does not hash to the id sent for it.
+    #[error("value {index} of pack {pack}, claimed as {claimed}, hashes to {actual}")]
+    Forged {
+        /// BLAKE3 of the pack bytes.
+        pack: Id,
+        /// Its place in the pack.
+        index: usize,
+        /// The id sent for it.
+        claimed: Id,
+        /// The hash of its bytes.
+        actual: Id,
+    },
+}
+
+impl VerifiedPack {
+    /// Decodes `bytes` (refusing, before decompressing, a pack that declares more than
+    /// `max_total` bytes of values, and stopping at the declared size whatever the frame
+    /// holds) and hashes every value once against `ids`, in order.
+    pub fn check(
+        bytes: Vec<u8>,
+        ids: Vec<Id>,
+        max_total: usize,
+    ) -> Result<VerifiedPack, PackCheckError> {
+        let pack = Id::of(&bytes);
+        let unpacked = decode_joined(&bytes, max_total)
+            .map_err(|source| PackCheckError::Pack { pack, source })?;
+        if unpacked.len() != ids.len() {
+            return Err(PackCheckError::Count {
+                pack,
+                values: unpacked.len(),
+                ids: ids.len(),
+            });
+        }
+        for (index, (value, claimed)) in unpacked.iter().zip(&ids).enumerate() {
+            let actual = Id::of(value);
+            if actual != *claimed {
+                return Err(PackCheckError::Forged {
+                    pack,
+                    index,
+                    claimed: *claimed,
+                    actual,
+                });
+            }
+        }
+        Ok(VerifiedPack {
+            id: pack,
+            bytes,
+            ids,
+        })
+    }
+
+    /// A pack this process made or read from its own store, taken as verified (the store
+    /// checks its packs on read): `id` is the hash of `bytes`, `ids` those of its values.
+    pub(crate) fn trusted(id: Id, bytes: Vec<u8>, ids: Vec<Id>) -> VerifiedPack {
+        VerifiedPack { id, bytes, ids }
+    }
+
+    /// BLAKE3 of the pack bytes.
+    pub fn id(&self) -> Id {
+        self.id
+    }
+
+    /// The pack bytes as stored and sent.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The ids of its values, in pack order.
+    pub fn ids(&self) -> &[Id] {
+        &self.ids
+    }
+
+    /// The parts: id, bytes, value ids.
+    pub fn into_parts(self) -> (Id, Vec<u8>, Vec<Id>) {
+        (self.id, self.bytes, self.ids)
+    }
+}
+
+impl std::fmt::Debug for VerifiedPack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "VerifiedPack({:?}, {} values, {} bytes)",
+            self.id,
+            self.ids.len(),
+            self.bytes.len()
+        )
+    }
+}
 
 /// Why bytes are not a valid pack.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

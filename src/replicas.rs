@@ -1,6 +1,7 @@
 //! The replica registry: one [`ReplicaActor`] per CDVCS this node holds, started on demand
+//! (on first use, not at node start: a node holding 10^4 CDVCSs starts in the time of one)
 //! under the `replicas` pool, and the node's event bus (durable changes, new replicas) that
-//! connections follow.
+//! connections follow. What a peer is offered is read from the store for replicas not started.
 //!
 //! Reaching a running replica is one lock read through its [`Slot`](replikativ_actors::Slot)
 //! (filled by the runtime at each incarnation's start); the pool is asked only to start one.
@@ -14,6 +15,7 @@ use replikativ_actors::{ChildSpec, Pool, PoolHandle, Restart, SupervisionError, 
 use tokio::sync::broadcast;
 
 use crate::crdt::CrdtKey;
+use crate::id::Id;
 pub use crate::replica::NodeEvent;
 use crate::replica::{ReplicaActor, ReplicaShared, Watched};
 use crate::store::{StoreError, StoreHandle};
@@ -134,6 +136,8 @@ impl Replicas {
         }
         let pool = self.pool().await?;
         let id = Self::child_id(key);
+        // Starting a replica the store holds creates nothing: no `Created` event.
+        let stored = self.stored_heads(key).ok().flatten().is_some();
         let (shared, created) = {
             let mut map = self.shared.lock().map_err(|_| RegistryError::NotRunning)?;
             match map.get(key) {
@@ -141,7 +145,7 @@ impl Replicas {
                 None => {
                     let s = ReplicaShared::new(key.clone(), self.bus.clone());
                     map.insert(key.clone(), s.clone());
-                    (s, true)
+                    (s, !stored)
                 }
             }
         };
@@ -162,17 +166,86 @@ impl Replicas {
 
     /// Every CDVCS this node holds (started or only in the store).
     pub fn keys(&self) -> Result<Vec<CrdtKey>, StoreError> {
-        let mut keys: Vec<CrdtKey> = match self.shared.lock() {
+        let mut keys: std::collections::BTreeSet<CrdtKey> = match self.shared.lock() {
             Ok(m) => m.keys().cloned().collect(),
             Err(p) => p.into_inner().keys().cloned().collect(),
         };
-        for k in self.store.store().list_crdts()? {
-            if !keys.contains(&k) {
-                keys.push(k);
+        keys.extend(self.store.store().list_crdts()?);
+        Ok(keys.into_iter().collect())
+    }
+
+    /// Whether the replica of `key` is running.
+    pub fn running(&self, key: &CrdtKey) -> bool {
+        self.get(key).is_some_and(|s| s.actor().is_some())
+    }
+
+    /// Those of `keys` that the store holds but whose replicas are not running.
+    pub fn stopped(&self, keys: &[CrdtKey]) -> Vec<CrdtKey> {
+        keys.iter()
+            .filter(|k| !self.running(k) && matches!(self.stored_heads(k), Ok(Some(_))))
+            .cloned()
+            .collect()
+    }
+
+    /// Starts the replicas of `keys` (see [`ensure`](Self::ensure)).
+    pub async fn ensure_all(&self, keys: &[CrdtKey]) -> Result<(), RegistryError> {
+        for key in keys {
+            self.addr(key).await?;
+        }
+        Ok(())
+    }
+
+    /// The heads of `key` as stored (`None` when the store does not hold it; a damaged
+    /// record too: its replica reports the damage when it starts).
+    fn stored_heads(&self, key: &CrdtKey) -> Result<Option<Vec<Id>>, StoreError> {
+        let raw = self
+            .store
+            .store()
+            .get_state(&crate::store::keys::heads(&key.user, &key.id))?;
+        Ok(raw.and_then(|r| rmp_serde::from_slice(&r).ok()))
+    }
+
+    /// Every CDVCS this node holds with its heads: a running replica's in memory, the others'
+    /// as stored (what a connection offers its peer).
+    pub fn offer(&self) -> Result<Vec<(CrdtKey, Vec<Id>)>, StoreError> {
+        let mut out = Vec::new();
+        for key in self.keys()? {
+            let running = self.get(&key).filter(|s| s.actor().is_some());
+            let heads = match running {
+                Some(s) => Some(s.heads()),
+                None => self.stored_heads(&key)?,
+            };
+            if let Some(heads) = heads {
+                out.push((key, heads));
             }
         }
-        keys.sort();
-        Ok(keys)
+        Ok(out)
+    }
+
+    /// The heads of `key` and its commits (the root not counted), for operators: a running
+    /// replica's from memory, another's from the store without starting it (its graph
+    /// entries counted); `None` when this node does not hold it.
+    pub fn summary(&self, key: &CrdtKey) -> Result<Option<(Vec<Id>, u64)>, StoreError> {
+        if let Some(s) = self.get(key).filter(|s| s.actor().is_some()) {
+            let state = s.state();
+            let guard = match state.read() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            let heads = guard.heads().iter().copied().collect();
+            return Ok(Some((heads, guard.len().saturating_sub(1) as u64)));
+        }
+        let Some(mut heads) = self.stored_heads(key)? else {
+            return Ok(None);
+        };
+        heads.sort();
+        let mut entries = 0u64;
+        let prefix = crate::store::keys::graph_prefix(&key.user, &key.id);
+        self.store.store().visit_state(&prefix, |_, _| {
+            entries += 1;
+            std::ops::ControlFlow::Continue(())
+        })?;
+        Ok(Some((heads, entries.saturating_sub(1))))
     }
 
     /// Node events as a stream (for `ctx.add_stream`); a lagging follower gets

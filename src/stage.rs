@@ -222,6 +222,7 @@ impl Stage {
         let msg = crate::replica::ApplyRemote {
             commits,
             values,
+            packs: Vec::new(),
             values_to_check,
             origin: None,
         };

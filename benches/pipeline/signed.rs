@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use replikativ::identity::Keypair;
 
 use crate::common::{
-    Authoring, TweetGen, build_history_of, secs, start_node, thousands, url_of, wait_heads,
+    Authoring, TweetGen, build_history_of, cpu_time, secs, start_node, thousands, url_of,
+    wait_heads,
 };
 use crate::ingest::{PER_COMMIT, node_ingest_as};
 use crate::replication::node_replication;
@@ -32,20 +33,6 @@ struct Round {
     ingest_cpu: [Duration; 2],
     replication_cpu: [Duration; 2],
     catch_up_cpu: [Duration; 2],
-}
-
-/// User + system CPU time of this process so far (all threads).
-fn cpu_time() -> Duration {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage writes a `rusage` into the pointer it is given, which points to one.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
-    assert_eq!(rc, 0, "getrusage(RUSAGE_SELF) cannot fail");
-    // SAFETY: initialised by the successful call above (and zeroed before it).
-    let usage = unsafe { usage.assume_init() };
-    let of = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
-    of(usage.ru_utime) + of(usage.ru_stime)
 }
 
 fn slot(a: Authoring) -> usize {

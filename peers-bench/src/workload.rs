@@ -1,17 +1,16 @@
 //! The tweet workload: the repository's real tweets, repeated with fresh ids.
 //!
-//! Base tweets are every tweet of `data/tweets/*.jsonl` (files in name order, lines in file
-//! order), parsed by the main crate's `tweets_in_line`, so each carries its author object from
-//! `includes.users` under `"author"` exactly as the collector stores it. Tweet `i` of the
+//! Base tweets are the main crate's compiled-in sample (`tweets::sample_tweets`: the files of
+//! `tweets::SAMPLE` in order, lines in file order), parsed by `tweets_in_line`, so each carries
+//! its author object from `includes.users` under `"author"` exactly as the collector stores it;
+//! `benches/pipeline.rs` repeats the same tweets the same way. Tweet `i` of the
 //! workload is base tweet `i % base_len` with its id replaced by `"{id}-{i}"` both as the key
 //! and inside the params (so no two values are byte-identical and a content-addressed store
 //! cannot deduplicate them); its value is `encode_params(params)` (MessagePack), the bytes the
 //! collector stores for an `add-tweet` transaction.
 
-use std::path::{Path, PathBuf};
-
-use anyhow::{Context, bail};
-use replikativ::tweets::{SAMPLE, TweetRecord, encode_params, tweets_in_line};
+use anyhow::bail;
+use replikativ::tweets::{SAMPLE, TweetRecord, encode_params, sample_tweets};
 use serde_json::Value;
 
 /// One tweet ready to insert: its key and the stored value bytes.
@@ -42,39 +41,14 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// The base tweets from `data/tweets` beside this crate, or the compiled-in sample when that
-    /// directory is not there (e.g. the binary was copied elsewhere).
+    /// The base tweets: the main crate's compiled-in sample (`tweets::sample_tweets`), the
+    /// tweets `benches/pipeline.rs` repeats, so both compare the same workload.
     pub fn load() -> anyhow::Result<(Workload, Source)> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/tweets");
-        let mut files: Vec<(String, String)> = Vec::new();
-        let description = if dir.is_dir() {
-            let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-                .with_context(|| format!("listing {}", dir.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-                .collect();
-            paths.sort();
-            for p in &paths {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("reading {}", p.display()))?;
-                files.push((p.display().to_string(), text));
-            }
-            format!("data/tweets/*.jsonl ({} files)", files.len())
-        } else {
-            for (name, text) in SAMPLE {
-                files.push((name.to_string(), text.to_string()));
-            }
-            format!("compiled-in sample ({} files)", files.len())
-        };
-        let mut base = Vec::new();
-        for (_, text) in &files {
-            for line in text.lines() {
-                // Lines without tweets are skipped, as the collector skips them.
-                if let Ok(tweets) = tweets_in_line(line.as_bytes()) {
-                    base.extend(tweets);
-                }
-            }
-        }
+        let base = sample_tweets();
+        let description = format!(
+            "the compiled-in sample of the main crate ({} files, the tweets benches/pipeline.rs uses)",
+            SAMPLE.len()
+        );
         if base.is_empty() {
             bail!("no tweets found in {description}");
         }

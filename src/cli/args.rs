@@ -54,6 +54,11 @@ pub enum Command {
     /// Show the heads and size of a CDVCS in a store (derived from the graph only).
     Log(LogArgs),
     /// Serve a store to peers and keep it in sync with other peers.
+    ///
+    /// Every connection shares each CDVCS either side holds and the other may read. With
+    /// --mirror, every CDVCS each --connect peer holds (and those it gets later) is taken,
+    /// however many (without it, at most 1024 new ones per connection): a backup of a live
+    /// node is `replikativ peer --store backup --connect URL --mirror`.
     Peer(PeerArgs),
     /// Re-hash every value of a store and check every CDVCS graph (like `git fsck`).
     Verify(VerifyArgs),
@@ -249,12 +254,17 @@ pub struct PeerArgs {
     /// The store directory.
     #[arg(long)]
     pub store: PathBuf,
-    /// Serve peers on HOST:PORT.
-    #[arg(long, value_name = "HOST:PORT")]
-    pub listen: String,
+    /// Serve peers on HOST:PORT (optional with --connect).
+    #[arg(long, value_name = "HOST:PORT", required_unless_present = "connect")]
+    pub listen: Option<String>,
     /// Peers to connect to and stay in sync with (repeatable).
     #[arg(long, value_name = "URL")]
     pub connect: Vec<String>,
+    /// Mirror the --connect peers: subscribe to every CDVCS each holds and lets this node's
+    /// key read, and to those it gets later, however many; catches up over one connection.
+    /// Reconnecting with nothing new costs one digest each way, not one message per CDVCS.
+    #[arg(long)]
+    pub mirror: bool,
     /// Node flags.
     #[command(flatten)]
     pub node: super::node_args::NodeArgs,

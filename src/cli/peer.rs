@@ -11,15 +11,17 @@ pub fn run(args: PeerArgs) -> Result<()> {
     for url in &args.connect {
         super::check_peer_url(url)?;
     }
-    args.node.check_tls(true)?;
+    args.node.check_tls(args.listen.is_some())?;
     actix_rt::System::new().block_on(async move {
         let mut signals = Signals::install()?;
-        let mut builder = args.node.apply(
-            Node::builder()
-                .name("peer")
-                .store_dir(&args.store)
-                .listen(args.listen.clone()),
-        )?;
+        let mut builder = Node::builder()
+            .name("peer")
+            .store_dir(&args.store)
+            .mirror(args.mirror);
+        if let Some(listen) = &args.listen {
+            builder = builder.listen(listen.clone());
+        }
+        let mut builder = args.node.apply(builder)?;
         for url in &args.connect {
             builder = builder.connect(url.clone());
         }
@@ -28,17 +30,15 @@ pub fn run(args: PeerArgs) -> Result<()> {
             .await
             .with_context(|| format!("starting the peer on {}", args.store.display()))?;
         signals.on_hangup(super::node_args::reload_on_hangup(&node));
-        // Serve every CDVCS in the store from the start.
-        let held = node
-            .replicas()
-            .keys()
-            .with_context(|| format!("listing the CRDTs in the store {}", args.store.display()))?;
-        for key in held {
-            node.replicas().ensure(&key).await?;
+        // Replicas start on first use: the store is served from here on, however many CDVCSs
+        // it holds.
+        match (node.listen_addr(), &args.listen) {
+            (Some(addr), _) => say!("serving peers at {}://{addr}/", args.node.scheme()),
+            (None, Some(listen)) => say!("listening on {listen}"),
+            (None, None) => {}
         }
-        match node.listen_addr() {
-            Some(addr) => say!("serving peers at {}://{addr}/", args.node.scheme()),
-            None => say!("listening on {}", args.listen),
+        if args.mirror {
+            say!("mirroring {}", args.connect.join(", "));
         }
         signals.recv().await;
         say!("stopping");

@@ -1,5 +1,5 @@
 //! `replikativ upgrade --store DIR`: rewrite a stopped store of an older format in this
-//! build's (packs and sealed state records, format 3), verify it, swap it in atomically and keep the old file as a
+//! build's (packs found through their commits, sealed state records: format 4), verify it, swap it in atomically and keep the old file as a
 //! backup ([`crate::store::upgrade`]). Safe to interrupt: running it again finishes or
 //! restarts the work, and the old store is only read until the one atomic rename.
 
@@ -20,8 +20,7 @@ pub fn run(args: UpgradeArgs) -> Result<()> {
                 dir.display(),
                 crate::store::FORMAT_VERSION
             );
-            for format in 1..crate::store::FORMAT_VERSION {
-                let backup = dir.join(backup_name(format));
+            for backup in (1..crate::store::FORMAT_VERSION).map(|f| dir.join(backup_name(f))) {
                 if backup.exists() {
                     println!(
                         "the old store from an earlier upgrade is {}",

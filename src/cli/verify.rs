@@ -57,15 +57,22 @@ pub fn run(args: VerifyArgs) -> Result<()> {
             if parents.is_empty() {
                 continue;
             }
-            for tx in &commit.commit.transactions {
-                match store.has_value(&tx.params) {
-                    Ok(true) => {}
-                    Ok(false) => problems.push(format!(
-                        "CDVCS {key}: commit {id} references value {} which is missing",
-                        tx.params
-                    )),
-                    Err(e) => problems.push(format!("CDVCS {key}: value {}: {e}", tx.params)),
+            // Through the packs written with the commit, each value re-hashed.
+            match crate::store::cdvcs::load_commit(&store, &id) {
+                Ok(Some(stored)) => {
+                    for (value, bytes) in &stored.params {
+                        if bytes.is_none() {
+                            problems.push(format!(
+                                "CDVCS {key}: commit {id} references value {value} which is missing"
+                            ));
+                        }
+                    }
                 }
+                Ok(None) => problems.push(format!("CDVCS {key}: commit {id} is missing")),
+                Err(e) => problems.push(format!(
+                    "CDVCS {key}: {}",
+                    replikativ_actors::error_chain(&e)
+                )),
             }
         }
     }

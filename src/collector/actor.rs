@@ -1,7 +1,7 @@
 //! `CollectorActor`: the buffer between a source and the CDVCS.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use tokio::sync::watch;
@@ -84,10 +84,20 @@ pub struct Feed(pub Vec<FeedItem>);
 pub struct SourceEnded;
 
 /// Commit what is buffered (joining concurrent heads first), or with nothing buffered join
-/// them (timer, SIGTERM/SIGINT).
+/// them, at once (SIGTERM/SIGINT; the flush timer sends [`Tick`]).
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), CommitFailed>")]
 pub struct FlushNow;
+
+/// The flush timer's tick: like [`FlushNow`], except that a join with nothing to commit waits
+/// out the idle-join backoff ([`CollectorActor::idle_join_due`]).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), CommitFailed>")]
+struct Tick;
+
+/// The longest random wait before an idle join, once joins keep crossing (unless the flush
+/// interval is longer: then one flush interval).
+const IDLE_JOIN_WINDOW_CAP: Duration = Duration::from_secs(5);
 
 /// A commit (or join) of the collector failed; what was buffered is not durable.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -110,8 +120,12 @@ pub struct CollectorActor {
     position: Option<SourcePosition>,
     link: CollectorLink,
     report: watch::Sender<CollectReport>,
-    /// A timed [`FlushNow`] is in the mailbox.
+    /// A [`Tick`] is in the mailbox.
     flush_queued: bool,
+    /// Joins made with nothing to commit since this writer last committed tweets.
+    idle_joins: u32,
+    /// The timer's next idle join waits until then (see [`Self::idle_join_due`]).
+    idle_join_at: Option<Instant>,
 }
 
 impl CollectorActor {
@@ -134,7 +148,43 @@ impl CollectorActor {
             link,
             report,
             flush_queued: false,
+            idle_joins: 0,
+            idle_join_at: None,
         }
+    }
+
+    /// Whether the timer may join heads now with nothing to commit. Two writers that join
+    /// at every tick while their merges take longer than a tick to reach each other each
+    /// merge the other's previous merge, for ever (two heads again at every arrival). So
+    /// after an idle join the next one waits a random time in a window that doubles with
+    /// every further idle join (capped): one writer then joins while the other waits, and
+    /// the other receives a merge of both heads. The first idle join after committing
+    /// tweets is not delayed; SIGTERM/SIGINT and the source's end never are.
+    fn idle_join_due(&self) -> bool {
+        self.idle_join_at.is_none_or(|at| Instant::now() >= at)
+    }
+
+    /// Books an idle join: `merged` when it made a merge commit.
+    fn idle_joined(&mut self, merged: bool) {
+        if !merged {
+            return;
+        }
+        use rand::Rng as _;
+        self.idle_joins = self.idle_joins.saturating_add(1);
+        let cap = IDLE_JOIN_WINDOW_CAP.max(self.opts.flush);
+        let window = self
+            .opts
+            .flush
+            .saturating_mul(1u32 << self.idle_joins.min(16))
+            .min(cap);
+        let wait = rand::rng().random_range(Duration::ZERO..=window);
+        self.idle_join_at = Some(Instant::now() + wait);
+    }
+
+    /// Books a commit of tweets: the next idle join is not delayed.
+    fn wrote(&mut self) {
+        self.idle_joins = 0;
+        self.idle_join_at = None;
     }
 
     /// Commits the buffer (if any) with the checkpoint in the same atomic batch, joining
@@ -145,9 +195,12 @@ impl CollectorActor {
         let key = self.opts.key.clone();
         if self.buffer.is_empty() {
             return Box::pin(
-                async move { stage.join_heads(&key).await.map(|_| None) }
+                async move { stage.join_heads(&key).await }
                     .into_actor(self)
-                    .map(move |res, act, ctx| act.committed(res, 0, ctx)),
+                    .map(move |res, act, ctx| {
+                        act.idle_joined(matches!(res, Ok(Some(_))));
+                        act.committed(res.map(|_| None), 0, ctx)
+                    }),
             );
         }
         let txs = std::mem::take(&mut self.buffer);
@@ -163,7 +216,12 @@ impl CollectorActor {
                     .map(Some)
             }
             .into_actor(self)
-            .map(move |res, act, ctx| act.committed(res, n, ctx)),
+            .map(move |res, act, ctx| {
+                if res.is_ok() {
+                    act.wrote();
+                }
+                act.committed(res, n, ctx)
+            }),
         )
     }
 
@@ -250,11 +308,12 @@ impl Actor for CollectorActor {
         // the buffer's tail (and its checkpoint) before the chunk's earlier full batches. A
         // SIGKILL between the two then lost those batches, and the checkpoint went backwards
         // (tweets collected twice after a restart). Messages are handled in order.
-        // Every tick flushes, also with an empty buffer: a flush then joins concurrent heads.
+        // Every tick flushes, also with an empty buffer: a flush then joins concurrent heads
+        // (after the idle-join backoff, see `idle_join_due`).
         ctx.run_interval(every, |act, ctx| {
             if !act.flush_queued {
                 act.flush_queued = true;
-                ctx.address().do_send(FlushNow);
+                ctx.address().do_send(Tick);
             }
         });
     }
@@ -337,7 +396,18 @@ impl Handler<FlushNow> for CollectorActor {
     type Result = AtomicResponse<Self, Result<(), CommitFailed>>;
 
     fn handle(&mut self, _msg: FlushNow, _ctx: &mut Context<Self>) -> Self::Result {
+        AtomicResponse::new(self.flush())
+    }
+}
+
+impl Handler<Tick> for CollectorActor {
+    type Result = AtomicResponse<Self, Result<(), CommitFailed>>;
+
+    fn handle(&mut self, _msg: Tick, _ctx: &mut Context<Self>) -> Self::Result {
         self.flush_queued = false;
+        if self.buffer.is_empty() && !self.idle_join_due() {
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
+        }
         AtomicResponse::new(self.flush())
     }
 }

@@ -154,19 +154,16 @@ impl Ops {
             .collect();
         let mut cdvcs = Vec::new();
         for key in self.replicas.keys().map_err(|e| e.to_string())? {
-            let Some(replica) = self.replicas.get(&key) else {
+            // Replicas not started are read from the store, not started.
+            let Some((heads, commits)) = self.replicas.summary(&key).map_err(|e| e.to_string())?
+            else {
                 continue;
-            };
-            let state = replica.state();
-            let guard = match state.read() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
             };
             cdvcs.push(CdvcsJson {
                 user: key.user.clone(),
                 id: key.id.to_string(),
-                heads: guard.heads().iter().map(|h| h.to_hex()).collect(),
-                commits: guard.len().saturating_sub(1) as u64,
+                heads: heads.iter().map(|h| h.to_hex()).collect(),
+                commits,
             });
         }
         let mut realizers: Vec<RealizerJson> = self

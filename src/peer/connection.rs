@@ -43,6 +43,7 @@ mod admission;
 mod apply;
 mod dial;
 mod lag;
+mod receive;
 
 pub use super::outgoing::load_outgoing;
 pub use crate::sync::flow::{SLOW_PEER_TIMEOUT, WINDOW};
@@ -131,21 +132,25 @@ impl ConnectionActor {
         }
     }
 
-    /// A session subscribed to every CRDT this node holds, with a fresh nonce and the
-    /// socket's TLS channel binding in its handshake; refused when the store cannot list them
-    /// (a peer that silently served nothing would look healthy).
+    /// A session with a fresh nonce and the socket's TLS channel binding in its handshake.
+    /// What it shares is offered once the peer is authorized (module `admission`); a mirror's
+    /// dialled session takes every CRDT the peer offers, however many.
     fn fresh_session(
         node: &PeerContext,
         role: Role,
         channel_binding: Option<[u8; 32]>,
-    ) -> Result<SyncSession, crate::store::StoreError> {
+    ) -> SyncSession {
         // The thread-local generator is a CSPRNG seeded from the operating system.
         let nonce: [u8; 32] = rand::random();
-        Ok(SyncSession::new(SessionConfig {
+        let mut limits = SyncLimits::default();
+        if role == Role::Dialler && node.mirrors() {
+            limits.max_subscriptions = usize::MAX;
+        }
+        SyncSession::new(SessionConfig {
             handshake: Handshake::new(node.identity.clone(), role, nonce, channel_binding),
-            subscriptions: node.replicas.keys()?,
-            limits: SyncLimits::default(),
-        }))
+            subscriptions: Vec::new(),
+            limits,
+        })
     }
 
     fn is_dialer(&self) -> bool {
@@ -181,17 +186,7 @@ impl ConnectionActor {
     /// Starts (or restarts) the session on a fresh socket.
     fn open_session(&mut self, ctx: &mut Context<Self>) {
         let binding = self.channel_binding.map(|b| b.0);
-        self.session = match Self::fresh_session(&self.node, self.role(), binding) {
-            Ok(session) => session,
-            Err(e) => {
-                tracing::error!(
-                    error = %replikativ_actors::error_chain(&e),
-                    "cannot list the CRDTs to serve; closing the connection"
-                );
-                replikativ_actors::fail(ctx, e);
-                return;
-            }
-        };
+        self.session = Self::fresh_session(&self.node, self.role(), binding);
         self.effects.clear();
         self.busy = false;
         self.flow = Flow::new(FlowLimits {
@@ -269,6 +264,15 @@ impl ConnectionActor {
                                 act.drive(ctx);
                             }),
                     );
+                }
+                Effect::Recheck(crdt) => {
+                    let more = self.local_change(&crdt);
+                    for e in more.into_iter().rev() {
+                        self.effects.push_front(e);
+                    }
+                }
+                Effect::PeerHeads { crdt, heads } => {
+                    self.node.note_remote_heads(self.id, &crdt, &heads);
                 }
                 Effect::SaveKnownHeads { peer, crdt, heads } => {
                     let batch = crate::store::cdvcs::peer_heads_batch(&peer, &crdt, &heads);
@@ -388,13 +392,10 @@ impl Handler<Inbound> for ConnectionActor {
                         }
                         Vec::new()
                     }
-                    Ok(msg) => {
-                        if let Received::Other(Message::Heads { crdt, heads }) = &msg {
-                            self.node.note_remote_heads(self.id, crdt, heads);
-                        }
-                        let crdts = msg.crdts().to_vec();
-                        self.graphs_call(&crdts, |s, g| s.on_received(msg, g))
-                    }
+                    Ok(msg) => match self.start_then_receive(msg, ctx) {
+                        Some(msg) => self.received(msg),
+                        None => return,
+                    },
                     Err(e) => self.session.on_decode_error(e),
                 };
                 self.run(effects, ctx);
@@ -427,7 +428,13 @@ impl StreamHandler<NodeEvent> for ConnectionActor {
                 self.local_change(&change.key)
             }
             NodeEvent::Replica(Watched::Lagged(_)) => {
-                let keys: Vec<CrdtKey> = self.session.shared().cloned().collect();
+                // Replicas not started have not changed.
+                let keys: Vec<CrdtKey> = self
+                    .session
+                    .shared()
+                    .filter(|k| self.node.replicas.running(k))
+                    .cloned()
+                    .collect();
                 keys.iter().flat_map(|k| self.local_change(k)).collect()
             }
             NodeEvent::Created(key) => self.graphs_call(std::slice::from_ref(&key), |s, g| {

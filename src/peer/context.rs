@@ -100,6 +100,8 @@ pub struct PeerContext {
     admin: OnceLock<Arc<dyn crate::peer::live::AdminService>>,
     /// Whether connections count their bytes and record the peer's lag (`/metrics`).
     metrics_on: std::sync::atomic::AtomicBool,
+    /// Whether dialled connections take every CDVCS the peer offers (`--mirror`).
+    mirror: std::sync::atomic::AtomicBool,
 }
 
 impl PeerContext {
@@ -130,7 +132,18 @@ impl PeerContext {
             live: Default::default(),
             admin: OnceLock::new(),
             metrics_on: std::sync::atomic::AtomicBool::new(true),
+            mirror: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether dialled connections mirror their peer (see `NodeBuilder::mirror`).
+    pub(crate) fn set_mirror(&self, on: bool) {
+        self.mirror.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether dialled connections take every CDVCS the peer offers, however many.
+    pub fn mirrors(&self) -> bool {
+        self.mirror.load(Ordering::Relaxed)
     }
 
     /// Whether connections keep per-connection measurements (see `NodeBuilder::metrics`).

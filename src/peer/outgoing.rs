@@ -27,18 +27,33 @@ pub(super) fn batches(flow: &mut Flow, store: &Store, remote: &str) -> Vec<Messa
     frames
 }
 
-/// Loads a commit and the values its transactions reference, for sending.
+/// Loads a commit and the values its transactions reference, for sending: the packs it was
+/// stored with as they are (not decompressed), its other params one by one.
 pub fn load_outgoing(store: &crate::store::Store, id: &Id) -> Result<OutgoingCommit, String> {
-    let loaded = crate::store::cdvcs::load_commit(store, id)
+    let commit = crate::store::cdvcs::load_commit_record(store, id)
         .map_err(|e| replikativ_actors::error_chain(&e))?
         .ok_or_else(|| format!("commit {id} is not in the store"))?;
-    let values = (loaded.params.into_iter())
-        .filter_map(|(pid, bytes)| bytes.map(|b| (pid, b)))
-        .collect();
+    // A root's param names its CDVCS: it is no value.
+    let params: Vec<Id> = match commit.commit.parents.is_empty() {
+        true => Vec::new(),
+        false => commit
+            .commit
+            .transactions
+            .iter()
+            .map(|t| t.params)
+            .collect(),
+    };
+    let stored = store.params_as_stored(id, &params).map_err(|e| {
+        format!(
+            "the params of commit {id}: {}",
+            replikativ_actors::error_chain(&e)
+        )
+    })?;
     Ok(OutgoingCommit {
         id: *id,
-        bytes: loaded.commit.bytes,
-        values,
-        signature: loaded.commit.signature,
+        bytes: commit.bytes,
+        values: stored.values,
+        packs: stored.packs,
+        signature: commit.signature,
     })
 }

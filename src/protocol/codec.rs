@@ -5,8 +5,9 @@
 //! 2. a structure walk over the MessagePack markers (lengths, nesting, truncation, a known
 //!    kind) without allocating for contents;
 //! 3. the typed decode with `rmp-serde`;
-//! 4. semantic checks: a `Hello` with another protocol version, and every [`Blob`](super::Blob)
-//!    hashed against its claimed id, once: [`Codec::receive`] hands the content on as
+//! 4. semantic checks: a `Hello` with another protocol version, every [`Blob`](super::Blob)
+//!    hashed against its claimed id, and every pack decoded within its bound and each of its
+//!    values hashed against its id, once: [`Codec::receive`] hands the content on as
 //!    [`Verified`](crate::id::Verified) values that nobody hashes again.
 
 use super::error::ProtocolError;
@@ -101,6 +102,11 @@ impl Codec {
                 signatures: signatures.len(),
             });
         }
+        if let Message::Packs { packs, .. } = &msg {
+            for p in packs {
+                check_pack(p.clone())?;
+            }
+        }
         if let Message::Values { values: blobs, .. } | Message::Commits { commits: blobs, .. } =
             &msg
         {
@@ -148,6 +154,16 @@ impl Codec {
             detail: e.to_string(),
         })
     }
+}
+
+/// Decodes a received pack within [`MAX_PACK_BYTES`](crate::pack::MAX_PACK_BYTES) (refused
+/// before decompressing when its header declares more; decompression stops at the declared
+/// size) and hashes each value once against its id.
+pub(crate) fn check_pack(
+    p: super::message::WirePack,
+) -> Result<crate::pack::VerifiedPack, ProtocolError> {
+    crate::pack::VerifiedPack::check(p.bytes.0, p.ids, crate::pack::MAX_PACK_BYTES)
+        .map_err(ProtocolError::Pack)
 }
 
 /// The version field of a walked `{"hello": [version, ...]}` frame, whatever follows it.

@@ -119,6 +119,11 @@ pub enum ProtocolError {
         /// The id of the bytes actually received.
         actual: Id,
     },
+    /// A received pack that is refused: larger than allowed once decompressed (refused
+    /// before, or stopped at the bound while, decompressing), damaged, or holding a value
+    /// that does not hash to the id sent for it.
+    #[error("packs: {0}")]
+    Pack(#[source] crate::pack::PackCheckError),
     /// A `Commits` frame whose signatures do not line up with its commits.
     #[error("commits: {signatures} signatures for {commits} commits (none, or one per commit)")]
     Signatures {
@@ -145,7 +150,7 @@ impl ProtocolError {
             ProtocolError::TextFrame { .. } => ErrorCode::TextFrame,
             ProtocolError::UnknownKind { .. } => ErrorCode::UnknownKind,
             ProtocolError::WrongVersion { .. } => ErrorCode::WrongVersion,
-            ProtocolError::ForgedId { .. } => ErrorCode::Verification,
+            ProtocolError::ForgedId { .. } | ProtocolError::Pack(_) => ErrorCode::Verification,
             ProtocolError::Encode { .. } => ErrorCode::Internal,
             _ => ErrorCode::Malformed,
         }

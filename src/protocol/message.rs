@@ -19,7 +19,13 @@ use crate::identity::PublicKey;
 /// Version 2: `Hello` carries a public key and a nonce, and `Proof` authenticates it.
 /// Version 3: `Commits` carries each commit's signature, and a side's first `Heads` of a CRDT
 /// is its subscription (no `Subscribe` is sent).
-pub const PROTOCOL_VERSION: u32 = 3;
+/// Version 4: a commit's params travel as the sender stores them, in `Packs` (compressed
+/// together; the receiver bounds the decompressed size, hashes every value once, and stores
+/// the bytes it received).
+/// Version 5: `Digests` summarises what a side offers (each CDVCS it holds and the peer may
+/// read, with its heads) as a tree of digests, so that a reconnect with nothing new exchanges
+/// one digest instead of one `Heads` per CDVCS ([`sync::digest`](crate::sync::digest)).
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// Every kind name this version understands, in the order of [`Message`]'s variants.
 pub const KINDS: &[&str] = &[
@@ -31,10 +37,12 @@ pub const KINDS: &[&str] = &[
     "have",
     "known",
     "values",
+    "packs",
     "commits",
     "error",
     "ping",
     "pong",
+    "digests",
 ];
 
 /// One protocol message.
@@ -102,6 +110,17 @@ pub enum Message {
         /// Each value's claimed id and its author's bytes.
         values: Vec<Blob>,
     },
+    /// Values needed by the commits that follow, as packs (compressed together, as the sender
+    /// stores them; [`crate::pack`]), each with the ids of its values in pack order. The
+    /// receiver refuses a pack declaring more than [`crate::pack::MAX_PACK_BYTES`] of values
+    /// before decompressing it, hashes every value once against its id, and stores the pack
+    /// bytes as received. Since version 4.
+    Packs {
+        /// Which CRDT the following commits belong to.
+        crdt: CrdtKey,
+        /// The packs.
+        packs: Vec<WirePack>,
+    },
     /// Encoded commits, parents before children, with their authors' signatures (DESIGN
     /// §11): `signatures` is empty (none signed) or holds one entry per commit, `None` for an
     /// unsigned one (the root, deterministic merges, commits made before signing).
@@ -125,6 +144,20 @@ pub enum Message {
     Ping(u64),
     /// Answer to [`Message::Ping`].
     Pong(u64),
+    /// Digests of tree nodes of the sender's offer (protocol 5): the root alone (`level` 0),
+    /// or the 16 children of node `parent` of the level above. Each side sends the root after
+    /// authorization; a side answers each position with its own digests unless it sent that
+    /// position already; the dialling side then asks for the children of every node that
+    /// differs, and at the slot level both sides send `Heads` of their CDVCSs in a differing
+    /// slot. Equal nodes are shared at the offered heads.
+    Digests {
+        /// 0 for the root, up to [`DEPTH`](crate::sync::digest::DEPTH).
+        level: u8,
+        /// The parent node's index in the level above (0 for the root).
+        parent: u16,
+        /// One 64-bit digest per node described.
+        digests: Vec<u64>,
+    },
 }
 
 impl Message {
@@ -139,10 +172,12 @@ impl Message {
             Message::Have { .. } => "have",
             Message::Known { .. } => "known",
             Message::Values { .. } => "values",
+            Message::Packs { .. } => "packs",
             Message::Commits { .. } => "commits",
             Message::Error { .. } => "error",
             Message::Ping(_) => "ping",
             Message::Pong(_) => "pong",
+            Message::Digests { .. } => "digests",
         }
     }
 
@@ -156,12 +191,14 @@ impl Message {
             | Message::Have { crdt, .. }
             | Message::Known { crdt, .. }
             | Message::Values { crdt, .. }
+            | Message::Packs { crdt, .. }
             | Message::Commits { crdt, .. } => std::slice::from_ref(crdt),
             Message::Hello { .. }
             | Message::Proof { .. }
             | Message::Error { .. }
             | Message::Ping(_)
-            | Message::Pong(_) => &[],
+            | Message::Pong(_)
+            | Message::Digests { .. } => &[],
         }
     }
 
@@ -239,6 +276,37 @@ impl Blob {
 impl fmt::Debug for Blob {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Blob({:?}, {} bytes)", self.id, self.bytes.0.len())
+    }
+}
+
+/// A pack on the wire: the ids of its values (in pack order) and its bytes as stored.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WirePack {
+    /// The claimed id of each value, in pack order; receivers hash every value and refuse a
+    /// mismatch.
+    pub ids: Vec<Id>,
+    /// The pack bytes ([`crate::pack`] format).
+    pub bytes: ByteBuf,
+}
+
+impl fmt::Debug for WirePack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "WirePack({} values, {} bytes)",
+            self.ids.len(),
+            self.bytes.0.len()
+        )
+    }
+}
+
+impl From<crate::pack::VerifiedPack> for WirePack {
+    fn from(p: crate::pack::VerifiedPack) -> WirePack {
+        let (_, bytes, ids) = p.into_parts();
+        WirePack {
+            ids,
+            bytes: ByteBuf(bytes),
+        }
     }
 }
 

@@ -26,5 +26,6 @@ pub use codec::{Codec, Frame, Limits, decode, encode};
 pub use error::ProtocolError;
 pub use message::{
     Blob, ByteBuf, ErrorCode, FixedBytes, KINDS, Message, Nonce, PROTOCOL_VERSION, Signature,
+    WirePack,
 };
 pub use received::Received;

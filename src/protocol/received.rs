@@ -1,15 +1,18 @@
 //! [`Received`]: a decoded frame as the codec hands it on, its content hashed once.
 //!
 //! The codec is where received bytes enter, so it is where they are hashed: each value and
-//! commit of a `Values` or `Commits` frame becomes a [`Verified`] (or the frame is refused as
+//! commit of a `Values` or `Commits` frame becomes a [`Verified`], each pack of a `Packs`
+//! frame a [`VerifiedPack`] (decoded within its bound, every value hashed) (or the frame is refused as
 //! [`ProtocolError::ForgedId`]), and nothing after it (the session's verification, the store)
 //! hashes them again.
 
 use crate::crdt::commit::CrdtKey;
 use crate::id::Verified;
 
+use super::codec::check_pack;
 use super::error::ProtocolError;
-use super::message::{Blob, ByteBuf, Message, Signature};
+use super::message::{Blob, ByteBuf, Message, Signature, WirePack};
+use crate::pack::VerifiedPack;
 
 /// A received message whose content blobs are verified.
 #[derive(Debug)]
@@ -21,6 +24,13 @@ pub enum Received {
         /// The values.
         values: Vec<Verified>,
     },
+    /// Packs of values needed by the commits that follow, each value hashed once.
+    Packs {
+        /// Which CRDT the following commits belong to.
+        crdt: CrdtKey,
+        /// The packs, as received.
+        packs: Vec<VerifiedPack>,
+    },
     /// Encoded commits, parents before children, each hashed once.
     Commits {
         /// Which CRDT.
@@ -30,7 +40,7 @@ pub enum Received {
         /// Each commit's signature, in the same order (empty: none signed).
         signatures: Vec<Option<Signature>>,
     },
-    /// Any other message. [`Received::check`] never puts `Values` or `Commits` here; one put
+    /// Any other message. [`Received::check`] never puts `Values`, `Packs` or `Commits` here; one put
     /// here by hand is treated as unverified (hashed by whoever takes it).
     Other(Message),
 }
@@ -42,6 +52,13 @@ impl Received {
             Message::Values { crdt, values } => Received::Values {
                 crdt,
                 values: verify_all("values", values)?,
+            },
+            Message::Packs { crdt, packs } => Received::Packs {
+                crdt,
+                packs: packs
+                    .into_iter()
+                    .map(check_pack)
+                    .collect::<Result<_, _>>()?,
             },
             Message::Commits {
                 crdt,
@@ -68,6 +85,7 @@ impl Received {
     pub fn kind(&self) -> &'static str {
         match self {
             Received::Values { .. } => "values",
+            Received::Packs { .. } => "packs",
             Received::Commits { .. } => "commits",
             Received::Other(msg) => msg.kind(),
         }
@@ -76,9 +94,9 @@ impl Received {
     /// The CRDTs this message is about (see [`Message::crdts`]).
     pub fn crdts(&self) -> &[CrdtKey] {
         match self {
-            Received::Values { crdt, .. } | Received::Commits { crdt, .. } => {
-                std::slice::from_ref(crdt)
-            }
+            Received::Values { crdt, .. }
+            | Received::Packs { crdt, .. }
+            | Received::Commits { crdt, .. } => std::slice::from_ref(crdt),
             Received::Other(msg) => msg.crdts(),
         }
     }
@@ -90,6 +108,10 @@ impl From<Received> for Message {
             Received::Values { crdt, values } => Message::Values {
                 crdt,
                 values: values.into_iter().map(Blob::from).collect(),
+            },
+            Received::Packs { crdt, packs } => Message::Packs {
+                crdt,
+                packs: packs.into_iter().map(WirePack::from).collect(),
             },
             Received::Commits {
                 crdt,

@@ -21,6 +21,7 @@ fn fields(kind: &str) -> &'static [&'static str] {
         "have" => &["crdt", "sample"],
         "known" => &["crdt", "ids"],
         "values" => &["crdt", "values"],
+        "packs" => &["crdt", "packs"],
         "commits" => &["crdt", "commits", "signatures"],
         "error" => &["code", "message"],
         _ => &[],

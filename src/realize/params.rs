@@ -26,9 +26,16 @@ pub fn decode_params(bytes: &[u8]) -> Result<Value, DecodeParamsError> {
     Ok(Value::deserialize(&mut params_reader(bytes))?)
 }
 
+/// rmp-serde's depth budget for params: at most 127 nested arrays or objects, as deep as JSON
+/// text nests (serde_json's limit), so no params value can exhaust a decoding thread's stack
+/// (rmp-serde's own default of 1,023 levels does, decoding into a JSON value).
+pub const PARAMS_DEPTH: u16 = 128;
+
 /// The deserializer `decode_params` reads params bytes with (strings borrowed from `bytes`).
 pub fn params_reader(bytes: &[u8]) -> rmp_serde::Deserializer<ReadRefReader<'_, [u8]>> {
-    rmp_serde::Deserializer::from_read_ref(bytes)
+    let mut reader = rmp_serde::Deserializer::from_read_ref(bytes);
+    reader.set_max_depth(usize::from(PARAMS_DEPTH));
+    reader
 }
 
 #[cfg(test)]

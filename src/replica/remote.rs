@@ -16,6 +16,8 @@ pub struct ApplyRemote {
     pub commits: Vec<EncodedCommit>,
     /// Values verified on receipt (not hashed again).
     pub values: Vec<Verified>,
+    /// Packs of values verified on receipt, stored as received (not compressed again).
+    pub packs: Vec<crate::pack::VerifiedPack>,
     /// Params referenced by the commits (those with parents) and not carried in `values`,
     /// as the sync layer listed them: [`VerifiedBatch::values_to_check`](crate::sync::VerifiedBatch).
     pub values_to_check: Vec<Id>,
@@ -93,6 +95,9 @@ impl Handler<ApplyRemote> for ReplicaActor {
         // The write transaction leaves ids already stored alone: no read per value here.
         for value in msg.values {
             batch.put_verified_value(value);
+        }
+        for pack in msg.packs {
+            batch.put_pack(pack);
         }
         let op = CdvcsOp {
             graph: op.graph,

@@ -11,7 +11,9 @@ use super::ReplicaActor;
 use crate::crdt::{Cdvcs, CrdtKey};
 use crate::id::Id;
 
-/// How many change notices a slow watcher may lag behind before it must resynchronise.
+/// How many change notices a slow watcher may lag behind before it must resynchronise. The
+/// channel's buffer is allocated at the first watcher (about 120 KiB): most replicas of a
+/// node holding many have none.
 const CHANGE_BUFFER: usize = 1024;
 
 /// What a replica tells its watchers after a durable change.
@@ -53,7 +55,7 @@ pub struct ReplicaShared {
     /// The current actor incarnation, filled by the runtime when one starts.
     slot: Slot<ReplicaActor>,
     state: RwLock<Arc<RwLock<Cdvcs>>>,
-    changes: broadcast::Sender<ReplicaChanged>,
+    changes: std::sync::OnceLock<broadcast::Sender<ReplicaChanged>>,
     bus: broadcast::Sender<NodeEvent>,
 }
 
@@ -66,7 +68,7 @@ impl ReplicaShared {
             key,
             slot: Slot::new(),
             state: RwLock::new(Arc::new(RwLock::new(state))),
-            changes: broadcast::channel(CHANGE_BUFFER).0,
+            changes: std::sync::OnceLock::new(),
             bus,
         })
     }
@@ -81,8 +83,17 @@ impl ReplicaShared {
         self.slot.clone()
     }
 
+    /// The watchers' channel, made by the first watcher.
+    fn changes(&self) -> &broadcast::Sender<ReplicaChanged> {
+        self.changes
+            .get_or_init(|| broadcast::channel(CHANGE_BUFFER).0)
+    }
+
     pub(super) fn announce(&self, change: ReplicaChanged) {
-        let _ = self.changes.send(change.clone());
+        // Without a watcher yet there is no one to tell.
+        if let Some(changes) = self.changes.get() {
+            let _ = changes.send(change.clone());
+        }
         let _ = self.bus.send(NodeEvent::Replica(Watched::Changed(change)));
     }
 
@@ -106,13 +117,13 @@ impl ReplicaShared {
 
     /// Watch durable changes.
     pub fn watch(&self) -> broadcast::Receiver<ReplicaChanged> {
-        self.changes.subscribe()
+        self.changes().subscribe()
     }
 
     /// Durable changes as a stream (for `ctx.add_stream`); a lagging watcher gets
     /// [`Watched::Lagged`] and must resynchronise from the state.
     pub fn watch_stream(&self) -> impl futures_util::Stream<Item = Watched> + 'static {
-        futures_util::stream::unfold(self.changes.subscribe(), |mut rx| async move {
+        futures_util::stream::unfold(self.changes().subscribe(), |mut rx| async move {
             match rx.recv().await {
                 Ok(change) => Some((Watched::Changed(change), rx)),
                 Err(broadcast::error::RecvError::Lagged(n)) => Some((Watched::Lagged(n), rx)),

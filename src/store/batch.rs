@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::id::{Id, Verified};
+use crate::pack::VerifiedPack;
 use crate::store::error::StoreError;
 
 /// What a batch does to one state key.
@@ -26,6 +27,12 @@ pub struct WriteBatch {
     pub(crate) order: Vec<Id>,
     /// Values stored loose, never packed: commit records.
     pub(crate) loose: BTreeSet<Id>,
+    /// Each commit record of the batch with the params its transactions name (none for a
+    /// root, whose param names its CDVCS): the store finds these values through the commit
+    /// (format 3), so they need no index entry of their own.
+    pub(crate) commits: Vec<(Id, Vec<Id>)>,
+    /// Packs received as they are (their values hashed once on receipt): stored verbatim.
+    pub(crate) packs: Vec<VerifiedPack>,
     pub(crate) blobs: BTreeMap<Id, Vec<u8>>,
     pub(crate) state: BTreeMap<Vec<u8>, StateOp>,
 }
@@ -58,6 +65,15 @@ impl WriteBatch {
         id
     }
 
+    /// Adds a commit record (kept loose, see [`put_record`](Self::put_record)) and the
+    /// params its transactions name (empty for a root): params in the same batch are packed
+    /// together and found through the commit, with no index entry per value.
+    pub(crate) fn put_commit(&mut self, value: Verified, params: Vec<Id>) -> Id {
+        let id = self.put_record(value);
+        self.commits.push((id, params));
+        id
+    }
+
     /// Adds a value whose id the caller already knows (e.g. from a peer), after checking it.
     pub fn put_value_with_id(&mut self, id: Id, bytes: Vec<u8>) -> Result<(), StoreError> {
         let actual = Id::of(&bytes);
@@ -79,6 +95,13 @@ impl WriteBatch {
         id
     }
 
+    /// Adds a pack as received from a peer (its values hashed once on receipt): stored as
+    /// these bytes, not compressed again; a commit of the batch naming its values finds
+    /// them there.
+    pub fn put_pack(&mut self, pack: VerifiedPack) {
+        self.packs.push(pack);
+    }
+
     /// Adds a binary blob (any bytes, not MessagePack) and returns its id.
     pub fn put_blob(&mut self, bytes: Vec<u8>) -> Id {
         let id = Id::of(&bytes);
@@ -98,12 +121,15 @@ impl WriteBatch {
 
     /// Whether the batch writes nothing.
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty() && self.blobs.is_empty() && self.state.is_empty()
+        self.values.is_empty()
+            && self.blobs.is_empty()
+            && self.state.is_empty()
+            && self.packs.is_empty()
     }
 
     /// Number of values, blobs and state changes in the batch.
     pub fn len(&self) -> usize {
-        self.values.len() + self.blobs.len() + self.state.len()
+        self.values.len() + self.blobs.len() + self.state.len() + self.packs.len()
     }
 
     /// Total bytes of values, blobs and state records, for sizing group commits.
@@ -121,6 +147,7 @@ impl WriteBatch {
             .sum();
         self.values.values().map(Vec::len).sum::<usize>()
             + self.blobs.values().map(Vec::len).sum::<usize>()
+            + self.packs.iter().map(|p| p.bytes().len()).sum::<usize>()
             + state
     }
 
@@ -133,6 +160,8 @@ impl WriteBatch {
             }
         }
         self.loose.extend(other.loose);
+        self.commits.extend(other.commits);
+        self.packs.extend(other.packs);
         self.blobs.extend(other.blobs);
         self.state.extend(other.state);
     }

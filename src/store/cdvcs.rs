@@ -170,16 +170,21 @@ fn load_commit_in(store: &Store, id: &Id) -> Result<Option<StoredCommit>, Commit
     let fail = read_failed(id);
     let txn = store.read_txn().map_err(fail)?;
     let values = ValueReader::open(store, &txn).map_err(fail)?;
-    let get = |v: &Id| values.get(v).map_err(fail);
     let Some(commit) = read_record(store, &txn, &values, id)? else {
         return Ok(None);
     };
-    let root = commit.commit.parents.is_empty();
-    let mut params = Vec::with_capacity(commit.commit.transactions.len());
-    for tx in &commit.commit.transactions {
-        let value = if root { None } else { get(&tx.params)? };
-        params.push((tx.params, value));
-    }
+    let ids: Vec<Id> = commit
+        .commit
+        .transactions
+        .iter()
+        .map(|t| t.params)
+        .collect();
+    let found = match commit.commit.parents.is_empty() {
+        true => vec![None; ids.len()],
+        // Through the packs written with the commit: no lookup per value.
+        false => values.params(id, &ids).map_err(fail)?,
+    };
+    let params = ids.into_iter().zip(found).collect();
     Ok(Some(StoredCommit { commit, params }))
 }
 
@@ -198,7 +203,11 @@ pub fn commits_batch(key: &CrdtKey, commits: &[EncodedCommit], heads: &[Id]) -> 
     for c in commits {
         // An encoded commit's id was computed from its bytes (encoded here, or received and
         // hashed once by the codec): no second hash.
-        batch.put_record(Verified::hashed(c.id, c.bytes.clone()));
+        let params = match c.commit.parents.is_empty() {
+            true => Vec::new(),
+            false => c.commit.transactions.iter().map(|t| t.params).collect(),
+        };
+        batch.put_commit(Verified::hashed(c.id, c.bytes.clone()), params);
         batch.put_state(
             keys::graph_entry(&key.user, &key.id, &c.id),
             encode(&c.commit.parents),

@@ -7,7 +7,7 @@ use redb::{Database, ReadableDatabase, TableHandle};
 
 use crate::store::error::StoreError;
 use crate::store::open::{BLOBS, FORMAT_VERSION, META, STATE, VALUES};
-use crate::store::packs::{PACKED, PACKS};
+use crate::store::packs::{COMMIT_PACKS, PACK_IDS, PACKED, PACKS};
 
 const KIND: &[u8] = b"replikativ-store";
 
@@ -96,6 +96,8 @@ fn write_meta(db: &Database) -> Result<(), StoreError> {
             ("state", STATE),
             ("packs", PACKS),
             ("packed", PACKED),
+            ("pack_ids", PACK_IDS),
+            ("commit_packs", COMMIT_PACKS),
         ] {
             txn.open_table(def)
                 .map_err(|e| StoreError::table(name, "*", e))?;

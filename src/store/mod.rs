@@ -21,9 +21,10 @@
 //! - [`Store::verify`] (`verify.rs`): re-hash everything, report every damaged record.
 //! - `integrity.rs`: what replaces a full-file check on open: state records sealed with a
 //!   checksum, redb panics on damaged pages caught as errors.
-//! - [`upgrade`]: rewrite a store of format 1 in format 2 beside it, verify, swap atomically.
-//! - Packs (`packs.rs`, format 2): a batch's values compressed together, read through a small
-//!   cache of decoded packs; `files.rs`: the store file (creating, opening, refusing).
+//! - [`upgrade`]: rewrite a store of format 1, 2 or 3 in format 4 beside it, verify, swap
+//!   atomically.
+//! - Packs (`packs.rs`, format 3): a batch's values compressed together, a commit's params
+//!   found through the commit, read through a small cache of decoded packs; `files.rs`: the store file (creating, opening, refusing).
 //!
 //! # Tables
 //!
@@ -32,7 +33,9 @@
 //! | `replikativ_meta` | `kind`, `format` | `replikativ-store`, format version (u32 BE) |
 //! | `values` | 32-byte id | MessagePack bytes whose BLAKE3 is the id (loose: commit records, lone values) |
 //! | `packs` | 32-byte pack id | a [`crate::pack`] of the values one batch wrote; BLAKE3 of it is the id |
-//! | `packed` | 32-byte value id | the pack id and the value's index in it |
+//! | `pack_ids` | 32-byte pack id | the ids of its values, 32 bytes each, in pack order |
+//! | `commit_packs` | 32-byte commit id | the ids of the packs holding its params |
+//! | `packed` | 32-byte value id | the pack id and the value's index in it (values of batches without commits) |
 //! | `blobs` | 32-byte id | raw bytes whose BLAKE3 is the id |
 //! | `state` | byte key ([`keys`]) | bytes, then a 4-byte checksum of key and bytes (format 3) |
 //!
@@ -77,7 +80,7 @@ pub use group_commit::{GroupCommitter, MAX_GROUP_BYTES};
 pub use handle::{STORE_WAIT, StoreHandle};
 pub use keys::CrdtKey;
 pub use open::{CACHE_BYTES, FILE_NAME, FORMAT_VERSION, Store};
-pub use packs::{MAX_PACK_BYTES, MIN_PACK_VALUES, PACK_CACHE};
+pub use packs::{MAX_PACK_BYTES, MIN_PACK_VALUES, PACK_CACHE, ParamsAsStored};
 pub use read::StateRecords;
 pub use verify::{Damage, VerifyReport};
 

@@ -35,12 +35,13 @@ use crate::store::files::{
 use crate::store::meta::{check_or_write_meta, read_format};
 use crate::store::packs::PackCache;
 
-/// The store format this build reads and writes: 2 since values are packed, 3 since state
-/// records carry a checksum (issue 16). A store of an older format is refused, naming
-/// `replikativ upgrade`, which rewrites it.
-pub const FORMAT_VERSION: u32 = 3;
+/// The store format this build reads and writes: 2 since values are packed (issue 16), 3
+/// since a commit's params are found through the commit, with no index entry per value
+/// (`packs.rs`), 4 since state records carry a checksum (`integrity.rs`). A store of an older
+/// format is refused, naming `replikativ upgrade`, which rewrites it.
+pub const FORMAT_VERSION: u32 = 4;
 /// The first format whose state records are sealed with a checksum (`integrity.rs`).
-pub(crate) const SEALED_SINCE: u32 = 3;
+pub(crate) const SEALED_SINCE: u32 = 4;
 /// redb's page cache per store (redb's default is 1 GiB, which a node then holds in RSS once
 /// it has read or written that much; two peers ingesting 10^6 tweets peaked at 2.4 GiB).
 pub const CACHE_BYTES: usize = 64 * 1024 * 1024;

@@ -1,18 +1,37 @@
-//! Packs in the store (format 2, issue 16): the values a batch writes together (a commit's
-//! params) are stored as one [`crate::pack`], compressed together, with an index from each
-//! value's id to its place; commit records and lone values stay loose in `values`.
+//! Packs in the store (issue 16): the values a batch writes together (a commit's params) are
+//! stored as one [`crate::pack`], compressed together; commit records and lone values stay
+//! loose in `values`.
 //!
 //! | table | key | value |
 //! |---|---|---|
 //! | `packs` | 32-byte pack id, BLAKE3 of the pack bytes | the pack bytes |
+//! | `pack_ids` | pack id | the ids of its values, 32 bytes each, in pack order |
+//! | `commit_packs` | 32-byte commit id | the ids of the packs holding its params, 32 bytes each |
 //! | `packed` | 32-byte value id | pack id (32 bytes), index in the pack (u32 big-endian) |
+//!
+//! # Finding a value (format 3)
+//!
+//! A commit's params are found through the commit: `commit_packs` names the packs written
+//! with it, `pack_ids` says where in each pack every value is. Writing a commit of 1,000
+//! params so costs one record per pack and one per commit, not 1,000 entries at random
+//! places of a per-value B-tree (which format 2 wrote: the pages each commit dirtied there
+//! were most of its bytes written, see `/work/notes/bench-packs.md` of issue 16). Params
+//! are not looked up before they are written: a param already stored (by another commit)
+//! is stored again in the new commit's pack, which costs space, never correctness (same id,
+//! same bytes). Values written by a batch without a commit naming them keep an entry each
+//! in `packed`, and are written once (an id already stored is left alone).
+//!
+//! A lookup by id alone ([`ValueReader::get`]) tries `values`, then `packed`, then the
+//! `pack_ids` of every pack: that last step reads every pack's ids, so it is for tools,
+//! tests and rare checks; the read paths of nodes (senders, realizers, op logs) go through
+//! the commit ([`ValueReader::params`]).
 //!
 //! A value's id stays BLAKE3 of its uncompressed bytes: every read re-hashes the pack bytes
 //! before decoding them and the value after, so damage is an error naming the pack or value.
 //! Readers keep the last [`PACK_CACHE`] decoded packs (content-addressed: never stale), so
 //! reading a commit's params decompresses their pack once.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -22,7 +41,7 @@ use redb::{
 };
 
 use crate::id::Id;
-use crate::pack::{self, Unpacked};
+use crate::pack::{self, Unpacked, VerifiedPack};
 use crate::store::batch::WriteBatch;
 use crate::store::error::StoreError;
 use crate::store::open::{Store, VALUES};
@@ -30,16 +49,20 @@ use crate::store::read::get_addressed;
 
 /// Packs by pack id.
 pub(crate) const PACKS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("packs");
-/// Where each packed value is: value id → pack id and index.
+/// Where each packed value of a batch without commits is: value id → pack id and index.
 pub(crate) const PACKED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("packed");
+/// The value ids of each pack, in pack order: pack id → 32 bytes per value.
+pub(crate) const PACK_IDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pack_ids");
+/// The packs holding each commit's params: commit id → 32 bytes per pack.
+pub(crate) const COMMIT_PACKS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("commit_packs");
 
 /// A batch's new values are packed when there are at least this many of them (fewer stay
 /// loose: a pack of one saves nothing and costs an index entry).
 pub const MIN_PACK_VALUES: usize = 2;
 /// At most this many bytes of values go into one pack (a larger batch makes several, in the
-/// order its values were added); readers refuse a pack declaring more. Bounds the memory of a
-/// decoded pack, and so of the cache: a commit of 1,000 tweets is about 2.6 MB.
-pub const MAX_PACK_BYTES: usize = 4 << 20;
+/// order its values were added); readers refuse a pack declaring more
+/// ([`pack::MAX_PACK_BYTES`], which peers apply to received packs too).
+pub const MAX_PACK_BYTES: usize = pack::MAX_PACK_BYTES;
 /// Decoded packs each store keeps.
 pub const PACK_CACHE: usize = 4;
 
@@ -132,12 +155,31 @@ pub(crate) fn open_optional(
     }
 }
 
+/// Splits a record of concatenated 32-byte ids (`pack_ids`, `commit_packs`).
+pub(crate) fn parse_ids(table: &'static str, key: &Id, raw: &[u8]) -> Result<Vec<Id>, StoreError> {
+    let (chunks, rest) = raw.as_chunks::<32>();
+    if !rest.is_empty() {
+        return Err(StoreError::Malformed {
+            table,
+            key: key.to_hex(),
+            detail: format!("{} bytes, not a whole number of 32-byte ids", raw.len()),
+        });
+    }
+    Ok(chunks.iter().map(|c| Id(*c)).collect())
+}
+
+fn join_ids<'a>(ids: impl IntoIterator<Item = &'a Id>) -> Vec<u8> {
+    ids.into_iter().flat_map(|id| id.0).collect()
+}
+
 /// Reads values, loose or packed, in one read snapshot.
 pub(crate) struct ValueReader<'s> {
     store: &'s Store,
     values: ReadTable,
     packed: Option<ReadTable>,
     packs: Option<ReadTable>,
+    pack_ids: Option<ReadTable>,
+    commit_packs: Option<ReadTable>,
 }
 
 impl<'s> ValueReader<'s> {
@@ -148,23 +190,128 @@ impl<'s> ValueReader<'s> {
             values: Store::open_read(txn, "values", VALUES)?,
             packed: open_optional(txn, "packed", PACKED)?,
             packs: open_optional(txn, "packs", PACKS)?,
+            pack_ids: open_optional(txn, "pack_ids", PACK_IDS)?,
+            commit_packs: open_optional(txn, "commit_packs", COMMIT_PACKS)?,
         })
     }
 
-    /// The bytes of value `id`, checked against it.
+    /// The bytes of value `id`, checked against it: loose, indexed, or else searched for in
+    /// every pack's ids (slow on a large store: see the module doc).
     pub(crate) fn get(&self, id: &Id) -> Result<Option<Vec<u8>>, StoreError> {
         if let Some(bytes) = get_addressed(&self.values, "values", id)? {
             return Ok(Some(bytes));
         }
-        self.get_packed(id)
+        if let Some(bytes) = self.get_packed(id)? {
+            return Ok(Some(bytes));
+        }
+        match self.search(id)? {
+            Some((pack, index)) => self.value_at(&pack, index, id).map(Some),
+            None => Ok(None),
+        }
     }
 
-    /// The bytes of value `id` if it is packed, checked against it.
+    /// The params `ids` of commit `commit` (same order), each checked against its id: found
+    /// through the packs the commit was written with, else as [`get`](Self::get) finds them.
+    pub(crate) fn params(
+        &self,
+        commit: &Id,
+        ids: &[Id],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let located = self.locate_params(commit)?;
+        ids.iter()
+            .map(|id| match located.get(id) {
+                Some((pack, index)) => self.value_at(pack, *index, id).map(Some),
+                None => self.get(id),
+            })
+            .collect()
+    }
+
+    /// Where the values of the packs written with `commit` are, by id.
+    fn locate_params(&self, commit: &Id) -> Result<HashMap<Id, (Id, usize)>, StoreError> {
+        let mut located = HashMap::new();
+        for (pack, ids) in self.commit_packs_of(commit)? {
+            for (i, id) in ids.into_iter().enumerate() {
+                located.entry(id).or_insert((pack, i));
+            }
+        }
+        Ok(located)
+    }
+
+    /// The packs written with `commit` and their value ids (none for a store of format 2,
+    /// or a commit whose params are loose).
+    fn commit_packs_of(&self, commit: &Id) -> Result<Vec<(Id, Vec<Id>)>, StoreError> {
+        let Some(table) = &self.commit_packs else {
+            return Ok(Vec::new());
+        };
+        let Some(raw) = table
+            .get(&commit.as_bytes()[..])
+            .map_err(|e| StoreError::table("commit_packs", commit.to_hex(), e))?
+        else {
+            return Ok(Vec::new());
+        };
+        parse_ids("commit_packs", commit, raw.value())?
+            .into_iter()
+            .map(|pack| Ok((pack, self.ids_of(&pack)?)))
+            .collect()
+    }
+
+    /// The bytes of pack `pack` (named by commit `commit`), checked against its id.
+    fn pack_bytes(&self, pack: &Id, commit: &Id) -> Result<Vec<u8>, StoreError> {
+        let missing = || StoreError::Malformed {
+            table: "commit_packs",
+            key: commit.to_hex(),
+            detail: format!("its pack {pack} is missing"),
+        };
+        let packs = self.packs.as_ref().ok_or_else(missing)?;
+        let bytes = packs
+            .get(&pack.as_bytes()[..])
+            .map_err(|e| StoreError::table("packs", pack.to_hex(), e))?
+            .ok_or_else(missing)?;
+        let actual = Id::of(bytes.value());
+        if actual != *pack {
+            return Err(StoreError::HashMismatch {
+                table: "packs",
+                id: *pack,
+                actual,
+            });
+        }
+        Ok(bytes.value().to_vec())
+    }
+
+    /// The ids of pack `pack`'s values, in pack order (an error when it has no record).
+    fn ids_of(&self, pack: &Id) -> Result<Vec<Id>, StoreError> {
+        let missing = || StoreError::Malformed {
+            table: "pack_ids",
+            key: pack.to_hex(),
+            detail: "the pack has no ids record".into(),
+        };
+        let table = self.pack_ids.as_ref().ok_or_else(missing)?;
+        let raw = table
+            .get(&pack.as_bytes()[..])
+            .map_err(|e| StoreError::table("pack_ids", pack.to_hex(), e))?
+            .ok_or_else(missing)?;
+        parse_ids("pack_ids", pack, raw.value())
+    }
+
+    /// The pack and place of `id` among every pack's ids, if any.
+    fn search(&self, id: &Id) -> Result<Option<(Id, usize)>, StoreError> {
+        let Some(table) = &self.pack_ids else {
+            return Ok(None);
+        };
+        find_in_pack_ids(table, id)
+    }
+
+    /// The bytes of value `id` if it has an index entry, checked against it.
     pub(crate) fn get_packed(&self, id: &Id) -> Result<Option<Vec<u8>>, StoreError> {
         let Some((pack_id, index)) = self.locate(id)? else {
             return Ok(None);
         };
-        let unpacked = self.unpack(&pack_id, id)?;
+        self.value_at(&pack_id, index, id).map(Some)
+    }
+
+    /// Value `index` of pack `pack_id`, which must hash to `id`.
+    fn value_at(&self, pack_id: &Id, index: usize, id: &Id) -> Result<Vec<u8>, StoreError> {
+        let unpacked = self.unpack(pack_id, id)?;
         let bytes = unpacked.get(index).ok_or_else(|| StoreError::Malformed {
             table: "packed",
             key: id.to_hex(),
@@ -181,17 +328,18 @@ impl<'s> ValueReader<'s> {
                 actual,
             });
         }
-        Ok(Some(bytes.to_vec()))
+        Ok(bytes.to_vec())
     }
 
-    /// Whether value `id` is stored (without reading or checking it).
+    /// Whether value `id` is stored (without reading or checking it; searching every pack's
+    /// ids when it is neither loose nor indexed).
     pub(crate) fn has(&self, id: &Id) -> Result<bool, StoreError> {
         let key = &id.as_bytes()[..];
         let loose = self
             .values
             .get(key)
             .map_err(|e| StoreError::table("values", id.to_hex(), e))?;
-        Ok(loose.is_some() || self.locate(id)?.is_some())
+        Ok(loose.is_some() || self.locate(id)?.is_some() || self.search(id)?.is_some())
     }
 
     fn locate(&self, id: &Id) -> Result<Option<(Id, usize)>, StoreError> {
@@ -229,11 +377,78 @@ impl<'s> ValueReader<'s> {
     }
 }
 
+/// A commit's params as stored, for sending: the packs written with it, as their bytes (not
+/// decompressed), and its other params one by one.
+#[derive(Debug, Default)]
+pub struct ParamsAsStored {
+    /// The packs holding some of the params, each checked against its id.
+    pub packs: Vec<VerifiedPack>,
+    /// The params in none of them, `(id, bytes)`, re-hashed (loose ones, mostly).
+    pub values: Vec<(Id, Vec<u8>)>,
+    /// Params not stored at all.
+    pub missing: Vec<Id>,
+}
+
+impl Store {
+    /// The params `ids` of commit `commit` as stored (see [`ParamsAsStored`]), from one
+    /// read snapshot. A pack is checked against its id (BLAKE3 of its compressed bytes), not
+    /// decompressed: whoever decodes it (a peer) hashes every value.
+    pub fn params_as_stored(&self, commit: &Id, ids: &[Id]) -> Result<ParamsAsStored, StoreError> {
+        let txn = self.read_txn()?;
+        let reader = ValueReader::open(self, &txn)?;
+        let mut out = ParamsAsStored::default();
+        let mut found: HashSet<Id> = HashSet::new();
+        for (pack, pack_ids) in reader.commit_packs_of(commit)? {
+            if !ids.iter().any(|id| pack_ids.contains(id)) {
+                continue;
+            }
+            let bytes = reader.pack_bytes(&pack, commit)?;
+            found.extend(pack_ids.iter().copied());
+            out.packs.push(VerifiedPack::trusted(pack, bytes, pack_ids));
+        }
+        for id in ids {
+            if found.contains(id) {
+                continue;
+            }
+            match reader.get(id)? {
+                Some(bytes) => {
+                    found.insert(*id);
+                    out.values.push((*id, bytes));
+                }
+                None => out.missing.push(*id),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The pack and place of `id` in a `pack_ids` table: a scan of every record.
+fn find_in_pack_ids(
+    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    id: &Id,
+) -> Result<Option<(Id, usize)>, StoreError> {
+    let range = table
+        .range::<&[u8]>(..)
+        .map_err(|e| StoreError::table("pack_ids", "*", e))?;
+    for item in range {
+        let (k, v) = item.map_err(|e| StoreError::table("pack_ids", "*", e))?;
+        let (chunks, _) = v.value().as_chunks::<32>();
+        if let Some(i) = chunks.iter().position(|c| c == id.as_bytes())
+            && let Ok(pack) = <[u8; 32]>::try_from(k.value())
+        {
+            return Ok(Some((Id(pack), i)));
+        }
+    }
+    Ok(None)
+}
+
 /// The value tables of a write transaction.
 pub(crate) struct ValueWriter<'t> {
     values: WriteTable<'t>,
     packed: WriteTable<'t>,
     packs: WriteTable<'t>,
+    pack_ids: WriteTable<'t>,
+    commit_packs: WriteTable<'t>,
 }
 
 impl<'t> ValueWriter<'t> {
@@ -246,51 +461,87 @@ impl<'t> ValueWriter<'t> {
             values: open("values", VALUES)?,
             packed: open("packed", PACKED)?,
             packs: open("packs", PACKS)?,
+            pack_ids: open("pack_ids", PACK_IDS)?,
+            commit_packs: open("commit_packs", COMMIT_PACKS)?,
         })
     }
 
-    fn present(&self, id: &Id) -> Result<bool, StoreError> {
-        let key = &id.as_bytes()[..];
-        let loose = self
+    fn loose_present(&self, id: &Id) -> Result<bool, StoreError> {
+        Ok(self
             .values
-            .get(key)
+            .get(&id.as_bytes()[..])
             .map_err(|e| StoreError::table("values", id.to_hex(), e))?
-            .is_some();
-        Ok(loose
-            || self
-                .packed
-                .get(key)
-                .map_err(|e| StoreError::table("packed", id.to_hex(), e))?
-                .is_some())
+            .is_some())
     }
 
-    /// Writes the values of `batch` not yet stored: its records loose, the rest in packs of
-    /// at most [`MAX_PACK_BYTES`], in the order they were added.
+    fn indexed(&self, id: &Id) -> Result<bool, StoreError> {
+        Ok(self
+            .packed
+            .get(&id.as_bytes()[..])
+            .map_err(|e| StoreError::table("packed", id.to_hex(), e))?
+            .is_some())
+    }
+
+    /// Writes the values of `batch`: its records loose (once), its commits' params in packs
+    /// found through the commits (not looked up first), any other value not yet stored in
+    /// packs with an index entry each; packs of at most [`MAX_PACK_BYTES`], in the order the
+    /// values were added.
     pub(crate) fn write(&mut self, store: &Store, batch: &WriteBatch) -> Result<(), StoreError> {
-        let mut pending: Vec<(Id, &[u8])> = Vec::with_capacity(batch.order.len());
+        let params: HashSet<&Id> = batch.commits.iter().flat_map(|(_, p)| p).collect();
+        let mut of_commits: Vec<(Id, &[u8])> = Vec::new();
+        let mut others: Vec<(Id, &[u8])> = Vec::new();
         for id in &batch.order {
             let Some(bytes) = batch.values.get(id) else {
                 continue;
             };
-            if self.present(id)? {
-                continue;
-            }
             if batch.loose.contains(id) {
-                self.loose(id, bytes)?;
-            } else {
-                pending.push((*id, bytes));
+                if !self.loose_present(id)? {
+                    self.loose(id, bytes)?;
+                }
+            } else if params.contains(id) {
+                of_commits.push((*id, bytes));
+            } else if !self.loose_present(id)? && !self.indexed(id)? {
+                others.push((*id, bytes));
             }
         }
-        let (mut start, mut bytes) = (0, 0);
-        for i in 0..pending.len() {
-            let len = pending[i].1.len();
-            if i > start && bytes + len > MAX_PACK_BYTES {
-                self.group(store, &pending[start..i])?;
-                (start, bytes) = (i, 0);
+        let mut written: HashMap<Id, Id> = HashMap::new();
+        for received in &batch.packs {
+            self.put_pack(&received.id(), received.bytes(), received.ids())?;
+            for id in received.ids() {
+                written.entry(*id).or_insert(received.id());
             }
-            bytes += len;
         }
-        self.group(store, &pending[start..])
+        for group in split(&of_commits) {
+            if let Some(pack) = self.group(store, group, false)? {
+                written.extend(group.iter().map(|(id, _)| (*id, pack)));
+            }
+        }
+        for group in split(&others) {
+            self.group(store, group, true)?;
+        }
+        for (commit, params) in &batch.commits {
+            let mut packs: Vec<Id> = Vec::new();
+            for p in params {
+                let pack = match written.get(p) {
+                    Some(pack) => Some(*pack),
+                    // Not in this batch: loose or indexed needs nothing here; in a pack of
+                    // another commit (rare: a peer that did not send it again), that pack.
+                    None if self.loose_present(p)? || self.indexed(p)? => None,
+                    None => find_in_pack_ids(&self.pack_ids, p)?.map(|(pack, _)| pack),
+                };
+                if let Some(pack) = pack
+                    && !packs.contains(&pack)
+                {
+                    packs.push(pack);
+                }
+            }
+            if !packs.is_empty() {
+                self.commit_packs
+                    .insert(&commit.as_bytes()[..], &join_ids(&packs)[..])
+                    .map_err(|e| StoreError::table("commit_packs", commit.to_hex(), e))?;
+            }
+        }
+        Ok(())
     }
 
     fn loose(&mut self, id: &Id, bytes: &[u8]) -> Result<(), StoreError> {
@@ -300,11 +551,18 @@ impl<'t> ValueWriter<'t> {
             .map_err(|e| StoreError::table("values", id.to_hex(), e))
     }
 
-    /// Stores `group` as one pack, or loose when it is too small (or one value too large).
-    fn group(&mut self, store: &Store, group: &[(Id, &[u8])]) -> Result<(), StoreError> {
+    /// Stores `group` as one pack (with an index entry per value when `index`), or loose
+    /// when it is too small (or one value too large); answers the pack's id.
+    fn group(
+        &mut self,
+        store: &Store,
+        group: &[(Id, &[u8])],
+        index: bool,
+    ) -> Result<Option<Id>, StoreError> {
         let total: usize = group.iter().map(|(_, v)| v.len()).sum();
         if group.len() < MIN_PACK_VALUES || total > MAX_PACK_BYTES {
-            return group.iter().try_for_each(|(id, v)| self.loose(id, v));
+            group.iter().try_for_each(|(id, v)| self.loose(id, v))?;
+            return Ok(None);
         }
         let values: Vec<&[u8]> = group.iter().map(|(_, v)| *v).collect();
         let bytes = pack::encode(&values);
@@ -314,15 +572,14 @@ impl<'t> ValueWriter<'t> {
             Some(&group.iter().map(|(_, v)| v.to_vec()).collect::<Vec<_>>()[..]),
             "a pack decodes to what was packed"
         );
-        let key = &pack_id.as_bytes()[..];
-        let fail = |e: redb::StorageError| StoreError::table("packs", pack_id.to_hex(), e);
-        if self.packs.get(key).map_err(fail)?.is_none() {
-            self.packs.insert(key, &bytes[..]).map_err(fail)?;
-        }
-        for (i, (id, _)) in group.iter().enumerate() {
-            self.packed
-                .insert(&id.as_bytes()[..], &location(&pack_id, i)[..])
-                .map_err(|e| StoreError::table("packed", id.to_hex(), e))?;
+        let ids: Vec<Id> = group.iter().map(|(id, _)| *id).collect();
+        self.put_pack(&pack_id, &bytes, &ids)?;
+        if index {
+            for (i, id) in ids.iter().enumerate() {
+                self.packed
+                    .insert(&id.as_bytes()[..], &location(&pack_id, i)[..])
+                    .map_err(|e| StoreError::table("packed", id.to_hex(), e))?;
+            }
         }
         // A commit just written is read next (by its sender and realizers): keep it decoded.
         // Keyed by content, an entry of a transaction that then fails is never looked up.
@@ -330,8 +587,39 @@ impl<'t> ValueWriter<'t> {
             .inner
             .packs
             .put(pack_id, Arc::new(Unpacked::from_values(&values)));
+        Ok(Some(pack_id))
+    }
+
+    /// Stores pack `pack_id` (its `bytes`, whose values have `ids`) unless already stored.
+    fn put_pack(&mut self, pack_id: &Id, bytes: &[u8], ids: &[Id]) -> Result<(), StoreError> {
+        let key = &pack_id.as_bytes()[..];
+        let fail = |e: redb::StorageError| StoreError::table("packs", pack_id.to_hex(), e);
+        if self.packs.get(key).map_err(fail)?.is_none() {
+            self.packs.insert(key, bytes).map_err(fail)?;
+            self.pack_ids
+                .insert(key, &join_ids(ids)[..])
+                .map_err(|e| StoreError::table("pack_ids", pack_id.to_hex(), e))?;
+        }
         Ok(())
     }
+}
+
+/// Splits `values` into runs of at most [`MAX_PACK_BYTES`] (a value larger alone).
+fn split<'v, 'b>(values: &'v [(Id, &'b [u8])]) -> Vec<&'v [(Id, &'b [u8])]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for i in 0..values.len() {
+        let len = values[i].1.len();
+        if i > start && bytes + len > MAX_PACK_BYTES {
+            out.push(&values[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += len;
+    }
+    if start < values.len() {
+        out.push(&values[start..]);
+    }
+    out
 }
 
 #[cfg(test)]

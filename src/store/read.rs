@@ -10,7 +10,7 @@ use redb::{ReadOnlyTable, ReadTransaction, ReadableTableMetadata, TableDefinitio
 use crate::id::Id;
 use crate::store::error::{StoreError, show_key};
 use crate::store::open::{BLOBS, STATE, Store, VALUES};
-use crate::store::packs::{PACKED, PACKS, ValueReader, open_optional, read_pack};
+use crate::store::packs::{PACK_IDS, PACKED, PACKS, ValueReader, open_optional, read_pack};
 
 /// State records as `(key, value)` pairs, in key order.
 pub type StateRecords = Vec<(Vec<u8>, Vec<u8>)>;
@@ -267,7 +267,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Number of stored values, loose and packed.
+    /// Number of stored values, loose and packed (a param stored again in the pack of a
+    /// later commit counts again; see `packs.rs`). Reads every pack's ids record.
     pub fn value_count(&self) -> Result<u64, StoreError> {
         self.guard("counting values", || self.value_count_in())
     }
@@ -278,9 +279,23 @@ impl Store {
         let loose = table
             .len()
             .map_err(|e| StoreError::table("values", "*", e))?;
-        let packed = match open_optional(&txn, "packed", PACKED)? {
-            Some(t) => t.len().map_err(|e| StoreError::table("packed", "*", e))?,
-            None => 0,
+        let packed = match open_optional(&txn, "pack_ids", PACK_IDS)? {
+            Some(t) => {
+                let mut n = 0u64;
+                for item in t
+                    .range::<&[u8]>(..)
+                    .map_err(|e| StoreError::table("pack_ids", "*", e))?
+                {
+                    let (_, v) = item.map_err(|e| StoreError::table("pack_ids", "*", e))?;
+                    n += (v.value().len() / 32) as u64;
+                }
+                n
+            }
+            // Format 2 (read for `upgrade`): every packed value has an index entry.
+            None => match open_optional(&txn, "packed", PACKED)? {
+                Some(t) => t.len().map_err(|e| StoreError::table("packed", "*", e))?,
+                None => 0,
+            },
         };
         Ok(loose + packed)
     }

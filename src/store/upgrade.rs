@@ -6,10 +6,12 @@
 //! The old file `DIR/store.redb` is only read (redb's read-only open writes nothing) and kept
 //! open, so no node can write it meanwhile; it stays the store until the one atomic rename.
 //!
-//! 1. Build `DIR/upgrade-to-format-3/store.redb`: every state record and blob as it is (each
+//! 1. Build `DIR/upgrade-to-format-4/store.redb`: every state record and blob as it is (each
 //!    sealed with its checksum as the new store writes it), each
-//!    commit's record loose with its params packed together (the CDVCS graphs say which
-//!    commits there are), then any other value loose. Killed here: the next run removes the
+//!    commit's record loose with its params packed together and found through it (the CDVCS
+//!    graphs say which commits there are), then any other value loose. The old store is of
+//!    format 1 (every value loose), 2 (packs, a per-value index) or 3 (unsealed state
+//!    records); all are read the same way. Killed here: the next run removes the
 //!    half-built directory and starts again.
 //! 2. Verify it ([`Store::verify`]: every value re-hashed, every pack decoded) and compare it
 //!    with the old store both ways: the same state records, blobs and values, byte for byte.
@@ -22,6 +24,7 @@
 //!    the rename: the next run compares again and renames; after: the store is of the new
 //!    format and the next run only removes the work directory.
 
+use std::collections::HashSet;
 use std::fs;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -33,7 +36,9 @@ use crate::store::cdvcs;
 use crate::store::{FILE_NAME, FORMAT_VERSION, Store, StoreError, WriteBatch};
 
 /// The work directory inside the store directory.
-pub const WORK_DIR: &str = "upgrade-to-format-3";
+pub const WORK_DIR: &str = "upgrade-to-format-4";
+/// The old store of format 1, kept beside the new one (see [`backup_name`]).
+pub const BACKUP_NAME: &str = "store.format-1.redb";
 
 /// The name the old store of format `format` is kept under, beside the new one.
 pub fn backup_name(format: u32) -> String {
@@ -321,6 +326,9 @@ fn copy(old: &Store, new: &Store, progress: &mut dyn FnMut(&str)) -> Result<(), 
     let crdts = old
         .list_crdts()
         .map_err(store_err("listing the old store's CRDTs"))?;
+    // The ids copied so far (a set in memory: a lookup by id alone in the new store would
+    // search every pack for a param, see `packs.rs`).
+    let mut copied: HashSet<Id> = HashSet::new();
     for key in crdts {
         let Some(graph) = cdvcs::load(old, &key)
             .map_err(|e| UpgradeError::Damaged(replikativ_actors::error_chain(&e)))?
@@ -329,26 +337,23 @@ fn copy(old: &Store, new: &Store, progress: &mut dyn FnMut(&str)) -> Result<(), 
         };
         progress(&format!("CDVCS {key}: {} commits", graph.entries().count()));
         for (id, _) in graph.entries() {
-            out.push(commit_batch(old, &id)?)?;
+            let batch = commit_batch(old, &id)?;
+            copied.extend(batch.value_ids().copied());
+            out.push(batch)?;
         }
     }
     out.flush()?;
     // Whatever no commit references (stored by other means), loose.
     let mut rest = Vec::new();
-    let mut failed = None;
-    old.for_each_value(|id, _| match new.has_value(&id) {
-        Ok(true) => ControlFlow::Continue(()),
-        Ok(false) => {
+    old.for_each_value(|id, _| {
+        if !copied.contains(&id) {
             rest.push(id);
-            ControlFlow::Continue(())
         }
-        Err(e) => {
-            failed = Some(e);
-            ControlFlow::Break(())
-        }
+        ControlFlow::Continue(())
     })
     .map_err(store_err("reading the old store's values"))?;
-    failed.map_or(Ok(()), |e| Err(store_err("reading the new store")(e)))?;
+    rest.sort();
+    rest.dedup();
     for id in rest {
         let mut b = WriteBatch::new();
         if let Some(bytes) = old.get_value(&id).map_err(store_err("reading a value"))? {
@@ -375,7 +380,7 @@ fn commit_batch(old: &Store, id: &Id) -> Result<WriteBatch, UpgradeError> {
         }
         _ => Vec::new(),
     };
-    batch.put_record(Verified::hashed(*id, record));
+    batch.put_commit(Verified::hashed(*id, record), params.clone());
     for p in params {
         if let Some(bytes) = read(&p)? {
             batch.put_verified_value(Verified::hashed(p, bytes));

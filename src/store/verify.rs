@@ -1,17 +1,20 @@
 //! [`Store::verify`]: re-hash every value and blob, like `git fsck`, and report every damaged
 //! record instead of stopping at the first. Every pack is checked against its id, decoded,
-//! and each of its values re-hashed and found in the index at its place; every index entry
-//! is accounted for (memory flat: entries are counted, and only on a mismatch looked up one
+//! and each of its values re-hashed and checked against its pack's ids record (format 3) or
+//! found in the index at its place (format 2); every index entry is accounted for (memory flat: entries are counted, and only on a mismatch looked up one
 //! by one to name the wrong ones).
 
 use std::fmt;
 
-use redb::ReadableTableMetadata;
+use redb::{ReadOnlyTable, ReadableTableMetadata};
 
 use crate::id::Id;
 use crate::store::error::{StoreError, show_key};
 use crate::store::open::{BLOBS, STATE, Store, VALUES};
-use crate::store::packs::{PACKED, PACKS, ValueReader, open_optional, parse_location, read_pack};
+use crate::store::packs::{
+    COMMIT_PACKS, PACK_IDS, PACKED, PACKS, ValueReader, open_optional, parse_ids, parse_location,
+    read_pack,
+};
 
 /// One damaged record found by [`Store::verify`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,7 +115,8 @@ impl Store {
 }
 
 impl Store {
-    /// Decodes every pack and re-hashes its values; then accounts for every index entry.
+    /// Decodes every pack and re-hashes its values against its ids record; then accounts
+    /// for every index entry, every ids record and every commit's packs.
     fn check_packs(&self, txn: &redb::ReadTransaction, report: &mut VerifyReport) {
         let open = |name, def| open_optional(txn, name, def).map_err(|e| damaged(name, "*", e));
         let (packs, packed) = match (open("packs", PACKS), open("packed", PACKED)) {
@@ -120,6 +124,14 @@ impl Store {
             (Err(e), _) | (_, Err(e)) => return report.damage.push(e),
             // A store without the tables (format 1, read-only) holds no packs.
             _ => return,
+        };
+        // Absent in a store of format 2 (read-only, for `upgrade`): every value is indexed.
+        let (pack_ids, commit_packs) = match (
+            open("pack_ids", PACK_IDS),
+            open("commit_packs", COMMIT_PACKS),
+        ) {
+            (Ok(i), Ok(c)) => (i, c),
+            (Err(e), _) | (_, Err(e)) => return report.damage.push(e),
         };
         // Index entries that point at the value found there.
         let mut confirmed = 0u64;
@@ -151,9 +163,31 @@ impl Store {
                     continue;
                 }
             };
+            let ids = match &pack_ids {
+                None => None,
+                Some(table) => match pack_ids_of(table, &pack_id, unpacked.len()) {
+                    Ok(ids) => Some(ids),
+                    Err(e) => {
+                        report
+                            .damage
+                            .push(damaged("pack_ids", &pack_id.to_hex(), e));
+                        continue;
+                    }
+                },
+            };
             for (i, value) in unpacked.iter().enumerate() {
                 report.values_checked += 1;
                 let id = Id::of(value);
+                if let Some(ids) = &ids
+                    && ids[i] != id
+                {
+                    report.damage.push(damaged(
+                        "pack_ids",
+                        &pack_id.to_hex(),
+                        format_args!("value {i} hashes to {id}, the record says {}", ids[i]),
+                    ));
+                    continue;
+                }
                 let at = packed
                     .get(&id.as_bytes()[..])
                     .map_err(|e| e.to_string())
@@ -165,6 +199,8 @@ impl Store {
                     Ok(Some(loc)) if loc == (pack_id, i) => confirmed += 1,
                     // Stored twice (a copy in another pack is the indexed one): no loss.
                     Ok(Some(_)) => {}
+                    // Found through its pack's ids record (format 3).
+                    Ok(None) if ids.is_some() => {}
                     Ok(None) => report.damage.push(damaged(
                         "packed",
                         &id.to_hex(),
@@ -178,6 +214,12 @@ impl Store {
             Ok(entries) if entries == confirmed => {}
             Ok(_) => self.name_wrong_entries(txn, &packed, report),
             Err(e) => report.damage.push(damaged("packed", "*", e)),
+        }
+        // Every ids record and every commit's packs name stored packs.
+        for (name, table) in [("pack_ids", &pack_ids), ("commit_packs", &commit_packs)] {
+            if let Some(table) = table {
+                check_pack_refs(name, table, &packs, &mut report.damage);
+            }
         }
     }
 
@@ -213,6 +255,78 @@ impl Store {
             };
             if let Err(e) = reader.get_packed(&Id(raw)) {
                 report.damage.push(damaged("packed", &Id(raw).to_hex(), e));
+            }
+        }
+    }
+}
+
+type ReadTable = ReadOnlyTable<&'static [u8], &'static [u8]>;
+
+/// The ids record of pack `pack`, which must name `count` values.
+fn pack_ids_of(table: &ReadTable, pack: &Id, count: usize) -> Result<Vec<Id>, String> {
+    let raw = table
+        .get(&pack.as_bytes()[..])
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "the pack has no ids record".to_string())?;
+    let ids = parse_ids("pack_ids", pack, raw.value()).map_err(|e| e.to_string())?;
+    if ids.len() != count {
+        return Err(format!(
+            "the record names {} values, the pack holds {count}",
+            ids.len()
+        ));
+    }
+    Ok(ids)
+}
+
+/// Each record of `table` (`pack_ids`: keyed by a pack; `commit_packs`: listing packs)
+/// must name packs that are stored.
+fn check_pack_refs(
+    name: &'static str,
+    table: &ReadTable,
+    packs: &ReadTable,
+    damage: &mut Vec<Damage>,
+) {
+    let range = match table.range::<&[u8]>(..) {
+        Ok(r) => r,
+        Err(e) => return damage.push(damaged(name, "*", e)),
+    };
+    for item in range {
+        let (k, v) = match item {
+            Ok(kv) => kv,
+            Err(e) => {
+                damage.push(damaged(name, "*", e));
+                continue;
+            }
+        };
+        let Ok(raw) = <[u8; 32]>::try_from(k.value()) else {
+            damage.push(damaged(
+                name,
+                &show_key(k.value()),
+                "key is not a 32-byte id",
+            ));
+            continue;
+        };
+        let key = Id(raw);
+        let named = match name {
+            "pack_ids" => Ok(vec![key]),
+            _ => parse_ids(name, &key, v.value()),
+        };
+        let named = match named {
+            Ok(n) => n,
+            Err(e) => {
+                damage.push(damaged(name, &key.to_hex(), e));
+                continue;
+            }
+        };
+        for pack in named {
+            match packs.get(&pack.as_bytes()[..]) {
+                Ok(Some(_)) => {}
+                Ok(None) => damage.push(damaged(
+                    name,
+                    &key.to_hex(),
+                    format_args!("pack {pack} is missing"),
+                )),
+                Err(e) => damage.push(damaged(name, &key.to_hex(), e)),
             }
         }
     }

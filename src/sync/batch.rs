@@ -1,17 +1,20 @@
 //! [`plan_frames`]: splits an outgoing catch-up into frames bounded by bytes and count, in the
 //! wire order values → commits → heads.
 //!
-//! Invariant: every value a `Commits` frame needs is in a `Values` frame sent after the
-//! previous `Commits` frame (or was sent earlier in the same plan), so a receiver holding
-//! values only until the next `Commits` frame never misses one. Each value is sent once per
-//! plan.
+//! Invariant: every value a `Commits` frame needs is in a `Values` or `Packs` frame sent after
+//! the previous `Commits` frame (or, for a loose value, was sent earlier in the same plan), so
+//! a receiver holding values only until the next `Commits` frame never misses one. Each loose
+//! value is sent once per plan; each pack once per `Commits` frame that needs it (the
+//! receiver then finds every packed param in the packs sent with its commit, as it stores
+//! them: through the commit, not by a lookup per value).
 
 use std::collections::HashSet;
 
 use crate::crdt::commit::CrdtKey;
 use crate::id::Id;
+use crate::pack::VerifiedPack;
 use crate::protocol::message::{FixedBytes, Signature};
-use crate::protocol::{Blob, ByteBuf, Message};
+use crate::protocol::{Blob, ByteBuf, Message, WirePack};
 
 /// Bounds for one frame of a catch-up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,9 +45,11 @@ pub struct OutgoingCommit {
     pub id: Id,
     /// Its author's bytes.
     pub bytes: Vec<u8>,
-    /// `(id, bytes)` of each params value (the receiver may already hold some; sending them
-    /// again is harmless).
+    /// `(id, bytes)` of each params value not in `packs` (the receiver may already hold
+    /// some; sending them again is harmless).
     pub values: Vec<(Id, Vec<u8>)>,
+    /// The packs holding its other params, as stored (protocol 4).
+    pub packs: Vec<VerifiedPack>,
     /// Its author's signature of its id, sent beside it.
     pub signature: Option<crate::crdt::authorship::Signature>,
 }
@@ -68,6 +73,11 @@ pub enum BatchError {
 /// Per-item framing overhead: array header, 34-byte id, bin header.
 const ITEM_OVERHEAD: usize = 48;
 
+/// Bytes a pack takes on the wire (its ids and bytes, with headers).
+fn pack_size(p: &VerifiedPack) -> usize {
+    p.bytes().len() + 34 * p.ids().len() + ITEM_OVERHEAD
+}
+
 /// Frames `commits` (parents before children) for `crdt`, ending with `Heads { heads }`.
 pub fn plan_frames(
     crdt: &CrdtKey,
@@ -79,6 +89,9 @@ pub fn plan_frames(
     let mut sent_values: HashSet<Id> = HashSet::new();
     let mut values: Vec<Blob> = Vec::new();
     let mut values_bytes = 0usize;
+    let mut packs: Vec<WirePack> = Vec::new();
+    // The packs of the `Commits` frame being built.
+    let mut frame_packs: HashSet<Id> = HashSet::new();
     let mut chunk: Vec<Blob> = Vec::new();
     let mut signatures: Vec<Option<Signature>> = Vec::new();
     let mut chunk_bytes = 0usize;
@@ -102,19 +115,46 @@ pub fn plan_frames(
                 new_values.push((id, bytes));
             }
         }
+        for p in &c.packs {
+            check(p.id(), p.bytes().len())?;
+        }
         let size = c.bytes.len()
             + ITEM_OVERHEAD
             + c.signature.map_or(1, |s| s.len() + 3)
             + new_values
                 .iter()
                 .map(|(_, b)| b.len() + ITEM_OVERHEAD)
-                .sum::<usize>();
+                .sum::<usize>()
+            + c.packs.iter().map(pack_size).sum::<usize>();
         let full = values_bytes + chunk_bytes + size > limits.max_bytes
             || chunk.len() >= limits.max_commits;
         if !chunk.is_empty() && full {
-            flush(crdt, &mut out, &mut values, &mut chunk, &mut signatures);
+            flush(
+                crdt,
+                &mut out,
+                &mut values,
+                &mut packs,
+                &mut chunk,
+                &mut signatures,
+            );
+            frame_packs.clear();
             values_bytes = 0;
             chunk_bytes = 0;
+        }
+        for p in c.packs {
+            if !frame_packs.insert(p.id()) {
+                continue;
+            }
+            let len = pack_size(&p);
+            if !packs.is_empty() && values_bytes + len > limits.max_bytes {
+                out.push(Message::Packs {
+                    crdt: crdt.clone(),
+                    packs: std::mem::take(&mut packs),
+                });
+                values_bytes = 0;
+            }
+            values_bytes += len;
+            packs.push(WirePack::from(p));
         }
         for (id, bytes) in new_values {
             let len = bytes.len() + ITEM_OVERHEAD;
@@ -140,7 +180,14 @@ pub fn plan_frames(
         signatures.push(c.signature.map(FixedBytes));
     }
     if !chunk.is_empty() {
-        flush(crdt, &mut out, &mut values, &mut chunk, &mut signatures);
+        flush(
+            crdt,
+            &mut out,
+            &mut values,
+            &mut packs,
+            &mut chunk,
+            &mut signatures,
+        );
     }
     out.push(Message::Heads {
         crdt: crdt.clone(),
@@ -153,6 +200,7 @@ fn flush(
     crdt: &CrdtKey,
     out: &mut Vec<Message>,
     values: &mut Vec<Blob>,
+    packs: &mut Vec<WirePack>,
     chunk: &mut Vec<Blob>,
     signatures: &mut Vec<Option<Signature>>,
 ) {
@@ -160,6 +208,12 @@ fn flush(
         out.push(Message::Values {
             crdt: crdt.clone(),
             values: std::mem::take(values),
+        });
+    }
+    if !packs.is_empty() {
+        out.push(Message::Packs {
+            crdt: crdt.clone(),
+            packs: std::mem::take(packs),
         });
     }
     let mut signatures = std::mem::take(signatures);

@@ -16,8 +16,9 @@ pub struct SyncLimits {
     pub max_rounds: usize,
     /// Most ids remembered in a CRDT's frontier (default 256; forgetting only costs resends).
     pub max_frontier: usize,
-    /// Most CRDTs a peer may share on one connection (default 1024). Each may create an empty
-    /// replica here, so a peer asking for more is refused (`Overloaded`) before any is created.
+    /// Most replicas a peer's subscriptions may create here on one connection (default 1024;
+    /// a mirror's dialled connections: unbounded). A peer asking for more is refused
+    /// (`Overloaded`) before any of them is created; sharing CRDTs held here costs nothing.
     pub max_subscriptions: usize,
 }
 

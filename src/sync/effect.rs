@@ -63,6 +63,17 @@ pub enum Effect {
     /// The peer shared a CRDT we have no replica of: create it empty (root only) before
     /// carrying out the effects that follow.
     EnsureReplica(CrdtKey),
+    /// `crdt` changed here while it was offered but not yet shared: call
+    /// [`on_local_change`](super::SyncSession::on_local_change) for it now that it is.
+    Recheck(CrdtKey),
+    /// The peer holds exactly `heads` of `crdt`: its digest matched ours, so it sends no
+    /// `Heads` of it. Record them as if it had.
+    PeerHeads {
+        /// Which CRDT.
+        crdt: CrdtKey,
+        /// The heads both sides hold.
+        heads: Vec<crate::id::Id>,
+    },
     /// Persist `heads` as the hint for what `peer` holds of `crdt` (see
     /// [`Graphs::known_heads_hint`](super::Graphs::known_heads_hint)).
     SaveKnownHeads {
@@ -126,6 +137,9 @@ impl Request {
 pub struct VerifiedBatch {
     /// Values referenced by the commits, verified on receipt.
     pub values: Vec<Verified>,
+    /// Packs holding values referenced by the commits, each value verified on receipt;
+    /// stored as received.
+    pub packs: Vec<crate::pack::VerifiedPack>,
     /// The commits, parents before children.
     pub commits: Vec<EncodedCommit>,
     /// Param ids referenced by commits with parents but not carried here, each once: must
@@ -165,6 +179,10 @@ pub enum SyncError {
     /// The frame itself was refused by the codec.
     #[error("the frame was refused")]
     Protocol(#[source] ProtocolError),
+    /// A received pack was refused (too large once decompressed, damaged, or a value that
+    /// does not hash to its id).
+    #[error("a received pack was refused")]
+    Pack(#[source] crate::pack::PackCheckError),
 }
 
 /// Why a session closed.
@@ -242,9 +260,11 @@ pub enum CloseReason {
         reason: String,
     },
     /// The peer asked to share more CRDTs on this connection than allowed.
-    #[error("too many subscriptions: {count} CRDTs on one connection exceed the limit of {max}")]
+    #[error(
+        "too many subscriptions: {count} CRDTs new to this node on one connection exceed the limit of {max}"
+    )]
     TooManySubscriptions {
-        /// How many would be shared.
+        /// How many replicas it would create.
         count: usize,
         /// The limit.
         max: usize,

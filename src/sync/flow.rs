@@ -176,8 +176,9 @@ impl Flow {
                 let Some(id) = job.ids.pop_front() else { break };
                 match load(&crdt, &id) {
                     Ok(c) => {
-                        bytes +=
-                            c.bytes.len() + c.values.iter().map(|(_, v)| v.len()).sum::<usize>();
+                        bytes += c.bytes.len()
+                            + c.values.iter().map(|(_, v)| v.len()).sum::<usize>()
+                            + c.packs.iter().map(|p| p.bytes().len()).sum::<usize>();
                         commits.push(c);
                     }
                     Err(e) => out.push(FlowOutput::LoadFailed {
@@ -252,6 +253,7 @@ mod tests {
             id: *id,
             bytes: vec![0x90],
             values: Vec::new(),
+            packs: Vec::new(),
             signature: None,
         })
     }

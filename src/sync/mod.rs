@@ -33,14 +33,17 @@
 //!    per-peer hint. Otherwise we negotiate (module `negotiation`): `Have{sample}` →
 //!    `Known{ids}` rounds until a common frontier is found, then send the delta.
 //! 5. **Transfer.** `SendCommits` goes to the connection's [`Flow`], which loads it in
-//!    batches bounded by bytes, frames each with [`plan_frames`] (`Values`, then `Commits`,
-//!    parents first, in frames bounded by bytes and count), ends each with `Ping(n)`, sends
+//!    batches bounded by bytes, frames each with [`plan_frames`] (`Values` and `Packs`, then
+//!    `Commits`, parents first, in frames bounded by bytes and count; protocol 4 sends a
+//!    commit's params as the packs it is stored with, compressed, each with its value ids), ends each with `Ping(n)`, sends
 //!    `Heads` after the last batch only, and keeps at most a window of batches unacknowledged
 //!    by the peer's `Pong(n)`; a peer that acknowledges nothing for too long is closed.
-//! 6. **Receipt.** `Values` are buffered (bounded by `max_pending_bytes`, else close
-//!    `Overloaded`) until the next `Commits` frame, which is verified with them as one batch:
-//!    every value and commit hashed once on receipt (by the codec, see
-//!    [`Received`](crate::protocol::Received)), every commit decoded, every parent in the
+//! 6. **Receipt.** `Values` and `Packs` are buffered (bounded by `max_pending_bytes`, else
+//!    close `Overloaded`) until the next `Commits` frame, which is verified with them as one
+//!    batch: every value and commit hashed once on receipt (by the codec, see
+//!    [`Received`](crate::protocol::Received); a pack is refused before decompressing when it
+//!    declares more than [`crate::pack::MAX_PACK_BYTES`], decompressed at most that far, and
+//!    stored as received), every commit decoded, every parent in the
 //!    batch or held. Any failure refuses the whole batch (`Reject` with peer and id, then close); a
 //!    good batch becomes `Apply`. Heads arriving while batches are being applied wait for
 //!    `on_applied`.
@@ -51,13 +54,19 @@
 //! The session assumes a reliable, ordered transport (a websocket): a lost message may stall
 //! a CRDT until reconnect but never corrupts state, and reordering or loss that leaves a
 //! commit without its parents closes the connection; a reconnect resynchronizes from heads.
-//! A reconnect with nothing new costs `Hello`, `Proof` and one `Heads` per CRDT per side: a
-//! few hundred bytes, whatever the history length.
+//! 8. **Digests** (protocol 5, module `resume`): a session authorized with an [`Offer`]
+//!    sends one digest of everything it offers instead of one `Heads` per CRDT; equal
+//!    digests share everything at the offered heads, differing ones are narrowed down a tree
+//!    to the CRDTs that differ, which then exchange `Heads` as in 3.
+//!
+//! A reconnect with nothing new costs `Hello`, `Proof` and one `Digests` per side: a few
+//! hundred bytes, whatever the history length and however many CRDTs are shared.
 
 mod admission;
 pub mod ancestry;
 mod batch;
 mod config;
+pub mod digest;
 mod effect;
 pub mod flow;
 mod graph;
@@ -65,12 +74,14 @@ pub mod handshake;
 mod lag;
 mod negotiation;
 mod receive;
+mod resume;
 mod rights;
 mod session;
 mod verify;
 
 pub use batch::{BatchError, BatchLimits, OutgoingCommit, plan_frames};
 pub use config::{SessionConfig, SyncLimits};
+pub use digest::Offer;
 pub use effect::{CloseReason, Effect, Request, SyncError, VerifiedBatch};
 pub use flow::{Flow, FlowLimits, FlowOutput, Stalled};
 pub use graph::{GraphView, Graphs};

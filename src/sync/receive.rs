@@ -12,7 +12,7 @@ use crate::protocol::{Blob, Message, Received};
 use super::effect::{CloseReason, Effect, Request, SyncError};
 use super::graph::{Graphs, Overlay};
 use super::session::{SyncSession, with_graph};
-use super::verify::{Checked, verify};
+use super::verify::{Checked, CheckedPack, check_pack, verify};
 use crate::crdt::authorship::Signature;
 
 /// One input to the session, its content checked.
@@ -21,6 +21,12 @@ pub(super) enum Input {
         crdt: CrdtKey,
         values: Vec<Checked>,
         /// Bytes received, forged ones included (they count against the buffer bound).
+        bytes: usize,
+    },
+    Packs {
+        crdt: CrdtKey,
+        packs: Vec<CheckedPack>,
+        /// Bytes received (compressed), refused ones included.
         bytes: usize,
     },
     Commits {
@@ -37,6 +43,7 @@ impl Input {
     pub(super) fn kind(&self) -> &'static str {
         match self {
             Input::Values { .. } => "values",
+            Input::Packs { .. } => "packs",
             Input::Commits { .. } => "commits",
             Input::Other(msg) => msg.kind(),
         }
@@ -50,6 +57,11 @@ impl From<Received> for Input {
                 crdt,
                 bytes: values.iter().map(Verified::len).sum(),
                 values: values.into_iter().map(Ok).collect(),
+            },
+            Received::Packs { crdt, packs } => Input::Packs {
+                crdt,
+                bytes: packs.iter().map(|p| p.bytes().len()).sum(),
+                packs: packs.into_iter().map(Ok).collect(),
             },
             Received::Commits {
                 crdt,
@@ -79,6 +91,11 @@ impl From<Message> for Input {
                 bytes: values.iter().map(|v| v.bytes.0.len()).sum(),
                 values: check(values),
             },
+            Message::Packs { crdt, packs } => Input::Packs {
+                crdt,
+                bytes: packs.iter().map(|p| p.bytes.0.len()).sum(),
+                packs: packs.into_iter().map(check_pack).collect(),
+            },
             Message::Commits {
                 crdt,
                 commits,
@@ -100,6 +117,25 @@ impl SyncSession {
         values: Vec<Checked>,
         bytes: usize,
     ) -> Vec<Effect> {
+        self.buffer(crdt, bytes, |state| state.pending_values.extend(values))
+    }
+
+    pub(super) fn on_packs(
+        &mut self,
+        crdt: &CrdtKey,
+        packs: Vec<CheckedPack>,
+        bytes: usize,
+    ) -> Vec<Effect> {
+        self.buffer(crdt, bytes, |state| state.pending_packs.extend(packs))
+    }
+
+    /// Buffers content until the next `Commits` frame, within `max_pending_bytes`.
+    fn buffer(
+        &mut self,
+        crdt: &CrdtKey,
+        bytes: usize,
+        keep: impl FnOnce(&mut super::session::Shared),
+    ) -> Vec<Effect> {
         let max = self.config.limits.max_pending_bytes;
         let may_write = self.granted().write;
         let Some(state) = self.shared.get_mut(crdt) else {
@@ -118,7 +154,7 @@ impl SyncSession {
                 max,
             });
         }
-        state.pending_values.extend(values);
+        keep(state);
         Vec::new()
     }
 
@@ -141,13 +177,14 @@ impl SyncSession {
             return Vec::new();
         };
         let values = std::mem::take(&mut state.pending_values);
+        let packs = std::mem::take(&mut state.pending_packs);
         state.pending_bytes = 0;
         let result = with_graph(crdt, graphs, |g| {
             let have = Overlay {
                 graph: g,
                 inflight: &state.inflight_ids,
             };
-            verify(commits, &signatures, values, &have)
+            verify(commits, &signatures, values, packs, &have)
         });
         match result {
             Ok(batch) if batch.commits.is_empty() => Vec::new(),

@@ -25,7 +25,7 @@ use super::graph::{GraphView, Graphs, Overlay, RootOnly};
 use super::negotiation::Negotiation;
 use super::receive::Input;
 use super::rights::Rights;
-use super::verify::Checked;
+use super::verify::{Checked, CheckedPack};
 
 /// Replication state of one shared CRDT on this connection.
 #[derive(Default)]
@@ -34,6 +34,7 @@ pub(crate) struct Shared {
     pub(crate) frontier: VecDeque<Id>,
     negotiation: Option<Negotiation>,
     pub(super) pending_values: Vec<Checked>,
+    pub(super) pending_packs: Vec<CheckedPack>,
     pub(super) pending_bytes: usize,
     /// Batches handed out in `Apply` effects and not yet confirmed, in order.
     pub(super) inflight: VecDeque<Vec<Id>>,
@@ -41,7 +42,7 @@ pub(crate) struct Shared {
     /// Heads received while batches were in flight, processed once they are applied.
     deferred_heads: Option<Vec<Id>>,
     /// The hint last saved for this peer, to avoid saving it again.
-    saved_hint: Vec<Id>,
+    pub(super) saved_hint: Vec<Id>,
 }
 
 /// The per-connection replication state machine (see the [module docs](super)).
@@ -55,6 +56,10 @@ pub struct SyncSession {
     pub(super) shared: BTreeMap<CrdtKey, Shared>,
     /// CRDTs we subscribed to (our `Heads` sent), shared once the peer answers.
     pub(super) requested: BTreeSet<CrdtKey>,
+    /// The digest exchange, when sharing by digests (module `resume`).
+    pub(super) resume: Option<super::resume::Resume>,
+    /// Replicas this peer's subscriptions created here (bounded by `max_subscriptions`).
+    created: usize,
 }
 
 impl SyncSession {
@@ -67,6 +72,8 @@ impl SyncSession {
             closed: false,
             shared: BTreeMap::new(),
             requested: BTreeSet::new(),
+            resume: None,
+            created: 0,
         }
     }
 
@@ -149,6 +156,7 @@ impl SyncSession {
                 values,
                 bytes,
             } => return self.on_values(&crdt, values, bytes),
+            Input::Packs { crdt, packs, bytes } => return self.on_packs(&crdt, packs, bytes),
             Input::Commits {
                 crdt,
                 commits,
@@ -169,8 +177,14 @@ impl SyncSession {
             Message::Error { code, message } => self.on_error(code, message),
             Message::Ping(n) => vec![Effect::Send(Message::Pong(n))],
             Message::Pong(_) => Vec::new(),
+            Message::Digests {
+                level,
+                parent,
+                digests,
+            } => self.on_digests(level, parent, digests),
             // `Input::from` takes content out of `Other`; were one left, it is hashed there.
-            content @ (Message::Values { .. } | Message::Commits { .. }) => {
+            content
+            @ (Message::Values { .. } | Message::Packs { .. } | Message::Commits { .. }) => {
                 self.on_input(Input::from(content), graphs)
             }
         }
@@ -182,6 +196,7 @@ impl SyncSession {
         if self.closed || self.rights.is_none() {
             return Vec::new();
         }
+        self.note_unshared_change(crdt);
         self.send_delta(crdt, graphs)
     }
 
@@ -226,15 +241,17 @@ impl SyncSession {
     }
 
     fn on_subscribe(&mut self, crdts: Vec<CrdtKey>, graphs: &dyn Graphs) -> Vec<Effect> {
+        // Only replicas this would create count: sharing what we hold costs nothing here.
         let max = self.config.limits.max_subscriptions;
         let new: BTreeSet<&CrdtKey> = crdts
             .iter()
-            .filter(|c| !self.shared.contains_key(*c))
+            .filter(|c| !self.shared.contains_key(*c) && graphs.graph(c).is_none())
             .collect();
-        let count = self.shared.len() + new.len();
+        let count = self.created + new.len();
         if count > max {
             return self.close(CloseReason::TooManySubscriptions { count, max });
         }
+        self.created = count;
         let rights = self.granted();
         let mut out = Vec::new();
         let mut heads = Vec::new();

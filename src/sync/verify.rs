@@ -1,4 +1,5 @@
-//! Verification of a received `Commits` frame together with the values buffered before it.
+//! Verification of a received `Commits` frame together with the values and packs buffered
+//! before it.
 //! All or nothing: the first failure refuses the whole batch.
 //!
 //! Content arrives as [`Checked`]: hashed once where it entered (the codec, or the session
@@ -10,12 +11,30 @@ use std::collections::{HashMap, HashSet};
 use crate::crdt::authorship::Signature;
 use crate::crdt::commit::{Commit, CommitDecodeError, EncodedCommit};
 use crate::id::{Forged, Id, Verified};
+use crate::pack::{PackCheckError, VerifiedPack};
+use crate::protocol::WirePack;
 
 use super::effect::{SyncError, VerifiedBatch};
 use super::graph::Overlay;
 
 /// A received value or commit, hashed once: verified, or found forged.
 pub(crate) type Checked = Result<Verified, Forged>;
+
+/// A received pack, decoded within its bound and each value hashed once: verified, or why not.
+pub(crate) type CheckedPack = Result<VerifiedPack, PackCheckError>;
+
+/// Checks a pack handed to the session directly (not through the codec).
+pub(crate) fn check_pack(p: WirePack) -> CheckedPack {
+    VerifiedPack::check(p.bytes.0, p.ids, crate::pack::MAX_PACK_BYTES)
+}
+
+fn bad_pack(e: PackCheckError) -> Refusal {
+    let id = match &e {
+        PackCheckError::Forged { claimed, .. } => *claimed,
+        PackCheckError::Pack { pack, .. } | PackCheckError::Count { pack, .. } => *pack,
+    };
+    (id, SyncError::Pack(e))
+}
 
 /// A refused batch: the offending id and why.
 pub(crate) type Refusal = (Id, SyncError);
@@ -40,6 +59,7 @@ pub(crate) fn verify(
     commits: Vec<Checked>,
     signatures: &[Option<Signature>],
     values: Vec<Checked>,
+    packs: Vec<CheckedPack>,
     have: &Overlay<'_>,
 ) -> Result<VerifiedBatch, Refusal> {
     let mut buffered: HashMap<Id, Verified> = HashMap::with_capacity(values.len());
@@ -47,6 +67,18 @@ pub(crate) fn verify(
         let v = v.map_err(forged)?;
         buffered.insert(v.id(), v);
     }
+    let packs: Vec<VerifiedPack> = packs
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .map_err(bad_pack)?;
+    // Each packed value's pack; a pack is kept when a commit of the batch names one of them.
+    let mut in_packs: HashMap<Id, usize> = HashMap::new();
+    for (i, p) in packs.iter().enumerate() {
+        for id in p.ids() {
+            in_packs.entry(*id).or_insert(i);
+        }
+    }
+    let mut used = vec![false; packs.len()];
     let mut batch = VerifiedBatch::default();
     let mut in_batch: HashSet<Id> = HashSet::new();
     let mut carried: HashSet<Id> = HashSet::new();
@@ -76,6 +108,11 @@ pub(crate) fn verify(
             if carried.contains(&tx.params) {
                 continue;
             }
+            if let Some(&i) = in_packs.get(&tx.params) {
+                used[i] = true;
+                carried.insert(tx.params);
+                continue;
+            }
             match buffered.remove(&tx.params) {
                 Some(value) => {
                     carried.insert(tx.params);
@@ -97,5 +134,10 @@ pub(crate) fn verify(
             signature,
         });
     }
+    batch.packs = packs
+        .into_iter()
+        .zip(used)
+        .filter_map(|(p, used)| used.then_some(p))
+        .collect();
     Ok(batch)
 }

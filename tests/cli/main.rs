@@ -40,6 +40,10 @@ mod cli_kill;
 // `collect --source http://…` against a loopback HTTP server: reconnect backoff, SIGTERM.
 mod http_source;
 
+// `peer --mirror`: every CDVCS of a node caught up over one connection; a reconnect after
+// changes in a few carries only those.
+mod mirror;
+
 // A relay peer in an A–B–C chain killed with SIGKILL at random moments.
 mod relay_kill;
 
@@ -55,3 +59,7 @@ mod trust;
 // `analyze --postgres` killed at random moments, the server crashed mid-stream, two analyzers
 // sharing a database; `query --postgres` answering as `query --sqlite`; `realize-skip`.
 mod pg_cli;
+
+// A mesh of ten or more peers under SIGKILLs and cut links: equal heads everywhere, and
+// analyzers at the far ends realizing each tweet of two collectors exactly once.
+mod mesh;

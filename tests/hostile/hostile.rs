@@ -503,3 +503,103 @@ async fn a_peer_that_never_reads_is_dropped_while_others_are_served_and_memory_s
     good.shutdown().await;
     server.shutdown().await;
 }
+
+/// A pack header (magic, format version, the value lengths as LEB128) before `frame`.
+fn pack_with_header(lengths: &[usize], frame: &[u8]) -> Vec<u8> {
+    let mut out = replikativ::pack::MAGIC.to_vec();
+    out.push(replikativ::pack::VERSION);
+    let mut varint = |mut v: u64| {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    };
+    varint(lengths.len() as u64);
+    for &l in lengths {
+        varint(l as u64);
+    }
+    out.extend_from_slice(frame);
+    out
+}
+
+/// Packs on the wire (protocol 4): a decompression bomb (a frame that inflates to 64 MiB
+/// behind a header declaring two tweets), a pack declaring more than a pack may hold, and a
+/// pack whose second value does not hash to the id sent for it: each refused with a
+/// verification error naming why, nothing of its batch stored, the server serving on.
+#[actix_rt::test]
+async fn packs_that_inflate_beyond_their_bound_or_hold_a_forged_value_are_refused() {
+    let _serial = serial().await;
+    let mut f = Fixture::start().await;
+    let k = f.key.clone();
+    let (_, a) = op(9_001);
+    let (_, b) = op(9_002);
+    let ids = vec![Id::of(&a), Id::of(&b)];
+    let commit = Commit {
+        parents: vec![root_of(&k).id],
+        transactions: ids
+            .iter()
+            .map(|id| Transaction {
+                op: "add".into(),
+                params: *id,
+            })
+            .collect(),
+        author: "mallory".into(),
+        ts: 1,
+    }
+    .encode();
+
+    // 64 MiB of zeros in a frame of a few KiB, with no content size in its header: only the
+    // decoder's output reveals the size.
+    let mut encoder = zstd::stream::Encoder::new(Vec::new(), 1).expect("encoder");
+    encoder
+        .set_parameter(zstd::zstd_safe::CParameter::WindowLog(17))
+        .expect("window");
+    encoder.include_contentsize(false).expect("no content size");
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..64 {
+        std::io::Write::write_all(&mut encoder, &zeros).expect("compress");
+    }
+    let frame = encoder.finish().expect("finish");
+    assert!(frame.len() < 1 << 16, "a bomb: {} bytes", frame.len());
+    let bomb = pack_with_header(&[a.len() + 60_000, b.len() + 60_000], &frame);
+    let too_large = pack_with_header(&[replikativ::pack::MAX_PACK_BYTES, 1], &frame);
+    let mut tampered = b.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    let forged = replikativ::pack::encode(&[&a[..], &tampered[..]]);
+    let cases = [
+        (bomb, "inflates beyond", "a decompression bomb"),
+        (too_large, "more than the", "a pack declaring too much"),
+        (forged, "hashes to", "a pack with a forged value"),
+    ];
+    for (bytes, says, what) in cases {
+        let mut raw = subscribed(&f.url(), &k).await;
+        raw.send(&Message::Packs {
+            crdt: k.clone(),
+            packs: vec![replikativ::protocol::WirePack {
+                ids: ids.clone(),
+                bytes: replikativ::protocol::ByteBuf(bytes),
+            }],
+        })
+        .await;
+        // Sent after, in case the refusal waits for the batch (it does not: the codec
+        // refuses the frame, and the send may find the connection closed).
+        raw.send(&Message::Commits {
+            crdt: k.clone(),
+            commits: vec![Blob::new(commit.bytes.clone())],
+            signatures: Vec::new(),
+        })
+        .await;
+        let (error, why) = raw.until_closed(T).await;
+        let (code, message) = error.unwrap_or_else(|| panic!("{what}: no error ({why})"));
+        assert_eq!(code, ErrorCode::Verification, "{what}: {message}");
+        assert!(
+            message.contains(says),
+            "{what}: the error says why: {message}"
+        );
+        f.assert_still_serving(what).await;
+        assert!(!heads(&f.server, &k).contains(&commit.id), "{what}");
+    }
+    f.stop().await;
+}

@@ -96,6 +96,17 @@ async fn receive_from_a(
                     got.values.insert(Id::of(&v.bytes.0), v.bytes.0);
                 }
             }
+            // Protocol 4: a commit's params come as the packs A stores them in.
+            Some(Got::Msg(Message::Packs { packs, .. })) => {
+                for p in packs {
+                    let values =
+                        replikativ::pack::decode(&p.bytes.0, replikativ::pack::MAX_PACK_BYTES)
+                            .expect("A's pack decodes");
+                    for v in values {
+                        got.values.insert(Id::of(&v), v);
+                    }
+                }
+            }
             Some(Got::Msg(Message::Commits {
                 commits,
                 signatures,

@@ -113,3 +113,48 @@ fn the_status_page_follows_a_restart_and_a_parked_realizer_without_a_reload() {
         a.shutdown().await;
     });
 }
+
+/// A node listening beyond loopback keeps its status behind the admin token: the page opened
+/// without it, or with a wrong one, shows the refusal and no data; opened as
+/// `/status#token=…` it goes live (the token travels in the fragment, never to a server log).
+#[test]
+fn the_status_page_beyond_loopback_goes_live_only_with_the_admin_token() {
+    let Some(browser) = Browser::start("status page with a token") else {
+        return;
+    };
+    let key = CrdtKey::new("mail:token@replikativ.io", uuid::Uuid::new_v4());
+    let token = format!("t-{}", uuid::Uuid::new_v4().simple());
+    actix_rt::System::new().block_on(async {
+        let a = Node::builder()
+            .name("a")
+            .store(StoreLocation::Memory)
+            .listen("0.0.0.0:0")
+            .open(true)
+            .admin_token(token.clone())
+            .cdvcs(key.clone())
+            .start()
+            .await
+            .expect("node a listening beyond loopback");
+        let port = a.listen_addr().expect("listening").port();
+        let base = format!("http://127.0.0.1:{port}/status");
+        let (browser, _) = with_browser(browser, move |br| {
+            br.goto(&format!("{base}?try=none"));
+            let refused = br.wait_text("the refusal without a token", T, |t| {
+                t.contains("reconnecting (401")
+            });
+            assert!(!refused.contains("store running"), "{refused}");
+            br.goto(&format!("{base}?try=wrong#token=not-the-token"));
+            let refused = br.wait_text("the refusal of a wrong token", T, |t| {
+                t.contains("reconnecting (401")
+            });
+            assert!(!refused.contains("store running"), "{refused}");
+            br.goto(&format!("{base}?try=right#token={token}"));
+            br.wait_text("the live page with the token", T, |t| {
+                t.contains("store running") && t.contains("updates: live")
+            })
+        })
+        .await;
+        drop(browser);
+        a.shutdown().await;
+    });
+}

@@ -331,3 +331,195 @@ fn a_format_1_store_is_refused_naming_upgrade_and_left_as_it_was() {
         "refusing and reading left the file as it was"
     );
 }
+
+const PACK_IDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pack_ids");
+const COMMIT_PACKS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("commit_packs");
+
+/// Writes commit `ts` of `n` params (family `family`) on top of `state`; answers its id and
+/// its params' bytes.
+fn commit_of(
+    store: &Store,
+    key: &CrdtKey,
+    state: &mut replikativ::crdt::Cdvcs,
+    family: &str,
+    n: usize,
+    ts: i64,
+) -> (Id, Vec<Vec<u8>>) {
+    let mut batch = WriteBatch::new();
+    let params: Vec<Vec<u8>> = (0..n).map(|i| value(family, i, 400)).collect();
+    let txs: Vec<Transaction> = params
+        .iter()
+        .map(|p| Transaction {
+            op: "note".into(),
+            params: batch.put_value(p.clone()),
+        })
+        .collect();
+    let (commit, op) = state.prepare_commit("a", ts, txs).expect("commit");
+    batch.merge(cdvcs::commits_batch(
+        key,
+        std::slice::from_ref(&commit),
+        &op.heads,
+    ));
+    store.write(&batch).expect("write");
+    state.downstream(&op).expect("apply");
+    (commit.id, params)
+}
+
+fn table_len(dir: &Path, def: TableDefinition<&[u8], &[u8]>) -> u64 {
+    use redb::{ReadableDatabase, ReadableTableMetadata};
+    let db = redb::Database::open(dir.join(FILE_NAME)).expect("open");
+    let txn = db.begin_read().expect("txn");
+    txn.open_table(def).expect("table").len().expect("len")
+}
+
+/// Format 3: a commit's params are found through the commit (one record per commit and per
+/// pack), with no index entry per value; every read path still finds and re-hashes them.
+#[test]
+fn a_commits_params_are_found_through_the_commit_without_an_index_entry_each() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = CrdtKey::new("u", uuid::Uuid::from_u128(21));
+    let (id, params) = {
+        let store = Store::open(dir.path()).expect("open");
+        let (mut state, batch) = cdvcs::create(&key);
+        store.write(&batch).expect("write");
+        commit_of(&store, &key, &mut state, "THROUGH", 50, 1)
+    };
+    assert_eq!(table_len(dir.path(), PACKED), 0, "no index entry per param");
+    assert_eq!(table_len(dir.path(), COMMIT_PACKS), 1);
+    assert_eq!(table_len(dir.path(), PACK_IDS), 1);
+    let store = Store::open(dir.path()).expect("reopen");
+    let loaded = cdvcs::load_commit(&store, &id)
+        .expect("read")
+        .expect("stored");
+    let read: Vec<Vec<u8>> = loaded.params.into_iter().filter_map(|(_, v)| v).collect();
+    assert_eq!(read, params);
+    // By id alone too (searching the packs' ids).
+    for p in &params {
+        assert_eq!(store.get_value(&Id::of(p)).expect("read").as_ref(), Some(p));
+        assert!(store.has_value(&Id::of(p)).expect("has"));
+    }
+    assert_eq!(store.value_count().expect("count"), 52);
+    let report = store.verify().expect("verify");
+    assert!(report.is_ok(), "{report}");
+    assert_eq!((report.values_checked, report.packs_checked), (52, 1));
+}
+
+/// A pack's ids record rewritten (two ids swapped) and a commit's packs record naming a pack
+/// that is not there: `verify` names both, reads refuse, never returning wrong bytes.
+#[test]
+fn tampered_pack_ids_and_commit_packs_are_named_by_verify_and_refused_by_reads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = CrdtKey::new("u", uuid::Uuid::from_u128(22));
+    let ((first, first_params), (second, _)) = {
+        let store = Store::open(dir.path()).expect("open");
+        let (mut state, batch) = cdvcs::create(&key);
+        store.write(&batch).expect("write");
+        let a = commit_of(&store, &key, &mut state, "FIRST", 10, 1);
+        let b = commit_of(&store, &key, &mut state, "SECOND", 10, 2);
+        (a, b)
+    };
+    let pack1 = Id::of(&replikativ::pack::encode(&refs(&first_params)));
+    let nowhere = Id::of(b"a pack nobody wrote");
+    {
+        let db = redb::Database::open(dir.path().join(FILE_NAME)).expect("open");
+        let txn = db.begin_write().expect("txn");
+        {
+            let mut ids = txn.open_table(PACK_IDS).expect("pack_ids");
+            let mut raw = ids
+                .get(&pack1.as_bytes()[..])
+                .expect("get")
+                .expect("recorded")
+                .value()
+                .to_vec();
+            let (a, b) = raw.split_at_mut(32);
+            a.swap_with_slice(&mut b[..32]);
+            ids.insert(&pack1.as_bytes()[..], &raw[..]).expect("insert");
+            let mut commits = txn.open_table(COMMIT_PACKS).expect("commit_packs");
+            commits
+                .insert(&second.as_bytes()[..], &nowhere.as_bytes()[..])
+                .expect("insert");
+        }
+        txn.commit().expect("commit");
+    }
+    let store = Store::open(dir.path()).expect("redb itself is consistent");
+    let report = store.verify().expect("verify");
+    let named = |table: &str, key: &Id| {
+        report
+            .damage
+            .iter()
+            .any(|d| d.table == table && d.key == key.to_hex())
+    };
+    assert!(named("pack_ids", &pack1), "the swapped ids: {report}");
+    assert!(named("commit_packs", &second), "the lost pack: {report}");
+    let err = cdvcs::load_commit(&store, &first).expect_err("swapped ids");
+    assert!(
+        replikativ_actors::error_chain(&err).contains("hash"),
+        "{}",
+        replikativ_actors::error_chain(&err)
+    );
+    let err = cdvcs::load_commit(&store, &second).expect_err("lost pack");
+    assert!(
+        replikativ_actors::error_chain(&err).contains(&nowhere.to_hex()),
+        "{}",
+        replikativ_actors::error_chain(&err)
+    );
+}
+
+fn fixture_2_copy(to: &Path) -> Vec<u8> {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-2-store");
+    std::fs::create_dir_all(to).expect("mkdir");
+    std::fs::copy(from.join(FILE_NAME), to.join(FILE_NAME)).expect("copy the fixture");
+    std::fs::read(to.join(FILE_NAME)).expect("read")
+}
+
+/// A store of format 2 (packs with an index entry per value; the committed fixture, see its
+/// README) is refused naming `upgrade`, which rewrites it in format 3, keeps it as
+/// `store.format-2.redb`, and the new store holds every commit's params, found through it.
+#[test]
+fn a_format_2_store_is_refused_then_upgraded_with_every_param_found_through_its_commit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let before = fixture_2_copy(dir.path());
+    let err = Store::open(dir.path()).expect_err("format 2");
+    match &err {
+        StoreError::OlderFormat {
+            found, supported, ..
+        } => assert_eq!((*found, *supported), (2, FORMAT_VERSION)),
+        other => panic!("expected OlderFormat, got {other}"),
+    }
+    assert!(err.to_string().contains("replikativ upgrade"), "{err}");
+    let done = replikativ::store::upgrade::upgrade(dir.path(), &mut |_| {}).expect("upgrade");
+    let backup = dir.path().join(replikativ::store::upgrade::backup_name(2));
+    assert!(
+        matches!(&done, replikativ::store::upgrade::Upgraded::Done { backup: b, .. } if *b == backup),
+        "{done:?}"
+    );
+    assert!(
+        std::fs::read(&backup).expect("backup") == before,
+        "the backup is the old store"
+    );
+    let store = Store::open(dir.path()).expect("format 3");
+    assert_eq!(store.format().expect("format"), FORMAT_VERSION);
+    let report = store.verify().expect("verify");
+    assert!(report.is_ok(), "{report}");
+    assert_eq!(store.value_count().expect("count"), 68);
+    let mut params = 0;
+    for key in store.list_crdts().expect("crdts") {
+        let graph = cdvcs::load(&store, &key).expect("load").expect("stored");
+        for (id, parents) in graph.entries() {
+            let c = cdvcs::load_commit(&store, &id)
+                .expect("read")
+                .expect("stored");
+            if !parents.is_empty() {
+                assert!(c.params.iter().all(|(_, v)| v.is_some()), "commit {id}");
+                params += c.params.len();
+            }
+        }
+    }
+    assert_eq!(params, 62, "the fixture's 62 tweets");
+    drop(store);
+    assert_eq!(
+        table_len(dir.path(), PACKED),
+        0,
+        "every param is found through its commit"
+    );
+}

@@ -330,13 +330,13 @@ fn hold_store_open_child() {
     {}
 }
 
-/// A store of format 2 (packs, state records without checksums) is refused naming `upgrade`;
+/// A store of format 3 (state records without checksums) is refused naming `upgrade`;
 /// `upgrade` rewrites it in this format with every state record sealed, and the records read
-/// back exactly as they were. The format-2 store is made here from a current one by
-/// stripping each state record's 4-byte seal and writing format 2 into the meta table with
-/// redb directly (format 2 and 3 differ only in the seals).
+/// back exactly as they were. The format-3 store is made here from a current one by
+/// stripping each state record's 4-byte seal and writing format 3 into the meta table with
+/// redb directly (formats 3 and 4 differ only in the seals).
 #[test]
-fn a_format_2_store_upgrades_to_sealed_state_records_that_read_back_unchanged() {
+fn a_format_3_store_upgrades_to_sealed_state_records_that_read_back_unchanged() {
     use replikativ::store::upgrade::{Upgraded, backup_name, upgrade};
     use replikativ::store::{cdvcs, keys};
     let dir = tempfile::tempdir().expect("tempdir");
@@ -362,14 +362,14 @@ fn a_format_2_store_upgrades_to_sealed_state_records_that_read_back_unchanged() 
             }
             txn.open_table(META)
                 .expect("meta")
-                .insert("format", &2u32.to_be_bytes()[..])
-                .expect("format 2");
+                .insert("format", &3u32.to_be_bytes()[..])
+                .expect("format 3");
         }
         txn.commit().expect("commit");
     }
-    let err = Store::open(dir.path()).expect_err("format 2");
+    let err = Store::open(dir.path()).expect_err("format 3");
     assert!(
-        matches!(err, StoreError::OlderFormat { found: 2, .. }),
+        matches!(err, StoreError::OlderFormat { found: 3, .. }),
         "{err}"
     );
     let old = Store::open_read_only(dir.path()).expect("read-only");
@@ -379,10 +379,10 @@ fn a_format_2_store_upgrades_to_sealed_state_records_that_read_back_unchanged() 
     let done = upgrade(dir.path(), &mut |_| {}).expect("upgrade");
     assert!(
         matches!(&done, Upgraded::Done { backup, counts }
-            if backup.ends_with(backup_name(2)) && counts.state == records.len() as u64),
+            if backup.ends_with(backup_name(3)) && counts.state == records.len() as u64),
         "{done:?}"
     );
-    let store = Store::open(dir.path()).expect("format 3");
+    let store = Store::open(dir.path()).expect("format 4");
     assert_eq!(store.format().expect("format"), FORMAT_VERSION);
     assert_eq!(store.scan_state(b"").expect("sealed records"), records);
     assert_eq!(

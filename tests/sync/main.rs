@@ -21,6 +21,9 @@ mod sync_batch;
 // The graph walks behind `GraphView` against brute-force set arithmetic.
 mod sync_ancestry;
 
+// Sharing by digests (protocol 5): reconnect cost proportional to what changed.
+mod sync_digest;
+
 // 3–5 replicas over links that drop, duplicate, reorder, cut and heal; flow control.
 mod sync_sim;
 

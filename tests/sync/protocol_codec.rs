@@ -31,6 +31,14 @@ fn crdt_value() -> Value {
     ])
 }
 
+/// A pack of `values` as it goes on the wire: their ids and the pack bytes.
+fn wire_pack(values: &[&[u8]]) -> replikativ::protocol::WirePack {
+    replikativ::protocol::WirePack {
+        ids: values.iter().map(|v| Id::of(v)).collect(),
+        bytes: ByteBuf(replikativ::pack::encode(values)),
+    }
+}
+
 fn all_kinds() -> Vec<Message> {
     let id = Id::of(b"x");
     vec![
@@ -58,6 +66,10 @@ fn all_kinds() -> Vec<Message> {
         Message::Values {
             crdt: key(),
             values: vec![Blob::new(b"value".to_vec())],
+        },
+        Message::Packs {
+            crdt: key(),
+            packs: vec![wire_pack(&[b"one", b"two"])],
         },
         Message::Commits {
             crdt: key(),
@@ -342,6 +354,89 @@ fn forged_ids_are_refused_naming_claimed_and_actual_id() {
             }
             other => panic!("wrong error {other}"),
         }
+    }
+}
+
+/// Protocol 4: a pack's values are each hashed against the id sent for it, on decode and on
+/// receipt (where they become a verified pack); a pack declaring more than a pack may hold is
+/// refused before decompressing, a frame inflating beyond its header while, and ids that do
+/// not match the values' count are refused. Each names the pack.
+#[test]
+fn packs_are_decoded_within_their_bound_and_every_value_is_hashed_against_its_id() {
+    use replikativ::pack::{MAX_PACK_BYTES, PackCheckError, PackError};
+    let codec = Codec::default();
+    let honest = wire_pack(&[b"one", b"two", b"three"]);
+    let frame = codec
+        .encode(&Message::Packs {
+            crdt: key(),
+            packs: vec![honest.clone()],
+        })
+        .expect("encode");
+    match codec.receive(&frame).expect("honest") {
+        replikativ::protocol::Received::Packs { packs, .. } => {
+            assert_eq!(packs.len(), 1);
+            assert_eq!(packs[0].ids(), &honest.ids[..]);
+            assert_eq!(packs[0].bytes(), &honest.bytes.0[..]);
+            assert_eq!(packs[0].id(), Id::of(&honest.bytes.0));
+        }
+        other => panic!("not packs: {other:?}"),
+    }
+    let refused = |pack: replikativ::protocol::WirePack| {
+        let frame = codec
+            .encode(&Message::Packs {
+                crdt: key(),
+                packs: vec![pack],
+            })
+            .expect("encode");
+        let decoded = codec.decode(&frame).expect_err("refused on decode");
+        let received = codec.receive(&frame).expect_err("refused on receipt");
+        assert_eq!(decoded.to_string(), received.to_string());
+        assert_eq!(received.code(), ErrorCode::Verification);
+        match received {
+            ProtocolError::Pack(e) => e,
+            other => panic!("wrong error {other}"),
+        }
+    };
+    let mut forged = honest.clone();
+    forged.ids[1] = Id::of(b"what I claim");
+    match refused(forged) {
+        PackCheckError::Forged {
+            index,
+            claimed,
+            actual,
+            ..
+        } => assert_eq!(
+            (index, claimed, actual),
+            (1, Id::of(b"what I claim"), Id::of(b"two"))
+        ),
+        other => panic!("wrong error {other}"),
+    }
+    let mut short = honest.clone();
+    short.ids.pop();
+    assert!(matches!(
+        refused(short),
+        PackCheckError::Count {
+            values: 3,
+            ids: 2,
+            ..
+        }
+    ));
+    // A header declaring more than a pack may hold: refused before any decompression.
+    let mut huge = replikativ::pack::MAGIC.to_vec();
+    huge.push(replikativ::pack::VERSION);
+    huge.extend_from_slice(&[1, 0x81, 0x80, 0x80, 0x02]); // one value of 4 MiB + 1
+    huge.extend_from_slice(&[0x28, 0xb5, 0x2f, 0xfd]);
+    assert_eq!(MAX_PACK_BYTES, 4 << 20);
+    let too_large = replikativ::protocol::WirePack {
+        ids: vec![Id::of(b"x")],
+        bytes: ByteBuf(huge),
+    };
+    match refused(too_large) {
+        PackCheckError::Pack {
+            source: PackError::TooLarge { declared, max },
+            ..
+        } => assert_eq!((declared, max), (MAX_PACK_BYTES as u64 + 1, MAX_PACK_BYTES)),
+        other => panic!("wrong error {other}"),
     }
 }
 

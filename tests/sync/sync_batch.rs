@@ -24,6 +24,7 @@ fn items(n: usize, size: usize) -> Vec<OutgoingCommit> {
                 id: Id::of(&[bytes.clone(), vec![i as u8, (i >> 8) as u8]].concat()),
                 bytes,
                 values: vec![(Id::of(&value), value)],
+                packs: Vec::new(),
                 signature: None,
             }
         })

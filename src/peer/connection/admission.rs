@@ -27,8 +27,25 @@ impl ConnectionActor {
                     self.node.note_refusal(&self.remote, None);
                     self.reset_backoff();
                 }
+                // A peer learns of the CDVCSs here only when it may read them.
+                let offer = if rights.read {
+                    match self.node.replicas.offer() {
+                        Ok(leaves) => crate::sync::Offer::new(leaves),
+                        Err(e) => {
+                            tracing::error!(remote = %self.remote, "cannot list the CDVCSs to offer: {}", replikativ_actors::error_chain(&e));
+                            return self.session.refuse(format!(
+                                "node {} cannot read its store; try again later",
+                                self.node.public_key()
+                            ));
+                        }
+                    }
+                } else {
+                    crate::sync::Offer::default()
+                };
                 let subscriptions = self.session.subscriptions().to_vec();
-                self.graphs_call(&subscriptions, |s, g| s.authorize(rights, g))
+                self.graphs_call(&subscriptions, |s, g| {
+                    s.authorize_with_offer(rights, offer, g)
+                })
             }
             Err(why) => {
                 tracing::warn!(remote = %self.remote, %peer, "refusing the peer: {why}");

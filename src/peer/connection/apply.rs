@@ -22,6 +22,7 @@ impl ConnectionActor {
             let msg = ApplyRemote {
                 commits: batch.commits,
                 values: batch.values,
+                packs: batch.packs,
                 values_to_check: batch.values_to_check,
                 origin,
             };

@@ -1,7 +1,10 @@
 //! The check before the swap: the new store passes `verify` and holds exactly what the old
 //! one holds, compared both ways, byte for byte.
 
+use std::collections::HashSet;
 use std::ops::ControlFlow;
+
+use crate::id::Id;
 
 use super::{Counts, UpgradeError, store_err};
 use crate::store::Store;
@@ -39,19 +42,15 @@ pub(super) fn compare(old: &Store, new: &Store) -> Result<Counts, UpgradeError> 
     if old_blobs != new_blobs {
         return mismatch("the blobs differ".into());
     }
-    // Every old value is in the new store; every new value is in the old one, equal.
+    // Every old value is in the new store; every new value is in the old one, equal. The
+    // new store's ids are gathered in memory: a lookup by id alone there would search every
+    // pack for a param (`packs.rs`); a param stored twice counts once.
     let mut missing = None;
-    old.for_each_value(|id, _| match new.has_value(&id) {
-        Ok(true) => ControlFlow::Continue(()),
-        other => {
-            missing = Some(format!("value {id} of the old store: {other:?}"));
-            ControlFlow::Break(())
-        }
-    })
-    .map_err(store_err("reading the old store's values"))?;
-    let mut values = 0u64;
+    let mut new_ids: HashSet<Id> = HashSet::new();
     new.for_each_value(|id, bytes| {
-        values += 1;
+        if !new_ids.insert(id) {
+            return ControlFlow::Continue(());
+        }
         match old.get_value(&id) {
             Ok(Some(b)) if b == bytes => ControlFlow::Continue(()),
             other => {
@@ -64,9 +63,19 @@ pub(super) fn compare(old: &Store, new: &Store) -> Result<Counts, UpgradeError> 
         }
     })
     .map_err(store_err("reading the new store's values"))?;
+    old.for_each_value(|id, _| {
+        if new_ids.contains(&id) {
+            ControlFlow::Continue(())
+        } else {
+            missing = Some(format!("value {id} of the old store is not in the new one"));
+            ControlFlow::Break(())
+        }
+    })
+    .map_err(store_err("reading the old store's values"))?;
     if let Some(m) = missing {
         return mismatch(m);
     }
+    let values = new_ids.len() as u64;
     let old_values = old.value_count().map_err(store_err("counting"))?;
     if (state, old_values) != (new_state, values) {
         return mismatch(format!(

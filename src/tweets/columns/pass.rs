@@ -2,7 +2,7 @@
 //! serde_json writes the same value, and keeps only the parts a [`Keep`] asks for, strings
 //! borrowed from the bytes. It reads with [`params_reader`] and refuses what `decode_params`
 //! refuses: binary, extensions, non-string keys, invalid UTF-8, the reserved marker, too deep
-//! a nesting.
+//! a nesting (see [`PARAMS_DEPTH`](crate::realize::params::PARAMS_DEPTH)).
 
 use std::fmt;
 

@@ -197,3 +197,23 @@ fn a_value_nested_as_deep_as_json_text_allows_reads_the_same_both_ways() {
     assert_eq!(row, TweetColumns::of_value(&tweet).expect("value row"));
     assert_eq!(decode_params(&bytes).expect("decodes"), tweet);
 }
+
+#[test]
+fn nesting_deeper_than_json_text_allows_is_refused_both_ways() {
+    // JSON text nests at most 127 arrays or objects (serde_json's limit); params nest as deep
+    // and no deeper (a deeper value would only come from a hostile writer, and decoding it
+    // could exhaust a thread's stack).
+    for (depth, refused) in [(127, false), (128, true), (5_000, true)] {
+        let mut bytes = vec![0x91; depth];
+        bytes.push(0x01);
+        assert_eq!(decode_params(&bytes).is_err(), refused, "depth {depth}");
+        assert_eq!(
+            matches!(
+                TweetColumns::of_params(&bytes),
+                Err(HandlerError::BadParams(_))
+            ),
+            refused,
+            "depth {depth}"
+        );
+    }
+}

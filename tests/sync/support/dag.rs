@@ -190,6 +190,7 @@ impl Replica {
             id: *id,
             bytes,
             values,
+            packs: Vec::new(),
             signature: None,
         })
     }

@@ -15,7 +15,7 @@ use replikativ::crdt::CrdtKey;
 use replikativ::identity::PublicKey;
 use replikativ::protocol::{Codec, Message, Received};
 use replikativ::sync::{
-    Effect, Flow, FlowLimits, FlowOutput, GraphView, Graphs, Handshake, Rights, Role,
+    Effect, Flow, FlowLimits, FlowOutput, GraphView, Graphs, Handshake, Offer, Rights, Role,
     SessionConfig, SyncLimits, SyncSession,
 };
 
@@ -90,6 +90,11 @@ pub struct Sim {
     pub rights: [Rights; 2],
     /// Requests refused for a missing right, on either side.
     pub refusals: Vec<String>,
+    /// Sessions share by digests (protocol 5): each end offers every CRDT it holds, when
+    /// the other may read there.
+    pub digests: bool,
+    /// `Recheck` effects carried out (changes made while a CRDT was offered, not shared).
+    pub rechecks: u64,
 }
 
 impl Sim {
@@ -121,6 +126,8 @@ impl Sim {
             closes: Vec::new(),
             rights: [Rights::ALL; 2],
             refusals: Vec::new(),
+            digests: false,
+            rechecks: 0,
         }
     }
 
@@ -260,7 +267,20 @@ impl Sim {
                             replica: &self.replicas[r],
                             crdts: &subscriptions,
                         };
-                        work.extend(sessions[side].authorize(self.rights[side], &scope));
+                        let rights = self.rights[side];
+                        if self.digests {
+                            let offer = match rights.read {
+                                true => {
+                                    Offer::new(self.replicas[r].crdts.iter().map(|(k, d)| {
+                                        (k.clone(), d.heads.iter().copied().collect())
+                                    }))
+                                }
+                                false => Offer::default(),
+                            };
+                            work.extend(sessions[side].authorize_with_offer(rights, offer, &scope));
+                        } else {
+                            work.extend(sessions[side].authorize(rights, &scope));
+                        }
                     }
                 }
                 Effect::Refused { crdt, request, .. } => {
@@ -294,6 +314,17 @@ impl Sim {
                     self.changed(r, &crdt, Some((l, side)));
                 }
                 Effect::EnsureReplica(crdt) => self.replicas[r].ensure(&crdt),
+                Effect::PeerHeads { .. } => {}
+                Effect::Recheck(crdt) => {
+                    self.rechecks += 1;
+                    let scope = Scoped {
+                        replica: &self.replicas[r],
+                        crdts: std::slice::from_ref(&crdt),
+                    };
+                    if let Some(sessions) = self.links[l].sessions.as_mut() {
+                        work.extend(sessions[side].on_local_change(&crdt, &scope));
+                    }
+                }
                 Effect::SaveKnownHeads { peer, crdt, heads } => {
                     self.replicas[r].hints.insert((peer, crdt), heads);
                 }
