@@ -409,36 +409,6 @@ fn inflate(frame: &[u8], total: usize) -> Result<Vec<u8>, PackError> {
     Ok(out)
 }
 
-/// Appends `v` as a LEB128 varint.
-pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// Reads a LEB128 varint from the front of `rest`.
-fn take_varint(rest: &mut &[u8], what: &'static str) -> Result<u64, PackError> {
-    let mut v: u64 = 0;
-    for i in 0..10 {
-        let (&b, tail) = rest.split_first().ok_or(PackError::Truncated(what))?;
-        *rest = tail;
-        let bits = u64::from(b & 0x7f);
-        if i == 9 && b > 1 {
-            return Err(PackError::Varint(what));
-        }
-        v |= bits << (7 * i);
-        if b & 0x80 == 0 {
-            if b == 0 && i > 0 {
-                return Err(PackError::Varint(what));
-            }
-            return Ok(v);
-        }
-    }
-    Err(PackError::Varint(what))
-}
-
 /// Appends a zstd frame of raw blocks holding `data` (no compression).
 pub(crate) fn raw_frame(out: &mut Vec<u8>, data: &[u8]) {
     const BLOCK: usize = 128 * 1024;
@@ -462,3 +432,7 @@ pub(crate) fn raw_frame(out: &mut Vec<u8>, data: &[u8]) {
 
 #[cfg(test)]
 mod tests;
+mod varint;
+
+pub(crate) use varint::put_varint;
+use varint::take_varint;

@@ -80,3 +80,15 @@ impl Overlay<'_> {
         self.inflight.contains(id) || self.graph.contains(id)
     }
 }
+
+/// Runs `f` on the graph of `crdt`, or on the root-only graph of a replica not created yet.
+pub(crate) fn with_graph<T>(
+    crdt: &CrdtKey,
+    graphs: &dyn Graphs,
+    f: impl FnOnce(&dyn GraphView) -> T,
+) -> T {
+    match graphs.graph(crdt) {
+        Some(g) => f(g),
+        None => f(&RootOnly::of(crdt)),
+    }
+}

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use super::Graphs;
-use super::session::{SyncSession, with_graph};
+use super::graph::with_graph;
+use super::session::SyncSession;
 use crate::crdt::CrdtKey;
 
 impl SyncSession {

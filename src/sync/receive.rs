@@ -10,8 +10,9 @@ use crate::id::{Id, Verified};
 use crate::protocol::{Blob, Message, Received};
 
 use super::effect::{CloseReason, Effect, Request, SyncError};
+use super::graph::with_graph;
 use super::graph::{Graphs, Overlay};
-use super::session::{SyncSession, with_graph};
+use super::session::SyncSession;
 use super::verify::{Checked, CheckedPack, check_pack, verify};
 use crate::crdt::authorship::Signature;
 

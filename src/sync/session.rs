@@ -21,7 +21,7 @@ use crate::protocol::{Message, ProtocolError, Received};
 
 use super::config::SessionConfig;
 use super::effect::{CloseReason, Effect, Request, SyncError};
-use super::graph::{GraphView, Graphs, Overlay, RootOnly};
+use super::graph::{Graphs, Overlay, with_graph};
 use super::negotiation::Negotiation;
 use super::receive::Input;
 use super::rights::Rights;
@@ -437,17 +437,5 @@ impl Shared {
         while self.frontier.len() > max {
             self.frontier.pop_front();
         }
-    }
-}
-
-/// Runs `f` on the graph of `crdt`, or on the root-only graph of a replica not created yet.
-pub(super) fn with_graph<T>(
-    crdt: &CrdtKey,
-    graphs: &dyn Graphs,
-    f: impl FnOnce(&dyn GraphView) -> T,
-) -> T {
-    match graphs.graph(crdt) {
-        Some(g) => f(g),
-        None => f(&RootOnly::of(crdt)),
     }
 }
