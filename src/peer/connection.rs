@@ -35,6 +35,7 @@ use crate::peer::context::PeerContext;
 use crate::protocol::{Codec, Message, Received};
 use crate::replica::Watched;
 use crate::replicas::NodeEvent;
+use crate::store::cdvcs::changed_hint;
 use crate::sync::{
     Effect, Flow, FlowLimits, Handshake, Role, SessionConfig, SyncLimits, SyncSession,
 };
@@ -275,8 +276,9 @@ impl ConnectionActor {
                     self.node.note_remote_heads(self.id, &crdt, &heads);
                 }
                 Effect::SaveKnownHeads { peer, crdt, heads } => {
-                    let batch = crate::store::cdvcs::peer_heads_batch(&peer, &crdt, &heads);
-                    self.node.write_in_background(batch);
+                    if let Some(batch) = changed_hint(&self.node.store, &peer, &crdt, &heads) {
+                        self.node.write_in_background(batch);
+                    }
                 }
                 Effect::Reject {
                     peer,

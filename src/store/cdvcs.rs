@@ -304,6 +304,17 @@ pub fn peer_heads_hint(store: &Store, peer: &PublicKey, crdt: &CrdtKey) -> Vec<I
     }
 }
 
+/// The batch saving `heads` as `peer`'s hint of `crdt` when the stored hint differs (a
+/// reconnect sharing every CDVCS by equal digests writes nothing).
+pub fn changed_hint(
+    store: &Store,
+    peer: &PublicKey,
+    crdt: &CrdtKey,
+    heads: &[Id],
+) -> Option<WriteBatch> {
+    (peer_heads_hint(store, peer, crdt) != heads).then(|| peer_heads_batch(peer, crdt, heads))
+}
+
 /// A batch saving `heads` as the hint of what `peer` holds of `crdt`.
 pub fn peer_heads_batch(peer: &PublicKey, crdt: &CrdtKey, heads: &[Id]) -> WriteBatch {
     let mut batch = WriteBatch::new();

@@ -139,8 +139,12 @@ impl SyncSession {
     }
 
     /// Shares every CDVCS offered under `node` at its offered heads (the peer offered the
-    /// same), re-checking those that changed meanwhile.
+    /// same), re-checking those that changed meanwhile. The peer's heads are handed out as
+    /// the hint to save (the node writes only those that differ from the stored hint, so a
+    /// reconnect with nothing new writes nothing; reading them here would touch every CDVCS
+    /// in one frame).
     fn share_offered(&mut self, node: NodeId) -> Vec<Effect> {
+        let peer = self.peer;
         let Some(resume) = self.resume.as_mut() else {
             return Vec::new();
         };
@@ -153,6 +157,13 @@ impl SyncSession {
             let mut state = Shared::default();
             state.learn(heads, max_frontier);
             state.saved_hint = heads.to_vec();
+            if let Some(peer) = peer {
+                out.push(Effect::SaveKnownHeads {
+                    peer,
+                    crdt: key.clone(),
+                    heads: heads.to_vec(),
+                });
+            }
             self.shared.insert(key.clone(), state);
             out.push(Effect::PeerHeads {
                 crdt: key.clone(),

@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 
 use replikativ::crdt::CrdtKey;
 use replikativ::protocol::Message;
-use replikativ::sync::{Effect, Handshake, Rights, Role, SessionConfig, SyncLimits, SyncSession};
+use replikativ::sync::{
+    Effect, GraphView, Handshake, Rights, Role, SessionConfig, SyncLimits, SyncSession,
+};
 use uuid::Uuid;
 
 use super::support::dag::Replica;
@@ -87,6 +89,38 @@ fn a_reconnect_with_nothing_new_exchanges_one_digest_each_way() {
     sim.local_commit(0, &keys[500], &params(9_999), 99);
     sim.quiesce(STEPS);
     sim.assert_converged(&keys);
+}
+
+#[test]
+fn crdts_shared_by_equal_digests_save_the_peer_s_heads_as_the_hint() {
+    let (mut sim, keys) = two(50, 0);
+    sim.heal(0);
+    sim.quiesce(STEPS);
+    sim.assert_converged(&keys);
+    // Hints lost (a store copied without them): the next reconnect shares everything by
+    // equal digests and saves the peer's heads again, on both sides.
+    for r in &mut sim.replicas {
+        r.hints.clear();
+    }
+    sim.heal(0);
+    sim.quiesce(STEPS);
+    for r in &sim.replicas {
+        for k in &keys {
+            let ours = r.crdts.get(k).expect("held").heads();
+            let saved: Vec<_> = r
+                .hints
+                .iter()
+                .filter(|((_, crdt), _)| crdt == k)
+                .map(|(_, heads)| heads.clone())
+                .collect();
+            assert_eq!(saved.len(), 1, "one hint of {k}");
+            assert_eq!(
+                saved[0].iter().collect::<BTreeSet<_>>(),
+                ours.iter().collect::<BTreeSet<_>>(),
+                "the hint of {k} is the peer's heads"
+            );
+        }
+    }
 }
 
 #[test]
