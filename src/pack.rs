@@ -44,9 +44,10 @@ pub const VERSION: u8 = 1;
 /// The zstd level [`encode`] compresses with. Measured (`cargo bench --bench pipeline --
 /// ingest`, "zstd level of packs", 2 busy cores): on the shipped sample's 517 distinct tweets
 /// in one frame, level 3 keeps 0.154 of the bytes at 530 MB/s, level 1 0.166 at 786 MB/s; on
-/// commits of 1,000 of the bench stream (which repeats tweets) 0.081 against 0.165. The
-/// compression is a small part of a durable commit (about 14% of the store writer's CPU at
-/// level 3; the redb pages a commit dirties take most of the rest), so the smaller store wins.
+/// commits of 1,000 of the bench stream (which repeats tweets) 0.081 against 0.165. Since
+/// store format 3 (no per-value index) compression is about half of the store writer's CPU
+/// at level 3; even so ingest runs at 3.65x raw redb writing the uncompressed bytes (quiet
+/// machine, BENCHMARKS.md), so the smaller store and wire win.
 pub const LEVEL: i32 = 3;
 
 /// The most bytes of values one pack may hold, writers and readers alike: the store packs at
