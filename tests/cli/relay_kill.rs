@@ -143,8 +143,11 @@ fn relay_chain(tls: bool, kills: usize) {
     let source = source_tweets(&lines);
     let total = source.len() as u64;
     // A kill counts when it landed while tweets were still flowing to C through B.
-    let (mut mid_way, mut before) = (0, 0);
-    for round in 0..kills {
+    // Under load, fewer kills may land mid-flow: up to twice as many extra rounds are run
+    // (while C still catches up) until three have.
+    let (mut mid_way, mut before, mut round) = (0, 0, 0);
+    while round < kills || (mid_way < 3 && round < 3 * kills && before < total) {
+        round += 1;
         if let Some(next) = chunks.next() {
             append(&src, next);
         }
@@ -210,9 +213,9 @@ fn relay_chain(tls: bool, kills: usize) {
         exp.per_author,
         "each op applied exactly once"
     );
-    eprintln!("relay ({scheme}): {kills} kills, {mid_way} while tweets were flowing");
+    eprintln!("relay ({scheme}): {round} kills, {mid_way} while tweets were flowing");
     assert!(
         mid_way >= 3,
-        "kills should land while tweets flow through the relay: {mid_way} of {kills}"
+        "kills should land while tweets flow through the relay: {mid_way} of {round}"
     );
 }
