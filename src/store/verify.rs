@@ -148,14 +148,9 @@ impl Store {
                 }
             };
             report.packs_checked += 1;
-            let Ok(raw) = <[u8; 32]>::try_from(k.value()) else {
-                let key = show_key(k.value());
-                report
-                    .damage
-                    .push(damaged("packs", &key, "key is not a 32-byte id"));
+            let Some(pack_id) = id_key("packs", k.value(), &mut report.damage) else {
                 continue;
             };
-            let pack_id = Id(raw);
             let unpacked = match read_pack(&pack_id, v.value()) {
                 Ok(u) => u,
                 Err(e) => {
@@ -246,15 +241,11 @@ impl Store {
                     continue;
                 }
             };
-            let Ok(raw) = <[u8; 32]>::try_from(&key[..]) else {
-                let key = show_key(&key);
-                report
-                    .damage
-                    .push(damaged("packed", &key, "key is not a 32-byte id"));
+            let Some(id) = id_key("packed", &key, &mut report.damage) else {
                 continue;
             };
-            if let Err(e) = reader.get_packed(&Id(raw)) {
-                report.damage.push(damaged("packed", &Id(raw).to_hex(), e));
+            if let Err(e) = reader.get_packed(&id) {
+                report.damage.push(damaged("packed", &id.to_hex(), e));
             }
         }
     }
@@ -298,15 +289,9 @@ fn check_pack_refs(
                 continue;
             }
         };
-        let Ok(raw) = <[u8; 32]>::try_from(k.value()) else {
-            damage.push(damaged(
-                name,
-                &show_key(k.value()),
-                "key is not a 32-byte id",
-            ));
+        let Some(key) = id_key(name, k.value(), damage) else {
             continue;
         };
-        let key = Id(raw);
         let named = match name {
             "pack_ids" => Ok(vec![key]),
             _ => parse_ids(name, &key, v.value()),
@@ -328,6 +313,17 @@ fn check_pack_refs(
                 )),
                 Err(e) => damage.push(damaged(name, &key.to_hex(), e)),
             }
+        }
+    }
+}
+
+/// The id a key of `table` holds, or `None` with the damage noted when it is no 32-byte id.
+fn id_key(table: &'static str, key: &[u8], damage: &mut Vec<Damage>) -> Option<Id> {
+    match <[u8; 32]>::try_from(key) {
+        Ok(raw) => Some(Id(raw)),
+        Err(_) => {
+            damage.push(damaged(table, &show_key(key), "key is not a 32-byte id"));
+            None
         }
     }
 }
@@ -370,15 +366,9 @@ fn check_addressed(
             }
         };
         checked += 1;
-        let Ok(raw) = <[u8; 32]>::try_from(k.value()) else {
-            damage.push(damaged(
-                name,
-                &show_key(k.value()),
-                "key is not a 32-byte id",
-            ));
+        let Some(id) = id_key(name, k.value(), damage) else {
             continue;
         };
-        let id = Id(raw);
         let actual = Id::of(v.value());
         if actual != id {
             damage.push(damaged(
