@@ -50,7 +50,7 @@ use std::time::Duration;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
 use replikativ::crdt::CrdtKey;
-use replikativ::identity::{Keypair, PublicKey};
+use replikativ::identity::{KeyFiles as _, Keypair, PublicKey};
 use replikativ::node::{Node, RealizerSpec};
 use replikativ::peer::tls::{ClientTls, ServerTls};
 use replikativ::realize::realizer::{ConflictPolicy, RealizerShared, RealizerStatus};

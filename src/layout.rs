@@ -8,6 +8,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 const SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+/// The pure core's sources (workspace crate `core/`).
+const CORE_SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/core/src");
 const TESTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests");
 
 /// The middle layer's modules: a module is its file and the directory of its submodules.
@@ -126,6 +128,7 @@ fn a_cycle_is_found_and_a_tree_is_not() {
 fn files_stay_small_and_node_only_assembles() {
     let mut files = Vec::new();
     rust_files(Path::new(SRC), &mut files);
+    rust_files(Path::new(CORE_SRC), &mut files);
     let mut long = Vec::new();
     for file in &files {
         let lines = read(file).lines().count();
@@ -170,4 +173,67 @@ fn at_most_six_integration_test_binaries() {
         "{} test binaries: {binaries:#?}",
         binaries.len()
     );
+}
+
+/// DESIGN §15: the core builds for the browser, so nothing in it reaches an actor runtime, an
+/// async runtime, a store, SQLite or the filesystem (its `native` feature adds only the C zstd
+/// encoder and the operating system's random source).
+#[test]
+fn the_core_has_no_runtime_store_or_filesystem() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args([
+            "tree",
+            "-p",
+            "replikativ-core",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+        ])
+        .args(["--features", "native", "--locked", "--offline"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        out.status.success(),
+        "cargo tree: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8_lossy(&out.stdout);
+    assert!(tree.contains("blake3"), "not the core's tree: {tree}");
+    let forbidden = [
+        "actix",
+        "tokio",
+        "redb",
+        "rusqlite",
+        "libsqlite3",
+        "postgres",
+        "mio",
+    ];
+    let found: Vec<&str> = tree
+        .lines()
+        .filter(|l| forbidden.iter().any(|f| l.starts_with(f)))
+        .collect();
+    assert!(found.is_empty(), "the core depends on {found:?}");
+    let mut files = Vec::new();
+    rust_files(Path::new(CORE_SRC), &mut files);
+    let io = [
+        "std::fs",
+        "std::net",
+        "std::process",
+        "std::thread::spawn",
+        "Instant::now",
+    ];
+    let mut uses = Vec::new();
+    for file in &files {
+        let text = read(file);
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        uses.extend(
+            io.iter()
+                .filter(|p| code.contains(*p))
+                .map(|p| format!("{}: {p}", file.display())),
+        );
+    }
+    assert!(uses.is_empty(), "I/O in the core: {uses:#?}");
 }

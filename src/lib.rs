@@ -90,21 +90,17 @@
 
 pub mod cli;
 pub mod collector;
-pub mod crdt;
-pub mod id;
 pub mod identity;
+pub use replikativ_core::{crdt, id, pack, protocol, sync};
 pub mod node;
 pub mod oplog;
 pub mod ops;
-pub mod pack;
 pub mod peer;
-pub mod protocol;
 pub mod realize;
 pub mod replica;
 pub mod replicas;
 pub mod stage;
 pub mod store;
-pub mod sync;
 pub mod tweets;
 
 #[cfg(test)]

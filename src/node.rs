@@ -28,7 +28,7 @@ use replikativ_actors::{
 use tokio::sync::broadcast;
 
 use crate::crdt::CrdtKey;
-use crate::identity::{Keypair, PublicKey};
+use crate::identity::{KeyFiles as _, Keypair, PublicKey};
 use crate::peer::context::PeerContext;
 use crate::peer::tls::TlsSettings;
 use crate::realize::realizer::RealizerShared;

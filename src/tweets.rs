@@ -36,7 +36,7 @@ pub mod query;
 pub mod sample;
 pub mod schema;
 pub mod synthetic;
-pub mod words;
+pub use replikativ_core::words;
 
 pub use crate::realize::params::{DecodeParamsError, decode_params, encode_params};
 pub use chart::{ChartError, top_chart_svg};
@@ -56,3 +56,8 @@ pub use schema::{
 };
 pub use synthetic::{sample_tweets, synthetic_tweets, write_synthetic_jsonl};
 pub use words::{search_word, term_matches, words};
+
+// The words against SQLite FTS5's own tokenizer: the oracle needs SQLite, which the pure
+// core does not have.
+#[cfg(test)]
+mod words_tests;

@@ -12,7 +12,7 @@ use super::signals::Signals;
 use crate::collector::{self, CollectOptions, CollectReport, CollectorLink, FlushNow, SourceSpec};
 use crate::crdt::CrdtKey;
 use crate::crdt::authorship::{Verdict, owner_of};
-use crate::identity::Keypair;
+use crate::identity::{KeyFiles as _, Keypair};
 use crate::node::Node;
 
 /// Runs `collect`.

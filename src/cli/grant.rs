@@ -10,7 +10,7 @@ use clap::Args;
 
 use crate::crdt::CrdtKey;
 use crate::crdt::authorship::{GRANT_WRITE, REVOKE_WRITE};
-use crate::identity::{Keypair, PublicKey};
+use crate::identity::{KeyFiles as _, Keypair, PublicKey};
 use crate::node::Node;
 
 /// `replikativ grant`.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::identity::{Keypair, NODE_KEY_FILE, PublicKey};
+use crate::identity::{KeyFiles as _, Keypair, NODE_KEY_FILE, PublicKey};
 
 /// `replikativ keygen`.
 #[derive(Debug, Args)]

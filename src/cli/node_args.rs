@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::Args;
 
 use super::UsageError;
-use crate::identity::{Keypair, PublicKey};
+use crate::identity::{KeyFiles as _, Keypair, PublicKey};
 use crate::node::{Node, NodeBuilder};
 use crate::peer::tls::{ClientTls, ServerTls};
 use crate::peer::trust::Reloaded;

@@ -63,6 +63,8 @@ mod error;
 mod files;
 mod group_commit;
 mod handle;
+#[cfg(test)]
+mod hashed_once_tests;
 mod integrity;
 pub mod keys;
 mod meta;

@@ -148,7 +148,7 @@ fn an_owned_cdvcs_takes_only_its_owner_and_the_keys_it_granted() {
     let before_sync = run_json(&["log", "--store", "a", "--user", &owner], cwd);
     assert_eq!(before_sync["concurrent_with_revoke"], serde_json::json!([]));
     {
-        use replikativ::identity::Keypair;
+        use replikativ::identity::{KeyFiles as _, Keypair};
         let crdt = replikativ::crdt::CrdtKey::new(
             owner.as_str(),
             replikativ::cli::args::DEFAULT_CDVCS.parse().expect("uuid"),

@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use rusqlite::Connection;
 
-use super::{distinct_words, search_word, term_matches, words};
+use crate::tweets::words::{distinct_words, search_word, term_matches, words};
 
 /// FTS5's tokens of each of `docs`, in order.
 fn fts5_tokens(docs: &[String]) -> Vec<Vec<String>> {

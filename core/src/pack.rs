@@ -27,10 +27,12 @@
 //! magic or version, lengths that disagree with the frame and bytes after the frame are errors.
 //!
 //! ```
-//! use replikativ::pack;
+//! # #[cfg(feature = "native")] {
+//! use replikativ_core::pack;
 //! let packed = pack::encode(&[b"one", b"two"]);
 //! assert_eq!(pack::decode(&packed, 1 << 20)?, vec![b"one".to_vec(), b"two".to_vec()]);
-//! # Ok::<(), pack::PackError>(())
+//! # }
+//! # Ok::<(), replikativ_core::pack::PackError>(())
 //! ```
 
 use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
@@ -141,7 +143,8 @@ impl VerifiedPack {
 
     /// A pack this process made or read from its own store, taken as verified (the store
     /// checks its packs on read): `id` is the hash of `bytes`, `ids` those of its values.
-    pub(crate) fn trusted(id: Id, bytes: Vec<u8>, ids: Vec<Id>) -> VerifiedPack {
+    #[doc(hidden)]
+    pub fn trusted(id: Id, bytes: Vec<u8>, ids: Vec<Id>) -> VerifiedPack {
         VerifiedPack { id, bytes, ids }
     }
 
@@ -279,7 +282,8 @@ impl Unpacked {
     }
 }
 
-/// Packs `values` (in this order) into one compressed pack.
+/// Packs `values` (in this order) into one compressed pack (feature `native`: the C encoder).
+#[cfg(feature = "native")]
 pub fn encode(values: &[&[u8]]) -> Vec<u8> {
     let total: usize = values.iter().map(|v| v.len()).sum();
     let mut joined = Vec::with_capacity(total);
@@ -411,6 +415,7 @@ fn inflate(frame: &[u8], total: usize) -> Result<Vec<u8>, PackError> {
 }
 
 /// Appends a zstd frame of raw blocks holding `data` (no compression).
+#[cfg_attr(not(feature = "native"), allow(dead_code))]
 pub(crate) fn raw_frame(out: &mut Vec<u8>, data: &[u8]) {
     const BLOCK: usize = 128 * 1024;
     out.extend_from_slice(&0xFD2F_B528u32.to_le_bytes());
@@ -431,9 +436,10 @@ pub(crate) fn raw_frame(out: &mut Vec<u8>, data: &[u8]) {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "native"))]
 mod tests;
 mod varint;
 
-pub(crate) use varint::put_varint;
+#[cfg(feature = "native")]
+use varint::put_varint;
 use varint::take_varint;

@@ -16,7 +16,7 @@ pub struct Id(pub [u8; 32]);
 impl Id {
     /// The id of `bytes`: BLAKE3-256 over exactly these bytes.
     pub fn of(bytes: &[u8]) -> Id {
-        #[cfg(test)]
+        #[cfg(any(test, feature = "hash-count"))]
         HASHES.with(|n| n.set(n.get() + 1));
         Id(*blake3::hash(bytes).as_bytes())
     }
@@ -54,14 +54,15 @@ impl fmt::Debug for Id {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "hash-count"))]
 thread_local! {
     static HASHES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
-/// How many times [`Id::of`] ran on this thread (unit tests count hashes per received byte).
-#[cfg(test)]
-pub(crate) fn hashes_on_this_thread() -> u64 {
+/// How many times [`Id::of`] ran on this thread (tests count hashes per received byte;
+/// feature `hash-count`).
+#[cfg(any(test, feature = "hash-count"))]
+pub fn hashes_on_this_thread() -> u64 {
     HASHES.with(std::cell::Cell::get)
 }
 
@@ -106,10 +107,12 @@ impl Verified {
         }
     }
 
-    /// Bytes whose id was computed from them by the caller: an
+    /// Bytes whose id was computed from them by the caller (public for the node's store, which
+    /// re-reads what it verified; hidden: nothing else should vouch for a hash): an
     /// [`EncodedCommit`](crate::crdt::EncodedCommit), which only `Commit::encode`, `decode`
     /// and the sync layer's decoding of a `Verified` make.
-    pub(crate) fn hashed(id: Id, bytes: Vec<u8>) -> Verified {
+    #[doc(hidden)]
+    pub fn hashed(id: Id, bytes: Vec<u8>) -> Verified {
         Verified { id, bytes }
     }
 

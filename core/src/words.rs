@@ -15,7 +15,7 @@
 //! ([`unicode61`]); a unit test checks every code point against the bundled FTS5.
 //!
 //! ```
-//! use replikativ::tweets::words::{search_word, words};
+//! use replikativ_core::words::{search_word, words};
 //!
 //! let found: Vec<String> = words("Ünïcode @User_1 https://t.co/X?a=b").collect();
 //! assert_eq!(found, ["unicode", "user", "1", "https", "t", "co", "x", "a", "b"]);
@@ -172,6 +172,3 @@ fn remove_diacritic(c: u32) -> u32 {
         u32::from(base & 0x7F)
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -3,6 +3,7 @@
 use super::PackError;
 
 /// Appends `v` as a LEB128 varint.
+#[cfg_attr(not(feature = "native"), allow(dead_code))]
 pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);

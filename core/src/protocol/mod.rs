@@ -8,9 +8,9 @@
 //! - [`received`]: [`Received`], a decoded frame whose content the codec hashed once.
 //!
 //! ```
-//! use replikativ::protocol::{Codec, Message};
+//! use replikativ_core::protocol::{Codec, Message};
 //! let codec = Codec::default();
-//! let key = replikativ::identity::Keypair::from_seed([1; 32]).public();
+//! let key = replikativ_core::identity::Keypair::from_seed([1; 32]).public();
 //! let msg = Message::hello(key, [7; 32]);
 //! let frame = codec.encode(&msg).expect("encodes");
 //! assert_eq!(codec.decode(&frame).expect("decodes"), msg);

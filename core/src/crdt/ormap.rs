@@ -16,7 +16,8 @@ use uuid::Uuid;
 pub struct Tag(pub Uuid);
 
 impl Tag {
-    /// A random (v4 UUID) tag: unique without coordination.
+    /// A random (v4 UUID) tag: unique without coordination (feature `native`).
+    #[cfg(feature = "native")]
     pub fn random() -> Tag {
         Tag(Uuid::new_v4())
     }
