@@ -29,8 +29,7 @@ use tokio::sync::broadcast;
 
 use crate::crdt::CrdtKey;
 use crate::identity::{KeyFiles as _, Keypair, PublicKey};
-use crate::peer::context::PeerContext;
-use crate::peer::tls::TlsSettings;
+use crate::peer::{context::PeerContext, tls::TlsSettings};
 use crate::realize::realizer::RealizerShared;
 use crate::replica::ReplicaShared;
 use crate::replicas::{RegistryError, Replicas};
@@ -42,6 +41,7 @@ mod mirror;
 mod realizers;
 mod tls;
 mod trust;
+mod web;
 
 pub use crate::peer::context::Metrics;
 pub use crate::realize::realizer::RealizerSpec;
@@ -98,6 +98,7 @@ pub struct NodeBuilder {
     admin_token: Option<String>,
     metrics: bool,
     mirror: bool,
+    web: Option<CrdtKey>,
 }
 
 /// A running node.
@@ -129,6 +130,7 @@ impl Node {
             admin_token: None,
             metrics: true,
             mirror: false,
+            web: None,
         }
     }
 
@@ -285,6 +287,7 @@ impl NodeBuilder {
         peers.set_tls(std::mem::take(&mut self.tls));
         peers.set_metrics(self.metrics);
         peers.set_mirror(self.mirror);
+        peers.set_web(self.web.take().map(crate::peer::web_app::WebApp::new));
         let (realizers, realizer_shared) = self.realizers_subtree(&replicas, &store);
         let writer = handle.clone();
         let root = Supervisor::new(self.name.clone())

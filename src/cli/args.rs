@@ -11,6 +11,12 @@ pub const DEFAULT_USER: &str = "mail:twitter@crawler.com";
 /// The default CDVCS id of the tweet collector (as in the seed).
 pub const DEFAULT_CDVCS: &str = "12d49511-e733-4007-937b-460c3794fae9";
 
+/// The tweets CDVCS the commands use by default (`--user`, `--cdvcs` defaults).
+pub fn tweets_cdvcs() -> crate::crdt::CrdtKey {
+    let id = Uuid::from_u128(0x12d4_9511_e733_4007_937b_460c_3794_fae9);
+    crate::crdt::CrdtKey::new(DEFAULT_USER, id)
+}
+
 /// The format of stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -265,6 +271,12 @@ pub struct PeerArgs {
     /// Reconnecting with nothing new costs one digest each way, not one message per CDVCS.
     #[arg(long)]
     pub mirror: bool,
+    /// Serve the browser peer's page at /app/ of the listener: a live, verified replica of
+    /// the tweets CDVCS in the browser (kept in IndexedDB), searchable offline
+    /// (`/app/?crdt=user/uuid` for another CDVCS). Its key must be allowed to read on a
+    /// node with rules.
+    #[arg(long, requires = "listen")]
+    pub web: bool,
     /// Node flags.
     #[command(flatten)]
     pub node: super::node_args::NodeArgs,
@@ -355,6 +367,7 @@ mod tests {
         assert_eq!(c.flush_ms, 10_000);
         assert_eq!(c.batch, 1000);
         assert_eq!(c.crdt.user, DEFAULT_USER);
+        assert_eq!(tweets_cdvcs().id.to_string(), DEFAULT_CDVCS);
         assert_eq!(c.crdt.cdvcs.to_string(), DEFAULT_CDVCS);
     }
 

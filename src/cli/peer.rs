@@ -21,6 +21,9 @@ pub fn run(args: PeerArgs) -> Result<()> {
         if let Some(listen) = &args.listen {
             builder = builder.listen(listen.clone());
         }
+        if args.web {
+            builder = builder.web(super::args::tweets_cdvcs());
+        }
         let mut builder = args.node.apply(builder)?;
         for url in &args.connect {
             builder = builder.connect(url.clone());
@@ -33,7 +36,17 @@ pub fn run(args: PeerArgs) -> Result<()> {
         // Replicas start on first use: the store is served from here on, however many CDVCSs
         // it holds.
         match (node.listen_addr(), &args.listen) {
-            (Some(addr), _) => say!("serving peers at {}://{addr}/", args.node.scheme()),
+            (Some(addr), _) => {
+                say!("serving peers at {}://{addr}/", args.node.scheme());
+                if args.web {
+                    let web = if args.node.scheme() == "wss" {
+                        "https"
+                    } else {
+                        "http"
+                    };
+                    say!("serving the browser peer at {web}://{addr}/app/");
+                }
+            }
             (None, Some(listen)) => say!("listening on {listen}"),
             (None, None) => {}
         }

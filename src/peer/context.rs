@@ -98,6 +98,7 @@ pub struct PeerContext {
     pub(crate) live: crate::peer::live::LiveConnections,
     /// The operations endpoints the listener serves beside the websocket (set by the node).
     admin: OnceLock<Arc<dyn crate::peer::live::AdminService>>,
+    web: OnceLock<crate::peer::web_app::WebApp>,
     /// Whether connections count their bytes and record the peer's lag (`/metrics`).
     metrics_on: std::sync::atomic::AtomicBool,
     /// Whether dialled connections take every CDVCS the peer offers (`--mirror`).
@@ -131,6 +132,7 @@ impl PeerContext {
             peers_running: SupervisorSlot::new(),
             live: Default::default(),
             admin: OnceLock::new(),
+            web: OnceLock::new(),
             metrics_on: std::sync::atomic::AtomicBool::new(true),
             mirror: std::sync::atomic::AtomicBool::new(false),
         }
@@ -159,6 +161,18 @@ impl PeerContext {
     /// Sets the operations endpoints (once; later calls are ignored).
     pub(crate) fn set_admin(&self, admin: Arc<dyn crate::peer::live::AdminService>) {
         let _ = self.admin.set(admin);
+    }
+
+    /// Serves the browser peer's page at `/app` (once; later calls are ignored).
+    pub(crate) fn set_web(&self, app: Option<crate::peer::web_app::WebApp>) {
+        if let Some(app) = app {
+            let _ = self.web.set(app);
+        }
+    }
+
+    /// The page at `/app`, when the node serves it.
+    pub(crate) fn web(&self) -> Option<&crate::peer::web_app::WebApp> {
+        self.web.get()
     }
 
     /// The operations endpoints, once the node has set them.

@@ -197,8 +197,9 @@ fn tcp_listeners(addr: &str) -> std::io::Result<Vec<std::net::TcpListener>> {
     }
 }
 
-/// The node's operations endpoints (`/healthz`, `/metrics`, `/status.json`, `/status`), under
-/// the same `Host` and `Origin` rules as websocket upgrades; a hint everywhere else.
+/// The node's operations endpoints (`/healthz`, `/metrics`, `/status.json`, `/status`) and,
+/// with `--web`, the browser peer's page (`/app`), under the same `Host` and `Origin` rules as
+/// websocket upgrades; a hint everywhere else.
 async fn admin_or_hint(
     req: HttpRequest,
     node: web::Data<Arc<PeerContext>>,
@@ -208,9 +209,6 @@ async fn admin_or_hint(
     if req.method() != actix_web::http::Method::GET {
         return hint();
     }
-    let Some(admin) = node.admin() else {
-        return hint();
-    };
     let header = |name: &str| {
         req.headers()
             .get(name)
@@ -222,6 +220,12 @@ async fn admin_or_hint(
     {
         return HttpResponse::Forbidden().body(format!("{why}\n"));
     }
+    if let Some(page) = node.web().and_then(|app| app.serve(req.path())) {
+        return page;
+    }
+    let Some(admin) = node.admin() else {
+        return hint();
+    };
     let bearer = header("authorization")
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);

@@ -29,3 +29,4 @@ pub mod socket;
 pub mod tls;
 pub mod tls_connector;
 pub mod trust;
+pub mod web_app;

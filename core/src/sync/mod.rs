@@ -88,3 +88,4 @@ pub use graph::{GraphView, Graphs};
 pub use handshake::{Handshake, HandshakeError, Role};
 pub use rights::Rights;
 pub use session::SyncSession;
+pub use verify::verify_stored;

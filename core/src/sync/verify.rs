@@ -141,3 +141,27 @@ pub(crate) fn verify(
         .collect();
     Ok(batch)
 }
+
+/// Verifies content read back from where it was kept as received (the browser peer keeps its
+/// replica's batches in IndexedDB): the checks of a received batch, with `graph` as what is
+/// already held. Each item was hashed once when it was read back (by the codec).
+pub fn verify_stored(
+    commits: Vec<Verified>,
+    signatures: &[Option<Signature>],
+    values: Vec<Verified>,
+    packs: Vec<VerifiedPack>,
+    graph: &dyn super::GraphView,
+) -> Result<VerifiedBatch, (Id, SyncError)> {
+    let inflight = HashSet::new();
+    let have = Overlay {
+        graph,
+        inflight: &inflight,
+    };
+    verify(
+        commits.into_iter().map(Ok).collect(),
+        signatures,
+        values.into_iter().map(Ok).collect(),
+        packs.into_iter().map(Ok).collect(),
+        &have,
+    )
+}
