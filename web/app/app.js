@@ -175,7 +175,8 @@ async function main() {
   if ('serviceWorker' in navigator) {
     navigator.serviceWorker.register('sw.js').catch((e) => note('offline page cache unavailable: ' + e));
   }
-  await init();
+  const wasm = await init();
+  window.replikativ.heap = () => wasm.memory.buffer.byteLength;
   const config = await fetch('config.json').then((r) => r.json());
   const crdt = query.get('crdt') || config.crdt;
   $('crdt').textContent = crdt;
