@@ -29,6 +29,7 @@
 //! | `GET /supervision/tree`       | the node's supervision tree as text                           |
 //! | `GET /supervision/events`     | the last 200 supervision events as JSON, oldest first         |
 //! | `GET /ops/status`             | the node's live status page (also `/ops/status.json`, `/ops/metrics`, `/ops/healthz`) |
+//! | `GET http://PEER_LISTEN_ADDR/app/` | the browser peer: the notes replicated into the browser, verified, kept offline (on the peer listener, whose websocket it uses) |
 //!
 //! Try it:
 //! ```text
@@ -220,6 +221,8 @@ pub async fn start_with(
         .name("embed")
         .store_dir(dir.join("store"))
         .listen(peer_listen)
+        // The browser peer's page at /app/ of the peer listener, replicating the notes.
+        .web(key.clone())
         .tls_client(peers.trust);
     if let Some(tls) = peers.tls {
         builder = builder.tls_server(tls);

@@ -19,7 +19,7 @@ use replikativ_core::protocol::{Blob, ByteBuf, Codec, FixedBytes, Message, Recei
 use replikativ_core::sync::{GraphView as _, SyncError, VerifiedBatch, verify_stored};
 
 use crate::dag::Dag;
-use crate::tweets::{ADD_TWEET, Tweets};
+use crate::tweets::{ADD_NOTE, ADD_TWEET, Tweets};
 
 /// Why a batch or a record is not kept.
 #[derive(Debug, thiserror::Error)]
@@ -191,11 +191,14 @@ impl Replica {
                 continue;
             }
             for tx in &commit.transactions {
-                if tx.op == ADD_TWEET
-                    && !self.values.contains(&tx.params)
+                if !self.values.contains(&tx.params)
                     && let Some(bytes) = pending.values.get(&tx.params)
                 {
-                    self.tweets.add_params(bytes);
+                    match tx.op.as_str() {
+                        ADD_TWEET => self.tweets.add_params(bytes),
+                        ADD_NOTE => self.tweets.add_note(bytes, &tx.params.to_hex()),
+                        _ => {}
+                    }
                 }
                 if pending.values.contains_key(&tx.params) {
                     self.values.insert(tx.params);

@@ -14,6 +14,11 @@ use serde::Serialize;
 /// The op name of a collected tweet (the tweet application's, DESIGN §8).
 pub const ADD_TWEET: &str = "add-tweet";
 
+/// The op name of a note of the embedding example (`examples/embed.rs`): params
+/// `{"author":..,"text":..}`, shown as a tweet whose id is the params' id (so the page can
+/// be mounted there too; equal notes count once here, once per op in its SQLite table).
+pub const ADD_NOTE: &str = "add-note";
+
 /// The deepest nesting of params accepted, as in the node's realizer.
 const MAX_DEPTH: usize = 128;
 
@@ -58,6 +63,23 @@ fn text_of(v: &Value) -> Option<String> {
 }
 
 impl Tweet {
+    /// The note in `params` (id `params_id`), as a tweet by its author.
+    pub fn of_note(params: &[u8], params_id: &str) -> Result<Tweet, TweetError> {
+        let value = rmpv::decode::read_value_with_max_depth(&mut &params[..], MAX_DEPTH)
+            .map_err(|e| TweetError::NotMessagePack(e.to_string()))?;
+        let text = field(&value, "text")
+            .and_then(Value::as_str)
+            .ok_or(TweetError::Missing("text"))?;
+        Ok(Tweet {
+            id: params_id.to_owned(),
+            text: text.to_owned(),
+            created_at: None,
+            username: field(&value, "author")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        })
+    }
+
     /// The tweet in `params`.
     pub fn of_params(params: &[u8]) -> Result<Tweet, TweetError> {
         let value = rmpv::decode::read_value_with_max_depth(&mut &params[..], MAX_DEPTH)
@@ -107,6 +129,14 @@ impl Tweets {
     /// tweet are counted in [`Tweets::invalid`] and otherwise ignored.
     pub fn add_params(&mut self, params: &[u8]) {
         match Tweet::of_params(params) {
+            Ok(tweet) => self.add(tweet),
+            Err(_) => self.invalid += 1,
+        }
+    }
+
+    /// Adds the note in `params` (see [`ADD_NOTE`]); like [`Tweets::add_params`].
+    pub fn add_note(&mut self, params: &[u8], params_id: &str) {
+        match Tweet::of_note(params, params_id) {
             Ok(tweet) => self.add(tweet),
             Err(_) => self.invalid += 1,
         }
@@ -226,5 +256,19 @@ mod tests {
         assert_eq!((found.count, found.tweets.len()), (2, 1));
         assert_eq!(found.tweets[0].id, "1");
         assert_eq!(tweets.newest(1)[0].id, "2");
+    }
+
+    #[test]
+    fn a_note_of_the_embedding_example_shows_as_a_tweet_by_its_author() {
+        let mut tweets = Tweets::default();
+        tweets.add_note(&params(r#"{"author":"ada","text":"hello there"}"#), "ab12");
+        tweets.add_note(&params(r#"{"author":"ada"}"#), "cd34");
+        assert_eq!((tweets.count(), tweets.invalid()), (1, 1));
+        let note = tweets.newest(1)[0];
+        assert_eq!(
+            (note.id.as_str(), note.username.as_deref()),
+            ("ab12", Some("ada"))
+        );
+        assert_eq!(tweets.search("hello", 5).count, 1);
     }
 }
