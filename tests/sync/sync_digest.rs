@@ -91,6 +91,56 @@ fn a_reconnect_with_nothing_new_exchanges_one_digest_each_way() {
     sim.assert_converged(&keys);
 }
 
+/// Issue 16's reconnect target counts round trips: with nothing new, and without the saved
+/// per-peer hints, both sides know they are level after three one-way flights from the
+/// websocket's opening — `Hello` both ways at once, `Proof` both ways, `Digests` both ways —
+/// that is 1.5 round trips, whatever the length of the history and the number of CRDTs.
+#[test]
+fn a_reconnect_with_nothing_new_takes_three_one_way_flights_whatever_the_history() {
+    for (crdts, history) in [(1, 10), (1, 3_000), (500, 3)] {
+        let keys: Vec<CrdtKey> = (0..crdts).map(key).collect();
+        let mut a = Replica::new(Uuid::from_u128(1), Vec::new());
+        for (i, k) in keys.iter().enumerate() {
+            for c in 0..history {
+                a.commit(k, &params(i * 10_000 + c), c as i64);
+            }
+        }
+        let mut sim = Sim::new(
+            vec![a, Replica::new(Uuid::from_u128(2), Vec::new())],
+            &[(1, 0)],
+            5,
+        );
+        sim.digests = true;
+        sim.heal(0);
+        sim.quiesce(STEPS);
+        sim.assert_converged(&keys);
+        for r in &mut sim.replicas {
+            r.hints.clear();
+        }
+        sim.log = Some(Vec::new());
+        let before = sim.bytes;
+        sim.heal(0);
+        let mut flights = 0;
+        while sim.flight() {
+            flights += 1;
+            assert!(flights <= 10, "no end to the exchange");
+        }
+        let mut seen = kinds(&sim);
+        seen.sort();
+        assert_eq!(
+            seen,
+            ["digests", "digests", "hello", "hello", "proof", "proof"],
+            "{crdts} CRDTs of {history} commits"
+        );
+        assert_eq!(flights, 3, "{crdts} CRDTs of {history} commits");
+        let bytes = sim.bytes - before;
+        assert!(
+            bytes <= 1024,
+            "{bytes} bytes ({crdts} CRDTs of {history} commits)"
+        );
+    }
+}
+
 #[test]
 fn crdts_shared_by_equal_digests_save_the_peer_s_heads_as_the_hint() {
     let (mut sim, keys) = two(50, 0);

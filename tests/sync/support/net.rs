@@ -399,6 +399,25 @@ impl Sim {
         self.run_effects(l, to, effects);
     }
 
+    /// Delivers, in one flight, every frame in flight now on every link (what either side sent
+    /// before this call; what they send in answer waits for the next flight): one one-way
+    /// trip of the network. False when nothing was in flight.
+    pub fn flight(&mut self) -> bool {
+        let mut now = Vec::new();
+        for l in 0..self.links.len() {
+            for to in 0..2 {
+                if !self.links[l].paused[to] {
+                    let frames: Vec<Vec<u8>> = self.links[l].queues[to].drain(..).collect();
+                    now.extend(frames.into_iter().map(|f| (l, to, f)));
+                }
+            }
+        }
+        for (l, to, frame) in &now {
+            self.deliver(*l, *to, frame);
+        }
+        !now.is_empty()
+    }
+
     /// Delivers until nothing is in flight; panics if that takes more than `max` steps.
     pub fn quiesce(&mut self, max: usize) {
         for _ in 0..max {
