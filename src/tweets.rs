@@ -51,8 +51,8 @@ pub use query::{
 };
 pub use sample::{SAMPLE, SAMPLE_LICENSE};
 pub use schema::{
-    ADD_TWEET, TWEETS_SCHEMA, TweetHandler, add_tweet, add_tweet_params, open_sink,
-    sqlite_handlers, username_of,
+    ADD_TWEET, PreparedTweet, TWEETS_SCHEMA, TweetHandler, add_tweet, add_tweet_params,
+    insert_prepared, open_sink, sqlite_handlers, username_of,
 };
 pub use synthetic::{sample_tweets, synthetic_tweets, write_synthetic_jsonl};
 pub use words::{search_word, term_matches, words};

@@ -23,6 +23,7 @@ pub mod postgres;
 pub mod realizer;
 pub mod sink;
 pub mod sqlite;
+mod sqlite_handlers;
 pub mod worker;
 
 pub use error::{RealizeError, error_chain};

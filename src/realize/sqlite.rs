@@ -8,7 +8,6 @@
 //! checkpoint are lost together, so the realizer re-applies them exactly once.
 
 use std::collections::{HashMap, HashSet};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,10 +16,9 @@ use rusqlite::{
 };
 use serde_json::Value;
 
-use super::params::decode_params;
 use super::sink::{HandlerError, Sink, SinkError, SkippedCommit, TxParams, now_ms};
+use super::sqlite_handlers::{Handler, apply_in};
 use crate::id::Id;
-use replikativ_actors::panic_message;
 
 /// The `meta.format` value that marks a replikativ SQLite sink.
 pub const SQLITE_FORMAT: &str = "replikativ-sqlite-sink/1";
@@ -49,12 +47,6 @@ pub type SqliteHandler =
 /// reports bytes that are no JSON value as [`HandlerError::BadParams`].
 pub type SqliteBytesHandler =
     Box<dyn Fn(&Transaction<'_>, &[u8]) -> Result<(), HandlerError> + Send + 'static>;
-
-/// How a registered handler takes its params.
-enum Handler {
-    Value(SqliteHandler),
-    Bytes(SqliteBytesHandler),
-}
 
 /// A SQLite sink with handlers chosen by op name.
 pub struct SqliteSink {
@@ -198,6 +190,37 @@ impl SqliteSink {
         self
     }
 
+    /// Registers a handler for `op` in two halves (replacing an earlier handler): `prepare`
+    /// reads the params bytes into a row without the database, `apply` writes it. In a commit
+    /// of many such transactions the rows are prepared on a second thread, in order, while
+    /// this one writes the rows before them; outcomes (errors, panics) are as if each were
+    /// prepared and applied in turn.
+    pub fn prepared_handler<P, F, G>(mut self, op: &str, prepare: F, apply: G) -> SqliteSink
+    where
+        P: Send + 'static,
+        F: Fn(&[u8]) -> Result<P, HandlerError> + Send + Sync + 'static,
+        G: Fn(&Transaction<'_>, P) -> Result<(), HandlerError> + Send + 'static,
+    {
+        let prepare = move |bytes: &[u8]| -> Result<Box<dyn std::any::Any + Send>, HandlerError> {
+            Ok(Box::new(prepare(bytes)?))
+        };
+        let apply = move |tx: &Transaction<'_>, row: Box<dyn std::any::Any + Send>| {
+            // Rows come only from this handler's own `prepare`.
+            let row = row.downcast::<P>().map_err(|_| HandlerError::Invalid {
+                reason: "a prepared row of another handler".into(),
+            })?;
+            apply(tx, *row)
+        };
+        self.handlers.insert(
+            op.to_string(),
+            Handler::Prepared {
+                prepare: Box::new(prepare),
+                apply: Box::new(apply),
+            },
+        );
+        self
+    }
+
     /// The file this sink writes.
     pub fn path(&self) -> &Path {
         &self.path
@@ -206,71 +229,6 @@ impl SqliteSink {
     /// The underlying connection, for reads in tests and tools.
     pub fn connection(&self) -> &Connection {
         &self.conn
-    }
-
-    fn apply_in(
-        tx: &Transaction<'_>,
-        handlers: &HashMap<String, Handler>,
-        commit: Id,
-        txs: &[TxParams],
-    ) -> Result<(), SinkError> {
-        for (i, (op, bytes)) in txs.iter().enumerate() {
-            let Some(handler) = handlers.get(op) else {
-                return Err(SinkError::UnknownOp {
-                    commit,
-                    tx: i,
-                    op: op.clone(),
-                });
-            };
-            let bad_params = |source| SinkError::BadParams {
-                commit,
-                tx: i,
-                op: op.clone(),
-                source,
-            };
-            // A panicking handler must not poison the sink: the unwind is caught here and
-            // the caller rolls the transaction back by dropping it.
-            let outcome = match handler {
-                Handler::Value(handler) => {
-                    let value = decode_params(bytes).map_err(bad_params)?;
-                    catch_unwind(AssertUnwindSafe(|| handler(tx, &value)))
-                }
-                Handler::Bytes(handler) => catch_unwind(AssertUnwindSafe(|| handler(tx, bytes))),
-            };
-            match outcome {
-                Ok(Ok(())) => {}
-                Ok(Err(HandlerError::BadParams(source))) => return Err(bad_params(source)),
-                Ok(Err(source)) => {
-                    return Err(SinkError::Handler {
-                        commit,
-                        tx: i,
-                        op: op.clone(),
-                        source: Box::new(source),
-                    });
-                }
-                Err(payload) => {
-                    let message = panic_message(payload.as_ref());
-                    return Err(SinkError::HandlerPanicked {
-                        commit,
-                        tx: i,
-                        op: op.clone(),
-                        message,
-                    });
-                }
-            }
-        }
-        tx.execute(
-            "INSERT INTO counters (name, value) VALUES ('ops_applied', ?1)
-             ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-            [txs.len() as i64],
-        )
-        .map_err(storage(format!("counting the ops of commit {commit}")))?;
-        tx.execute(
-            "INSERT INTO applied (commit_id, at_ms) VALUES (?1, ?2)",
-            params![commit.to_hex(), now_ms()],
-        )
-        .map_err(storage(format!("checkpointing commit {commit}")))?;
-        Ok(())
     }
 }
 
@@ -416,7 +374,7 @@ impl SqliteSink {
             })
             .map_err(storage(format!("noting the author of commit {commit}")))?;
         // On error `tx` is dropped here, which rolls back every effect of this commit.
-        Self::apply_in(&tx, &self.handlers, commit, txs)?;
+        apply_in(&tx, &self.handlers, commit, txs)?;
         tx.commit()
             .map_err(storage(format!("committing commit {commit}")))
     }

@@ -44,11 +44,66 @@ pub fn sqlite_handlers() -> Vec<(&'static str, TweetHandler)> {
 }
 
 /// Opens (or creates) the tweet SQLite sink at `path` with its schema and handlers.
-/// `add-tweet` is registered as [`add_tweet_params`], which reads the params bytes directly.
+/// `add-tweet` reads its row straight from the params bytes ([`PreparedTweet::of_params`],
+/// on a second thread in commits of many tweets) and writes it ([`insert_prepared`]): the
+/// effects of [`add_tweet_params`].
 pub fn open_sink(path: impl AsRef<Path>) -> Result<SqliteSink, SinkError> {
     let sink = SqliteSink::open(path)?.with_schema(TWEETS_SCHEMA)?;
     add_commit_author(&sink)?;
-    Ok(sink.bytes_handler(ADD_TWEET, add_tweet_params))
+    Ok(sink.prepared_handler(ADD_TWEET, PreparedTweet::of_params, insert_prepared))
+}
+
+/// A tweet's row read from its params on the sink's preparing thread (see
+/// [`SqliteSink::prepared_handler`]), owned so it can cross to the writing thread.
+#[derive(Debug)]
+pub struct PreparedTweet {
+    id: String,
+    text: String,
+    created_at: Option<String>,
+    author_id: Option<String>,
+    username: Option<String>,
+    retweets: Option<i64>,
+    likes: Option<i64>,
+    lang: Option<String>,
+    raw: String,
+}
+
+impl PreparedTweet {
+    /// The row of the tweet in `params` (as [`TweetColumns::of_params`]).
+    pub fn of_params(params: &[u8]) -> Result<PreparedTweet, HandlerError> {
+        let c = TweetColumns::of_params(params)?;
+        Ok(PreparedTweet {
+            id: c.id.to_owned(),
+            text: c.text.to_owned(),
+            created_at: c.created_at.map(|s| s.into_owned()),
+            author_id: c.author_id.map(|s| s.into_owned()),
+            username: c.username.map(str::to_owned),
+            retweets: c.retweets,
+            likes: c.likes,
+            lang: c.lang.map(str::to_owned),
+            raw: c.raw,
+        })
+    }
+}
+
+/// The `add-tweet` handler's second half: writes a prepared row (the effects of
+/// [`add_tweet_params`]).
+pub fn insert_prepared(tx: &Transaction<'_>, row: PreparedTweet) -> Result<(), HandlerError> {
+    use std::borrow::Cow;
+    insert_tweet(
+        tx,
+        TweetColumns {
+            id: &row.id,
+            text: &row.text,
+            created_at: row.created_at.as_deref().map(Cow::Borrowed),
+            author_id: row.author_id.as_deref().map(Cow::Borrowed),
+            username: row.username.as_deref(),
+            retweets: row.retweets,
+            likes: row.likes,
+            lang: row.lang.as_deref(),
+            raw: row.raw,
+        },
+    )
 }
 
 /// Migrates a sink made before commits were signed: adds the `commit_author` column (NULL
