@@ -63,3 +63,8 @@ mod pg_cli;
 // A mesh of ten or more peers under SIGKILLs and cut links: equal heads everywhere, and
 // analyzers at the far ends realizing each tweet of two collectors exactly once.
 mod mesh;
+
+// The browser peer in headless Chromium: the page equals `query` on the same tweets, catches
+// up by delta after a peer restart without a reload, works offline after a reload, and
+// refuses forged commits and tampered values from a hostile server.
+mod browser_peer;
