@@ -88,7 +88,11 @@ fn page_catch_up(br: &mut webdriver::Browser, url: &str, heads: &[String]) -> Pa
             ready.get_or_insert_with(|| start.elapsed());
             let theirs: Vec<String> = s["heads"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|h| h.as_str().map(str::to_owned)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|h| h.as_str().map(str::to_owned))
+                        .collect()
+                })
                 .unwrap_or_default();
             if theirs == heads && s["caught_up"] == true {
                 let caught_up = start.elapsed();
@@ -183,7 +187,11 @@ pub async fn run(dir: &Path, n: usize) {
     a.shutdown().await;
 
     let tweets = page.status["tweets"].as_u64().unwrap_or(0);
-    assert_eq!(tweets, n as u64, "the page holds every tweet: {}", page.status);
+    assert_eq!(
+        tweets, n as u64,
+        "the page holds every tweet: {}",
+        page.status
+    );
     let received = page.status["received_bytes"].as_u64().unwrap_or(0);
     println!(
         "{} tweets in {commits} commits of {PER_COMMIT}; the page: ready after {}, \
@@ -192,7 +200,10 @@ pub async fn run(dir: &Path, n: usize) {
         secs(page.ready),
         page.status["records"]
     );
-    println!("\n| catching up {} tweets | time | tweets/s | bytes received |", thousands(n as u64));
+    println!(
+        "\n| catching up {} tweets | time | tweets/s | bytes received |",
+        thousands(n as u64)
+    );
     println!("|---|---:|---:|---:|");
     println!(
         "| Chromium page (wasm, IndexedDB), from opening the page | {} | {} | {} |",

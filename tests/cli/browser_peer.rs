@@ -36,7 +36,17 @@ const T: Duration = Duration::from_secs(90);
 
 /// The words searched on the page and with `query search` (each in some tweets of the repo's
 /// data, one only in the appended tweets).
-const TERMS: &[&str] = &["the", "brexit", "obama", "love", "browsercatchup"];
+const TERMS: &[&str] = &[
+    "the",
+    "brexit",
+    "obama",
+    "love",
+    "browserlive",
+    "browsercatchup",
+];
+
+/// The tweets appended while everything runs (the page updates live).
+const LIVE: usize = 5;
 
 /// The tweets appended while the peer is down.
 const APPENDED: usize = 25;
@@ -52,13 +62,13 @@ fn repo_tweets() -> Vec<Vec<u8>> {
     files.iter().flat_map(|f| lines_of(f)).collect()
 }
 
-/// `APPENDED` new tweets with ids no repo tweet has, each with the word `browsercatchup`.
-fn appended_tweets() -> Vec<Vec<u8>> {
-    (0..APPENDED)
+/// `n` new tweets with ids no repo tweet has (`prefix` and a counter), each with `word`.
+fn new_tweets(prefix: &str, word: &str, n: usize) -> Vec<Vec<u8>> {
+    (0..n)
         .map(|i| {
             json!({
-                "id": format!("77{i:017}"),
-                "text": format!("browsercatchup tweet {i}: appended while the peer was down"),
+                "id": format!("{prefix}{i:017}"),
+                "text": format!("{word} tweet {i}: appended to the followed source"),
                 "created_at": "2026-11-29T12:00:00.000Z",
                 "author_id": "4242",
                 "author": {"id": "4242", "username": "catchup"},
@@ -102,7 +112,11 @@ fn notes(br: &mut Browser) -> Vec<String> {
         vec![],
     );
     v.as_array()
-        .map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|n| n.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -145,7 +159,8 @@ fn oracle_hits(lines: &[Vec<u8>], term: &str) -> BTreeSet<String> {
     for raw in lines.iter().filter(|l| l.len() <= MAX_LINE) {
         for t in tweets_in(raw).unwrap_or_default() {
             let id = t["id"].as_str().unwrap_or_default().to_owned();
-            if seen.insert(id.clone()) && tokens(t["text"].as_str().unwrap_or_default()).contains(term)
+            if seen.insert(id.clone())
+                && tokens(t["text"].as_str().unwrap_or_default()).contains(term)
             {
                 hits.insert(id);
             }
@@ -189,7 +204,10 @@ fn check_against_query(br: &mut Browser, d: &Path, lines: &[Vec<u8>], want: u64,
             p_count, q_count,
             "the page's search for {term} (offline: {offline})"
         );
-        assert_eq!(p_ids, q_ids, "the page's hits for {term} (offline: {offline})");
+        assert_eq!(
+            p_ids, q_ids,
+            "the page's hits for {term} (offline: {offline})"
+        );
     }
 }
 
@@ -227,6 +245,15 @@ fn wait_log(d: &Path, log: &str, needle: &str) {
     assert!(found, "{log} never said {needle:?}:\n{}", tail(&path));
 }
 
+/// Appends `tweets` (JSON lines) to the source file.
+fn append(src: &Path, tweets: &[Vec<u8>]) {
+    let lines: Vec<String> = tweets
+        .iter()
+        .map(|l| format!("{}\n", String::from_utf8_lossy(l)))
+        .collect();
+    append_lines(src, &lines);
+}
+
 fn spawn_peer(d: &Path, listen: &str, collector: &str) -> Proc {
     Proc::spawn(
         &[
@@ -256,7 +283,7 @@ fn the_page_replicates_searches_catches_up_by_delta_and_works_offline() {
     write_lines(&src, &lines);
     let first = source_tweets(&lines).len() as u64;
     assert!(first > 1000, "the repo's tweets: {first}");
-    for term in TERMS.iter().filter(|t| **t != "browsercatchup") {
+    for term in TERMS.iter().filter(|t| !t.starts_with("browser")) {
         assert!(Expected::of(&lines, term).hits > 0, "{term} is in the data");
     }
 
@@ -265,8 +292,18 @@ fn the_page_replicates_searches_catches_up_by_delta_and_works_offline() {
     let url_a = format!("ws://{la}/");
     let _a = Proc::spawn(
         &[
-            "collect", "--store", "a", "--source", arg(&src), "--listen", &la, "--follow",
-            "--flush-ms", "50", "--batch", "100",
+            "collect",
+            "--store",
+            "a",
+            "--source",
+            arg(&src),
+            "--listen",
+            &la,
+            "--follow",
+            "--flush-ms",
+            "50",
+            "--batch",
+            "100",
         ],
         d,
         "a.log",
@@ -302,6 +339,30 @@ fn the_page_replicates_searches_catches_up_by_delta_and_works_offline() {
     let first_commits = synced["commits"].as_u64().expect("commits");
     assert_eq!(dom(&mut br, "bytes"), first_bytes.to_string());
     assert_eq!(dom(&mut br, "commits"), first_commits.to_string());
+    // The live page with a search entered.
+    type_search(
+        &mut br,
+        "brexit",
+        oracle_hits(&lines, "brexit").len() as u64,
+    );
+    if std::env::var_os("REPLIKATIV_SCREENSHOTS").is_some() {
+        br.screenshot(&docs_dir().join("browser-peer.png"));
+    }
+
+    // Tweets appended while everything runs: the page shows them live.
+    let live = new_tweets("78", "browserlive", LIVE);
+    append(&src, &live);
+    lines.extend(live);
+    let first = source_tweets(&lines).len() as u64;
+    analyze_to(d, pa, first);
+    let synced = wait_status(&mut br, "the live update", |s| {
+        s["caught_up"] == true && s["tweets"] == first
+    });
+    assert_eq!(dom(&mut br, "state"), "live");
+    check_against_query(&mut br, d, &lines, first, false);
+    let first_bytes = synced["received_bytes"].as_u64().expect("bytes");
+    let first_commits = synced["commits"].as_u64().expect("commits");
+
     let log_b = std::fs::read_to_string(d.join("b.log")).expect("b.log");
     assert!(
         !log_b.contains("refused a websocket upgrade"),
@@ -311,14 +372,9 @@ fn the_page_replicates_searches_catches_up_by_delta_and_works_offline() {
     // The peer stops; tweets are appended (the collector follows); the peer restarts.
     b.terminate_ok("peer B", &d.join("b.log"));
     wait_status(&mut br, "offline", |s| s["connected"] == false);
-    let new = appended_tweets();
+    let new = new_tweets("77", "browsercatchup", APPENDED);
     let new_bytes: usize = new.iter().map(|l| l.len() + 1).sum();
-    append_lines(
-        &src,
-        &new.iter()
-            .map(|l| format!("{}\n", String::from_utf8_lossy(l)))
-            .collect::<Vec<_>>(),
-    );
+    append(&src, &new);
     lines.extend(new);
     let all = source_tweets(&lines).len() as u64;
     assert_eq!(all, first + APPENDED as u64);
@@ -360,12 +416,6 @@ fn the_page_replicates_searches_catches_up_by_delta_and_works_offline() {
          (the first sync took {first_bytes})"
     );
     assert!(delta > 0);
-
-    // The live page with a search entered.
-    type_search(&mut br, "brexit", oracle_hits(&lines, "brexit").len() as u64);
-    if std::env::var_os("REPLIKATIV_SCREENSHOTS").is_some() {
-        br.screenshot(&docs_dir().join("browser-peer.png"));
-    }
 
     // The peer stops again; a reload shows everything from IndexedDB, served by the service
     // worker, and searches offline.
@@ -638,14 +688,18 @@ fn a_forged_commit_and_a_tampered_value_are_refused_by_the_page_and_an_honest_ba
         "a note refuses the forged commit {forged_id}: {said:?}"
     );
     assert!(
-        said.iter().any(|n| n.contains("refused") && n.contains(&value_id)),
+        said.iter()
+            .any(|n| n.contains("refused") && n.contains(&value_id)),
         "a note refuses the tampered value {value_id}: {said:?}"
     );
     for word in ["forgedword", "tamperedword"] {
         assert_eq!(page_search(&mut br, word).0, 0, "{word}");
     }
     let (n, ids) = page_search(&mut br, "honestword");
-    assert_eq!((n, ids), (1, BTreeSet::from(["880000000000000003".to_owned()])));
+    assert_eq!(
+        (n, ids),
+        (1, BTreeSet::from(["880000000000000003".to_owned()]))
+    );
 
     // A reload verifies the kept record again: the honest tweet, nothing else.
     actix_rt::System::new().block_on(server.stop(false));
