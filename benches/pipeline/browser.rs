@@ -136,7 +136,7 @@ pub async fn run(dir: &Path, n: usize) {
     // The node that serves the history and the page.
     let a = Node::builder()
         .name("a")
-        .store_dir(&dir.join("a"))
+        .store_dir(dir.join("a"))
         .cdvcs(key())
         .listen("127.0.0.1:0")
         .web(key())
@@ -159,7 +159,7 @@ pub async fn run(dir: &Path, n: usize) {
     let t = Instant::now();
     let b = Node::builder()
         .name("b")
-        .store_dir(&dir.join("b"))
+        .store_dir(dir.join("b"))
         .cdvcs(key())
         .connect(url_of(&a))
         .start()
@@ -194,10 +194,11 @@ pub async fn run(dir: &Path, n: usize) {
     );
     let received = page.status["received_bytes"].as_u64().unwrap_or(0);
     println!(
-        "{} tweets in {commits} commits of {PER_COMMIT}; the page: ready after {}, \
-         {} records kept in IndexedDB",
+        "{} tweets in {commits} commits of {PER_COMMIT}; the page: ready (wasm loaded, \
+         IndexedDB open) after {}, caught up {} later; {} records kept in IndexedDB",
         thousands(n as u64),
         secs(page.ready),
+        secs(page.caught_up.saturating_sub(page.ready)),
         page.status["records"]
     );
     println!(

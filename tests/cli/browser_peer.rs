@@ -680,6 +680,7 @@ fn a_forged_commit_and_a_tampered_value_are_refused_by_the_page_and_an_honest_ba
     assert_eq!(s["records"], 1, "only the honest batch kept: {s}");
     assert_eq!(s["heads"], json!([honest.id.to_string()]), "{s}");
     let said = notes(&mut br);
+    eprintln!("browser peer, the page's notes: {said:?}");
     let forged_id = forged.id.to_string();
     let value_id = tampered_value_id(&genuine_params);
     assert!(
