@@ -16,11 +16,15 @@
 //!    commits, a mirror's catch-up over one connection, reconnect bytes (quick: 10^3).
 //! 8. start-up (`startup`): node start and `replikativ peer` start on stores of 10^3, 10^5 and
 //!    10^6 one-tweet commits (quick: 10^2, 10^3, 10^4), 5 runs each (quick: 3), median.
+//! 9. the browser peer (`browser`): the wasm size, a headless Chromium's catch-up of 10^4
+//!    tweets (quick: 10^3) against a native node's in the same run, bytes and wasm heap.
 //!
 //! `BENCH_QUICK=1`: 5,000 tweets (10^4 for peak RSS), histories 10 and 10^3 (seconds, for CI). Default: 10^5
 //! tweets, histories to 10^5. `BENCH_FULL=1`: 10^6 tweets and a 10^6-commit history.
 //! Each scenario prints a Markdown table; the figures in BENCHMARKS.md come from it.
 
+#[path = "pipeline/browser.rs"]
+mod browser;
 #[path = "pipeline/common.rs"]
 mod common;
 #[path = "pipeline/handshake.rs"]
@@ -109,7 +113,7 @@ fn main() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(if quick { 1 } else { 3 });
 
-    // `BENCH_ONLY=ingest,replication,reconnect,handshake,memory,signed,metrics,mirror,startup`
+    // `BENCH_ONLY=ingest,replication,reconnect,handshake,memory,signed,metrics,mirror,startup,browser`
     // runs a subset (replication needs ingest).
     let only = std::env::var("BENCH_ONLY").ok();
     let runs = |part: &str| {
@@ -166,6 +170,13 @@ fn main() {
                 (vec![1_000, 100_000, 1_000_000], 5)
             };
             startup::run(root, &sizes, starts).await;
+        }
+        if runs("browser") {
+            let n = std::env::var("BENCH_BROWSER_TWEETS")
+                .ok()
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(if quick { 1_000 } else { 10_000 });
+            browser::run(&root.join("browser"), n).await;
         }
     });
     if runs("memory") {

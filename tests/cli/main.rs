@@ -63,3 +63,12 @@ mod pg_cli;
 // A mesh of ten or more peers under SIGKILLs and cut links: equal heads everywhere, and
 // analyzers at the far ends realizing each tweet of two collectors exactly once.
 mod mesh;
+
+// The browser peer in headless Chromium: the page equals `query` on the same tweets, updates
+// live, catches up by delta after a peer restart without a reload, works offline after a
+// reload; `?ws=` is no way around another node's Origin rule.
+mod browser_peer;
+
+// The browser peer refuses a forged commit and a tampered value from a hostile server, and
+// keeps an honest batch sent after them.
+mod browser_forgery;
