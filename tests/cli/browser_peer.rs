@@ -366,6 +366,16 @@ fn the_page_replicates_searches_catches_up_by_delta_and_works_offline() {
         "the page of the node connecting to the node itself passes its Origin rule:\n{log_b}"
     );
 
+    // The page hands each transaction over once it is kept: count the new tweets' ids.
+    br.execute(
+        "window.handed = [];
+         window.addEventListener('replikativ:transactions', (e) => {
+           for (const t of e.detail) if (t.op === 'add-tweet' && t.params) window.handed.push(t.params.id);
+         });
+         return true;",
+        vec![],
+    );
+
     // The peer stops; tweets are appended (the collector follows); the peer restarts.
     b.terminate_ok("peer B", &d.join("b.log"));
     wait_status(&mut br, "offline", |s| s["connected"] == false);
@@ -392,6 +402,20 @@ fn the_page_replicates_searches_catches_up_by_delta_and_works_offline() {
         "the page caught up without a reload"
     );
     check_against_query(&mut br, d, &lines, all, false);
+    let handed: BTreeSet<String> = br
+        .execute("return window.handed;", vec![])
+        .as_array()
+        .expect("handed ids")
+        .iter()
+        .map(|v| v.as_str().expect("an id").to_owned())
+        .collect();
+    let appended: BTreeSet<String> = source_tweets(&lines[lines.len() - APPENDED..])
+        .into_keys()
+        .collect();
+    assert_eq!(
+        handed, appended,
+        "the new tweets, handed to the page's script once kept"
+    );
     let delta = caught["received_bytes"].as_u64().expect("bytes") - before_bytes;
     let new_commits = caught["commits"].as_u64().expect("commits") - before_commits;
     // What the new commits can weigh at most: their tweets' JSON (sent as MessagePack,

@@ -96,6 +96,11 @@ function handle(out) {
           (e) => handle(state.peer.store_failed(ticket, String(e))),
         );
     }
+    const applied = out.transactions();
+    if (applied !== '[]') {
+      // For pages built on this one: every transaction once it is kept, in order.
+      window.dispatchEvent(new CustomEvent('replikativ:transactions', { detail: JSON.parse(applied) }));
+    }
     note(out.notes());
     const close = out.close();
     if (close !== undefined && state.ws) {

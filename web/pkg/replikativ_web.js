@@ -94,6 +94,23 @@ export class Output {
         const ret = wasm.output_ticket(this.__wbg_ptr, i);
         return ret >>> 0;
     }
+    /**
+     * The transactions this call applied (durable in IndexedDB), as a JSON array of
+     * `{"commit","author","op","params"}` (`params` null for a value that arrived before).
+     * @returns {string}
+     */
+    transactions() {
+        let deferred1_0;
+        let deferred1_1;
+        try {
+            const ret = wasm.output_transactions(this.__wbg_ptr);
+            deferred1_0 = ret[0];
+            deferred1_1 = ret[1];
+            return getStringFromWasm0(ret[0], ret[1]);
+        } finally {
+            wasm.__wbindgen_free(deferred1_0, deferred1_1, 1);
+        }
+    }
 }
 if (Symbol.dispose) Output.prototype[Symbol.dispose] = Output.prototype.free;
 
@@ -209,17 +226,31 @@ export class Peer {
         return Output.__wrap(ret);
     }
     /**
-     * Verifies and applies record number `index` kept earlier.
+     * Verifies and applies record number `index` kept earlier; its transactions as JSON
+     * (as [`Output::transactions`]).
      * @param {number} index
      * @param {Uint8Array | number[]} record
+     * @returns {string}
      */
     restore(index, record) {
-        const val2 = +index;
-        const ptr0 = passArray8ToWasm0(record, wasm.__wbindgen_malloc);
-        const len0 = WASM_VECTOR_LEN;
-        const ret = wasm.peer_restore(this.__wbg_ptr, val2, ptr0, len0);
-        if (ret[1]) {
-            throw takeFromExternrefTable0(ret[0]);
+        let deferred4_0;
+        let deferred4_1;
+        try {
+            const val2 = +index;
+            const ptr0 = passArray8ToWasm0(record, wasm.__wbindgen_malloc);
+            const len0 = WASM_VECTOR_LEN;
+            const ret = wasm.peer_restore(this.__wbg_ptr, val2, ptr0, len0);
+            var ptr3 = ret[0];
+            var len3 = ret[1];
+            if (ret[3]) {
+                ptr3 = 0; len3 = 0;
+                throw takeFromExternrefTable0(ret[2]);
+            }
+            deferred4_0 = ptr3;
+            deferred4_1 = len3;
+            return getStringFromWasm0(ptr3, len3);
+        } finally {
+            wasm.__wbindgen_free(deferred4_0, deferred4_1, 1);
         }
     }
     /**

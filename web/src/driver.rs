@@ -27,6 +27,8 @@ pub struct Output {
     pub store: Vec<(u32, Vec<u8>)>,
     /// Messages for the page (refusals, errors).
     pub notes: Vec<String>,
+    /// Transactions applied by this call (durable in IndexedDB), in order.
+    pub applied: Vec<crate::replica::Applied>,
     /// The session ended: close the websocket, saying this.
     pub close: Option<String>,
 }
@@ -152,9 +154,9 @@ impl Driver {
             return Output::default();
         };
         // Records are kept in order: everything before this ticket is kept too.
-        let mut applied = 0;
+        let (mut applied, mut txs) = (0, Vec::new());
         for (_, pending) in self.pending.drain(..=at) {
-            self.replica.apply(pending);
+            txs.extend(self.replica.apply(pending));
             applied += 1;
         }
         let key = self.replica.key().clone();
@@ -164,7 +166,9 @@ impl Driver {
                 effects.extend(session.on_applied(&key, &View(&self.replica)));
             }
         }
-        self.run(effects)
+        let mut out = self.run(effects);
+        out.applied = txs;
+        out
     }
 
     /// Keeping the record of `ticket` failed: nothing of it or after it is applied, and the

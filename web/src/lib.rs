@@ -14,10 +14,12 @@
 //!    message: `receive(bytes)`. Each returns an [`Output`]: send its frames, keep its records
 //!    in order and call `stored(ticket)` once each is durable, show its notes, and close the
 //!    socket when it says so. On close: `disconnected()`.
-//! 4. Ask `count()`, `newest(n)`, `search(term, limit)`, `status()` (JSON strings).
+//! 4. Ask `count()`, `newest(n)`, `search(term, limit)`, `status()` (JSON strings). Each
+//!    output's `transactions()` hands over the transactions it applied, once durable.
 
 pub mod dag;
 pub mod driver;
+pub mod json;
 pub mod replica;
 pub mod tweets;
 
@@ -85,6 +87,11 @@ impl Output {
     pub fn notes(&self) -> String {
         self.inner.notes.join("\n")
     }
+    /// The transactions this call applied (durable in IndexedDB), as a JSON array of
+    /// `{"commit","author","op","params"}` (`params` null for a value that arrived before).
+    pub fn transactions(&self) -> String {
+        serde_json::to_string(&self.inner.applied).unwrap_or_default()
+    }
     /// Why to close the websocket, or `undefined` to keep it.
     pub fn close(&self) -> Option<String> {
         self.inner.close.clone()
@@ -112,12 +119,15 @@ impl Peer {
         self.driver.keypair().public().to_string()
     }
 
-    /// Verifies and applies record number `index` kept earlier.
-    pub fn restore(&mut self, index: usize, record: &[u8]) -> Result<(), JsError> {
-        self.driver
+    /// Verifies and applies record number `index` kept earlier; its transactions as JSON
+    /// (as [`Output::transactions`]).
+    pub fn restore(&mut self, index: usize, record: &[u8]) -> Result<String, JsError> {
+        let applied = self
+            .driver
             .replica_mut()
             .restore(index, record)
-            .map_err(|e| JsError::new(&e.to_string()))
+            .map_err(|e| JsError::new(&e.to_string()))?;
+        Ok(serde_json::to_string(&applied).unwrap_or_default())
     }
 
     /// The websocket opened: starts a session (`nonce`: 32 fresh random bytes).

@@ -74,6 +74,20 @@ impl Pending {
     }
 }
 
+/// One transaction applied, as the page gets it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Applied {
+    /// Its commit's id (hex).
+    pub commit: String,
+    /// Its commit's author (`ed25519:…`, or a legacy name).
+    pub author: String,
+    /// The op name.
+    pub op: String,
+    /// The params as JSON; `null` when the same value arrived before (it is not kept twice)
+    /// or is not MessagePack.
+    pub params: Option<serde_json::Value>,
+}
+
 /// One CDVCS held in the browser.
 #[derive(Debug)]
 pub struct Replica {
@@ -184,13 +198,23 @@ impl Replica {
 
     /// Applies a batch that is now durable: its commits join the graph (parents first, as
     /// checked) and its tweets the list.
-    pub fn apply(&mut self, pending: Pending) {
+    pub fn apply(&mut self, pending: Pending) -> Vec<Applied> {
+        let mut applied = Vec::new();
         for (id, commit) in pending.commits {
             // Parents were checked by the session (or by `restore`): present or earlier.
             if self.dag.insert(id, &commit.parents).is_err() {
                 continue;
             }
             for tx in &commit.transactions {
+                applied.push(Applied {
+                    commit: id.to_hex(),
+                    author: commit.author.clone(),
+                    op: tx.op.clone(),
+                    params: pending
+                        .values
+                        .get(&tx.params)
+                        .and_then(|bytes| crate::json::params_json(bytes)),
+                });
                 if !self.values.contains(&tx.params)
                     && let Some(bytes) = pending.values.get(&tx.params)
                 {
@@ -206,11 +230,12 @@ impl Replica {
             }
         }
         self.records += 1;
+        applied
     }
 
     /// Reads back record number `index` (in the order they were kept), verifies it from its
     /// bytes as if it had just arrived, and applies it.
-    pub fn restore(&mut self, index: usize, record: &[u8]) -> Result<(), ReplicaError> {
+    pub fn restore(&mut self, index: usize, record: &[u8]) -> Result<Vec<Applied>, ReplicaError> {
         let damaged = |why: String| ReplicaError::Damaged { index, why };
         let frames: Vec<ByteBuf> =
             rmp_serde::from_slice(record).map_err(|e| damaged(e.to_string()))?;
@@ -246,8 +271,7 @@ impl Replica {
             },
         )?;
         let pending = self.check(batch)?;
-        self.apply(pending);
-        Ok(())
+        Ok(self.apply(pending))
     }
 }
 

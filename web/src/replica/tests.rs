@@ -74,8 +74,15 @@ fn a_signed_batch_is_kept_then_applied_and_reads_back_the_same() {
         "nothing visible before it is durable"
     );
     let record = pending.record.clone();
-    replica.apply(pending);
+    let applied = replica.apply(pending);
     assert_eq!(replica.tweets().count(), 4);
+    // Handed over as they were committed: 3 + 2 transactions, tweet 3's value sent once.
+    assert_eq!(applied.len(), 5);
+    assert_eq!(applied[0].op, "add-tweet");
+    assert_eq!(applied[0].author, writer.public().to_string());
+    assert_eq!(applied[0].commit, first.0.id.to_hex());
+    let params = applied[1].params.as_ref().expect("params");
+    assert_eq!(params["id"], "2");
     assert_eq!(replica.tweets().search("rust", 10).count, 4);
     assert_eq!(replica.dag().heads(), vec![second.0.id]);
 
@@ -158,7 +165,7 @@ fn a_kept_record_that_was_tampered_with_is_refused_on_reload() {
         let mut reloaded = Replica::new(open_key());
         match reloaded.restore(0, &bad) {
             Err(_) => refused += 1,
-            Ok(()) => {
+            Ok(_) => {
                 // A flip in framing that still decodes to the same content is harmless.
                 assert_eq!(reloaded.dag().heads(), {
                     let mut honest = Replica::new(open_key());
