@@ -97,7 +97,7 @@ pub struct NodeBuilder {
     trust: crate::peer::trust::TrustConfig,
     admin_token: Option<String>,
     metrics: bool,
-    mirror: bool,
+    subscriptions: crate::peer::context::Subscriptions,
 }
 
 /// A running node.
@@ -128,7 +128,7 @@ impl Node {
             trust: Default::default(),
             admin_token: None,
             metrics: true,
-            mirror: false,
+            subscriptions: Default::default(),
         }
     }
 
@@ -284,7 +284,7 @@ impl NodeBuilder {
         ));
         peers.set_tls(std::mem::take(&mut self.tls));
         peers.set_metrics(self.metrics);
-        peers.set_mirror(self.mirror);
+        peers.set_subscriptions(self.subscriptions);
         let (realizers, realizer_shared) = self.realizers_subtree(&replicas, &store);
         let writer = handle.clone();
         let root = Supervisor::new(self.name.clone())

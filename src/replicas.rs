@@ -164,6 +164,30 @@ impl Replicas {
         Ok(addr)
     }
 
+    /// Creates those of `keys` this node does not hold (a peer subscribed to them): their
+    /// roots in one durable write (one group commit, not one fsync each), then a `Created`
+    /// event for each. Their replicas start on first use. Keys held (or being started) are
+    /// left alone.
+    pub async fn create_all(&self, keys: &[CrdtKey]) -> Result<(), StoreError> {
+        // No replica starts meanwhile: one that did would create its root and announce it too.
+        let _guard = self.start_lock.lock().await;
+        let mut batch = crate::store::WriteBatch::new();
+        let mut new = std::collections::BTreeSet::new();
+        for key in keys {
+            if self.get(key).is_none() && self.stored_heads(key)?.is_none() && new.insert(key) {
+                batch.merge(crate::store::cdvcs::create(key).1);
+            }
+        }
+        if new.is_empty() {
+            return Ok(());
+        }
+        self.store.write(batch).await?;
+        for key in new {
+            let _ = self.bus.send(NodeEvent::Created(key.clone()));
+        }
+        Ok(())
+    }
+
     /// Every CDVCS this node holds (started or only in the store).
     pub fn keys(&self) -> Result<Vec<CrdtKey>, StoreError> {
         let mut keys: std::collections::BTreeSet<CrdtKey> = match self.shared.lock() {

@@ -48,6 +48,7 @@ mod receive;
 
 pub use super::outgoing::load_outgoing;
 pub use crate::sync::flow::{SLOW_PEER_TIMEOUT, WINDOW};
+pub use apply::{APPLY_BYTES, APPLY_WINDOW};
 
 /// A connection whose peer has not completed the handshake within this long is closed.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -95,6 +96,7 @@ pub struct ConnectionActor {
     generation: u64,
     /// The admitted session as operators see it (bytes counted per connection).
     live: Option<Arc<crate::peer::live::LiveConnection>>,
+    applies: apply::Applies,
 }
 
 impl ConnectionActor {
@@ -130,6 +132,7 @@ impl ConnectionActor {
             channel_binding: None,
             generation: 0,
             live: None,
+            applies: Default::default(),
         }
     }
 
@@ -143,10 +146,14 @@ impl ConnectionActor {
     ) -> SyncSession {
         // The thread-local generator is a CSPRNG seeded from the operating system.
         let nonce: [u8; 32] = rand::random();
-        let mut limits = SyncLimits::default();
-        if role == Role::Dialler && node.mirrors() {
-            limits.max_subscriptions = usize::MAX;
-        }
+        let settings = node.subscriptions();
+        let limits = SyncLimits {
+            max_subscriptions: match role == Role::Dialler && settings.mirror {
+                true => usize::MAX,
+                false => settings.max,
+            },
+            ..SyncLimits::default()
+        };
         SyncSession::new(SessionConfig {
             handshake: Handshake::new(node.identity.clone(), role, nonce, channel_binding),
             subscriptions: Vec::new(),
@@ -240,7 +247,8 @@ impl ConnectionActor {
 
     /// Carries out queued effects in order; an async one pauses the queue until it is done.
     fn drive(&mut self, ctx: &mut Context<Self>) {
-        while !self.busy {
+        let window = self.node.subscriptions().apply_window;
+        while !self.busy && !self.applies.full(window) {
             let Some(effect) = self.effects.pop_front() else {
                 break;
             };
@@ -251,21 +259,7 @@ impl ConnectionActor {
                     self.pump();
                 }
                 Effect::Apply { crdt, batch } => self.apply(crdt, batch, ctx),
-                Effect::EnsureReplica(crdt) => {
-                    self.busy = true;
-                    let node = self.node.clone();
-                    ctx.wait(
-                        async move { node.replicas.ensure(&crdt).await.map(|_| ()) }
-                            .into_actor(self)
-                            .map(|res, act, ctx| {
-                                act.busy = false;
-                                if let Err(e) = res {
-                                    tracing::error!(remote = %act.remote, "cannot create a replica: {e}");
-                                }
-                                act.drive(ctx);
-                            }),
-                    );
-                }
+                Effect::EnsureReplica(crdt) => self.create(crdt, ctx),
                 Effect::Recheck(crdt) => {
                     let more = self.local_change(&crdt);
                     for e in more.into_iter().rev() {

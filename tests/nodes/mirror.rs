@@ -1,0 +1,161 @@
+//! A mirror catching up many CDVCSs over one connection (DESIGN §16), its received batches
+//! handed to many replicas at once (they share group commits): every CDVCS arrives with the
+//! holder's heads, also when several batches of one CDVCS follow each other live, and the
+//! CDVCSs a peer's subscriptions create are created in one durable write. The oracle is the
+//! ids the holder's transacts returned.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use replikativ::crdt::CrdtKey;
+use replikativ::id::Id;
+use replikativ::node::{Node, StoreLocation};
+
+use crate::common::nodes::{key, op, url};
+use crate::common::wait::wait_until;
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// The mirror's heads of each CDVCS, read from its store (what is durable there).
+fn stored(node: &Node) -> BTreeMap<CrdtKey, Vec<Id>> {
+    let store = node.store();
+    let mut out = BTreeMap::new();
+    for k in store.list_crdts().expect("list") {
+        let raw = store
+            .get_state(&replikativ::store::keys::heads(&k.user, &k.id))
+            .expect("read heads");
+        if let Some(raw) = raw {
+            out.insert(k, rmp_serde::from_slice(&raw).expect("decode heads"));
+        }
+    }
+    out
+}
+
+async fn wait_mirrored(node: &Node, want: &BTreeMap<CrdtKey, Vec<Id>>, what: &str) {
+    wait_until(
+        what,
+        LIMIT,
+        || stored(node) == *want,
+        || {
+            let have = stored(node);
+            let differ = want.iter().filter(|(k, h)| have.get(*k) != Some(h)).count();
+            format!("{differ} of {} CDVCSs differ", want.len())
+        },
+    )
+    .await;
+}
+
+/// [`crate::common::http::get`] of `/metrics` off the arbiter thread: the number of the
+/// node's durable group commits.
+async fn group_commits(addr: SocketAddr) -> f64 {
+    let body =
+        tokio::task::spawn_blocking(move || crate::common::http::get(addr, "/metrics", None))
+            .await
+            .expect("request thread")
+            .1;
+    crate::common::http::metric(&body, "replikativ_store_commit_seconds", None)
+        .expect("the commit histogram")
+}
+
+#[test]
+fn a_mirror_takes_many_cdvcss_and_their_live_batches_in_order() {
+    let n = crate::common::iterations(200, 100);
+    actix_rt::System::new().block_on(async {
+        let holder = Node::builder()
+            .name("holder")
+            .store(StoreLocation::Memory)
+            .listen("127.0.0.1:0")
+            .start()
+            .await
+            .expect("holder starts");
+        let stage = holder.stage();
+        let keys: Vec<CrdtKey> = (0..n).map(|_| key("mail:many@replikativ.io")).collect();
+        let mut oracle = BTreeMap::new();
+        for (i, k) in keys.iter().enumerate() {
+            let mut last = None;
+            for c in 0..3 {
+                last = Some(
+                    stage
+                        .transact(k, vec![op((i * 100 + c) as u64)])
+                        .await
+                        .expect("transact"),
+                );
+            }
+            oracle.insert(k.clone(), vec![last.expect("three commits")]);
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mirror = Node::builder()
+            .name("mirror")
+            .store_dir(dir.path())
+            .connect(url(&holder))
+            .mirror(true)
+            .start()
+            .await
+            .expect("mirror starts");
+        wait_mirrored(
+            &mirror,
+            &oracle,
+            "the mirror holds every CDVCS at the holder's heads",
+        )
+        .await;
+
+        // Live: five commits in each of 20 CDVCSs, interleaved, each relayed as its own batch.
+        let live = &keys[..20];
+        for round in 0..5u64 {
+            for (i, k) in live.iter().enumerate() {
+                let id = stage
+                    .transact(k, vec![op(1_000_000 + round * 1000 + i as u64)])
+                    .await
+                    .expect("transact");
+                oracle.insert(k.clone(), vec![id]);
+            }
+        }
+        wait_mirrored(&mirror, &oracle, "the mirror takes the live commits").await;
+        // Durable first, then in memory: the replicas follow their stores.
+        wait_until(
+            "the mirror's replicas hold the live commits",
+            LIMIT,
+            || {
+                live.iter()
+                    .all(|k| mirror.replica(k).is_some_and(|r| r.heads() == oracle[k]))
+            },
+            || "waiting".into(),
+        )
+        .await;
+        mirror.shutdown().await;
+        holder.shutdown().await;
+    });
+}
+
+/// The CDVCSs a peer's subscriptions create go into one durable write: creating 300 takes
+/// one group commit (the node writes nothing else meanwhile), not 300, and each is held.
+#[test]
+fn cdvcss_created_together_take_one_durable_write() {
+    actix_rt::System::new().block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let node = Node::builder()
+            .name("creator")
+            .store_dir(dir.path())
+            .listen("127.0.0.1:0")
+            .start()
+            .await
+            .expect("node starts");
+        let addr = node.listen_addr().expect("listening");
+        let keys: Vec<CrdtKey> = (0..300)
+            .map(|_| key("mail:created@replikativ.io"))
+            .collect();
+        let before = group_commits(addr).await;
+        node.replicas().create_all(&keys).await.expect("create");
+        assert_eq!(group_commits(addr).await, before + 1.0);
+        let held = node.store().list_crdts().expect("list");
+        assert!(keys.iter().all(|k| held.contains(k)));
+        // Held ones are left alone: nothing written.
+        node.replicas()
+            .create_all(&keys)
+            .await
+            .expect("create again");
+        assert_eq!(group_commits(addr).await, before + 1.0);
+        node.shutdown().await;
+    });
+}
