@@ -14,10 +14,12 @@ impl NodeBuilder {
         self
     }
 
-    /// How many replicas one (not mirroring) connection's subscriptions may create here,
-    /// whichever side dialled (default [`SyncLimits::max_subscriptions`](crate::sync::SyncLimits),
-    /// 1024). A peer that offers or asks for more is disconnected with an error that names
-    /// this limit and `--mirror`. Sharing CDVCSs this node already holds does not count.
+    /// How many CDVCSs new to this node one (not mirroring) connection may create here
+    /// (default [`SyncLimits::max_subscriptions`](crate::sync::SyncLimits), 1024): an accepted
+    /// connection's subscriptions, or what a dialled peer offers — counted over every redial
+    /// of that peer, so one offering more is not taken a limit's worth per reconnect. The
+    /// connection that would exceed it is closed with an error naming this limit and
+    /// `--mirror`, on both sides. Sharing CDVCSs this node already holds does not count.
     pub fn max_subscriptions(mut self, max: usize) -> Self {
         self.subscriptions.max = max;
         self

@@ -195,6 +195,7 @@ impl ConnectionActor {
     fn open_session(&mut self, ctx: &mut Context<Self>) {
         let binding = self.channel_binding.map(|b| b.0);
         self.session = Self::fresh_session(&self.node, self.role(), binding);
+        self.bound_subscriptions();
         self.effects.clear();
         self.busy = false;
         self.flow = Flow::new(FlowLimits {

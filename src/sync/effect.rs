@@ -261,7 +261,7 @@ pub enum CloseReason {
     },
     /// The peer asked to share more CRDTs on this connection than allowed.
     #[error(
-        "too many subscriptions: {count} CRDTs new to this node on one connection exceed the limit of {max}"
+        "too many subscriptions: {count} CDVCSs new to this node on one connection exceed its limit of {max}; a node that should take every CDVCS of the peer it dials runs with --mirror (`peer --mirror`), else raise the limit (`peer --max-subscriptions N`)"
     )]
     TooManySubscriptions {
         /// How many replicas it would create.
@@ -312,6 +312,8 @@ impl CloseReason {
                 ErrorCode::Unauthorized | ErrorCode::Authentication | ErrorCode::WrongVersion
             ),
             CloseReason::Protocol(ProtocolError::WrongVersion { .. }) => true,
+            // The same peer offers as many on the next connection.
+            CloseReason::TooManySubscriptions { .. } => true,
             _ => false,
         }
     }

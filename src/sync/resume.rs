@@ -176,6 +176,12 @@ impl SyncSession {
         out
     }
 
+    /// Lowers how many replicas the peer's subscriptions may create on this session (e.g. by
+    /// what earlier sessions with the same peer created).
+    pub fn limit_subscriptions(&mut self, max: usize) {
+        self.config.limits.max_subscriptions = self.config.limits.max_subscriptions.min(max);
+    }
+
     /// Notes a local change of `crdt` while it is offered but not shared yet.
     pub(super) fn note_unshared_change(&mut self, crdt: &CrdtKey) {
         if self.shared.contains_key(crdt) {

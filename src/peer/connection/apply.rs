@@ -46,6 +46,10 @@ pub(super) struct Applies {
     /// CDVCSs to create once the creation in flight is done.
     to_create: Vec<CrdtKey>,
     creating: bool,
+    /// CDVCSs the peer's subscriptions created here, over every session of a dialled
+    /// connection: the subscription limit bounds them all, not each session's (else a peer
+    /// offering more would be taken a limit's worth per redial).
+    created: usize,
 }
 
 impl Applies {
@@ -84,6 +88,7 @@ impl ConnectionActor {
     /// The peer subscribed to `crdt`, which this node does not hold: create it (with others
     /// waiting to be created, in one durable write), its batches queued until then.
     pub(super) fn create(&mut self, crdt: CrdtKey, ctx: &mut Context<Self>) {
+        self.applies.created += 1;
         if self.node.subscriptions().apply_window <= 1 {
             return self.create_now(crdt, ctx);
         }
@@ -142,6 +147,15 @@ impl ConnectionActor {
                     act.drive(ctx);
                 }),
         );
+    }
+
+    /// A fresh dialled session may create only what earlier ones left of the limit.
+    pub(super) fn bound_subscriptions(&mut self) {
+        if self.is_dialer() && !self.node.mirrors() {
+            let left = self.node.subscriptions().max;
+            self.session
+                .limit_subscriptions(left.saturating_sub(self.applies.created));
+        }
     }
 
     /// Hands the next waiting batch of `crdt` (of a live session) over, or marks it idle.
