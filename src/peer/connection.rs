@@ -298,6 +298,9 @@ impl ConnectionActor {
                 } => {
                     tracing::warn!(remote = %self.remote, %peer, crdt = %crdt, "refused the peer's {request:?}: it lacks the {} right on this node", request.right());
                 }
+                Effect::Declined { max } => {
+                    tracing::warn!(remote = %self.remote, "the peer offers more CDVCSs new to this node than --max-subscriptions allows ({max}): the rest are not taken; to take every CDVCS of the peer, run with --mirror, or raise --max-subscriptions");
+                }
                 Effect::RefusedByPeer { message } => {
                     tracing::warn!(remote = %self.remote, peer = ?self.session.peer(), "the peer refused: {message}");
                 }

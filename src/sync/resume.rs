@@ -176,6 +176,35 @@ impl SyncSession {
         out
     }
 
+    /// The peer's subscriptions would create the replicas `new` here. Beyond the limit an
+    /// accepting session closes (a peer may not make this node create replicas without
+    /// bound); a dialling one, whose peer offers them, takes what fits and declines the rest
+    /// (removed from `crdts`: not shared, nothing created), reported once per session. The
+    /// effects, or `Err` with those of the close.
+    pub(super) fn within_limit(
+        &mut self,
+        crdts: &mut Vec<CrdtKey>,
+        new: BTreeSet<CrdtKey>,
+    ) -> Result<Vec<Effect>, Vec<Effect>> {
+        let max = self.config.limits.max_subscriptions;
+        let count = self.created + new.len();
+        if count <= max {
+            self.created = count;
+            return Ok(Vec::new());
+        }
+        if self.config.handshake.role() != Role::Dialler {
+            return Err(self.close(CloseReason::TooManySubscriptions { count, max }));
+        }
+        let room = max.saturating_sub(self.created);
+        self.created += room;
+        let declined: BTreeSet<CrdtKey> = new.into_iter().skip(room).collect();
+        crdts.retain(|c| !declined.contains(c));
+        if std::mem::replace(&mut self.declined, true) {
+            return Ok(Vec::new());
+        }
+        Ok(vec![Effect::Declined { max }])
+    }
+
     /// Lowers how many replicas the peer's subscriptions may create on this session (e.g. by
     /// what earlier sessions with the same peer created).
     pub fn limit_subscriptions(&mut self, max: usize) {

@@ -315,92 +315,107 @@ fn a_mirror_catches_up_every_cdvcs_and_a_reconnect_carries_only_what_changed() {
     assert_eq!(stored(&d.join("mirror")), oracle, "the mirror's store");
 }
 
-/// How often `needle` occurs in the log file `log`.
-fn occurrences(log: &Path, needle: &str) -> usize {
-    String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default())
-        .matches(needle)
-        .count()
-}
-
-/// A plain peer (no --mirror) dialling a node that holds more CDVCSs than its
-/// --max-subscriptions is disconnected with an error saying what to do (both flags named), and
-/// its redials take no more (the limit bounds every session of the dial together); with a
-/// limit above the count it takes them all.
+/// A plain peer (no --mirror) dialling a node that offers more CDVCSs than its
+/// --max-subscriptions takes that many, declines the rest with a warning saying what to do
+/// (both flags named) and keeps what it took in sync, also across a restart of the holder
+/// (its redials take no more); with a limit above the count it takes them all.
 #[test]
-fn a_plain_peer_over_its_subscription_limit_is_told_to_mirror_or_raise_it() {
+fn a_plain_peer_over_its_subscription_limit_takes_that_many_and_is_told_what_to_do() {
     let n = 12;
     let dir = tempfile::tempdir().expect("temp dir");
     let d = dir.path();
     let help = run_ok(&["peer", "--help"], d);
     assert!(help.contains("--max-subscriptions"), "{help}");
-    let written = write_holder(&d.join("holder"), n);
+    let holder_dir = d.join("holder");
+    let mut written = write_holder(&holder_dir, n);
     let ph = free_port();
     let listen_h = format!("127.0.0.1:{ph}");
     let url_h = format!("ws://{listen_h}/");
-    let mut holder = Proc::spawn(
-        &["peer", "--store", "holder", "--listen", &listen_h],
-        d,
-        "holder.log",
-    );
+    let holder_args = ["peer", "--store", "holder", "--listen", &listen_h];
+    let mut holder = Proc::spawn(&holder_args, d, "holder.log");
     wait_port(ph, Duration::from_secs(30));
 
+    let pp = free_port();
+    let listen_p = format!("127.0.0.1:{pp}");
+    let url_p = format!("ws://{listen_p}/");
     let plain_args = [
         "peer",
         "--store",
         "plain",
+        "--listen",
+        &listen_p,
         "--connect",
         &url_h,
         "--max-subscriptions",
         "5",
     ];
     let mut plain = Proc::spawn(&plain_args, d, "plain.log");
+    wait_port(pp, Duration::from_secs(30));
     let log = d.join("plain.log");
-    // Refused twice: on the first session and on a redial.
-    let refused = wait::periodic_check(
-        || occurrences(&log, "--max-subscriptions N") >= 2,
-        Duration::from_secs(120),
-    );
+    // Five CDVCSs, each at the holder's heads (of those it wrote).
+    let url = url_p.clone();
+    let five = |written: &Written| {
+        let want = hex(&written.heads());
+        let url = url.clone();
+        move || {
+            status_heads(d, &url).is_some_and(|have| {
+                have.len() == 5 && have.iter().all(|(k, h)| want.get(k) == Some(h))
+            })
+        }
+    };
+    let took = wait::periodic_check(five(&written), Duration::from_secs(120));
     assert!(
-        refused,
-        "the plain peer was not refused twice; its log:\n{}",
+        took,
+        "the plain peer did not take five CDVCSs; its log:\n{}",
         tail(&log)
     );
     let text = String::from_utf8_lossy(&std::fs::read(&log).unwrap_or_default()).into_owned();
     assert!(
-        text.contains("too many subscriptions") && text.contains("--mirror"),
+        text.contains("--max-subscriptions allows (5)") && text.contains("--mirror"),
         "{text}"
+    );
+
+    // The holder restarts with new commits in every CDVCS: the five follow, no sixth comes.
+    holder.terminate_ok("the holder", &d.join("holder.log"));
+    let all: Vec<CrdtKey> = written.states.keys().cloned().collect();
+    for k in &all {
+        written.commit(&holder_dir, k, 1, "again");
+    }
+    let mut holder = Proc::spawn(&holder_args, d, "holder2.log");
+    wait_port(ph, Duration::from_secs(30));
+    let took = wait::periodic_check(five(&written), Duration::from_secs(120));
+    assert!(
+        took,
+        "the plain peer did not follow its five; its log:\n{}",
+        tail(&log)
     );
     plain.terminate_ok("the plain peer", &log);
     let held = Store::open(&d.join("plain"))
         .expect("open")
         .list_crdts()
         .expect("list");
-    assert!(
-        !held.is_empty() && held.len() <= 5,
-        "the plain peer holds {} CDVCSs with a limit of 5",
-        held.len()
-    );
+    assert_eq!(held.len(), 5, "the plain peer holds {held:?}");
 
     // A limit above the count: every CDVCS, at the holder's heads.
-    let pp = free_port();
-    let listen_p = format!("127.0.0.1:{pp}");
-    let url_p = format!("ws://{listen_p}/");
+    let pe = free_port();
+    let listen_e = format!("127.0.0.1:{pe}");
+    let url_e = format!("ws://{listen_e}/");
     let enough = [
         "peer",
         "--store",
         "enough",
         "--listen",
-        &listen_p,
+        &listen_e,
         "--connect",
         &url_h,
         "--max-subscriptions",
         "50",
     ];
     let mut enough = Proc::spawn(&enough, d, "enough.log");
-    wait_port(pp, Duration::from_secs(30));
+    wait_port(pe, Duration::from_secs(30));
     let want = hex(&written.heads());
     let all = wait::periodic_check(
-        || status_heads(d, &url_p).as_ref() == Some(&want),
+        || status_heads(d, &url_e).as_ref() == Some(&want),
         Duration::from_secs(120),
     );
     assert!(
@@ -408,6 +423,9 @@ fn a_plain_peer_over_its_subscription_limit_is_told_to_mirror_or_raise_it() {
         "the peer did not take all {n} CDVCSs; its log:\n{}",
         tail(&d.join("enough.log"))
     );
+    let text = String::from_utf8_lossy(&std::fs::read(d.join("enough.log")).unwrap_or_default())
+        .into_owned();
+    assert!(!text.contains("--max-subscriptions allows"), "{text}");
     enough.terminate_ok("the peer", &d.join("enough.log"));
-    holder.terminate_ok("the holder", &d.join("holder.log"));
+    holder.terminate_ok("the holder", &d.join("holder2.log"));
 }
