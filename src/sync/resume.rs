@@ -78,7 +78,12 @@ impl SyncSession {
     }
 
     /// The peer's digests of position (`level`, `parent`).
-    pub(super) fn on_digests(&mut self, level: u8, parent: u16, digests: Vec<u64>) -> Vec<Effect> {
+    pub(super) fn on_digests(
+        &mut self,
+        level: u8,
+        parent: u16,
+        digests: Vec<digest::Digest>,
+    ) -> Vec<Effect> {
         if !digest::valid(level, parent) || digests.len() != Offer::nodes(level, parent).len() {
             return self.close(CloseReason::Unexpected {
                 kind: "digests",
@@ -101,7 +106,7 @@ impl SyncSession {
 
     /// Both digests of (`level`, `parent`) are known: share the equal nodes, descend into
     /// (or, at the slot level, exchange `Heads` of) the differing ones.
-    fn resolve(&mut self, level: u8, parent: u16, theirs: &[u64]) -> Vec<Effect> {
+    fn resolve(&mut self, level: u8, parent: u16, theirs: &[digest::Digest]) -> Vec<Effect> {
         let dialler = self.config.handshake.role() == Role::Dialler;
         let Some(resume) = self.resume.as_mut() else {
             return Vec::new();
