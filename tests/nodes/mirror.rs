@@ -159,3 +159,101 @@ fn cdvcss_created_together_take_one_durable_write() {
         node.shutdown().await;
     });
 }
+
+/// The scrape of a CDVCS whose replica is not started counts its history once and caches the
+/// count with its heads: later scrapes read that record instead (shown by planting a wrong
+/// count at the same heads, which the next scrape reports), and a CDVCS that changed is
+/// counted again. The oracle is the number of commits the test made.
+#[test]
+fn the_status_of_a_cdvcs_not_started_counts_its_history_once() {
+    actix_rt::System::new().block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let k = key("mail:count@replikativ.io");
+        let node = Node::builder()
+            .name("counted")
+            .store_dir(dir.path())
+            .listen("127.0.0.1:0")
+            .start()
+            .await
+            .expect("node starts");
+        // More than a status counts each time (it caches the count of a longer history).
+        let made = replikativ::replicas::COUNTED_EACH_TIME + 6;
+        for i in 0..made {
+            node.stage()
+                .transact(&k, vec![op(i)])
+                .await
+                .expect("transact");
+        }
+        node.shutdown().await;
+        drop(node);
+        // Started again (once the store is released): the replica is not, until used.
+        let deadline = std::time::Instant::now() + LIMIT;
+        let node = loop {
+            match Node::builder()
+                .name("counted")
+                .store_dir(dir.path())
+                .listen("127.0.0.1:0")
+                .start()
+                .await
+            {
+                Ok(node) => break node,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    let _ = e;
+                    actix_rt::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(e) => panic!("the node does not start again: {e}"),
+            }
+        };
+        assert!(!node.replicas().running(&k));
+        let addr = node.listen_addr().expect("listening");
+        let commits = |addr| async move {
+            let body = tokio::task::spawn_blocking(move || {
+                crate::common::http::get(addr, "/status.json", None)
+            })
+            .await
+            .expect("request thread")
+            .1;
+            let json: serde_json::Value = serde_json::from_str(&body).expect("status JSON");
+            json["cdvcs"][0]["commits"].as_u64()
+        };
+        assert_eq!(commits(addr).await, Some(made));
+        let record = replikativ::store::keys::commit_count(&k.user, &k.id);
+        wait_until(
+            "the count is cached",
+            LIMIT,
+            || node.store().get_state(&record).expect("read").is_some(),
+            || "waiting".into(),
+        )
+        .await;
+        let (heads, count): (Vec<Id>, u64) = rmp_serde::from_slice(
+            &node
+                .store()
+                .get_state(&record)
+                .expect("read")
+                .expect("cached"),
+        )
+        .expect("decode");
+        assert_eq!(count, made);
+        // A planted count at the same heads is what the next scrape reports: it read no history.
+        let mut batch = replikativ::store::WriteBatch::new();
+        batch.put_state(
+            record.clone(),
+            rmp_serde::to_vec(&(&heads, 1_000u64)).expect("encode"),
+        );
+        node.store().write(&batch).expect("plant");
+        assert_eq!(commits(addr).await, Some(1_000));
+        assert!(
+            !node.replicas().running(&k),
+            "the scrape started no replica"
+        );
+        // Other heads: counted again.
+        let mut batch = replikativ::store::WriteBatch::new();
+        batch.put_state(
+            record,
+            rmp_serde::to_vec(&(vec![Id::of(b"other")], 1_000u64)).expect("encode"),
+        );
+        node.store().write(&batch).expect("plant");
+        assert_eq!(commits(addr).await, Some(made));
+        node.shutdown().await;
+    });
+}
