@@ -271,7 +271,8 @@ fn a_mirror_catches_up_every_cdvcs_and_a_reconnect_carries_only_what_changed() {
     );
 
     // The holder restarts with nothing new: the mirror's reconnect is the digest-only
-    // exchange (Hello, Proof and one root Digests each way), counted on its new connection.
+    // exchange, counted on its new connection from its admission (one root `Digests` each
+    // way; the handshake before it is not counted there).
     holder.terminate_ok("the holder", &d.join("holder2.log"));
     let restart_ms = now_ms();
     let mut holder = Proc::spawn(&holder_args, d, "holder3.log");
