@@ -97,7 +97,7 @@ pub struct NodeBuilder {
     trust: crate::peer::trust::TrustConfig,
     admin_token: Option<String>,
     metrics: bool,
-    mirror: bool,
+    subscriptions: crate::peer::context::Subscriptions,
     web: Option<CrdtKey>,
 }
 
@@ -129,7 +129,7 @@ impl Node {
             trust: Default::default(),
             admin_token: None,
             metrics: true,
-            mirror: false,
+            subscriptions: Default::default(),
             web: None,
         }
     }
@@ -286,7 +286,7 @@ impl NodeBuilder {
         ));
         peers.set_tls(std::mem::take(&mut self.tls));
         peers.set_metrics(self.metrics);
-        peers.set_mirror(self.mirror);
+        peers.set_subscriptions(self.subscriptions);
         peers.set_web(self.web.take().map(crate::peer::web_app::WebApp::new));
         let (realizers, realizer_shared) = self.realizers_subtree(&replicas, &store);
         let writer = handle.clone();

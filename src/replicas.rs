@@ -20,6 +20,8 @@ pub use crate::replica::NodeEvent;
 use crate::replica::{ReplicaActor, ReplicaShared, Watched};
 use crate::store::{StoreError, StoreHandle};
 
+/// Graph entries a CDVCS's status counts each time; beyond, it caches the count.
+pub const COUNTED_EACH_TIME: u64 = 64;
 /// How many node events a slow watcher may lag behind before it resynchronises.
 const EVENT_BUFFER: usize = 4096;
 /// How long starting a replica waits for the pool while its parent restarts it (after a
@@ -164,6 +166,30 @@ impl Replicas {
         Ok(addr)
     }
 
+    /// Creates those of `keys` this node does not hold (a peer subscribed to them): their
+    /// roots in one durable write (one group commit, not one fsync each), then a `Created`
+    /// event for each. Their replicas start on first use. Keys held (or being started) are
+    /// left alone.
+    pub async fn create_all(&self, keys: &[CrdtKey]) -> Result<(), StoreError> {
+        // No replica starts meanwhile: one that did would create its root and announce it too.
+        let _guard = self.start_lock.lock().await;
+        let mut batch = crate::store::WriteBatch::new();
+        let mut new = std::collections::BTreeSet::new();
+        for key in keys {
+            if self.get(key).is_none() && self.stored_heads(key)?.is_none() && new.insert(key) {
+                batch.merge(crate::store::cdvcs::create(key).1);
+            }
+        }
+        if new.is_empty() {
+            return Ok(());
+        }
+        self.store.write(batch).await?;
+        for key in new {
+            let _ = self.bus.send(NodeEvent::Created(key.clone()));
+        }
+        Ok(())
+    }
+
     /// Every CDVCS this node holds (started or only in the store).
     pub fn keys(&self) -> Result<Vec<CrdtKey>, StoreError> {
         let mut keys: std::collections::BTreeSet<CrdtKey> = match self.shared.lock() {
@@ -223,8 +249,10 @@ impl Replicas {
     }
 
     /// The heads of `key` and its commits (the root not counted), for operators: a running
-    /// replica's from memory, another's from the store without starting it (its graph
-    /// entries counted); `None` when this node does not hold it.
+    /// replica's from memory, another's from the store without starting it: its count cached
+    /// with the heads it was made at (one read), else its graph entries counted once and the
+    /// count cached when the history is longer than [`COUNTED_EACH_TIME`] (a scrape of many
+    /// CDVCSs not started costs O(1) each once counted; a CDVCS that changed is counted again); `None` when this node does not hold it.
     pub fn summary(&self, key: &CrdtKey) -> Result<Option<(Vec<Id>, u64)>, StoreError> {
         if let Some(s) = self.get(key).filter(|s| s.actor().is_some()) {
             let state = s.state();
@@ -239,13 +267,30 @@ impl Replicas {
             return Ok(None);
         };
         heads.sort();
+        // The ancestors of the heads are every commit of the CDVCS: same heads, same count.
+        let record = crate::store::keys::commit_count(&key.user, &key.id);
+        if let Some(raw) = self.store.store().get_state(&record)?
+            && let Ok((at, count)) = rmp_serde::from_slice::<(Vec<Id>, u64)>(&raw)
+            && at == heads
+        {
+            return Ok(Some((heads, count)));
+        }
         let mut entries = 0u64;
         let prefix = crate::store::keys::graph_prefix(&key.user, &key.id);
         self.store.store().visit_state(&prefix, |_, _| {
             entries += 1;
             std::ops::ControlFlow::Continue(())
         })?;
-        Ok(Some((heads, entries.saturating_sub(1))))
+        let count = entries.saturating_sub(1);
+        // A short history is counted again rather than cached (no write per scrape).
+        if entries > COUNTED_EACH_TIME
+            && let Ok(bytes) = rmp_serde::to_vec(&(&heads, count))
+        {
+            let mut batch = crate::store::WriteBatch::new();
+            batch.put_state(record, bytes);
+            self.store.write_detached(batch);
+        }
+        Ok(Some((heads, count)))
     }
 
     /// Node events as a stream (for `ctx.add_stream`); a lagging follower gets

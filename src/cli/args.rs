@@ -271,6 +271,12 @@ pub struct PeerArgs {
     /// Reconnecting with nothing new costs one digest each way, not one message per CDVCS.
     #[arg(long)]
     pub mirror: bool,
+    /// Without --mirror: how many CDVCSs new to this node one connection may create (an
+    /// accepted peer's subscriptions, or what a --connect peer offers, counted over its
+    /// redials). A connection that would create more is closed with an error saying so, on
+    /// both sides; the CDVCSs taken stay in sync.
+    #[arg(long, value_name = "N", default_value_t = crate::sync::SyncLimits::default().max_subscriptions)]
+    pub max_subscriptions: usize,
     /// Serve the browser peer's page at /app/ of the listener: a live, verified replica of
     /// the tweets CDVCS in the browser (kept in IndexedDB), searchable offline
     /// (`/app/?crdt=user/uuid` for another CDVCS). Its key must be allowed to read on a

@@ -17,7 +17,8 @@ pub fn run(args: PeerArgs) -> Result<()> {
         let mut builder = Node::builder()
             .name("peer")
             .store_dir(&args.store)
-            .mirror(args.mirror);
+            .mirror(args.mirror)
+            .max_subscriptions(args.max_subscriptions);
         if let Some(listen) = &args.listen {
             builder = builder.listen(listen.clone());
         }

@@ -48,6 +48,7 @@ mod receive;
 
 pub use super::outgoing::load_outgoing;
 pub use crate::sync::flow::{SLOW_PEER_TIMEOUT, WINDOW};
+pub use apply::{APPLY_BYTES, APPLY_WINDOW};
 
 /// A connection whose peer has not completed the handshake within this long is closed.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -95,6 +96,7 @@ pub struct ConnectionActor {
     generation: u64,
     /// The admitted session as operators see it (bytes counted per connection).
     live: Option<Arc<crate::peer::live::LiveConnection>>,
+    applies: apply::Applies,
 }
 
 impl ConnectionActor {
@@ -130,6 +132,7 @@ impl ConnectionActor {
             channel_binding: None,
             generation: 0,
             live: None,
+            applies: Default::default(),
         }
     }
 
@@ -143,10 +146,14 @@ impl ConnectionActor {
     ) -> SyncSession {
         // The thread-local generator is a CSPRNG seeded from the operating system.
         let nonce: [u8; 32] = rand::random();
-        let mut limits = SyncLimits::default();
-        if role == Role::Dialler && node.mirrors() {
-            limits.max_subscriptions = usize::MAX;
-        }
+        let settings = node.subscriptions();
+        let limits = SyncLimits {
+            max_subscriptions: match role == Role::Dialler && settings.mirror {
+                true => usize::MAX,
+                false => settings.max,
+            },
+            ..SyncLimits::default()
+        };
         SyncSession::new(SessionConfig {
             handshake: Handshake::new(node.identity.clone(), role, nonce, channel_binding),
             subscriptions: Vec::new(),
@@ -188,6 +195,7 @@ impl ConnectionActor {
     fn open_session(&mut self, ctx: &mut Context<Self>) {
         let binding = self.channel_binding.map(|b| b.0);
         self.session = Self::fresh_session(&self.node, self.role(), binding);
+        self.bound_subscriptions();
         self.effects.clear();
         self.busy = false;
         self.flow = Flow::new(FlowLimits {
@@ -240,7 +248,8 @@ impl ConnectionActor {
 
     /// Carries out queued effects in order; an async one pauses the queue until it is done.
     fn drive(&mut self, ctx: &mut Context<Self>) {
-        while !self.busy {
+        let window = self.node.subscriptions().apply_window;
+        while !self.busy && !self.applies.full(window) {
             let Some(effect) = self.effects.pop_front() else {
                 break;
             };
@@ -251,21 +260,7 @@ impl ConnectionActor {
                     self.pump();
                 }
                 Effect::Apply { crdt, batch } => self.apply(crdt, batch, ctx),
-                Effect::EnsureReplica(crdt) => {
-                    self.busy = true;
-                    let node = self.node.clone();
-                    ctx.wait(
-                        async move { node.replicas.ensure(&crdt).await.map(|_| ()) }
-                            .into_actor(self)
-                            .map(|res, act, ctx| {
-                                act.busy = false;
-                                if let Err(e) = res {
-                                    tracing::error!(remote = %act.remote, "cannot create a replica: {e}");
-                                }
-                                act.drive(ctx);
-                            }),
-                    );
-                }
+                Effect::EnsureReplica(crdt) => self.create(crdt, ctx),
                 Effect::Recheck(crdt) => {
                     let more = self.local_change(&crdt);
                     for e in more.into_iter().rev() {
@@ -302,6 +297,9 @@ impl ConnectionActor {
                     request,
                 } => {
                     tracing::warn!(remote = %self.remote, %peer, crdt = %crdt, "refused the peer's {request:?}: it lacks the {} right on this node", request.right());
+                }
+                Effect::Declined { max } => {
+                    tracing::warn!(remote = %self.remote, "the peer offers more CDVCSs new to this node than --max-subscriptions allows ({max}): the rest are not taken; to take every CDVCS of the peer, run with --mirror, or raise --max-subscriptions");
                 }
                 Effect::RefusedByPeer { message } => {
                     tracing::warn!(remote = %self.remote, peer = ?self.session.peer(), "the peer refused: {message}");

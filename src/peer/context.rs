@@ -101,8 +101,31 @@ pub struct PeerContext {
     web: OnceLock<crate::peer::web_app::WebApp>,
     /// Whether connections count their bytes and record the peer's lag (`/metrics`).
     metrics_on: std::sync::atomic::AtomicBool,
-    /// Whether dialled connections take every CDVCS the peer offers (`--mirror`).
-    mirror: std::sync::atomic::AtomicBool,
+    /// How connections subscribe and apply (`--mirror`, `--max-subscriptions`).
+    subscriptions: Mutex<Subscriptions>,
+}
+
+/// How this node's connections take CDVCSs from their peers and apply what they receive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Subscriptions {
+    /// Whether dialled connections take every CDVCS the peer offers, however many (`--mirror`).
+    pub mirror: bool,
+    /// Otherwise, how many replicas one connection's subscriptions may create here
+    /// (`--max-subscriptions`; default [`SyncLimits::max_subscriptions`](crate::sync::SyncLimits)).
+    pub max: usize,
+    /// Received batches one connection hands to replicas before the first is durable (they
+    /// share group commits); 1 applies them one at a time, as before (benchmark baseline).
+    pub apply_window: usize,
+}
+
+impl Default for Subscriptions {
+    fn default() -> Subscriptions {
+        Subscriptions {
+            mirror: false,
+            max: crate::sync::SyncLimits::default().max_subscriptions,
+            apply_window: crate::peer::connection::APPLY_WINDOW,
+        }
+    }
 }
 
 impl PeerContext {
@@ -134,18 +157,23 @@ impl PeerContext {
             admin: OnceLock::new(),
             web: OnceLock::new(),
             metrics_on: std::sync::atomic::AtomicBool::new(true),
-            mirror: std::sync::atomic::AtomicBool::new(false),
+            subscriptions: Mutex::new(Subscriptions::default()),
         }
     }
 
-    /// Whether dialled connections mirror their peer (see `NodeBuilder::mirror`).
-    pub(crate) fn set_mirror(&self, on: bool) {
-        self.mirror.store(on, Ordering::Relaxed);
+    /// How connections subscribe and apply (see `NodeBuilder::mirror`).
+    pub(crate) fn set_subscriptions(&self, s: Subscriptions) {
+        *self.subscriptions.lock().unwrap_or_else(|p| p.into_inner()) = s;
+    }
+
+    /// How connections subscribe and apply.
+    pub fn subscriptions(&self) -> Subscriptions {
+        *self.subscriptions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether dialled connections take every CDVCS the peer offers, however many.
     pub fn mirrors(&self) -> bool {
-        self.mirror.load(Ordering::Relaxed)
+        self.subscriptions().mirror
     }
 
     /// Whether connections keep per-connection measurements (see `NodeBuilder::metrics`).

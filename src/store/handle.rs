@@ -150,6 +150,14 @@ impl StoreHandle {
         result
     }
 
+    /// Queues `batch` on the current writer thread and returns at once, from any thread (a
+    /// cache, not data: dropped when no writer runs, a failure unreported).
+    pub fn write_detached(&self, batch: WriteBatch) {
+        if let Some((_, committer)) = self.writer.get() {
+            drop(committer.submit(batch));
+        }
+    }
+
     /// Writes `batch` without waiting for it (hints, not data); a failure is logged.
     pub fn write_in_background(&self, batch: WriteBatch) {
         let me = self.clone();

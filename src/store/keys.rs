@@ -107,6 +107,14 @@ pub fn heads(user: &str, crdt: &Uuid) -> Vec<u8> {
     k
 }
 
+/// The commit count of a CDVCS cached with the heads it was counted at (for operators: a
+/// CDVCS whose replica is not started is counted once, then read in O(1) until it changes).
+pub fn commit_count(user: &str, crdt: &Uuid) -> Vec<u8> {
+    let mut k = crdt_prefix(user, crdt);
+    k.extend_from_slice(b"count");
+    k
+}
+
 /// `crdt/<user>/<uuid>/meta`.
 pub fn meta(user: &str, crdt: &Uuid) -> Vec<u8> {
     let mut k = crdt_prefix(user, crdt);
@@ -212,6 +220,7 @@ pub fn describe(key: &[u8]) -> String {
         parse_crdt(rest).and_then(|(crdt, rest)| match rest.strip_prefix(b"/")? {
             b"heads" => Some(format!("heads of CDVCS {crdt}")),
             b"meta" => Some(format!("meta record of CRDT {crdt}")),
+            b"count" => Some(format!("cached commit count of CDVCS {crdt}")),
             record => record
                 .strip_prefix(b"g/")
                 .map(|id| format!("graph entry of commit {} in CDVCS {crdt}", hex(id))),

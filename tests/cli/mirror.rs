@@ -1,6 +1,7 @@
 //! `replikativ peer --mirror` with real processes: a mirror catches up every CDVCS of a node
 //! holding many over one connection, and when the node comes back with new commits in a few
-//! CDVCSs, the mirror's reconnect carries those and a few digests, not one message per CDVCS.
+//! CDVCSs, the mirror's reconnect carries those and a few digests, not one message per CDVCS;
+//! when it comes back with nothing new, one digest each way.
 //! The oracle is the set of CDVCSs and heads this test wrote into the holder's store.
 
 use std::collections::BTreeMap;
@@ -148,6 +149,28 @@ fn hex(oracle: &BTreeMap<CrdtKey, Vec<Id>>) -> BTreeMap<String, Vec<String>> {
         .collect()
 }
 
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Frame bytes (in, out) of the dialled connection the node at `url` admitted at or after
+/// `since_ms`, from `status --json`.
+fn dialled_bytes(cwd: &Path, url: &str, since_ms: i64) -> Option<(u64, u64)> {
+    let out = run(&["status", url, "--json"], cwd);
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let json: serde_json::Value = serde_json::from_str(text.lines().last()?).ok()?;
+    json["connections"].as_array()?.iter().find_map(|c| {
+        let fresh = c["dialled"].as_bool()? && c["since_ms"].as_i64()? >= since_ms;
+        fresh.then(|| Some((c["bytes_in"].as_u64()?, c["bytes_out"].as_u64()?)))?
+    })
+}
+
 /// Websocket payload the node at `listen` sent and received, from its `/metrics`.
 fn wire_bytes(listen: &str) -> f64 {
     let (code, text) = http::get(listen.parse().expect("addr"), "/metrics", None);
@@ -247,11 +270,163 @@ fn a_mirror_catches_up_every_cdvcs_and_a_reconnect_carries_only_what_changed() {
         changed.len()
     );
 
-    mirror.terminate_ok("the mirror", &d.join("mirror.log"));
+    // The holder restarts with nothing new: the mirror's reconnect is the digest-only
+    // exchange, counted on its new connection from its admission (one root `Digests` each
+    // way; the handshake before it is not counted there).
     holder.terminate_ok("the holder", &d.join("holder2.log"));
+    let restart_ms = now_ms();
+    let mut holder = Proc::spawn(&holder_args, d, "holder3.log");
+    wait_port(ph, Duration::from_secs(30));
+    let mut last = None;
+    let settled = wait::periodic_check(
+        || {
+            // Settled: both directions carried frames and nothing more came for 0.5 s.
+            let now = dialled_bytes(d, &url_m, restart_ms).filter(|(i, o)| *i > 0 && *o > 0);
+            let same = now.is_some() && now == last.map(|(b, _)| b);
+            let quiet = last.is_some_and(|(_, at): (_, std::time::Instant)| {
+                at.elapsed() >= Duration::from_millis(500)
+            });
+            if !same {
+                last = now.map(|b| (b, std::time::Instant::now()));
+            }
+            same && quiet
+        },
+        Duration::from_secs(120),
+    );
+    assert!(
+        settled,
+        "the mirror did not reconnect to the restarted holder; mirror log:\n{}",
+        tail(&d.join("mirror.log"))
+    );
+    let (bytes_in, bytes_out) = last.map(|(b, _)| b).expect("settled");
+    eprintln!(
+        "reconnect to the restarted holder, nothing new, {n} CDVCSs: {bytes_in} bytes in, {bytes_out} out"
+    );
+    assert!(
+        bytes_in + bytes_out <= 2_048,
+        "a reconnect with nothing new cost {bytes_in} + {bytes_out} bytes for {n} CDVCSs"
+    );
+
+    mirror.terminate_ok("the mirror", &d.join("mirror.log"));
+    holder.terminate_ok("the holder", &d.join("holder3.log"));
     let mut oracle = written.heads();
     for heads in oracle.values_mut() {
         heads.sort();
     }
     assert_eq!(stored(&d.join("mirror")), oracle, "the mirror's store");
+}
+
+/// A plain peer (no --mirror) dialling a node that offers more CDVCSs than its
+/// --max-subscriptions takes that many, declines the rest with a warning saying what to do
+/// (both flags named) and keeps what it took in sync, also across a restart of the holder
+/// (its redials take no more); with a limit above the count it takes them all.
+#[test]
+fn a_plain_peer_over_its_subscription_limit_takes_that_many_and_is_told_what_to_do() {
+    let n = 12;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let help = run_ok(&["peer", "--help"], d);
+    assert!(help.contains("--max-subscriptions"), "{help}");
+    let holder_dir = d.join("holder");
+    let mut written = write_holder(&holder_dir, n);
+    let ph = free_port();
+    let listen_h = format!("127.0.0.1:{ph}");
+    let url_h = format!("ws://{listen_h}/");
+    let holder_args = ["peer", "--store", "holder", "--listen", &listen_h];
+    let mut holder = Proc::spawn(&holder_args, d, "holder.log");
+    wait_port(ph, Duration::from_secs(30));
+
+    let pp = free_port();
+    let listen_p = format!("127.0.0.1:{pp}");
+    let url_p = format!("ws://{listen_p}/");
+    let plain_args = [
+        "peer",
+        "--store",
+        "plain",
+        "--listen",
+        &listen_p,
+        "--connect",
+        &url_h,
+        "--max-subscriptions",
+        "5",
+    ];
+    let mut plain = Proc::spawn(&plain_args, d, "plain.log");
+    wait_port(pp, Duration::from_secs(30));
+    let log = d.join("plain.log");
+    // Five CDVCSs, each at the holder's heads (of those it wrote).
+    let url = url_p.clone();
+    let five = |written: &Written| {
+        let want = hex(&written.heads());
+        let url = url.clone();
+        move || {
+            status_heads(d, &url).is_some_and(|have| {
+                have.len() == 5 && have.iter().all(|(k, h)| want.get(k) == Some(h))
+            })
+        }
+    };
+    let took = wait::periodic_check(five(&written), Duration::from_secs(120));
+    assert!(
+        took,
+        "the plain peer did not take five CDVCSs; its log:\n{}",
+        tail(&log)
+    );
+    let text = String::from_utf8_lossy(&std::fs::read(&log).unwrap_or_default()).into_owned();
+    assert!(
+        text.contains("--max-subscriptions allows (5)") && text.contains("--mirror"),
+        "{text}"
+    );
+
+    // The holder restarts with new commits in every CDVCS: the five follow, no sixth comes.
+    holder.terminate_ok("the holder", &d.join("holder.log"));
+    let all: Vec<CrdtKey> = written.states.keys().cloned().collect();
+    for k in &all {
+        written.commit(&holder_dir, k, 1, "again");
+    }
+    let mut holder = Proc::spawn(&holder_args, d, "holder2.log");
+    wait_port(ph, Duration::from_secs(30));
+    let took = wait::periodic_check(five(&written), Duration::from_secs(120));
+    assert!(
+        took,
+        "the plain peer did not follow its five; its log:\n{}",
+        tail(&log)
+    );
+    plain.terminate_ok("the plain peer", &log);
+    let held = Store::open(&d.join("plain"))
+        .expect("open")
+        .list_crdts()
+        .expect("list");
+    assert_eq!(held.len(), 5, "the plain peer holds {held:?}");
+
+    // A limit above the count: every CDVCS, at the holder's heads.
+    let pe = free_port();
+    let listen_e = format!("127.0.0.1:{pe}");
+    let url_e = format!("ws://{listen_e}/");
+    let enough = [
+        "peer",
+        "--store",
+        "enough",
+        "--listen",
+        &listen_e,
+        "--connect",
+        &url_h,
+        "--max-subscriptions",
+        "50",
+    ];
+    let mut enough = Proc::spawn(&enough, d, "enough.log");
+    wait_port(pe, Duration::from_secs(30));
+    let want = hex(&written.heads());
+    let all = wait::periodic_check(
+        || status_heads(d, &url_e).as_ref() == Some(&want),
+        Duration::from_secs(120),
+    );
+    assert!(
+        all,
+        "the peer did not take all {n} CDVCSs; its log:\n{}",
+        tail(&d.join("enough.log"))
+    );
+    let text = String::from_utf8_lossy(&std::fs::read(d.join("enough.log")).unwrap_or_default())
+        .into_owned();
+    assert!(!text.contains("--max-subscriptions allows"), "{text}");
+    enough.terminate_ok("the peer", &d.join("enough.log"));
+    holder.terminate_ok("the holder", &d.join("holder2.log"));
 }

@@ -39,3 +39,6 @@ mod network_faults;
 
 // Several writers on one CDVCS: deterministic merges, one head, every tweet once.
 mod several_writers;
+
+// A mirror catching up many CDVCSs over one connection, applies sharing group commits.
+mod mirror;

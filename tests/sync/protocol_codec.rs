@@ -82,7 +82,44 @@ fn all_kinds() -> Vec<Message> {
         },
         Message::Ping(42),
         Message::Pong(u64::MAX),
+        Message::Digests {
+            level: 1,
+            parent: 0,
+            digests: (0..16u8)
+                .map(|i| replikativ::protocol::FixedBytes([i; 16]))
+                .collect(),
+        },
     ]
+}
+
+/// Protocol 6: a digest is 16 bytes; a 64-bit one (protocol 5's) is refused, not widened.
+#[test]
+fn a_digest_of_other_than_128_bits_is_refused() {
+    for digest in [Value::from(u64::MAX), Value::Binary(vec![1; 8])] {
+        let frame = raw(&envelope(
+            "digests",
+            Value::Array(vec![
+                Value::from(0),
+                Value::from(0),
+                Value::Array(vec![digest]),
+            ]),
+        ));
+        Codec::default()
+            .decode(&frame)
+            .expect_err("a digest that is not 16 bytes");
+    }
+    let ok = raw(&envelope(
+        "digests",
+        Value::Array(vec![
+            Value::from(0),
+            Value::from(0),
+            Value::Array(vec![Value::Binary(vec![1; 16])]),
+        ]),
+    ));
+    let Message::Digests { digests, .. } = Codec::default().decode(&ok).expect("decode") else {
+        panic!("a Digests message");
+    };
+    assert_eq!(digests, vec![replikativ::protocol::FixedBytes([1; 16])]);
 }
 
 #[test]

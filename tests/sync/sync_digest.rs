@@ -289,7 +289,7 @@ fn a_digest_of_a_position_that_does_not_exist_closes() {
         Message::Digests {
             level: 2,
             parent: 4_000,
-            digests: vec![0; 16],
+            digests: vec![replikativ::protocol::FixedBytes([0; 16]); 16],
         },
         &peer,
     );

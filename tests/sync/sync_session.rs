@@ -888,3 +888,53 @@ fn the_lag_counts_commits_neither_sent_to_the_peer_nor_known_to_it() {
     );
     assert_eq!(s.lag(&[key()], &replica), BTreeMap::from([(key(), 0)]));
 }
+
+/// A dialling session whose peer offers more CDVCSs new here than its subscription limit takes
+/// what fits and declines the rest (not shared, nothing created, reported once), and stays
+/// open: the peer's offers are not its request. (An accepting session closes instead; see
+/// the hostile tests.)
+#[test]
+fn a_dialling_session_declines_offers_beyond_its_limit_and_stays_open() {
+    let replica = Replica::new(US, vec![]);
+    let mut s = SyncSession::new(SessionConfig {
+        handshake: Handshake::new(us(), Role::Dialler, [10; 32], None),
+        subscriptions: Vec::new(),
+        limits: SyncLimits {
+            max_subscriptions: 2,
+            ..SyncLimits::default()
+        },
+    });
+    let [Effect::Send(hello)] = &s.start()[..] else {
+        panic!("start sends hello only");
+    };
+    authenticate(&mut s, &hello.clone(), &replica, Rights::ALL);
+    let offered: Vec<CrdtKey> = (0..4)
+        .map(|i| CrdtKey::new("mail:a@x.org", Uuid::from_u128(100 + i)))
+        .collect();
+    let mut created = Vec::new();
+    let mut declined = 0;
+    for k in &offered {
+        let heads = Message::Heads {
+            crdt: k.clone(),
+            heads: vec![Commit::root(k).id],
+        };
+        for e in s.on_message(heads, &replica) {
+            match e {
+                Effect::EnsureReplica(k) => created.push(k),
+                Effect::Declined { max } => {
+                    assert_eq!(max, 2);
+                    declined += 1;
+                }
+                Effect::Close { reason } => panic!("closed: {reason}"),
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(created, offered[..2].to_vec());
+    assert_eq!(declined, 1, "reported once");
+    assert!(!s.is_closed());
+    assert_eq!(
+        s.shared().cloned().collect::<Vec<_>>(),
+        offered[..2].to_vec()
+    );
+}

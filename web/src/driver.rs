@@ -232,6 +232,9 @@ impl Driver {
                 .notes
                 .push(format!("refused the node's {} of {crdt}", request.right())),
             Effect::RefusedByPeer { message } => out.notes.push(message),
+            Effect::Declined { max } => out.notes.push(format!(
+                "the node offers more than {max} new CDVCSs; took {max}"
+            )),
             Effect::Reject { id, reason, .. } => {
                 out.notes.push(format!("refused {id}: {reason}"));
             }

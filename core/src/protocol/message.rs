@@ -25,7 +25,9 @@ use crate::identity::PublicKey;
 /// Version 5: `Digests` summarises what a side offers (each CDVCS it holds and the peer may
 /// read, with its heads) as a tree of digests, so that a reconnect with nothing new exchanges
 /// one digest instead of one `Heads` per CDVCS ([`sync::digest`](crate::sync::digest)).
-pub const PROTOCOL_VERSION: u32 = 5;
+/// Version 6: those digests are 128 bits, not 64 (two offers that differ but match by chance
+/// share their CDVCSs at heads one side lacks, and such a CDVCS syncs only once it changes).
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// Every kind name this version understands, in the order of [`Message`]'s variants.
 pub const KINDS: &[&str] = &[
@@ -155,8 +157,8 @@ pub enum Message {
         level: u8,
         /// The parent node's index in the level above (0 for the root).
         parent: u16,
-        /// One 64-bit digest per node described.
-        digests: Vec<u64>,
+        /// One 128-bit digest per node described.
+        digests: Vec<Digest>,
     },
 }
 
@@ -355,6 +357,8 @@ pub struct FixedBytes<const N: usize>(pub [u8; N]);
 pub type Nonce = FixedBytes<32>;
 /// An Ed25519 signature.
 pub type Signature = FixedBytes<64>;
+/// The digest of a node of an offer's tree (protocol 6: 128 bits).
+pub type Digest = FixedBytes<16>;
 
 impl<const N: usize> fmt::Debug for FixedBytes<N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -6,12 +6,21 @@
 //! Each offered CDVCS is a *leaf* `(key, heads)` placed in one of `16^DEPTH` slots by a hash
 //! of its key. A tree node at `level` (0 = the root, `DEPTH` = a slot) covers a range of
 //! slots; its digest is a hash of the leaves in that range, in key order. Equal digests mean
-//! (up to a 64-bit collision) the same CDVCSs with the same heads on both sides.
+//! (up to a 128-bit collision) the same CDVCSs with the same heads on both sides.
+//!
+//! Why 128 bits (protocol 6; 64 before): equal digests of a node share every CDVCS under it
+//! at the offered heads, so a chance match of two different offers would leave a CDVCS that
+//! one side lacks commits of unsynced until it changes again (then its `Heads` go out and
+//! the gap is found). Accidental matches were already rare at 64 bits (≤ 4,369 nodes
+//! compared per reconnect, each 2^-64), but a writer grinding commit ids could aim at a
+//! victim's digest with ~2^64 hashes; at 128 bits neither is a concern, for 8 more bytes per
+//! digest on the wire.
 
 use std::collections::BTreeMap;
 
 use crate::crdt::commit::CrdtKey;
 use crate::id::Id;
+pub use crate::protocol::message::Digest;
 
 /// Children per tree node.
 pub const FANOUT: u16 = 16;
@@ -100,8 +109,8 @@ impl Offer {
             .map(|((_, k), (_, h))| (k, h.as_slice()))
     }
 
-    /// The digest of `node`: 64 bits of a hash of its leaves.
-    pub fn digest(&self, node: NodeId) -> u64 {
+    /// The digest of `node`: 128 bits of a hash of its leaves.
+    pub fn digest(&self, node: NodeId) -> Digest {
         let (start, end) = slots(node);
         let mut h = blake3::Hasher::new();
         let from = (start, CrdtKey::new("", uuid::Uuid::nil()));
@@ -111,8 +120,9 @@ impl Offer {
             }
             h.update(leaf);
         }
-        let b = h.finalize();
-        u64::from_be_bytes(b.as_bytes()[..8].try_into().unwrap_or([0; 8]))
+        let mut digest = [0; 16];
+        digest.copy_from_slice(&h.finalize().as_bytes()[..16]);
+        crate::protocol::message::FixedBytes(digest)
     }
 
     /// The nodes a `Digests{level, parent}` message describes, in order: the root alone for
@@ -125,7 +135,7 @@ impl Offer {
     }
 
     /// The digests of [`nodes`](Self::nodes)`(level, parent)`.
-    pub fn digests(&self, level: u8, parent: u16) -> Vec<u64> {
+    pub fn digests(&self, level: u8, parent: u16) -> Vec<Digest> {
         Offer::nodes(level, parent)
             .into_iter()
             .map(|n| self.digest(n))

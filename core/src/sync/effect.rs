@@ -32,6 +32,13 @@ pub enum Effect {
         /// What it asked for.
         request: Request,
     },
+    /// The peer (dialled by us) offers more CDVCSs new to this node than `max` (the
+    /// subscription limit): those beyond it are not taken. Reported once per session; tell
+    /// the operator how to take them (mirror, or a higher limit).
+    Declined {
+        /// The limit.
+        max: usize,
+    },
     /// The peer refused one of our requests (its `Forbidden` error; the connection stays).
     /// Log it.
     RefusedByPeer {
@@ -261,7 +268,7 @@ pub enum CloseReason {
     },
     /// The peer asked to share more CRDTs on this connection than allowed.
     #[error(
-        "too many subscriptions: {count} CRDTs new to this node on one connection exceed the limit of {max}"
+        "too many subscriptions: {count} CDVCSs new to this node on one connection exceed its limit of {max} (`peer --max-subscriptions N` raises it)"
     )]
     TooManySubscriptions {
         /// How many replicas it would create.

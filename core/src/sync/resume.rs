@@ -78,7 +78,12 @@ impl SyncSession {
     }
 
     /// The peer's digests of position (`level`, `parent`).
-    pub(super) fn on_digests(&mut self, level: u8, parent: u16, digests: Vec<u64>) -> Vec<Effect> {
+    pub(super) fn on_digests(
+        &mut self,
+        level: u8,
+        parent: u16,
+        digests: Vec<digest::Digest>,
+    ) -> Vec<Effect> {
         if !digest::valid(level, parent) || digests.len() != Offer::nodes(level, parent).len() {
             return self.close(CloseReason::Unexpected {
                 kind: "digests",
@@ -101,7 +106,7 @@ impl SyncSession {
 
     /// Both digests of (`level`, `parent`) are known: share the equal nodes, descend into
     /// (or, at the slot level, exchange `Heads` of) the differing ones.
-    fn resolve(&mut self, level: u8, parent: u16, theirs: &[u64]) -> Vec<Effect> {
+    fn resolve(&mut self, level: u8, parent: u16, theirs: &[digest::Digest]) -> Vec<Effect> {
         let dialler = self.config.handshake.role() == Role::Dialler;
         let Some(resume) = self.resume.as_mut() else {
             return Vec::new();
@@ -174,6 +179,41 @@ impl SyncSession {
             }
         }
         out
+    }
+
+    /// The peer's subscriptions would create the replicas `new` here. Beyond the limit an
+    /// accepting session closes (a peer may not make this node create replicas without
+    /// bound); a dialling one, whose peer offers them, takes what fits and declines the rest
+    /// (removed from `crdts`: not shared, nothing created), reported once per session. The
+    /// effects, or `Err` with those of the close.
+    pub(super) fn within_limit(
+        &mut self,
+        crdts: &mut Vec<CrdtKey>,
+        new: BTreeSet<CrdtKey>,
+    ) -> Result<Vec<Effect>, Vec<Effect>> {
+        let max = self.config.limits.max_subscriptions;
+        let count = self.created + new.len();
+        if count <= max {
+            self.created = count;
+            return Ok(Vec::new());
+        }
+        if self.config.handshake.role() != Role::Dialler {
+            return Err(self.close(CloseReason::TooManySubscriptions { count, max }));
+        }
+        let room = max.saturating_sub(self.created);
+        self.created += room;
+        let declined: BTreeSet<CrdtKey> = new.into_iter().skip(room).collect();
+        crdts.retain(|c| !declined.contains(c));
+        if std::mem::replace(&mut self.declined, true) {
+            return Ok(Vec::new());
+        }
+        Ok(vec![Effect::Declined { max }])
+    }
+
+    /// Lowers how many replicas the peer's subscriptions may create on this session (e.g. by
+    /// what earlier sessions with the same peer created).
+    pub fn limit_subscriptions(&mut self, max: usize) {
+        self.config.limits.max_subscriptions = self.config.limits.max_subscriptions.min(max);
     }
 
     /// Notes a local change of `crdt` while it is offered but not shared yet.

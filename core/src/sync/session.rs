@@ -59,7 +59,9 @@ pub struct SyncSession {
     /// The digest exchange, when sharing by digests (module `resume`).
     pub(super) resume: Option<super::resume::Resume>,
     /// Replicas this peer's subscriptions created here (bounded by `max_subscriptions`).
-    created: usize,
+    pub(super) created: usize,
+    /// Whether a dialling session declined offers beyond that bound (reported once).
+    pub(super) declined: bool,
 }
 
 impl SyncSession {
@@ -74,6 +76,7 @@ impl SyncSession {
             requested: BTreeSet::new(),
             resume: None,
             created: 0,
+            declined: false,
         }
     }
 
@@ -240,20 +243,18 @@ impl SyncSession {
         out
     }
 
-    fn on_subscribe(&mut self, crdts: Vec<CrdtKey>, graphs: &dyn Graphs) -> Vec<Effect> {
+    fn on_subscribe(&mut self, mut crdts: Vec<CrdtKey>, graphs: &dyn Graphs) -> Vec<Effect> {
         // Only replicas this would create count: sharing what we hold costs nothing here.
-        let max = self.config.limits.max_subscriptions;
-        let new: BTreeSet<&CrdtKey> = crdts
+        let new: BTreeSet<CrdtKey> = crdts
             .iter()
             .filter(|c| !self.shared.contains_key(*c) && graphs.graph(c).is_none())
+            .cloned()
             .collect();
-        let count = self.created + new.len();
-        if count > max {
-            return self.close(CloseReason::TooManySubscriptions { count, max });
-        }
-        self.created = count;
+        let mut out = match self.within_limit(&mut crdts, new) {
+            Ok(out) => out,
+            Err(closed) => return closed,
+        };
         let rights = self.granted();
-        let mut out = Vec::new();
         let mut heads = Vec::new();
         for crdt in &crdts {
             if !rights.read {

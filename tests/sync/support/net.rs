@@ -287,6 +287,10 @@ impl Sim {
                     self.refusals
                         .push(format!("replica {r}: {request:?} of {crdt}"));
                 }
+                Effect::Declined { max } => {
+                    self.refusals
+                        .push(format!("replica {r} declined offers beyond {max}"));
+                }
                 Effect::RefusedByPeer { message } => {
                     self.refusals
                         .push(format!("replica {r} was refused: {message}"));
