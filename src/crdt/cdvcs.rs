@@ -245,7 +245,37 @@ impl Cdvcs {
         out.into_iter().collect()
     }
 
+    /// The entry of `id` when this state has applied it: in memory, or in the source and an
+    /// ancestor-or-self of a head. The source also answers commits made durable but not yet
+    /// applied (a replica writes before it applies); those are new here. A commit with a
+    /// higher generation than every head is new at once; otherwise the heads are walked
+    /// down to its generation only. A source entry with other parents is answered as is
+    /// (to be refused as a mismatch).
+    fn applied_entry(&self, id: &Id, given: &[Id]) -> Result<Option<GraphEntry>, CdvcsError> {
+        if let Some(n) = self.graph.node(id) {
+            return Ok(Some(GraphEntry {
+                parents: n.parents.to_vec(),
+                generation: n.generation,
+            }));
+        }
+        let Some(entry) = self.graph.lookup(id).map_err(source_err(*id))? else {
+            return Ok(None);
+        };
+        if entry.parents != given {
+            return Ok(Some(entry));
+        }
+        for h in &self.heads {
+            let above = (self.graph.generation_of(h).map_err(source_err(*h))?)
+                .is_some_and(|g| g > entry.generation);
+            if above && self.reaches(h, id)? {
+                return Ok(Some(entry));
+            }
+        }
+        Ok(None)
+    }
+
     /// Validates `entries` and `heads` against the state, then inserts the new entries in a
+
     /// parents-first order. Nothing changes when it returns an error.
     fn apply_entries(
         &mut self,
@@ -256,7 +286,8 @@ impl Cdvcs {
         // Ops normally list parents first; then the given order is used as is.
         let mut in_order = true;
         for (id, parents) in entries {
-            let known = match self.graph.lookup(id).map_err(source_err(*id))? {
+            let known = match self.applied_entry(id, parents)? {
+
                 Some(e) if e.parents == *parents => continue,
                 Some(e) => e.parents,
                 None => match fresh.get(id) {
