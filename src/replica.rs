@@ -184,7 +184,6 @@ impl ReplicaActor {
         cdvcs::commits_batch_with(self.key(), commits, heads, &|id| guard.generation(id))
     }
 
-
     /// Writes `batch` durably, then applies `op` to the state and tells the watchers.
     fn persist_then_apply(
         &mut self,

@@ -140,7 +140,6 @@ pub async fn run(root: &Path, sizes: &[usize], runs: usize) {
             ms(median(&p.open)),
             ms(median(&p.heads_only)),
             ms(median(&p.load)),
-
             ms(median(&p.node)),
             spread(&p.node),
             ms(median(&p.cli)),

@@ -35,8 +35,8 @@ use crate::crdt::commit::{Commit, CrdtKey, EncodedCommit};
 use crate::id::Id;
 
 pub use error::CdvcsError;
-pub use graph::{GraphEntry, GraphSource, SourceError};
 use graph::{FastMap, Graph, InsertError};
+pub use graph::{GraphEntry, GraphSource, SourceError};
 
 /// A backed state forgets the commits it applied (durable in its source) beyond this many.
 const IN_MEMORY: usize = 4096;
@@ -245,37 +245,7 @@ impl Cdvcs {
         out.into_iter().collect()
     }
 
-    /// The entry of `id` when this state has applied it: in memory, or in the source and an
-    /// ancestor-or-self of a head. The source also answers commits made durable but not yet
-    /// applied (a replica writes before it applies); those are new here. A commit with a
-    /// higher generation than every head is new at once; otherwise the heads are walked
-    /// down to its generation only. A source entry with other parents is answered as is
-    /// (to be refused as a mismatch).
-    fn applied_entry(&self, id: &Id, given: &[Id]) -> Result<Option<GraphEntry>, CdvcsError> {
-        if let Some(n) = self.graph.node(id) {
-            return Ok(Some(GraphEntry {
-                parents: n.parents.to_vec(),
-                generation: n.generation,
-            }));
-        }
-        let Some(entry) = self.graph.lookup(id).map_err(source_err(*id))? else {
-            return Ok(None);
-        };
-        if entry.parents != given {
-            return Ok(Some(entry));
-        }
-        for h in &self.heads {
-            let above = (self.graph.generation_of(h).map_err(source_err(*h))?)
-                .is_some_and(|g| g > entry.generation);
-            if above && self.reaches(h, id)? {
-                return Ok(Some(entry));
-            }
-        }
-        Ok(None)
-    }
-
     /// Validates `entries` and `heads` against the state, then inserts the new entries in a
-
     /// parents-first order. Nothing changes when it returns an error.
     fn apply_entries(
         &mut self,
@@ -287,7 +257,6 @@ impl Cdvcs {
         let mut in_order = true;
         for (id, parents) in entries {
             let known = match self.applied_entry(id, parents)? {
-
                 Some(e) if e.parents == *parents => continue,
                 Some(e) => e.parents,
                 None => match fresh.get(id) {
@@ -295,7 +264,8 @@ impl Cdvcs {
                     Some(ps) => ps.to_vec(),
                     None => {
                         for p in parents {
-                            in_order = in_order && (fresh.get(p).is_some() || self.try_contains(p)?);
+                            in_order =
+                                in_order && (fresh.get(p).is_some() || self.try_contains(p)?);
                         }
                         fresh.insert(*id, parents);
                         continue;
@@ -456,7 +426,6 @@ impl PartialEq for Cdvcs {
             && self.entries().all(|(id, ps)| {
                 (other.graph.node(&id)).is_some_and(|n| *n.parents == *ps.as_slice())
             })
-
     }
 }
 

@@ -8,7 +8,7 @@ use std::hash::BuildHasher;
 
 use crate::id::Id;
 
-use super::graph::{FastMap, Graph};
+use super::graph::{FastMap, Graph, GraphEntry};
 use super::{Cdvcs, CdvcsError, source_err};
 
 /// Post-order depth-first walk from `head`, parents in their order, each commit once;
@@ -82,6 +82,39 @@ impl Cdvcs {
         self.contains(a) && self.contains(b) && self.reaches(b, a).unwrap_or(false)
     }
 
+    /// The entry of `id` when this state has applied it: in memory, or in the source and an
+    /// ancestor-or-self of a head. The source also answers commits made durable but not yet
+    /// applied (a replica writes before it applies); those are new here. A commit with a
+    /// higher generation than every head is new at once; otherwise the heads are walked
+    /// down to its generation only. A source entry with other parents is answered as is
+    /// (to be refused as a mismatch).
+    pub(super) fn applied_entry(
+        &self,
+        id: &Id,
+        given: &[Id],
+    ) -> Result<Option<GraphEntry>, CdvcsError> {
+        if let Some(n) = self.graph.node(id) {
+            return Ok(Some(GraphEntry {
+                parents: n.parents.to_vec(),
+                generation: n.generation,
+            }));
+        }
+        let Some(entry) = self.graph.lookup(id).map_err(source_err(*id))? else {
+            return Ok(None);
+        };
+        if entry.parents != given {
+            return Ok(Some(entry));
+        }
+        for h in &self.heads {
+            let above = (self.graph.generation_of(h).map_err(source_err(*h))?)
+                .is_some_and(|g| g > entry.generation);
+            if above && self.reaches(h, id)? {
+                return Ok(Some(entry));
+            }
+        }
+        Ok(None)
+    }
+
     /// Whether `to` (held) is `from` (held) or one of its ancestors.
     pub(super) fn reaches(&self, from: &Id, to: &Id) -> Result<bool, CdvcsError> {
         let g = &self.graph;
@@ -102,7 +135,8 @@ impl Cdvcs {
                 }
                 // A strict ancestor has a smaller generation: nothing at or below `to`'s
                 // generation other than `to` itself can lead to it.
-                let above = (g.generation_of(&p).map_err(source_err(p))?).is_some_and(|x| x > floor);
+                let above =
+                    (g.generation_of(&p).map_err(source_err(p))?).is_some_and(|x| x > floor);
                 if above && visited.insert(p, ()).is_none() {
                     stack.push(p);
                 }
