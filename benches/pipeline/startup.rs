@@ -37,7 +37,7 @@ struct Point {
 }
 
 fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
 fn median(v: &[Duration]) -> Duration {

@@ -195,7 +195,12 @@ pub fn open(store: &Store, key: &CrdtKey) -> Result<Option<Cdvcs>, LoadError> {
         what: "heads record".into(),
         detail: e.to_string(),
     })?;
+    if heads.is_empty() {
+        // No heads recorded: `load` derives them from the whole graph.
+        return load(store, key);
+    }
     let mut older = false;
+
     for h in &heads {
         let raw = store
             .get_state(&keys::graph_entry(&key.user, &key.id, h))
