@@ -184,7 +184,8 @@ impl ReplicaActor {
         cdvcs::commits_batch_with(self.key(), commits, heads, &|id| guard.generation(id))
     }
 
-    /// Writes `batch` durably, then applies `op` to the state and tells the watchers.
+    /// Writes `batch` durably, then applies `op` to the state and tells the watchers. `op`
+    /// holds only commits the state did not hold, as checked before the write.
     fn persist_then_apply(
         &mut self,
         batch: WriteBatch,
@@ -212,8 +213,10 @@ impl ReplicaActor {
                     Ok(g) => g,
                     Err(p) => p.into_inner(),
                 };
+                // Every caller built `op` of commits the state did not hold, checked before
+                // the write: new, though the store now answers them.
                 let added = guard
-                    .downstream(&op)
+                    .downstream_written(&op)
                     .map_err(|source| ReplicaError::Cdvcs {
                         key: act.key().clone(),
                         source,

@@ -94,7 +94,7 @@ impl Cdvcs {
         let mut state = Cdvcs::default();
         let entries: Vec<(Id, Vec<Id>)> = entries.into_iter().collect();
         state.graph.reserve(entries.len());
-        state.apply_entries(&entries, &heads)?;
+        state.apply_entries(&entries, &heads, false)?;
         for h in &heads {
             if state.graph.node(h).is_some_and(|n| n.has_child) {
                 return Err(CdvcsError::HeadHasChild { head: *h });
@@ -196,7 +196,19 @@ impl Cdvcs {
     /// commit arrives with other parents (`ParentsMismatch`) or entries form a cycle.
     /// Idempotent, commutative and associative. Costs O(k · parents + heads) for k entries.
     pub fn downstream(&mut self, op: &CdvcsOp) -> Result<Vec<Id>, CdvcsError> {
-        let added = self.apply_entries(&op.graph, &op.heads)?;
+        self.join(op, false)
+    }
+
+    /// [`downstream`](Self::downstream) of an op whose entries the caller found absent
+    /// (`contains` false) and then wrote to this state's source: they are new here whatever
+    /// the source answers, so none is walked to from the heads (a backed state otherwise
+    /// walks down to a written entry's generation to tell it from an applied one).
+    pub fn downstream_written(&mut self, op: &CdvcsOp) -> Result<Vec<Id>, CdvcsError> {
+        self.join(op, true)
+    }
+
+    fn join(&mut self, op: &CdvcsOp, written: bool) -> Result<Vec<Id>, CdvcsError> {
+        let added = self.apply_entries(&op.graph, &op.heads, written)?;
         let graph = &self.graph;
         let old = std::mem::take(&mut self.heads);
         let mut heads = old.clone();
@@ -208,55 +220,19 @@ impl Cdvcs {
         Ok(added)
     }
 
-    /// The heads this state would have after `downstream(op)`, without applying it (to
-    /// persist them in the same atomic batch as the op's commits). Assumes `missing(op)` is
-    /// empty. O(k · parents + heads).
-    pub fn heads_after(&self, op: &CdvcsOp) -> Vec<Id> {
-        let referenced: FastMap<Id, ()> = op
-            .graph
-            .iter()
-            .flat_map(|(_, ps)| ps.iter().map(|p| (*p, ())))
-            .collect();
-        let mut heads: BTreeSet<Id> = self
-            .heads
-            .iter()
-            .filter(|h| !referenced.contains_key(h))
-            .copied()
-            .collect();
-        for (id, _) in &op.graph {
-            if !referenced.contains_key(id) && !self.contains(id) {
-                heads.insert(*id);
-            }
-        }
-        heads.into_iter().collect()
-    }
-
-    /// The commit ids `op` references (as parents or heads) that neither the op nor this state
-    /// holds, sorted and without duplicates: what to fetch before `downstream` can accept it.
-    pub fn missing(&self, op: &CdvcsOp) -> Vec<Id> {
-        let in_op: FastMap<Id, ()> = op.graph.iter().map(|(id, _)| (*id, ())).collect();
-        let mut out: BTreeSet<Id> = BTreeSet::new();
-        let refs = op.graph.iter().flat_map(|(_, ps)| ps.iter());
-        for id in refs.chain(op.heads.iter()) {
-            if !in_op.contains_key(id) && !self.contains(id) {
-                out.insert(*id);
-            }
-        }
-        out.into_iter().collect()
-    }
-
     /// Validates `entries` and `heads` against the state, then inserts the new entries in a
     /// parents-first order. Nothing changes when it returns an error.
     fn apply_entries(
         &mut self,
         entries: &[(Id, Vec<Id>)],
         heads: &[Id],
+        written: bool,
     ) -> Result<Vec<Id>, CdvcsError> {
         let mut fresh = Fresh::default();
         // Ops normally list parents first; then the given order is used as is.
         let mut in_order = true;
         for (id, parents) in entries {
-            let known = match self.applied_entry(id, parents)? {
+            let known = match self.applied_entry(id, parents, written)? {
                 Some(e) if e.parents == *parents => continue,
                 Some(e) => e.parents,
                 None => match fresh.get(id) {

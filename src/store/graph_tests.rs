@@ -119,6 +119,25 @@ fn a_cdvcs_opened_with_its_heads_answers_like_its_whole_history() {
     let mut both: Vec<Id> = vec![mine[0], theirs[0]];
     both.sort();
     assert_eq!(state.heads().iter().copied().collect::<Vec<_>>(), both);
+    // A commit on an old parent, written then applied: new, with or without the walk.
+    let source = Arc::new(StoreGraph::new(store.clone(), key.clone()));
+    let at_10 = Cdvcs::backed(source, vec![chain[10]]).expect("a view at commit 10");
+    let (old_fork, op) = at_10.prepare_commit("b", 1, tx(9999)).expect("fork");
+    let batch = commits_batch_with(&key, std::slice::from_ref(&old_fork), &op.heads, &|id| {
+        state.generation(id)
+    });
+    store.write(&batch).expect("write");
+    let mut walked = state.clone();
+    assert_eq!(walked.downstream(&op).expect("walked"), vec![old_fork.id]);
+    assert_eq!(
+        state.downstream_written(&op).expect("written"),
+        vec![old_fork.id]
+    );
+    both.push(old_fork.id);
+    both.sort();
+    assert_eq!(state.heads().iter().copied().collect::<Vec<_>>(), both);
+    assert_eq!(walked.heads(), state.heads());
+    assert_eq!(state.generation(&old_fork.id), Some(12));
     // A stale op naming an old commit as head changes nothing.
     let stale = crate::crdt::CdvcsOp {
         graph: vec![(chain[3], vec![chain[2]])],

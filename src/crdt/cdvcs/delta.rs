@@ -1,8 +1,11 @@
 //! Helpers the replication layer uses for delta sync (DESIGN §6): build an op for chosen
 //! commits and sample a head's ancestry for have/want negotiation.
 
+use std::collections::BTreeSet;
+
 use crate::id::Id;
 
+use super::graph::FastMap;
 use super::{Cdvcs, CdvcsOp};
 
 impl Cdvcs {
@@ -21,6 +24,43 @@ impl Cdvcs {
             graph: found.into_iter().map(|(_, id, ps)| (id, ps)).collect(),
             heads: self.heads.iter().copied().collect(),
         }
+    }
+
+    /// The heads this state would have after `downstream(op)`, without applying it (to
+    /// persist them in the same atomic batch as the op's commits). Assumes `missing(op)` is
+    /// empty. O(k · parents + heads).
+    pub fn heads_after(&self, op: &CdvcsOp) -> Vec<Id> {
+        let referenced: FastMap<Id, ()> = op
+            .graph
+            .iter()
+            .flat_map(|(_, ps)| ps.iter().map(|p| (*p, ())))
+            .collect();
+        let mut heads: BTreeSet<Id> = self
+            .heads
+            .iter()
+            .filter(|h| !referenced.contains_key(h))
+            .copied()
+            .collect();
+        for (id, _) in &op.graph {
+            if !referenced.contains_key(id) && !self.contains(id) {
+                heads.insert(*id);
+            }
+        }
+        heads.into_iter().collect()
+    }
+
+    /// The commit ids `op` references (as parents or heads) that neither the op nor this state
+    /// holds, sorted and without duplicates: what to fetch before `downstream` can accept it.
+    pub fn missing(&self, op: &CdvcsOp) -> Vec<Id> {
+        let in_op: FastMap<Id, ()> = op.graph.iter().map(|(id, _)| (*id, ())).collect();
+        let mut out: BTreeSet<Id> = BTreeSet::new();
+        let refs = op.graph.iter().flat_map(|(_, ps)| ps.iter());
+        for id in refs.chain(op.heads.iter()) {
+            if !in_op.contains_key(id) && !self.contains(id) {
+                out.insert(*id);
+            }
+        }
+        out.into_iter().collect()
     }
 
     /// Up to `max` ancestors of `head` along first parents at distances 1, 2, 4, 8, ...; when

@@ -86,12 +86,13 @@ impl Cdvcs {
     /// ancestor-or-self of a head. The source also answers commits made durable but not yet
     /// applied (a replica writes before it applies); those are new here. A commit with a
     /// higher generation than every head is new at once; otherwise the heads are walked
-    /// down to its generation only. A source entry with other parents is answered as is
-    /// (to be refused as a mismatch).
+    /// down to its generation only (`written`: the caller wrote it, it is new without a
+    /// walk). A source entry with other parents is answered as is (refused as a mismatch).
     pub(super) fn applied_entry(
         &self,
         id: &Id,
         given: &[Id],
+        written: bool,
     ) -> Result<Option<GraphEntry>, CdvcsError> {
         if let Some(n) = self.graph.node(id) {
             return Ok(Some(GraphEntry {
@@ -104,6 +105,9 @@ impl Cdvcs {
         };
         if entry.parents != given {
             return Ok(Some(entry));
+        }
+        if written {
+            return Ok(None);
         }
         for h in &self.heads {
             let above = (self.graph.generation_of(h).map_err(source_err(*h))?)
