@@ -106,6 +106,8 @@ impl StoreGraph {
     /// cannot overflow the stack), each derived one cached.
     fn derive(&self, id: Id, parents: Vec<Id>) -> Result<GraphEntry, SourceError> {
         let mut derived: HashMap<Id, u64> = HashMap::new();
+        // A damaged graph could name a descendant as a parent: refused, not walked forever.
+        let mut on_stack: std::collections::HashSet<Id> = [id].into();
         let mut stack: Vec<(Id, Vec<Id>)> = vec![(id, parents)];
         while let Some((cur, ps)) = stack.last() {
             let mut generation = 0u64;
@@ -133,12 +135,19 @@ impl StoreGraph {
                 }
             }
             if let Some(next) = pending {
+                if !on_stack.insert(next.0) {
+                    return Err(SourceError(format!(
+                        "CDVCS {}: commit {} is its own ancestor in the stored graph",
+                        self.key, next.0
+                    )));
+                }
                 stack.push(next);
                 continue;
             }
             let Some((cur, ps)) = stack.pop() else {
                 break;
             };
+            on_stack.remove(&cur);
 
             let entry = GraphEntry {
                 parents: ps,

@@ -194,3 +194,20 @@ fn a_graph_stored_without_generations_gets_them_once_on_open() {
     }
     assert_eq!(state.history(&chain[50]).expect("history"), chain);
 }
+
+#[test]
+fn a_parent_cycle_in_a_damaged_graph_is_refused_when_deriving() {
+    let store = Store::in_memory().expect("store");
+    let key = CrdtKey::new("u", uuid::Uuid::from_u128(23));
+    let (a, b, c) = (Id::of(b"a"), Id::of(b"b"), Id::of(b"c"));
+    let mut batch = WriteBatch::new();
+    for (id, parents) in [(a, vec![b]), (b, vec![c]), (c, vec![a])] {
+        batch.put_state(
+            keys::graph_entry(&key.user, &key.id, &id),
+            entry_value(&parents, None),
+        );
+    }
+    store.write(&batch).expect("write");
+    let err = StoreGraph::new(store, key).entry(&a).expect_err("a cycle");
+    assert!(err.0.contains("its own ancestor"), "{err}");
+}
