@@ -124,12 +124,20 @@ impl ReplicaActor {
             key: key.clone(),
             source: Box::new(source),
         };
-        let state = match cdvcs::load(store.store(), &key) {
+        let opened = match crate::store::graph::open(store.store(), &key) {
+            Ok(None) => {
+                let (_, batch) = cdvcs::create(&key);
+                store.store().write(&batch).map_err(store_err)?;
+                crate::store::graph::open(store.store(), &key)
+            }
+            other => other,
+        };
+        let state = match opened {
             Ok(Some(state)) => state,
             Ok(None) => {
-                let (state, batch) = cdvcs::create(&key);
-                store.store().write(&batch).map_err(store_err)?;
-                state
+                let detail = "missing right after it was written".into();
+                let what = "heads record".into();
+                return Err(ReplicaError::Damaged { key, what, detail });
             }
             Err(cdvcs::LoadError::Store { source, .. }) => return Err(store_err(*source)),
             Err(cdvcs::LoadError::Damaged { what, detail, .. }) => {
@@ -168,10 +176,16 @@ impl ReplicaActor {
 
     /// Builds the store batch for new commits: the commit records, graph entries and heads.
     fn batch_for(&self, commits: &[EncodedCommit], heads: &[Id]) -> WriteBatch {
-        cdvcs::commits_batch(self.key(), commits, heads)
+        let state = self.shared.state();
+        let guard = match state.read() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        cdvcs::commits_batch_with(self.key(), commits, heads, &|id| guard.generation(id))
     }
 
-    /// Writes `batch` durably, then applies `op` to the state and tells the watchers.
+    /// Writes `batch` durably, then applies `op` to the state and tells the watchers. `op`
+    /// holds only commits the state did not hold, as checked before the write.
     fn persist_then_apply(
         &mut self,
         batch: WriteBatch,
@@ -199,8 +213,10 @@ impl ReplicaActor {
                     Ok(g) => g,
                     Err(p) => p.into_inner(),
                 };
+                // Every caller built `op` of commits the state did not hold, checked before
+                // the write: new, though the store now answers them.
                 let added = guard
-                    .downstream(&op)
+                    .downstream_written(&op)
                     .map_err(|source| ReplicaError::Cdvcs {
                         key: act.key().clone(),
                         source,

@@ -260,9 +260,13 @@ impl Replicas {
                 Ok(g) => g,
                 Err(p) => p.into_inner(),
             };
-            let heads = guard.heads().iter().copied().collect();
-            return Ok(Some((heads, guard.len().saturating_sub(1) as u64)));
+            // A backed state holds its recent commits only: those of the store are counted.
+            if !guard.is_backed() {
+                let heads = guard.heads().iter().copied().collect();
+                return Ok(Some((heads, guard.len().saturating_sub(1) as u64)));
+            }
         }
+
         let Some(mut heads) = self.stored_heads(key)? else {
             return Ok(None);
         };

@@ -283,11 +283,12 @@ pub fn build_history_of(
     let author = signer.map_or_else(|| "history".to_string(), |s| s.public().to_string());
     let (mut state, root) = Cdvcs::new(&k);
     let enc = |v: &Vec<Id>| rmp_serde::to_vec(v).expect("encode");
+    let entry = |parents: &[Id], g: Option<u64>| replikativ::store::graph::entry_value(parents, g);
     let mut batch = WriteBatch::new();
     batch.put_value(root.bytes.clone());
     batch.put_state(
         keys::graph_entry(&k.user, &k.id, &root.id),
-        enc(&Vec::new()),
+        entry(&[], Some(1)),
     );
     batch.put_state(keys::meta(&k.user, &k.id), b"cdvcs".to_vec());
     for i in 0..n {
@@ -303,14 +304,15 @@ pub fn build_history_of(
             None => commit,
         };
         batch.put_value(commit.bytes.clone());
+        state.downstream(&op).expect("apply");
         batch.put_state(
             keys::graph_entry(&k.user, &k.id, &commit.id),
-            enc(&commit.commit.parents),
+            entry(&commit.commit.parents, state.generation(&commit.id)),
         );
         if let Some(signature) = &commit.signature {
             batch.put_state(keys::commit_signature(&commit.id), signature.to_vec());
         }
-        state.downstream(&op).expect("apply");
+
         if (i + 1) % 10_000 == 0 || i + 1 == n {
             let heads: Vec<Id> = state.heads().iter().copied().collect();
             batch.put_state(keys::heads(&k.user, &k.id), enc(&heads));

@@ -8,8 +8,10 @@
 //!
 //! Measured per store, `runs` times each, median (min–max):
 //! - its parts, one after the other in this process: `Store::open` of the file, then
-//!   `store::cdvcs::load` of the CDVCS (graph entries and heads into memory);
-//! - `Node` start in this process: open the store, load the CDVCS, bind a listener, until
+//!   `store::graph::open` of the CDVCS (its heads, what a node does since graph entries keep
+//!   their generation) and, as the baseline, `store::cdvcs::load` (every graph entry into
+//!   memory, what a node did before);
+//! - `Node` start in this process: open the store, open the CDVCS, bind a listener, until
 //!   `start()` returns with the replica serving; then shut down (not timed).
 //! - `replikativ peer --store DIR --listen 127.0.0.1:0` as a child process: from spawn until
 //!   it says `serving peers at`, and its peak RSS until then (`VmHWM`); then SIGTERM.
@@ -28,13 +30,14 @@ struct Point {
     file_mb: f64,
     open: Vec<Duration>,
     load: Vec<Duration>,
+    heads_only: Vec<Duration>,
     node: Vec<Duration>,
     cli: Vec<Duration>,
     cli_rss_kb: Vec<u64>,
 }
 
 fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
 fn median(v: &[Duration]) -> Duration {
@@ -69,6 +72,7 @@ pub async fn run(root: &Path, sizes: &[usize], runs: usize) {
             file_mb: file as f64 / 1e6,
             open: Vec::new(),
             load: Vec::new(),
+            heads_only: Vec::new(),
             node: Vec::new(),
             cli: Vec::new(),
             cli_rss_kb: Vec::new(),
@@ -77,6 +81,17 @@ pub async fn run(root: &Path, sizes: &[usize], runs: usize) {
             let t = Instant::now();
             let store = replikativ::store::Store::open(&dir).expect("open the store");
             point.open.push(t.elapsed());
+            let t = Instant::now();
+            let opened = replikativ::store::graph::open(&store, &crate::common::key())
+                .expect("open")
+                .expect("the CDVCS is stored");
+            point.heads_only.push(t.elapsed());
+            assert_eq!(
+                opened.heads().iter().copied().collect::<Vec<_>>(),
+                heads,
+                "the heads open"
+            );
+            drop(opened);
             let t = Instant::now();
             let cdvcs = replikativ::store::cdvcs::load(&store, &crate::common::key())
                 .expect("load")
@@ -109,19 +124,21 @@ pub async fn run(root: &Path, sizes: &[usize], runs: usize) {
         std::fs::remove_dir_all(&dir).ok();
     }
     println!(
-        "| commits | store file | build (store API) | `Store::open` | CDVCS load | \
+        "| commits | store file | build (store API) | `Store::open` | CDVCS open (heads) | \
+         CDVCS load (whole graph, before) | \
          node start, median ({runs} runs) | min–max | \
          `replikativ peer` until serving, median | min–max | peer peak RSS until serving |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for p in &points {
         let rss = p.cli_rss_kb.iter().max().copied().unwrap_or(0);
         println!(
-            "| {} | {:.1} MB | {} | {} | {} | {} | {} | {} | {} | {:.1} MiB |",
+            "| {} | {:.1} MB | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} MiB |",
             pow10(p.commits),
             p.file_mb,
             secs(p.build),
             ms(median(&p.open)),
+            ms(median(&p.heads_only)),
             ms(median(&p.load)),
             ms(median(&p.node)),
             spread(&p.node),

@@ -80,8 +80,8 @@ pub fn load(store: &Store, key: &CrdtKey) -> Result<Option<Cdvcs>, LoadError> {
     for (k, v) in store.scan_state(&prefix).map_err(store_err)? {
         let id = keys::graph_entry_commit(&k)
             .ok_or_else(|| damaged("graph key".into(), format!("{} bytes", k.len())))?;
-        let parents: Vec<Id> = rmp_serde::from_slice(&v)
-            .map_err(|e| damaged(format!("graph entry of commit {id}"), e.to_string()))?;
+        let (parents, _) = crate::store::graph::decode_entry(&v)
+            .map_err(|e| damaged(format!("graph entry of commit {id}"), e))?;
         entries.push((id, parents));
     }
     Cdvcs::restore(entries, heads)
@@ -105,7 +105,9 @@ pub fn join_stored(
     let Some((merge, op)) = state.prepare_join() else {
         return Ok(Some((None, state)));
     };
-    let batch = commits_batch(key, std::slice::from_ref(&merge), &op.heads);
+    let batch = commits_batch_with(key, std::slice::from_ref(&merge), &op.heads, &|id| {
+        state.generation(id)
+    });
     store.write(&batch).map_err(|source| LoadError::Store {
         key: key.clone(),
         source: Box::new(source),
@@ -197,10 +199,33 @@ pub fn create(key: &CrdtKey) -> (Cdvcs, WriteBatch) {
 }
 
 /// The batch that stores new `commits` of `key` (records and graph entries) and its `heads`
-/// after them; write it atomically, then apply the commits to the in-memory state.
+/// after them; write it atomically, then apply the commits to the in-memory state. Each
+/// entry's generation is written when its parents are roots or in `commits` (else it is
+/// derived on read: use [`commits_batch_with`] where the state is at hand).
 pub fn commits_batch(key: &CrdtKey, commits: &[EncodedCommit], heads: &[Id]) -> WriteBatch {
+    commits_batch_with(key, commits, heads, &|_| None)
+}
+
+/// [`commits_batch`] with the generations of parents outside `commits` from `generation`
+/// (the in-memory state's), so every entry is written with its generation.
+pub fn commits_batch_with(
+    key: &CrdtKey,
+    commits: &[EncodedCommit],
+    heads: &[Id],
+    generation: &dyn Fn(&Id) -> Option<u64>,
+) -> WriteBatch {
     let mut batch = WriteBatch::new();
+    let mut in_batch: std::collections::HashMap<Id, u64> = std::collections::HashMap::new();
     for c in commits {
+        let mut g = Some(0u64);
+        for p in &c.commit.parents {
+            let pg = in_batch.get(p).copied().or_else(|| generation(p));
+            g = g.zip(pg).map(|(a, b)| a.max(b));
+        }
+        let g = g.map(|g| g.saturating_add(1));
+        if let Some(g) = g {
+            in_batch.insert(c.id, g);
+        }
         // An encoded commit's id was computed from its bytes (encoded here, or received and
         // hashed once by the codec): no second hash.
         let params = match c.commit.parents.is_empty() {
@@ -210,8 +235,9 @@ pub fn commits_batch(key: &CrdtKey, commits: &[EncodedCommit], heads: &[Id]) -> 
         batch.put_commit(Verified::hashed(c.id, c.bytes.clone()), params);
         batch.put_state(
             keys::graph_entry(&key.user, &key.id, &c.id),
-            encode(&c.commit.parents),
+            crate::store::graph::entry_value(&c.commit.parents, g),
         );
+
         if let Some(signature) = &c.signature {
             batch.put_state(keys::commit_signature(&c.id), signature.to_vec());
         }

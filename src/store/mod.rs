@@ -61,6 +61,7 @@ pub mod cdvcs;
 pub mod checkpoint;
 mod error;
 mod files;
+pub mod graph;
 mod group_commit;
 mod handle;
 #[cfg(test)]

@@ -7,7 +7,12 @@
 //! O(1) per head from a marker kept per commit: applying k new commits costs O(k · parents +
 //! heads), independent of the graph's size.
 //!
-//! The parts live beside this file: `graph` (interned storage with generation numbers),
+//! A state is either whole in memory ([`Cdvcs::restore`], [`Cdvcs::new`]) or backed by a
+//! [`GraphSource`] ([`Cdvcs::backed`]): then it holds its heads and the commits applied lately
+//! in memory and looks every other commit up by id (each answers its generation, so walks stay
+//! bounded by generation): opening one costs O(heads), not O(history).
+//!
+//! The parts live beside this file: `graph` (commits by id with generation numbers),
 //! `upstream` (commit, merge, pull), `history` (linear order, ancestry), `paint`
 //! (LCA and the commits between two frontiers), `delta` (helpers for replication).
 
@@ -31,6 +36,14 @@ use crate::id::Id;
 
 pub use error::CdvcsError;
 use graph::{FastMap, Graph, InsertError};
+pub use graph::{GraphEntry, GraphSource, SourceError};
+
+/// A backed state forgets the commits it applied (durable in its source) beyond this many.
+const IN_MEMORY: usize = 4096;
+
+fn source_err(id: Id) -> impl Fn(SourceError) -> CdvcsError {
+    move |e| CdvcsError::Source { id, detail: e.0 }
+}
 
 /// A CDVCS replica's state: the commit graph and its heads. Pure: no I/O; commit records and
 /// transaction params are values stored elsewhere under their ids.
@@ -56,7 +69,7 @@ impl Cdvcs {
     pub fn new(key: &CrdtKey) -> (Cdvcs, EncodedCommit) {
         let root = Commit::root(key);
         let mut state = Cdvcs::default();
-        // One parentless commit into an empty graph cannot fail.
+        // One parentless commit into an empty unbacked graph cannot fail.
         let _ = state.graph.insert(root.id, &[]);
         state.heads.insert(root.id);
         (state, root)
@@ -81,21 +94,49 @@ impl Cdvcs {
         let mut state = Cdvcs::default();
         let entries: Vec<(Id, Vec<Id>)> = entries.into_iter().collect();
         state.graph.reserve(entries.len());
-        state.apply_entries(&entries, &heads)?;
+        state.apply_entries(&entries, &heads, false)?;
         for h in &heads {
-            if let Some(i) = state.graph.idx(h)
-                && state.graph.node(i).has_child
-            {
+            if state.graph.node(h).is_some_and(|n| n.has_child) {
                 return Err(CdvcsError::HeadHasChild { head: *h });
             }
         }
         state.heads = if heads.is_empty() {
-            let nodes = state.graph.nodes().iter();
-            nodes.filter(|n| !n.has_child).map(|n| n.id).collect()
+            let g = &state.graph;
+            let childless = (g.ids().iter()).filter(|id| g.node(id).is_some_and(|n| !n.has_child));
+            childless.copied().collect()
         } else {
             heads.into_iter().collect()
         };
         Ok(state)
+    }
+
+    /// A state backed by `source` with the persisted `heads` (each looked up once): the other
+    /// commits stay in the source and are looked up by id when a walk reaches them. The
+    /// source must hold every ancestor of the heads, each an ancestor-or-self of one of them.
+    /// Refused when a head is not in the source (`UnknownHead`) or the source fails.
+    /// O(heads).
+    pub fn backed(
+        source: std::sync::Arc<dyn GraphSource>,
+        heads: Vec<Id>,
+    ) -> Result<Cdvcs, CdvcsError> {
+        let mut state = Cdvcs {
+            graph: Graph::backed(source),
+            heads: BTreeSet::new(),
+        };
+        for h in heads {
+            let entry = (state.graph.lookup(&h).map_err(source_err(h))?)
+                .ok_or(CdvcsError::UnknownHead { head: h })?;
+            state.graph.insert_loaded(h, entry);
+            state.heads.insert(h);
+        }
+        Ok(state)
+    }
+
+    /// Whether commits are looked up in a source (see [`backed`](Self::backed)): then
+    /// [`len`](Self::len), [`entries`](Self::entries) and [`to_op`](Self::to_op) cover the
+    /// commits held in memory only.
+    pub fn is_backed(&self) -> bool {
+        self.graph.is_backed()
     }
 
     /// The heads, sorted by id. Several heads mean concurrent commits (a conflict).
@@ -103,36 +144,41 @@ impl Cdvcs {
         &self.heads
     }
 
-    /// Whether `id` is a commit of the graph.
+    /// Whether `id` is a commit of the graph (false when a backing source fails).
     pub fn contains(&self, id: &Id) -> bool {
-        self.graph.idx(id).is_some()
+        self.graph.contains(id).unwrap_or(false)
+    }
+
+    /// Whether `id` is a commit of the graph, a failing source reported.
+    pub fn try_contains(&self, id: &Id) -> Result<bool, CdvcsError> {
+        self.graph.contains(id).map_err(source_err(*id))
     }
 
     /// The parents of `id` in their order, or `None` when `id` is not in the graph.
     pub fn parents(&self, id: &Id) -> Option<Vec<Id>> {
-        self.graph.idx(id).map(|i| self.graph.parent_ids(i))
+        self.graph.get(id).map(|e| e.parents)
     }
 
-    /// Number of commits.
+    /// Number of commits (in memory, for a [backed](Self::backed) state).
     pub fn len(&self) -> usize {
         self.graph.len()
     }
 
-    /// Whether the graph has no commits (an empty replica).
+    /// Whether the graph has no commits (an empty replica): every non-empty one has a head.
     pub fn is_empty(&self) -> bool {
-        self.graph.len() == 0
+        self.heads.is_empty() && self.graph.len() == 0
     }
 
     /// `1 + max(parent generations)`, 1 for a root; a strict ancestor has a smaller one.
     pub fn generation(&self, id: &Id) -> Option<u64> {
-        self.graph
-            .idx(id)
-            .map(|i| u64::from(self.graph.generation(i)))
+        self.graph.generation_of(id).ok().flatten()
     }
 
-    /// Every graph entry, parents before children (the insertion order of this replica).
+    /// Every graph entry, parents before children (the insertion order of this replica; for
+    /// a [backed](Self::backed) state, the commits in memory only).
     pub fn entries(&self) -> impl Iterator<Item = (Id, Vec<Id>)> + '_ {
-        (0..self.graph.len() as u32).map(|i| (self.graph.id(i), self.graph.parent_ids(i)))
+        let g = &self.graph;
+        (g.ids().iter()).filter_map(|id| g.node(id).map(|n| (*id, n.parents.to_vec())))
     }
 
     /// The whole state as one op (full graph, parents before children, and heads): applying
@@ -150,50 +196,28 @@ impl Cdvcs {
     /// commit arrives with other parents (`ParentsMismatch`) or entries form a cycle.
     /// Idempotent, commutative and associative. Costs O(k · parents + heads) for k entries.
     pub fn downstream(&mut self, op: &CdvcsOp) -> Result<Vec<Id>, CdvcsError> {
-        let added = self.apply_entries(&op.graph, &op.heads)?;
+        self.join(op, false)
+    }
+
+    /// [`downstream`](Self::downstream) of an op whose entries the caller found absent
+    /// (`contains` false) and then wrote to this state's source: they are new here whatever
+    /// the source answers, so none is walked to from the heads (a backed state otherwise
+    /// walks down to a written entry's generation to tell it from an applied one).
+    pub fn downstream_written(&mut self, op: &CdvcsOp) -> Result<Vec<Id>, CdvcsError> {
+        self.join(op, true)
+    }
+
+    fn join(&mut self, op: &CdvcsOp, written: bool) -> Result<Vec<Id>, CdvcsError> {
+        let added = self.apply_entries(&op.graph, &op.heads, written)?;
         let graph = &self.graph;
-        let mut heads = std::mem::take(&mut self.heads);
+        let old = std::mem::take(&mut self.heads);
+        let mut heads = old.clone();
         heads.extend(op.heads.iter().copied());
-        heads.retain(|h| graph.idx(h).is_some_and(|i| !graph.node(i).has_child));
+        // apply_entries found every head held; a source failing now drops none.
+        heads.retain(|h| graph.contains(h).unwrap_or(true) && !graph.has_child(h, &old));
         self.heads = heads;
+        self.graph.trim(IN_MEMORY, &self.heads);
         Ok(added)
-    }
-
-    /// The heads this state would have after `downstream(op)`, without applying it (to
-    /// persist them in the same atomic batch as the op's commits). Assumes `missing(op)` is
-    /// empty. O(k · parents + heads).
-    pub fn heads_after(&self, op: &CdvcsOp) -> Vec<Id> {
-        let referenced: FastMap<Id, ()> = op
-            .graph
-            .iter()
-            .flat_map(|(_, ps)| ps.iter().map(|p| (*p, ())))
-            .collect();
-        let mut heads: BTreeSet<Id> = self
-            .heads
-            .iter()
-            .filter(|h| !referenced.contains_key(h))
-            .copied()
-            .collect();
-        for (id, _) in &op.graph {
-            if !referenced.contains_key(id) && !self.contains(id) {
-                heads.insert(*id);
-            }
-        }
-        heads.into_iter().collect()
-    }
-
-    /// The commit ids `op` references (as parents or heads) that neither the op nor this state
-    /// holds, sorted and without duplicates: what to fetch before `downstream` can accept it.
-    pub fn missing(&self, op: &CdvcsOp) -> Vec<Id> {
-        let in_op: FastMap<Id, ()> = op.graph.iter().map(|(id, _)| (*id, ())).collect();
-        let mut out: BTreeSet<Id> = BTreeSet::new();
-        let refs = op.graph.iter().flat_map(|(_, ps)| ps.iter());
-        for id in refs.chain(op.heads.iter()) {
-            if !in_op.contains_key(id) && !self.contains(id) {
-                out.insert(*id);
-            }
-        }
-        out.into_iter().collect()
     }
 
     /// Validates `entries` and `heads` against the state, then inserts the new entries in a
@@ -202,21 +226,23 @@ impl Cdvcs {
         &mut self,
         entries: &[(Id, Vec<Id>)],
         heads: &[Id],
+        written: bool,
     ) -> Result<Vec<Id>, CdvcsError> {
         let mut fresh = Fresh::default();
         // Ops normally list parents first; then the given order is used as is.
         let mut in_order = true;
         for (id, parents) in entries {
-            let known = match self.graph.idx(id) {
-                Some(i) if self.graph.parents_equal(i, parents) => continue,
-                Some(i) => self.graph.parent_ids(i),
+            let known = match self.applied_entry(id, parents, written)? {
+                Some(e) if e.parents == *parents => continue,
+                Some(e) => e.parents,
                 None => match fresh.get(id) {
                     Some(ps) if ps == parents.as_slice() => continue,
                     Some(ps) => ps.to_vec(),
                     None => {
-                        in_order = in_order
-                            && (parents.iter())
-                                .all(|p| self.graph.idx(p).is_some() || fresh.get(p).is_some());
+                        for p in parents {
+                            in_order =
+                                in_order && (fresh.get(p).is_some() || self.try_contains(p)?);
+                        }
                         fresh.insert(*id, parents);
                         continue;
                     }
@@ -229,7 +255,7 @@ impl Cdvcs {
             });
         }
         for h in heads {
-            if fresh.get(h).is_none() && !self.contains(h) {
+            if fresh.get(h).is_none() && !self.try_contains(h)? {
                 return Err(CdvcsError::UnknownHead { head: *h });
             }
         }
@@ -238,23 +264,28 @@ impl Cdvcs {
         } else {
             topo_order(&self.graph, entries, &fresh)?
         };
-        let links: usize = order
-            .iter()
-            .map(|id| fresh.get(id).map_or(0, |p| p.len()))
-            .sum();
-        if !self.graph.can_fit(order.len(), links) {
-            return Err(CdvcsError::GraphFull);
+        // Every parent outside the entries looked up before the first insert: a source
+        // failing later cannot leave the state half-changed.
+        for id in &order {
+            for p in fresh.get(id).unwrap_or_default() {
+                if fresh.get(p).is_none() && !self.try_contains(p)? {
+                    return Err(CdvcsError::MissingParents {
+                        commit: *id,
+                        missing: vec![*p],
+                    });
+                }
+            }
         }
         self.graph.reserve(order.len());
         for id in &order {
             let parents = fresh.get(id).unwrap_or_default();
             self.graph.insert(*id, parents).map_err(|e| match e {
-                // topo_order placed every parent first, so only capacity can fail here.
+                // Every parent was found above (held, or placed first).
                 InsertError::MissingParent(p) => CdvcsError::MissingParents {
                     commit: *id,
                     missing: vec![p],
                 },
-                InsertError::Full => CdvcsError::GraphFull,
+                InsertError::Source(p, e) => source_err(p)(e),
             })?;
         }
         Ok(order)
@@ -331,7 +362,7 @@ fn topo_order(
                 continue;
             };
             *next += 1;
-            if graph.idx(p).is_some() {
+            if graph.contains(p).map_err(source_err(*p))? {
                 continue;
             }
             match mark.get(p) {
@@ -348,7 +379,7 @@ fn topo_order(
                 None => {
                     let missing = parents
                         .iter()
-                        .filter(|q| graph.idx(q).is_none() && !fresh.contains_key(q))
+                        .filter(|q| !graph.contains(q).unwrap_or(false) && !fresh.contains_key(q))
                         .copied()
                         .collect();
                     return Err(CdvcsError::MissingParents {
@@ -368,14 +399,8 @@ impl PartialEq for Cdvcs {
     fn eq(&self, other: &Cdvcs) -> bool {
         self.heads == other.heads
             && self.graph.len() == other.graph.len()
-            && (0..self.graph.len() as u32).all(|i| {
-                other.graph.idx(&self.graph.id(i)).is_some_and(|j| {
-                    let (a, b) = (self.graph.parents_of(i), other.graph.parents_of(j));
-                    a.len() == b.len()
-                        && a.iter()
-                            .zip(b)
-                            .all(|(&x, &y)| self.graph.id(x) == other.graph.id(y))
-                })
+            && self.entries().all(|(id, ps)| {
+                (other.graph.node(&id)).is_some_and(|n| *n.parents == *ps.as_slice())
             })
     }
 }

@@ -96,7 +96,12 @@ pub enum CdvcsError {
         /// The requested tip.
         at: Id,
     },
-    /// The graph cannot index more than `u32::MAX` commits.
-    #[error("the commit graph is full")]
-    GraphFull,
+    /// The backing store could not answer a lookup of `id`.
+    #[error("looking up commit {id} in the backing store: {detail}")]
+    Source {
+        /// The commit looked up.
+        id: Id,
+        /// The store's error.
+        detail: String,
+    },
 }

@@ -1,13 +1,11 @@
-//! Interned commit-graph storage.
+//! Commit-graph storage: the commits held in memory by id, and for a store-backed CDVCS the
+//! [`GraphSource`] that answers all others by id. Invariants that every algorithm relies on:
 //!
-//! Every commit gets a dense `u32` index in insertion order; parents are stored as indices in
-//! one flat arena. Invariants that every algorithm relies on:
-//!
-//! - a commit is inserted only after all its parents, so the graph is a DAG and an index is
-//!   always larger than the indices of its parents;
+//! - a commit is inserted only after all its parents are held, so the graph is a DAG;
 //! - `generation = 1 + max(parent generations)` (1 for a root), so a strict ancestor always has
-//!   a strictly smaller generation;
-//! - `has_child` is set once any commit lists this one as a parent and never cleared.
+//!   a strictly smaller generation (the source answers it with each entry);
+//! - `has_child` is set once any commit inserted here lists this one as a parent and never
+//!   cleared; a commit only the source holds has a child unless it is a head.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher, RandomState};
@@ -75,22 +73,56 @@ impl Hasher for IdHasher {
 /// A hash map keyed by [`Id`] or by commit index, using the cheap keyed hasher.
 pub(crate) type FastMap<K, V> = HashMap<K, V, IdHashBuilder>;
 
-/// One commit as stored: 48 bytes plus 4 bytes per parent in the arena.
-#[derive(Clone, Copy, Debug)]
+/// One commit's graph entry as a backing store holds it: its parents in order and its
+/// generation (`1 + max(parent generations)`, 1 for a root).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GraphEntry {
+    /// The parents, in the commit's order.
+    pub parents: Vec<Id>,
+    /// `1 + max(parent generations)`, 1 for a root.
+    pub generation: u64,
+}
+
+/// Why a backing store could not answer a lookup (its own error, as text: the pure CDVCS only
+/// passes it on).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SourceError(pub String);
+
+/// Where a CDVCS finds the commits it does not hold in memory: point reads by id (e.g. the
+/// store's graph entries). Every commit it answers is durable with all its ancestors, and
+/// is an ancestor-or-self of one of the CDVCS's heads (DESIGN §5).
+pub trait GraphSource: Send + Sync {
+    /// The entry of `id`, `None` when the commit is not held.
+    fn entry(&self, id: &Id) -> Result<Option<GraphEntry>, SourceError>;
+}
+
+/// One commit held in memory.
+#[derive(Clone, Debug)]
 pub(crate) struct Node {
-    pub(crate) id: Id,
-    par_start: u32,
-    par_len: u32,
-    pub(crate) generation: u32,
+    pub(crate) parents: Box<[Id]>,
+    pub(crate) generation: u64,
+    /// Whether a commit in memory lists this one as a parent. A commit answered by the source
+    /// has one unless it is a head (see [`Graph::has_child`]).
     pub(crate) has_child: bool,
 }
 
-/// The commit graph: id → index, nodes by index, parents in one arena.
-#[derive(Clone, Debug, Default)]
+/// The commit graph: the commits held in memory (by id, in insertion order) and, for a
+/// store-backed CDVCS, the source of all others. Without a source every commit is in memory.
+#[derive(Clone, Default)]
 pub(crate) struct Graph {
-    index: FastMap<Id, u32>,
-    nodes: Vec<Node>,
-    parents: Vec<u32>,
+    index: FastMap<Id, Node>,
+    order: Vec<Id>,
+    source: Option<std::sync::Arc<dyn GraphSource>>,
+}
+
+impl std::fmt::Debug for Graph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Graph")
+            .field("in_memory", &self.order.len())
+            .field("backed", &self.source.is_some())
+            .finish()
+    }
 }
 
 /// Why an entry could not be inserted (the caller turns it into a `CdvcsError`).
@@ -98,103 +130,144 @@ pub(crate) struct Graph {
 pub(crate) enum InsertError {
     /// A parent is not in the graph.
     MissingParent(Id),
-    /// More than `u32::MAX` commits or parent links.
-    Full,
+    /// The source failed.
+    Source(Id, SourceError),
 }
 
 impl Graph {
+    /// A graph backed by `source`: only what is inserted later is held in memory.
+    pub(crate) fn backed(source: std::sync::Arc<dyn GraphSource>) -> Graph {
+        Graph {
+            source: Some(source),
+            ..Graph::default()
+        }
+    }
+
+    /// Whether commits not in memory are looked up in a source.
+    pub(crate) fn is_backed(&self) -> bool {
+        self.source.is_some()
+    }
+
+    /// Commits held in memory (all of them without a source).
     pub(crate) fn len(&self) -> usize {
-        self.nodes.len()
+        self.order.len()
     }
 
-    pub(crate) fn idx(&self, id: &Id) -> Option<u32> {
-        self.index.get(id).copied()
+    /// The in-memory node of `id`.
+    pub(crate) fn node(&self, id: &Id) -> Option<&Node> {
+        self.index.get(id)
     }
 
-    pub(crate) fn node(&self, idx: u32) -> &Node {
-        &self.nodes[idx as usize]
+    /// The entry of `id`, from memory or the source.
+    pub(crate) fn lookup(&self, id: &Id) -> Result<Option<GraphEntry>, SourceError> {
+        if let Some(n) = self.index.get(id) {
+            return Ok(Some(GraphEntry {
+                parents: n.parents.to_vec(),
+                generation: n.generation,
+            }));
+        }
+        match &self.source {
+            Some(s) => s.entry(id),
+            None => Ok(None),
+        }
     }
 
-    pub(crate) fn id(&self, idx: u32) -> Id {
-        self.nodes[idx as usize].id
+    /// [`lookup`](Self::lookup), a failing source counted as "not held".
+    pub(crate) fn get(&self, id: &Id) -> Option<GraphEntry> {
+        self.lookup(id).ok().flatten()
     }
 
-    pub(crate) fn generation(&self, idx: u32) -> u32 {
-        self.nodes[idx as usize].generation
+    /// The generation of `id`, from memory or the source.
+    pub(crate) fn generation_of(&self, id: &Id) -> Result<Option<u64>, SourceError> {
+        if let Some(n) = self.index.get(id) {
+            return Ok(Some(n.generation));
+        }
+        Ok(self.lookup(id)?.map(|e| e.generation))
     }
 
-    /// Parent indices of `idx`, in the commit's order.
-    pub(crate) fn parents_of(&self, idx: u32) -> &[u32] {
-        let n = &self.nodes[idx as usize];
-        &self.parents[n.par_start as usize..(n.par_start + n.par_len) as usize]
+    /// Whether `id` is held, in memory or in the source.
+    pub(crate) fn contains(&self, id: &Id) -> Result<bool, SourceError> {
+        if self.index.contains_key(id) {
+            return Ok(true);
+        }
+        Ok(self.lookup(id)?.is_some())
     }
 
-    /// Parent ids of `idx`, in order.
-    pub(crate) fn parent_ids(&self, idx: u32) -> Vec<Id> {
-        self.parents_of(idx).iter().map(|&p| self.id(p)).collect()
+    /// Whether `id`, known to be held, has a child: from memory, else (a commit only the
+    /// source holds) unless it is one of `heads` (every held commit is an ancestor-or-self
+    /// of a head).
+    pub(crate) fn has_child(&self, id: &Id, heads: &std::collections::BTreeSet<Id>) -> bool {
+        match self.index.get(id) {
+            Some(n) => n.has_child,
+            None => !heads.contains(id),
+        }
     }
 
-    /// Whether `idx`'s parents are exactly `ids`, in order.
-    pub(crate) fn parents_equal(&self, idx: u32, ids: &[Id]) -> bool {
-        let ps = self.parents_of(idx);
-        ps.len() == ids.len() && ps.iter().zip(ids).all(|(&p, id)| self.id(p) == *id)
-    }
-
-    /// All nodes in insertion order (parents before children).
-    pub(crate) fn nodes(&self) -> &[Node] {
-        &self.nodes
-    }
-
-    /// Whether `commits` more commits with `links` parent links still fit the `u32` indices.
-    pub(crate) fn can_fit(&self, commits: usize, links: usize) -> bool {
-        let limit = u32::MAX as usize;
-        self.nodes.len().saturating_add(commits) < limit
-            && self.parents.len().saturating_add(links) < limit
+    /// The commits held in memory, in insertion order (parents before children).
+    pub(crate) fn ids(&self) -> &[Id] {
+        &self.order
     }
 
     pub(crate) fn reserve(&mut self, commits: usize) {
         self.index.reserve(commits);
-        self.nodes.reserve(commits);
-        self.parents.reserve(commits);
+        self.order.reserve(commits);
     }
 
-    /// Inserts `id` with `parents` (all already present). Returns the new index, or the
-    /// existing one when `id` is present (its stored parents are kept).
-    pub(crate) fn insert(&mut self, id: Id, parents: &[Id]) -> Result<u32, InsertError> {
-        if let Some(i) = self.idx(&id) {
-            return Ok(i);
+    /// Inserts `id` with `parents` (all already held). Returns its generation; a commit
+    /// already in memory keeps its parents.
+    pub(crate) fn insert(&mut self, id: Id, parents: &[Id]) -> Result<u64, InsertError> {
+        if let Some(n) = self.index.get(&id) {
+            return Ok(n.generation);
         }
-        let mut generation = 0u32;
-        let start = self.parents.len();
+        let mut generation = 0u64;
         for p in parents {
-            let Some(pi) = self.idx(p) else {
-                self.parents.truncate(start);
-                return Err(InsertError::MissingParent(*p));
-            };
-            generation = generation.max(self.generation(pi));
-            self.parents.push(pi);
+            let g = self
+                .generation_of(p)
+                .map_err(|e| InsertError::Source(*p, e))?
+                .ok_or(InsertError::MissingParent(*p))?;
+            generation = generation.max(g);
         }
-        let (Ok(par_start), Ok(par_len), Ok(idx)) = (
-            u32::try_from(start),
-            u32::try_from(parents.len()),
-            u32::try_from(self.nodes.len()),
-        ) else {
-            self.parents.truncate(start);
-            return Err(InsertError::Full);
-        };
-        for k in start..self.parents.len() {
-            let p = self.parents[k] as usize;
-            self.nodes[p].has_child = true;
+        for p in parents {
+            if let Some(n) = self.index.get_mut(p) {
+                n.has_child = true;
+            }
         }
-        self.nodes.push(Node {
+        self.index.insert(
             id,
-            par_start,
-            par_len,
-            generation: generation.saturating_add(1),
+            Node {
+                parents: parents.into(),
+                generation: generation.saturating_add(1),
+                has_child: false,
+            },
+        );
+        self.order.push(id);
+        Ok(generation.saturating_add(1))
+    }
+
+    /// Puts `id` in memory as a source answered it (a head loaded at start).
+    pub(crate) fn insert_loaded(&mut self, id: Id, entry: GraphEntry) {
+        if self.index.contains_key(&id) {
+            return;
+        }
+        let node = Node {
+            parents: entry.parents.into(),
+            generation: entry.generation,
             has_child: false,
-        });
-        self.index.insert(id, idx);
-        Ok(idx)
+        };
+        self.index.insert(id, node);
+        self.order.push(id);
+    }
+
+    /// With a source, forgets every in-memory commit but `keep` once more than `limit` are
+    /// held (they are durable in the source, which answers them again). Without one, nothing.
+    pub(crate) fn trim(&mut self, limit: usize, keep: &std::collections::BTreeSet<Id>) {
+        if self.source.is_none() || self.order.len() <= limit {
+            return;
+        }
+        self.index.retain(|id, _| keep.contains(id));
+        self.order.retain(|id| keep.contains(id));
+        self.index.shrink_to(limit.min(1024));
+        self.order.shrink_to(limit.min(1024));
     }
 }
 
@@ -212,11 +285,10 @@ mod tests {
         g.insert(id(1), &[]).expect("root");
         g.insert(id(2), &[id(1)]).expect("2");
         g.insert(id(3), &[id(2)]).expect("3");
-        let m = g.insert(id(4), &[id(1), id(3)]).expect("4");
-        assert_eq!(g.generation(m), 4);
-        assert_eq!(g.parent_ids(m), vec![id(1), id(3)]);
-        assert!(g.node(g.idx(&id(1)).expect("1")).has_child);
-        assert!(!g.node(m).has_child);
+        assert_eq!(g.insert(id(4), &[id(1), id(3)]), Ok(4));
+        assert_eq!(g.get(&id(4)).map(|e| e.parents), Some(vec![id(1), id(3)]));
+        assert!(g.node(&id(1)).expect("1").has_child);
+        assert!(!g.node(&id(4)).expect("4").has_child);
     }
 
     #[test]
@@ -228,7 +300,6 @@ mod tests {
             Err(InsertError::MissingParent(id(2)))
         );
         assert_eq!(g.len(), 1);
-        assert!(!g.node(0).has_child);
-        assert!(g.parents_of(0).is_empty());
+        assert!(!g.node(&id(1)).expect("1").has_child);
     }
 }

@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, BinaryHeap};
 use crate::id::Id;
 
 use super::graph::{FastMap, Graph};
-use super::{Cdvcs, CdvcsError};
+use super::{Cdvcs, CdvcsError, source_err};
 
 const A: u8 = 1;
 const B: u8 = 2;
@@ -20,8 +20,8 @@ const QUEUED: u8 = 8;
 
 struct Painter<'g> {
     graph: &'g Graph,
-    paint: FastMap<u32, u8>,
-    heap: BinaryHeap<(u32, u32)>,
+    paint: FastMap<Id, u8>,
+    heap: BinaryHeap<(u64, Id)>,
     /// Queued commits for which `interesting` holds; the walk ends when none is left.
     pending: usize,
     interesting: fn(u8) -> bool,
@@ -38,34 +38,44 @@ impl<'g> Painter<'g> {
         }
     }
 
-    fn add(&mut self, idx: u32, flags: u8) {
+    /// Paints `id` (held: its generation is looked up the first time).
+    fn add(&mut self, id: Id, flags: u8) -> Result<(), CdvcsError> {
         let interesting = self.interesting;
-        let slot = self.paint.entry(idx).or_insert(0);
-        let old = *slot;
+        let old = self.paint.get(&id).copied().unwrap_or(0);
         if old == 0 {
-            *slot = flags | QUEUED;
-            self.heap.push((self.graph.generation(idx), idx));
+            let generation = (self.graph.generation_of(&id).map_err(source_err(id))?)
+                .ok_or(CdvcsError::UnknownCommit { id })?;
+            self.paint.insert(id, flags | QUEUED);
+            self.heap.push((generation, id));
             if interesting(flags) {
                 self.pending += 1;
             }
         } else if old & QUEUED != 0 {
-            *slot = old | flags;
+            let new = old | flags;
+            self.paint.insert(id, new);
             // Paint only grows, and both predicates only turn from true to false as it grows.
-            if interesting(old) && !interesting(*slot) {
+            if interesting(old) && !interesting(new) {
                 self.pending -= 1;
             }
         }
+        Ok(())
     }
 
-    fn pop(&mut self) -> Option<(u32, u8)> {
-        let (_, idx) = self.heap.pop()?;
-        let slot = self.paint.entry(idx).or_insert(0);
+    /// The next commit by decreasing generation, its final paint and its parents.
+    fn pop(&mut self) -> Result<Option<(Id, u8, Vec<Id>)>, CdvcsError> {
+        let Some((_, id)) = self.heap.pop() else {
+            return Ok(None);
+        };
+        let slot = self.paint.entry(id).or_insert(0);
         *slot &= !QUEUED;
         let flags = *slot;
         if (self.interesting)(flags) {
             self.pending -= 1;
         }
-        Some((idx, flags))
+        let parents = (self.graph.lookup(&id).map_err(source_err(id))?)
+            .ok_or(CdvcsError::UnknownCommit { id })?
+            .parents;
+        Ok(Some((id, flags, parents)))
     }
 }
 
@@ -83,34 +93,35 @@ impl Cdvcs {
         let mut p = Painter::new(&self.graph, |f| f & STALE == 0);
         for (ids, flag) in [(a, A), (b, B)] {
             for id in ids {
-                let i = self
-                    .graph
-                    .idx(id)
-                    .ok_or(CdvcsError::UnknownCommit { id: *id })?;
-                p.add(i, flag);
+                p.add(*id, flag)?;
             }
         }
-        let mut found: Vec<u32> = Vec::new();
+        let mut found: Vec<Id> = Vec::new();
         while p.pending > 0 {
-            let Some((idx, mut flags)) = p.pop() else {
+            let Some((id, mut flags, parents)) = p.pop()? else {
                 break;
             };
             if flags & (A | B | STALE) == A | B {
-                found.push(idx);
+                found.push(id);
                 flags |= STALE;
             }
-            for &parent in self.graph.parents_of(idx) {
-                p.add(parent, flags & (A | B | STALE));
+            for parent in parents {
+                p.add(parent, flags & (A | B | STALE))?;
             }
         }
         // Found in decreasing generation; the stale paint already excludes ancestors of an
         // earlier find, the check below keeps the result exact whatever the walk order.
-        let lcas: Vec<u32> = found
-            .iter()
-            .filter(|&&x| !found.iter().any(|&y| y != x && self.reaches(y, x)))
-            .copied()
-            .collect();
-        Ok(lcas.into_iter().map(|i| self.graph.id(i)).collect())
+        let mut lcas = BTreeSet::new();
+        for x in &found {
+            let mut below = false;
+            for y in found.iter().filter(|y| *y != x) {
+                below = below || self.reaches(y, x)?;
+            }
+            if !below {
+                lcas.insert(*x);
+            }
+        }
+        Ok(lcas)
     }
 
     /// The commits reachable from `ours` (each included) and not from any of `their_known`,
@@ -121,29 +132,28 @@ impl Cdvcs {
     pub fn commits_between(&self, their_known: &[Id], ours: &[Id]) -> Result<Vec<Id>, CdvcsError> {
         let mut p = Painter::new(&self.graph, |f| f & A != 0 && f & B == 0);
         for id in ours {
-            let i = self
-                .graph
-                .idx(id)
-                .ok_or(CdvcsError::UnknownCommit { id: *id })?;
-            p.add(i, A);
+            p.add(*id, A)?;
         }
-        for i in their_known.iter().filter_map(|id| self.graph.idx(id)) {
-            p.add(i, B);
+        for id in their_known {
+            if self.try_contains(id)? {
+                p.add(*id, B)?;
+            }
         }
-        let mut out: Vec<u32> = Vec::new();
+        let mut out: Vec<(u64, Id)> = Vec::new();
         while p.pending > 0 {
-            let Some((idx, flags)) = p.pop() else {
+            let Some((id, flags, parents)) = p.pop()? else {
                 break;
             };
             if flags & A != 0 && flags & B == 0 {
-                out.push(idx);
+                let generation = (self.graph.generation_of(&id).map_err(source_err(id))?)
+                    .ok_or(CdvcsError::UnknownCommit { id })?;
+                out.push((generation, id));
             }
-            for &parent in self.graph.parents_of(idx) {
-                p.add(parent, flags & (A | B));
+            for parent in parents {
+                p.add(parent, flags & (A | B))?;
             }
         }
-        let g = &self.graph;
-        out.sort_by_key(|&i| (g.generation(i), g.id(i)));
-        Ok(out.into_iter().map(|i| g.id(i)).collect())
+        out.sort();
+        Ok(out.into_iter().map(|(_, id)| id).collect())
     }
 }
