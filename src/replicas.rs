@@ -254,40 +254,76 @@ impl Replicas {
     /// count cached when the history is longer than [`COUNTED_EACH_TIME`] (a scrape of many
     /// CDVCSs not started costs O(1) each once counted; a CDVCS that changed is counted again); `None` when this node does not hold it.
     pub fn summary(&self, key: &CrdtKey) -> Result<Option<(Vec<Id>, u64)>, StoreError> {
-        if let Some(s) = self.get(key).filter(|s| s.actor().is_some()) {
-            let state = s.state();
+        let running = self
+            .get(key)
+            .filter(|s| s.actor().is_some())
+            .map(|s| s.state());
+        // What a running replica's state says: every commit when it holds its whole graph;
+        // else its heads, with the count read from the store below.
+        let mut state_heads = None;
+        if let Some(state) = &running {
             let guard = match state.read() {
                 Ok(g) => g,
                 Err(p) => p.into_inner(),
             };
-            // A backed state holds its recent commits only: those of the store are counted.
+            let mut heads: Vec<Id> = guard.heads().iter().copied().collect();
             if !guard.is_backed() {
-                let heads = guard.heads().iter().copied().collect();
                 return Ok(Some((heads, guard.len().saturating_sub(1) as u64)));
             }
+            heads.sort();
+            state_heads = Some(heads);
         }
-
-        let Some(mut heads) = self.stored_heads(key)? else {
-            return Ok(None);
+        let heads = match state_heads {
+            Some(heads) => heads,
+            None => match self.stored_heads(key)? {
+                Some(mut heads) => {
+                    heads.sort();
+                    heads
+                }
+                None => return Ok(None),
+            },
         };
-        heads.sort();
         // The ancestors of the heads are every commit of the CDVCS: same heads, same count.
         let record = crate::store::keys::commit_count(&key.user, &key.id);
-        if let Some(raw) = self.store.store().get_state(&record)?
-            && let Ok((at, count)) = rmp_serde::from_slice::<(Vec<Id>, u64)>(&raw)
-            && at == heads
+        let cached = match self.store.store().get_state(&record)? {
+            Some(raw) => rmp_serde::from_slice::<(Vec<Id>, u64)>(&raw).ok(),
+            None => None,
+        };
+        if let Some((at, count)) = &cached
+            && *at == heads
         {
-            return Ok(Some((heads, count)));
+            return Ok(Some((heads, *count)));
         }
-        let mut entries = 0u64;
-        let prefix = crate::store::keys::graph_prefix(&key.user, &key.id);
-        self.store.store().visit_state(&prefix, |_, _| {
-            entries += 1;
-            std::ops::ControlFlow::Continue(())
-        })?;
-        let count = entries.saturating_sub(1);
+        // A running replica adds what its heads gained since the cached count (heads only
+        // grow, so the cached ones are ancestors of these): a walk over the new commits,
+        // bounded by generation, not over the history.
+        let grown = match (&cached, &running) {
+            (Some((at, count)), Some(state)) => {
+                let guard = match state.read() {
+                    Ok(g) => g,
+                    Err(p) => p.into_inner(),
+                };
+                guard
+                    .commits_between(at, &heads)
+                    .ok()
+                    .map(|new| count + new.len() as u64)
+            }
+            _ => None,
+        };
+        let count = match grown {
+            Some(count) => count,
+            None => {
+                let mut entries = 0u64;
+                let prefix = crate::store::keys::graph_prefix(&key.user, &key.id);
+                self.store.store().visit_state(&prefix, |_, _| {
+                    entries += 1;
+                    std::ops::ControlFlow::Continue(())
+                })?;
+                entries.saturating_sub(1)
+            }
+        };
         // A short history is counted again rather than cached (no write per scrape).
-        if entries > COUNTED_EACH_TIME
+        if count + 1 > COUNTED_EACH_TIME
             && let Ok(bytes) = rmp_serde::to_vec(&(&heads, count))
         {
             let mut batch = crate::store::WriteBatch::new();

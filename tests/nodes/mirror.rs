@@ -257,3 +257,80 @@ fn the_status_of_a_cdvcs_not_started_counts_its_history_once() {
         node.shutdown().await;
     });
 }
+
+/// The status of a running replica that opened with its heads only (history in the store):
+/// its count is the cached count plus the commits its heads gained since, found by a walk over
+/// the new commits, not a scan of the history — shown by planting a wrong count at the
+/// restart's heads, which the scrape after two more commits reports plus two.
+#[test]
+fn the_status_of_a_running_replica_counts_only_what_it_gained() {
+    actix_rt::System::new().block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let k = key("mail:gained@replikativ.io");
+        let start = || async {
+            let deadline = std::time::Instant::now() + LIMIT;
+            loop {
+                match Node::builder()
+                    .name("gained")
+                    .store_dir(dir.path())
+                    .listen("127.0.0.1:0")
+                    .start()
+                    .await
+                {
+                    Ok(node) => break node,
+                    Err(e) if std::time::Instant::now() < deadline => {
+                        let _ = e;
+                        actix_rt::time::sleep(Duration::from_millis(50)).await
+                    }
+                    Err(e) => panic!("the node does not start: {e}"),
+                }
+            }
+        };
+        let node = start().await;
+        let made = replikativ::replicas::COUNTED_EACH_TIME + 10;
+        for i in 0..made {
+            node.stage()
+                .transact(&k, vec![op(i)])
+                .await
+                .expect("transact");
+        }
+        node.shutdown().await;
+        drop(node);
+        let node = start().await;
+        let heads = node.stage().heads(&k).await.expect("heads");
+        assert!(node.replicas().running(&k));
+        let addr = node.listen_addr().expect("listening");
+        let commits = |addr| async move {
+            let body = tokio::task::spawn_blocking(move || {
+                crate::common::http::get(addr, "/status.json", None)
+            })
+            .await
+            .expect("request thread")
+            .1;
+            let json: serde_json::Value = serde_json::from_str(&body).expect("status JSON");
+            json["cdvcs"][0]["commits"].as_u64()
+        };
+        assert_eq!(commits(addr).await, Some(made), "counted from the store");
+        let record = replikativ::store::keys::commit_count(&k.user, &k.id);
+        let mut sorted: Vec<Id> = heads.iter().copied().collect();
+        sorted.sort();
+        let mut batch = replikativ::store::WriteBatch::new();
+        batch.put_state(
+            record,
+            rmp_serde::to_vec(&(&sorted, 1_000u64)).expect("encode"),
+        );
+        node.store().write(&batch).expect("plant");
+        for i in 0..2 {
+            node.stage()
+                .transact(&k, vec![op(made + i)])
+                .await
+                .expect("transact");
+        }
+        assert_eq!(
+            commits(addr).await,
+            Some(1_002),
+            "the cached count plus the two commits gained, no history scanned"
+        );
+        node.shutdown().await;
+    });
+}
