@@ -312,7 +312,7 @@ fn the_status_of_a_running_replica_counts_only_what_it_gained() {
         };
         assert_eq!(commits(addr).await, Some(made), "counted from the store");
         let record = replikativ::store::keys::commit_count(&k.user, &k.id);
-        let mut sorted: Vec<Id> = heads.iter().copied().collect();
+        let mut sorted: Vec<Id> = heads.to_vec();
         sorted.sort();
         let mut batch = replikativ::store::WriteBatch::new();
         batch.put_state(
