@@ -43,8 +43,9 @@ pub const FORMAT_VERSION: u32 = 4;
 /// The first format whose state records are sealed with a checksum (`integrity.rs`).
 pub(crate) const SEALED_SINCE: u32 = 4;
 /// redb's page cache per store (redb's default is 1 GiB, which a node then holds in RSS once
-/// it has read or written that much; two peers ingesting 10^6 tweets peaked at 2.4 GiB).
-pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// it has read or written that much; two peers ingesting 10^6 tweets peaked at 2.4 GiB; with
+/// 64 MiB at 208 MiB, with 16 MiB at 108 MiB, ingest and replication as fast: BENCHMARKS).
+pub const CACHE_BYTES: usize = 16 * 1024 * 1024;
 /// The file name of a store inside its directory.
 pub const FILE_NAME: &str = "store.redb";
 
