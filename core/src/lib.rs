@@ -9,6 +9,8 @@
 //! - [`crdt`]: pure datatypes (CDVCS, OR-Map, LWW register) and who may write an owned CDVCS.
 //! - [`pack`]: many values compressed together; the decoder is pure Rust (`ruzstd`), the
 //!   encoder (C zstd) comes with the `native` feature.
+//! - [`params`]: how a transaction's params (a JSON value) are stored: MessagePack, decoded
+//!   within a depth bound, the same for every sink and the browser.
 //! - [`protocol`]: wire messages and their bounded MessagePack codec.
 //! - [`sync`]: the per-connection replication state machine (time passed in).
 //! - [`words`]: what a word is for search, in every sink and in the browser.
@@ -23,6 +25,7 @@ pub mod crdt;
 pub mod id;
 pub mod identity;
 pub mod pack;
+pub mod params;
 pub mod protocol;
 pub mod sync;
 pub mod words;

@@ -17,7 +17,7 @@
 pub mod error;
 pub mod jsonl;
 pub mod memory;
-pub mod params;
+pub use replikativ_core::params;
 pub mod plan;
 pub mod postgres;
 pub mod realizer;

@@ -369,8 +369,8 @@ fn the_page_replicates_searches_catches_up_by_delta_and_works_offline() {
     // The page hands each transaction over once it is kept: count the new tweets' ids.
     br.execute(
         "window.handed = [];
-         window.addEventListener('replikativ:transactions', (e) => {
-           for (const t of e.detail) if (t.op === 'add-tweet' && t.params) window.handed.push(t.params.id);
+         window.replikativ.onTransactions((txs) => {
+           for (const t of txs) if (t.op === 'add-tweet' && t.params) window.handed.push(t.params.id);
          });
          return true;",
         vec![],

@@ -160,6 +160,39 @@ fn cdvcss_created_together_take_one_durable_write() {
     });
 }
 
+/// Starts a node named `name` on the store in `dir`, retrying until the previous node on it
+/// has released the store.
+async fn start_on(dir: &std::path::Path, name: &str) -> Node {
+    let deadline = std::time::Instant::now() + LIMIT;
+    loop {
+        match Node::builder()
+            .name(name)
+            .store_dir(dir)
+            .listen("127.0.0.1:0")
+            .start()
+            .await
+        {
+            Ok(node) => return node,
+            Err(e) if std::time::Instant::now() < deadline => {
+                let _ = e;
+                actix_rt::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => panic!("the node does not start: {e}"),
+        }
+    }
+}
+
+/// The commit count `/status.json` at `addr` reports for its first CDVCS.
+async fn status_commits(addr: SocketAddr) -> Option<u64> {
+    let body =
+        tokio::task::spawn_blocking(move || crate::common::http::get(addr, "/status.json", None))
+            .await
+            .expect("request thread")
+            .1;
+    let json: serde_json::Value = serde_json::from_str(&body).expect("status JSON");
+    json["cdvcs"][0]["commits"].as_u64()
+}
+
 /// The scrape of a CDVCS whose replica is not started counts its history once and caches the
 /// count with its heads: later scrapes read that record instead (shown by planting a wrong
 /// count at the same heads, which the next scrape reports), and a CDVCS that changed is
@@ -169,13 +202,7 @@ fn the_status_of_a_cdvcs_not_started_counts_its_history_once() {
     actix_rt::System::new().block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
         let k = key("mail:count@replikativ.io");
-        let node = Node::builder()
-            .name("counted")
-            .store_dir(dir.path())
-            .listen("127.0.0.1:0")
-            .start()
-            .await
-            .expect("node starts");
+        let node = start_on(dir.path(), "counted").await;
         // More than a status counts each time (it caches the count of a longer history).
         let made = replikativ::replicas::COUNTED_EACH_TIME + 6;
         for i in 0..made {
@@ -187,36 +214,10 @@ fn the_status_of_a_cdvcs_not_started_counts_its_history_once() {
         node.shutdown().await;
         drop(node);
         // Started again (once the store is released): the replica is not, until used.
-        let deadline = std::time::Instant::now() + LIMIT;
-        let node = loop {
-            match Node::builder()
-                .name("counted")
-                .store_dir(dir.path())
-                .listen("127.0.0.1:0")
-                .start()
-                .await
-            {
-                Ok(node) => break node,
-                Err(e) if std::time::Instant::now() < deadline => {
-                    let _ = e;
-                    actix_rt::time::sleep(Duration::from_millis(50)).await
-                }
-                Err(e) => panic!("the node does not start again: {e}"),
-            }
-        };
+        let node = start_on(dir.path(), "counted").await;
         assert!(!node.replicas().running(&k));
         let addr = node.listen_addr().expect("listening");
-        let commits = |addr| async move {
-            let body = tokio::task::spawn_blocking(move || {
-                crate::common::http::get(addr, "/status.json", None)
-            })
-            .await
-            .expect("request thread")
-            .1;
-            let json: serde_json::Value = serde_json::from_str(&body).expect("status JSON");
-            json["cdvcs"][0]["commits"].as_u64()
-        };
-        assert_eq!(commits(addr).await, Some(made));
+        assert_eq!(status_commits(addr).await, Some(made));
         let record = replikativ::store::keys::commit_count(&k.user, &k.id);
         wait_until(
             "the count is cached",
@@ -241,7 +242,7 @@ fn the_status_of_a_cdvcs_not_started_counts_its_history_once() {
             rmp_serde::to_vec(&(&heads, 1_000u64)).expect("encode"),
         );
         node.store().write(&batch).expect("plant");
-        assert_eq!(commits(addr).await, Some(1_000));
+        assert_eq!(status_commits(addr).await, Some(1_000));
         assert!(
             !node.replicas().running(&k),
             "the scrape started no replica"
@@ -253,7 +254,7 @@ fn the_status_of_a_cdvcs_not_started_counts_its_history_once() {
             rmp_serde::to_vec(&(vec![Id::of(b"other")], 1_000u64)).expect("encode"),
         );
         node.store().write(&batch).expect("plant");
-        assert_eq!(commits(addr).await, Some(made));
+        assert_eq!(status_commits(addr).await, Some(made));
         node.shutdown().await;
     });
 }
@@ -267,26 +268,7 @@ fn the_status_of_a_running_replica_counts_only_what_it_gained() {
     actix_rt::System::new().block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
         let k = key("mail:gained@replikativ.io");
-        let start = || async {
-            let deadline = std::time::Instant::now() + LIMIT;
-            loop {
-                match Node::builder()
-                    .name("gained")
-                    .store_dir(dir.path())
-                    .listen("127.0.0.1:0")
-                    .start()
-                    .await
-                {
-                    Ok(node) => break node,
-                    Err(e) if std::time::Instant::now() < deadline => {
-                        let _ = e;
-                        actix_rt::time::sleep(Duration::from_millis(50)).await
-                    }
-                    Err(e) => panic!("the node does not start: {e}"),
-                }
-            }
-        };
-        let node = start().await;
+        let node = start_on(dir.path(), "gained").await;
         let made = replikativ::replicas::COUNTED_EACH_TIME + 10;
         for i in 0..made {
             node.stage()
@@ -296,21 +278,15 @@ fn the_status_of_a_running_replica_counts_only_what_it_gained() {
         }
         node.shutdown().await;
         drop(node);
-        let node = start().await;
+        let node = start_on(dir.path(), "gained").await;
         let heads = node.stage().heads(&k).await.expect("heads");
         assert!(node.replicas().running(&k));
         let addr = node.listen_addr().expect("listening");
-        let commits = |addr| async move {
-            let body = tokio::task::spawn_blocking(move || {
-                crate::common::http::get(addr, "/status.json", None)
-            })
-            .await
-            .expect("request thread")
-            .1;
-            let json: serde_json::Value = serde_json::from_str(&body).expect("status JSON");
-            json["cdvcs"][0]["commits"].as_u64()
-        };
-        assert_eq!(commits(addr).await, Some(made), "counted from the store");
+        assert_eq!(
+            status_commits(addr).await,
+            Some(made),
+            "counted from the store"
+        );
         let record = replikativ::store::keys::commit_count(&k.user, &k.id);
         let mut sorted: Vec<Id> = heads.to_vec();
         sorted.sort();
@@ -327,7 +303,7 @@ fn the_status_of_a_running_replica_counts_only_what_it_gained() {
                 .expect("transact");
         }
         assert_eq!(
-            commits(addr).await,
+            status_commits(addr).await,
             Some(1_002),
             "the cached count plus the two commits gained, no history scanned"
         );

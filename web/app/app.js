@@ -63,13 +63,15 @@ async function keep(db, record) {
   await done(tx);
 }
 
-const state = { peer: null, db: null, ws: null, online: false, retry: 250, notes: [] };
+const state = { peer: null, db: null, ws: null, online: false, retry: 250, notes: [], listeners: [] };
 window.replikativ = {
   ready: false,
   status: () => JSON.parse(state.peer.status()),
   search: (term, limit = 20) => JSON.parse(state.peer.search(term, limit)),
   newest: (n = 20) => JSON.parse(state.peer.newest(n)),
   notes: () => state.notes.slice(),
+  // `f(transactions)` for each batch kept from now on: [{commit, author, op, params}].
+  onTransactions: (f) => state.listeners.push(f),
 };
 
 function note(text) {
@@ -96,10 +98,11 @@ function handle(out) {
           (e) => handle(state.peer.store_failed(ticket, String(e))),
         );
     }
-    const applied = out.transactions();
-    if (applied !== '[]') {
-      // For pages built on this one: every transaction once it is kept, in order.
-      window.dispatchEvent(new CustomEvent('replikativ:transactions', { detail: JSON.parse(applied) }));
+    if (state.listeners.length > 0) {
+      // For scripts built on this page: every transaction once it is kept, in order (made
+      // into JSON only when someone listens: a catch-up of 10^4 tweets is megabytes of it).
+      const applied = JSON.parse(out.transactions());
+      if (applied.length > 0) for (const f of state.listeners) f(applied);
     }
     note(out.notes());
     const close = out.close();

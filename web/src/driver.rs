@@ -50,7 +50,7 @@ struct View<'a>(&'a Replica);
 
 impl Graphs for View<'_> {
     fn graph(&self, crdt: &CrdtKey) -> Option<&dyn GraphView> {
-        (crdt == self.0.key()).then_some(self.0.dag() as &dyn GraphView)
+        (crdt == self.0.key()).then_some(self.0.graph() as &dyn GraphView)
     }
 }
 
@@ -94,9 +94,8 @@ impl Driver {
     /// Whether our heads equal the peer's last announced heads.
     pub fn caught_up(&self) -> bool {
         self.connected() && self.pending.is_empty() && {
-            let mut ours = self.replica.dag().heads();
+            let ours: Vec<_> = self.replica.graph().heads().iter().copied().collect();
             let mut theirs = self.peer_heads.clone();
-            ours.sort_unstable();
             theirs.sort_unstable();
             ours == theirs
         }
@@ -155,9 +154,26 @@ impl Driver {
         };
         // Records are kept in order: everything before this ticket is kept too.
         let (mut applied, mut txs) = (0, Vec::new());
+        let mut failed = None;
         for (_, pending) in self.pending.drain(..=at) {
-            txs.extend(self.replica.apply(pending));
+            match self.replica.apply(pending) {
+                Ok(done) => txs.extend(done),
+                Err(e) => failed = Some(e),
+            }
             applied += 1;
+        }
+        if let Some(e) = failed {
+            // Cannot happen for a batch the session verified; if it does, the session ends
+            // and a reconnect starts again from our heads.
+            let key = self.replica.key().clone();
+            let effects = match self.session.as_mut() {
+                Some(s) => s.on_apply_failed(&key, e.to_string()),
+                None => Vec::new(),
+            };
+            let mut out = self.run(effects);
+            out.notes.push(format!("a kept batch did not apply: {e}"));
+            out.applied = txs;
+            return out;
         }
         let key = self.replica.key().clone();
         let mut effects = Vec::new();

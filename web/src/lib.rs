@@ -15,11 +15,10 @@
 //!    in order and call `stored(ticket)` once each is durable, show its notes, and close the
 //!    socket when it says so. On close: `disconnected()`.
 //! 4. Ask `count()`, `newest(n)`, `search(term, limit)`, `status()` (JSON strings). Each
-//!    output's `transactions()` hands over the transactions it applied, once durable.
+//!    output's `transactions()` hands over the transactions it applied, once durable (the
+//!    page asks only when a script registered with `window.replikativ.onTransactions(f)`).
 
-pub mod dag;
 pub mod driver;
-pub mod json;
 pub mod replica;
 pub mod tweets;
 
@@ -90,12 +89,25 @@ impl Output {
     /// The transactions this call applied (durable in IndexedDB), as a JSON array of
     /// `{"commit","author","op","params"}` (`params` null for a value that arrived before).
     pub fn transactions(&self) -> String {
-        serde_json::to_string(&self.inner.applied).unwrap_or_default()
+        json_array(&self.inner.applied)
     }
     /// Why to close the websocket, or `undefined` to keep it.
     pub fn close(&self) -> Option<String> {
         self.inner.close.clone()
     }
+}
+
+/// The applied transactions as a JSON array, each decoded only while it is written.
+fn json_array(applied: &[replica::Applied]) -> String {
+    let mut out = String::from("[");
+    for (i, a) in applied.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&a.to_json().to_string());
+    }
+    out.push(']');
+    out
 }
 
 fn out(inner: driver::Output) -> Output {
@@ -127,7 +139,7 @@ impl Peer {
             .replica_mut()
             .restore(index, record)
             .map_err(|e| JsError::new(&e.to_string()))?;
-        Ok(serde_json::to_string(&applied).unwrap_or_default())
+        Ok(json_array(&applied))
     }
 
     /// The websocket opened: starts a session (`nonce`: 32 fresh random bytes).
@@ -174,11 +186,11 @@ impl Peer {
     /// `{"connected","caught_up","commits","records","tweets","invalid","received_bytes","heads"}`.
     pub fn status(&self) -> String {
         let r = self.driver.replica();
-        let heads: Vec<String> = r.dag().heads_list().iter().map(|h| h.to_hex()).collect();
+        let heads: Vec<String> = r.graph().heads().iter().map(|h| h.to_hex()).collect();
         serde_json::json!({
             "connected": self.driver.connected(),
             "caught_up": self.driver.caught_up(),
-            "commits": r.dag().len(),
+            "commits": r.graph().len(),
             "records": r.records(),
             "tweets": r.tweets().count(),
             "invalid": r.tweets().invalid(),

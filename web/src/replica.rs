@@ -12,13 +12,13 @@
 use std::collections::{HashMap, HashSet};
 
 use replikativ_core::crdt::authorship::{AuthorKeys, Refusal, Writers, authorship, owner_of};
-use replikativ_core::crdt::{Commit, CrdtKey, EncodedCommit};
+use replikativ_core::crdt::{Cdvcs, CdvcsError, CdvcsOp, Commit, CrdtKey, EncodedCommit};
 use replikativ_core::id::{Id, Verified};
 use replikativ_core::pack;
+use replikativ_core::params::decode_params;
 use replikativ_core::protocol::{Blob, ByteBuf, Codec, FixedBytes, Message, Received, WirePack};
-use replikativ_core::sync::{GraphView as _, SyncError, VerifiedBatch, verify_stored};
+use replikativ_core::sync::{SyncError, VerifiedBatch, verify_stored};
 
-use crate::dag::Dag;
 use crate::tweets::{ADD_NOTE, ADD_TWEET, Tweets};
 
 /// Why a batch or a record is not kept.
@@ -53,6 +53,9 @@ pub enum ReplicaError {
         /// What was wrong.
         reason: Box<SyncError>,
     },
+    /// The batch's commits do not join the graph (a parent neither held nor earlier).
+    #[error("the batch does not join the graph: {0}")]
+    Graph(#[from] CdvcsError),
     /// A pack that verified on receipt does not decode (cannot happen for a verified pack).
     #[error("pack {0} does not decode")]
     Pack(Id),
@@ -75,7 +78,7 @@ impl Pending {
 }
 
 /// One transaction applied, as the page gets it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Applied {
     /// Its commit's id (hex).
     pub commit: String,
@@ -83,16 +86,29 @@ pub struct Applied {
     pub author: String,
     /// The op name.
     pub op: String,
-    /// The params as JSON; `null` when the same value arrived before (it is not kept twice)
-    /// or is not MessagePack.
-    pub params: Option<serde_json::Value>,
+    /// The params bytes; `None` when the same value arrived before (it is not kept twice).
+    pub params: Option<Vec<u8>>,
+}
+
+impl Applied {
+    /// As JSON for the page: `{"commit","author","op","params"}`, the params decoded as the
+    /// realizer decodes them (`null` when not sent again, or no JSON value).
+    pub fn to_json(&self) -> serde_json::Value {
+        let params = self.params.as_deref().and_then(|b| decode_params(b).ok());
+        serde_json::json!({
+            "commit": self.commit,
+            "author": self.author,
+            "op": self.op,
+            "params": params,
+        })
+    }
 }
 
 /// One CDVCS held in the browser.
 #[derive(Debug)]
 pub struct Replica {
     key: CrdtKey,
-    dag: Dag,
+    graph: Cdvcs,
     writers: Option<Writers>,
     author_keys: AuthorKeys,
     values: HashSet<Id>,
@@ -103,7 +119,7 @@ pub struct Replica {
 impl Replica {
     /// An empty replica of `key`: its deterministic root only.
     pub fn new(key: CrdtKey) -> Replica {
-        let root = Commit::root(&key);
+        let (graph, root) = Cdvcs::new(&key);
         // The writer rule judges every commit after its parents, the root first.
         let writers = owner_of(&key).map(|_| {
             let mut rule = Writers::new(&key);
@@ -115,7 +131,7 @@ impl Replica {
             rule
         });
         Replica {
-            dag: Dag::new(root.id),
+            graph,
             writers,
             author_keys: AuthorKeys::default(),
             values: HashSet::new(),
@@ -131,8 +147,8 @@ impl Replica {
     }
 
     /// The commit graph.
-    pub fn dag(&self) -> &Dag {
-        &self.dag
+    pub fn graph(&self) -> &Cdvcs {
+        &self.graph
     }
 
     /// The tweets applied.
@@ -153,7 +169,7 @@ impl Replica {
         let fresh: Vec<&EncodedCommit> = batch
             .commits
             .iter()
-            .filter(|c| !self.dag.contains(&c.id))
+            .filter(|c| !self.graph.contains(&c.id))
             .collect();
         let mut carried: HashMap<Id, Vec<u8>> = batch
             .values
@@ -198,25 +214,27 @@ impl Replica {
 
     /// Applies a batch that is now durable: its commits join the graph (parents first, as
     /// checked) and its tweets the list.
-    pub fn apply(&mut self, pending: Pending) -> Vec<Applied> {
+    pub fn apply(&mut self, pending: Pending) -> Result<Vec<Applied>, ReplicaError> {
+        let mut op = CdvcsOp {
+            graph: pending
+                .commits
+                .iter()
+                .map(|(id, c)| (*id, c.parents.clone()))
+                .collect(),
+            heads: Vec::new(),
+        };
+        op.heads = self.graph.heads_after(&op);
+        // Parents were checked by the session (or by `restore`): present or earlier; a batch
+        // that still fails changes nothing.
+        let added: std::collections::HashSet<Id> =
+            self.graph.downstream(&op)?.into_iter().collect();
         let mut applied = Vec::new();
-        for (id, commit) in pending.commits {
-            // Parents were checked by the session (or by `restore`): present or earlier.
-            if self.dag.insert(id, &commit.parents).is_err() {
-                continue;
-            }
+        for (id, commit) in pending.commits.iter().filter(|(id, _)| added.contains(id)) {
+            let id = *id;
             for tx in &commit.transactions {
-                applied.push(Applied {
-                    commit: id.to_hex(),
-                    author: commit.author.clone(),
-                    op: tx.op.clone(),
-                    params: pending
-                        .values
-                        .get(&tx.params)
-                        .and_then(|bytes| crate::json::params_json(bytes)),
-                });
+                let params = pending.values.get(&tx.params);
                 if !self.values.contains(&tx.params)
-                    && let Some(bytes) = pending.values.get(&tx.params)
+                    && let Some(bytes) = params
                 {
                     match tx.op.as_str() {
                         ADD_TWEET => self.tweets.add_params(bytes),
@@ -224,13 +242,19 @@ impl Replica {
                         _ => {}
                     }
                 }
+                applied.push(Applied {
+                    commit: id.to_hex(),
+                    author: commit.author.clone(),
+                    op: tx.op.clone(),
+                    params: params.cloned(),
+                });
                 if pending.values.contains_key(&tx.params) {
                     self.values.insert(tx.params);
                 }
             }
         }
         self.records += 1;
-        applied
+        Ok(applied)
     }
 
     /// Reads back record number `index` (in the order they were kept), verifies it from its
@@ -263,7 +287,7 @@ impl Replica {
                 other => return Err(damaged(format!("unexpected {}", other.kind()))),
             }
         }
-        let batch = verify_stored(commits, &signatures, values, packs, &self.dag).map_err(
+        let batch = verify_stored(commits, &signatures, values, packs, &self.graph).map_err(
             |(id, reason)| ReplicaError::Unverified {
                 index,
                 id,
@@ -271,7 +295,7 @@ impl Replica {
             },
         )?;
         let pending = self.check(batch)?;
-        Ok(self.apply(pending))
+        self.apply(pending)
     }
 }
 

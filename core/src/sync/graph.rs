@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use crate::crdt::Cdvcs;
 use crate::crdt::commit::{Commit, CrdtKey};
 use crate::id::Id;
 use crate::identity::PublicKey;
@@ -37,6 +38,37 @@ pub trait Graphs {
     fn known_heads_hint(&self, peer: &PublicKey, crdt: &CrdtKey) -> Vec<Id> {
         let _ = (peer, crdt);
         Vec::new()
+    }
+}
+
+/// A CDVCS as the session sees it: in memory, or backed by the store it reads through.
+impl GraphView for Cdvcs {
+    fn contains(&self, id: &Id) -> bool {
+        Cdvcs::contains(self, id)
+    }
+
+    fn heads(&self) -> Vec<Id> {
+        Cdvcs::heads(self).iter().copied().collect()
+    }
+
+    fn commits_between(&self, their_known: &[Id], ours: &[Id]) -> Vec<Id> {
+        let held = |ids: &[Id]| -> Vec<Id> {
+            ids.iter()
+                .filter(|id| Cdvcs::contains(self, id))
+                .copied()
+                .collect()
+        };
+        Cdvcs::commits_between(self, &held(their_known), &held(ours)).unwrap_or_default()
+    }
+
+    fn ancestry_sample(&self, from: &[Id], exclude: &[Id], max: usize) -> Vec<Id> {
+        let node = |id: &Id| {
+            Some(super::ancestry::Node {
+                parents: self.parents(id)?,
+                height: self.generation(id)?,
+            })
+        };
+        super::ancestry::ancestry_sample(&node, from, exclude, max)
     }
 }
 
