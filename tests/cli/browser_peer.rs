@@ -128,6 +128,31 @@ fn dom(br: &mut Browser, id: &str) -> String {
     .to_owned()
 }
 
+/// Waits until `script` (run in the page, `arguments` holding `args`) answers true: the page
+/// draws on its next animation frame, so what it shows lags its status a little.
+fn wait_page(br: &mut Browser, what: &str, script: &str, args: Vec<Value>) {
+    let start = Instant::now();
+    while br.execute(script, args.clone()) != true {
+        assert!(
+            start.elapsed() < T,
+            "the page never showed {what} within {T:?}; status {}, page:\n{}",
+            status(br),
+            br.text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until the element `id` shows `text`.
+fn wait_dom(br: &mut Browser, id: &str, text: &str) {
+    wait_page(
+        br,
+        &format!("{text:?} in #{id}"),
+        "const e = document.getElementById(arguments[0]); return !!e && e.textContent === arguments[1];",
+        vec![json!(id), json!(text)],
+    );
+}
+
 /// The page's search: the count and every hit's id.
 pub(crate) fn page_search(br: &mut Browser, term: &str) -> (u64, BTreeSet<String>) {
     let found = br.execute(
@@ -189,7 +214,7 @@ fn check_against_query(br: &mut Browser, d: &Path, lines: &[Vec<u8>], want: u64,
     let db = d.join("analysis.sqlite");
     let count = query_json(d, &db, &["count"]);
     assert_eq!(count["count"].as_u64(), Some(want), "query count: {count}");
-    assert_eq!(dom(br, "count"), want.to_string(), "the count shown");
+    wait_dom(br, "count", &want.to_string());
     for term in TERMS {
         let oracle = oracle_hits(lines, term);
         let query = query_json(d, &db, &["search", term, "--limit", "1000000"]);
@@ -320,7 +345,7 @@ fn the_page_replicates_searches_catches_up_by_delta_and_works_offline() {
     );
     let s = wait_status(&mut br, "a refused connection", |s| s["connected"] == false);
     assert_eq!(s["tweets"], 0, "{s}");
-    assert_eq!(dom(&mut br, "state"), "offline");
+    wait_dom(&mut br, "state", "offline");
 
     // The collector's tweets, realized by an analyzer, and replicated into the page.
     analyze_to(d, pa, first);
@@ -330,12 +355,20 @@ fn the_page_replicates_searches_catches_up_by_delta_and_works_offline() {
         s["caught_up"] == true && s["tweets"] == first
     });
     assert_eq!(synced["invalid"], 0, "{synced}");
-    assert_eq!(dom(&mut br, "state"), "live");
+    wait_dom(&mut br, "state", "live");
     check_against_query(&mut br, d, &lines, first, false);
-    let first_bytes = synced["received_bytes"].as_u64().expect("bytes");
     let first_commits = synced["commits"].as_u64().expect("commits");
-    assert_eq!(dom(&mut br, "bytes"), first_bytes.to_string());
-    assert_eq!(dom(&mut br, "commits"), first_commits.to_string());
+    // The header shows the replica's state (read with it in one script: frames such as a
+    // late `Heads` may still arrive after the catch-up, and the page redraws on each).
+    wait_page(
+        &mut br,
+        "its bytes and commits in the header",
+        "const s = window.replikativ.status();
+         return String(s.received_bytes) === document.getElementById('bytes').textContent
+           && String(s.commits) === document.getElementById('commits').textContent
+           && s.commits >= arguments[0];",
+        vec![first_commits.into()],
+    );
     // The live page with a search entered.
     type_search(
         &mut br,
@@ -355,7 +388,7 @@ fn the_page_replicates_searches_catches_up_by_delta_and_works_offline() {
     let synced = wait_status(&mut br, "the live update", |s| {
         s["caught_up"] == true && s["tweets"] == before
     });
-    assert_eq!(dom(&mut br, "state"), "live");
+    wait_dom(&mut br, "state", "live");
     check_against_query(&mut br, d, &lines, before, false);
     let before_bytes = synced["received_bytes"].as_u64().expect("bytes");
     let before_commits = synced["commits"].as_u64().expect("commits");
@@ -454,7 +487,7 @@ fn the_page_replicates_searches_catches_up_by_delta_and_works_offline() {
     assert_eq!(reloaded["received_bytes"], 0, "nothing fetched: {reloaded}");
     assert_eq!(reloaded["commits"], caught["commits"], "{reloaded}");
     assert_eq!(reloaded["invalid"], 0, "{reloaded}");
-    assert_eq!(dom(&mut br, "state"), "offline");
+    wait_dom(&mut br, "state", "offline");
     check_against_query(&mut br, d, &lines, all, true);
     let said = notes(&mut br);
     assert!(
