@@ -25,21 +25,6 @@ use crate::ingest::PER_COMMIT;
 #[path = "../../tests/common/browser.rs"]
 mod webdriver;
 
-/// A free loopback port (for the WebDriver harness).
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-/// Waits until something listens on 127.0.0.1:`port` (for the WebDriver harness).
-fn wait_port(port: u16, timeout: Duration) {
-    let end = Instant::now() + timeout;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < end, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// The committed wasm build served at `/app`.
 fn wasm_path() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("web/pkg/replikativ_web_bg.wasm")

@@ -21,6 +21,7 @@ const DRIVER: &str = "/usr/bin/chromedriver";
 pub struct Browser {
     driver: Child,
     addr: SocketAddr,
+    log: PathBuf,
     session: String,
     _profile: tempfile::TempDir,
 }
@@ -40,16 +41,19 @@ impl Browser {
             );
             return None;
         }
-        let port = super::free_port();
-        let driver = Command::new(DRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        let profile = tempfile::tempdir().expect("profile dir");
+        let log = profile.path().join("chromedriver.log");
+        // Port 0: chromedriver binds a free port itself and prints it, so no other test can
+        // take the port between choosing it and binding it (a race CI once lost: the test
+        // then spoke to another test's listener and was reset).
+        let mut driver = Command::new(DRIVER)
+            .arg("--port=0")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("chromedriver log file"))
             .spawn()
             .expect("start chromedriver");
+        let port = driver_port(&mut driver, &log);
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-        super::wait_port(port, Duration::from_secs(30));
-        let profile = tempfile::tempdir().expect("profile dir");
         let args = [
             "--headless=new".to_owned(),
             "--no-sandbox".to_owned(),
@@ -66,6 +70,7 @@ impl Browser {
         let mut browser = Browser {
             driver,
             addr,
+            log,
             session: String::new(),
             _profile: profile,
         };
@@ -143,7 +148,8 @@ impl Browser {
     /// One WebDriver call: its `value`, or a panic naming the error.
     fn call(&mut self, method: &str, path: &str, body: Option<Value>) -> Value {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let mut s = TcpStream::connect(self.addr).expect("connect to chromedriver");
+        let mut s = TcpStream::connect(self.addr)
+            .unwrap_or_else(|e| panic!("connect to chromedriver: {e}{}", self.driver_log()));
         s.set_read_timeout(Some(Duration::from_secs(60)))
             .expect("timeout");
         let request = format!(
@@ -153,8 +159,9 @@ impl Browser {
             body.len()
         );
         s.write_all(request.as_bytes())
-            .expect("send to chromedriver");
-        let payload = read_answer(&mut s);
+            .unwrap_or_else(|e| panic!("send to chromedriver: {e}{}", self.driver_log()));
+        let payload = read_answer(&mut s)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}{}", self.driver_log()));
         let payload = String::from_utf8_lossy(&payload).into_owned();
         let answer: Value = serde_json::from_str(&payload)
             .unwrap_or_else(|e| panic!("chromedriver sent no JSON ({e}): {payload}"));
@@ -166,11 +173,55 @@ impl Browser {
         }
         answer["value"].clone()
     }
+
+    /// The driver's exit status, if it ended, and the end of its log, for a failure message.
+    fn driver_log(&mut self) -> String {
+        let status = match self.driver.try_wait() {
+            Ok(Some(status)) => format!("chromedriver exited: {status}"),
+            Ok(None) => "chromedriver is running".to_owned(),
+            Err(e) => format!("chromedriver status unknown: {e}"),
+        };
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        format!("\n{status}; the end of its log:\n{}", tail.join("\n"))
+    }
+}
+
+/// Reads chromedriver's stdout until it names the port it bound; keeps draining the rest
+/// on a thread so the driver never blocks on a full pipe.
+fn driver_port(driver: &mut Child, log: &Path) -> u16 {
+    use std::io::BufRead as _;
+    let stdout = driver.stdout.take().expect("chromedriver stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let mut sent = false;
+        for line in lines.by_ref() {
+            let Ok(line) = line else { break };
+            if sent {
+                continue;
+            }
+            if let Some(port) = line
+                .split("started successfully on port ")
+                .nth(1)
+                .and_then(|rest| rest.trim_end_matches('.').trim().parse::<u16>().ok())
+            {
+                let _ = tx.send(port);
+                sent = true;
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| {
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            panic!("chromedriver did not say which port it bound within 30 s; its log:\n{log}")
+        })
 }
 
 /// Reads one HTTP answer's body: by its `Content-Length`, or chunked to its last chunk
 /// (chromedriver keeps the connection open, so "read to the end" would wait).
-fn read_answer(s: &mut TcpStream) -> Vec<u8> {
+fn read_answer(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     let mut raw = Vec::new();
     let mut buf = [0u8; 16 * 1024];
     let complete = |raw: &[u8]| -> Option<Vec<u8>> {
@@ -188,10 +239,15 @@ fn read_answer(s: &mut TcpStream) -> Vec<u8> {
     };
     loop {
         if let Some(body) = complete(&raw) {
-            return body;
+            return Ok(body);
         }
-        let n = s.read(&mut buf).expect("read from chromedriver");
-        assert!(n > 0, "chromedriver closed the connection mid-answer");
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "chromedriver closed the connection mid-answer",
+            ));
+        }
         raw.extend_from_slice(&buf[..n]);
     }
 }
