@@ -15,7 +15,9 @@
 //! 7. many CDVCSs per node (`mirror`): start time and RSS of a node holding 10^4 CDVCSs of 10
 //!    commits, a mirror's catch-up over one connection, reconnect bytes (quick: 10^3).
 //! 8. start-up (`startup`): node start and `replikativ peer` start on stores of 10^3, 10^5 and
-//!    10^6 one-tweet commits (quick: 10^2, 10^3, 10^4), 5 runs each (quick: 3), median.
+//!    10^6 one-tweet commits (quick: 10^2, 10^3, 10^4), 5 runs each (quick: 3), median;
+//!    `owned`: the same sizes of an owned CDVCS, the writer rule ready from its stored
+//!    records and a granted key's first commit, against judging the whole history.
 //! 9. the browser peer (`browser`): the wasm size, a headless Chromium's catch-up of 10^4
 //!    tweets (quick: 10^3) against a native node's in the same run, bytes and wasm heap.
 //!
@@ -113,7 +115,7 @@ fn main() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(if quick { 1 } else { 3 });
 
-    // `BENCH_ONLY=ingest,replication,reconnect,handshake,memory,signed,metrics,mirror,startup,browser`
+    // `BENCH_ONLY=ingest,replication,reconnect,handshake,memory,signed,metrics,mirror,startup,owned,browser`
     // runs a subset (replication needs ingest).
     let only = std::env::var("BENCH_ONLY").ok();
     let runs = |part: &str| {
@@ -170,6 +172,14 @@ fn main() {
                 (vec![1_000, 100_000, 1_000_000], 5)
             };
             startup::run(root, &sizes, starts).await;
+        }
+        if runs("owned") {
+            let (sizes, starts) = if quick {
+                (vec![100, 1_000, 10_000], 3)
+            } else {
+                (vec![1_000, 100_000, 1_000_000], 5)
+            };
+            startup::owned(root, &sizes, starts).await;
         }
         if runs("browser") {
             let n = std::env::var("BENCH_BROWSER_TWEETS")

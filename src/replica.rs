@@ -208,6 +208,7 @@ impl ReplicaActor {
             .into_actor(self)
             .map(move |res, act, _ctx| {
                 res?;
+                act.writers_stored(op.graph.iter().map(|(id, _)| *id));
                 let state = act.shared.state();
                 let mut guard = match state.write() {
                     Ok(g) => g,
@@ -295,10 +296,12 @@ impl ReplicaActor {
                 }
             })
             .collect();
-        if let Err(e) = self.check_own(&commits) {
-            return Box::pin(fut::ready(Err(e)));
-        }
+        let records = match self.check_own(&commits) {
+            Ok(records) => records,
+            Err(e) => return Box::pin(fut::ready(Err(e))),
+        };
         let mut batch = self.batch_for(&commits, &op.heads);
+        batch.merge(records);
         batch.merge(values);
         batch.merge(extra);
         // The commit asked for is the last one (a merge-first join comes before it).

@@ -276,10 +276,27 @@ pub fn build_history_of(
     dir: &Path,
     n: usize,
     signer: Option<&Keypair>,
+    params: impl FnMut(usize) -> Vec<u8>,
+) -> Vec<Id> {
+    build_history_in(dir, &key(), n, signer, None, params)
+}
+
+/// [`build_history_of`] for the CDVCS `k`. With `grant`, the first commit grants that key
+/// write access instead of adding a tweet (`k` is then owned by `signer`), and every commit's
+/// writer record is stored with it, as a node stores them.
+pub fn build_history_in(
+    dir: &Path,
+    k: &CrdtKey,
+    n: usize,
+    signer: Option<&Keypair>,
+    grant: Option<&replikativ::identity::PublicKey>,
     mut params: impl FnMut(usize) -> Vec<u8>,
 ) -> Vec<Id> {
+    use replikativ::crdt::authorship::{AccessCommit, WriterRecord, grant_write, key_id};
     let store = Store::open(dir).expect("open store");
-    let k = key();
+    let k = k.clone();
+    // With a grant: the grant commit, the latest access of every commit after it.
+    let mut granted: Option<Id> = None;
     let author = signer.map_or_else(|| "history".to_string(), |s| s.public().to_string());
     let (mut state, root) = Cdvcs::new(&k);
     let enc = |v: &Vec<Id>| rmp_serde::to_vec(v).expect("encode");
@@ -292,9 +309,16 @@ pub fn build_history_of(
     );
     batch.put_state(keys::meta(&k.user, &k.id), b"cdvcs".to_vec());
     for i in 0..n {
-        let tx = Transaction {
-            op: ADD_TWEET.into(),
-            params: batch.put_value(params(i)),
+        let tx = match grant {
+            Some(w) if i == 0 => {
+                let (tx, value) = grant_write(w);
+                batch.put_value(value);
+                tx
+            }
+            _ => Transaction {
+                op: ADD_TWEET.into(),
+                params: batch.put_value(params(i)),
+            },
         };
         let (commit, op) = state
             .prepare_commit(&author, i as i64, vec![tx])
@@ -311,6 +335,28 @@ pub fn build_history_of(
         );
         if let Some(signature) = &commit.signature {
             batch.put_state(keys::commit_signature(&commit.id), signature.to_vec());
+        }
+        if let Some(w) = grant {
+            let record = match granted {
+                Some(g) => WriterRecord {
+                    latest: vec![g],
+                    access: None,
+                },
+                None => {
+                    granted = Some(commit.id);
+                    WriterRecord {
+                        latest: vec![commit.id],
+                        access: Some(AccessCommit {
+                            grants: vec![key_id(w)],
+                            ..AccessCommit::default()
+                        }),
+                    }
+                }
+            };
+            batch.put_state(
+                keys::writer_record(&k.user, &k.id, &commit.id),
+                record.encode(),
+            );
         }
 
         if (i + 1) % 10_000 == 0 || i + 1 == n {

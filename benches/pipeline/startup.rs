@@ -207,3 +207,126 @@ fn peer_cli(dir: &Path) -> (Duration, u64) {
     assert!(status.success(), "replikativ peer stopped with {status}");
     (took, rss)
 }
+
+/// One store size's figures for an owned CDVCS.
+struct OwnedPoint {
+    commits: usize,
+    rule: Vec<Duration>,
+    first: Vec<Duration>,
+    whole: Duration,
+}
+
+/// Owned CDVCS (`BENCH_ONLY=owned`): a history of `sizes` commits by the owner, the first of
+/// which grants a second key write access, stored with every commit's writer record as a node
+/// stores them. Measured per store, `runs` times, median (min–max):
+/// - the writer rule ready: `Store::open`, `store::graph::open` and `store::writers::open`,
+///   then the granted key's verdict at the heads (what `collect` checks before it starts);
+/// - a node of the granted key started on the store and its first commit made durable
+///   (which the writer rule judges);
+/// - and once, as the baseline, the rule before its records were stored: the whole history
+///   judged on first use (`store::cdvcs::judge_history`, every signature checked).
+pub async fn owned(root: &Path, sizes: &[usize], runs: usize) {
+    use replikativ::crdt::authorship::Verdict;
+    use replikativ::identity::Keypair;
+    println!("\n### An owned CDVCS: the writer rule on start, against history\n");
+    let owner = Keypair::from_seed([11; 32]);
+    let writer = Keypair::from_seed([12; 32]);
+    let k = replikativ::crdt::CrdtKey::new(owner.public().to_string(), uuid::Uuid::from_u128(0x0e));
+    let mut points = Vec::new();
+    for &n in sizes {
+        let dir = root.join(format!("owned-{n}"));
+        crate::common::build_history_in(&dir, &k, n, Some(&owner), Some(&writer.public()), |i| {
+            replikativ::tweets::encode_params(
+                &serde_json::json!({"id": i.to_string(), "text": format!("tweet {i}")}),
+            )
+        });
+        let mut point = OwnedPoint {
+            commits: n,
+            rule: Vec::new(),
+            first: Vec::new(),
+            whole: Duration::ZERO,
+        };
+        for _ in 0..runs {
+            let t = Instant::now();
+            let store = replikativ::store::Store::open(&dir).expect("open the store");
+            let cdvcs = replikativ::store::graph::open(&store, &k)
+                .expect("open")
+                .expect("stored");
+            let mut rule = replikativ::store::writers::open(&store, &k, &cdvcs).expect("rule");
+            let heads: Vec<replikativ::Id> = cdvcs.heads().iter().copied().collect();
+            let verdict = rule.verdict(&heads, &writer.public()).expect("records");
+            point.rule.push(t.elapsed());
+            assert_eq!(verdict, Ok(Verdict::Writer), "the granted key may write");
+        }
+        {
+            let store = replikativ::store::Store::open(&dir).expect("open the store");
+            let cdvcs = replikativ::store::graph::open(&store, &k)
+                .expect("open")
+                .expect("stored");
+            let t = Instant::now();
+            let mut rule =
+                replikativ::store::cdvcs::judge_history(&store, &k, &cdvcs).expect("judged");
+            point.whole = t.elapsed();
+            let heads: Vec<replikativ::Id> = cdvcs.heads().iter().copied().collect();
+            assert_eq!(
+                rule.verdict(&heads, &writer.public()).expect("in memory"),
+                Ok(Verdict::Writer)
+            );
+        }
+        for i in 0..runs {
+            let t = Instant::now();
+            let node = replikativ::node::Node::builder()
+                .name("owned")
+                .store_dir(&dir)
+                .cdvcs(k.clone())
+                .key(writer.clone())
+                .start()
+                .await
+                .expect("the granted writer's node starts");
+            node.stage()
+                .transact(
+                    &k,
+                    vec![(
+                        replikativ::tweets::ADD_TWEET.to_owned(),
+                        replikativ::tweets::encode_params(
+                            &serde_json::json!({"id": format!("w{i}"), "text": "by the writer"}),
+                        ),
+                    )],
+                )
+                .await
+                .expect("the granted writer commits");
+            point.first.push(t.elapsed());
+            node.shutdown().await;
+            drop(node);
+            wait_released(&dir).await;
+        }
+        eprintln!(
+            "owned {}: rule {} first commit {} whole history {}",
+            pow10(n),
+            ms(median(&point.rule)),
+            ms(median(&point.first)),
+            ms(point.whole)
+        );
+        points.push(point);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+    println!(
+        "| commits | writer rule ready (records), median ({runs} runs) | min–max | \
+         node start + the granted key's first commit, median | min–max | \
+         before: whole history judged on first use | ratio (before / records) |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    for p in &points {
+        let rule = median(&p.rule);
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {:.0}x |",
+            pow10(p.commits),
+            ms(rule),
+            spread(&p.rule),
+            ms(median(&p.first)),
+            spread(&p.first),
+            ms(p.whole),
+            p.whole.as_secs_f64() / rule.as_secs_f64().max(1e-9)
+        );
+    }
+}

@@ -81,15 +81,20 @@ pub fn run(args: VerifyArgs) -> Result<()> {
     let mut flagged = Vec::new();
     for key in &crdts {
         match crate::store::cdvcs::judge_stored(&store, key) {
-            Ok(Some((cdvcs, _))) => match super::log::summarize(&store, key, &cdvcs) {
-                Ok(sum) => flagged.extend(
-                    sum.history
-                        .concurrent_with_revokes()
-                        .into_iter()
-                        .map(|f| format!("CDVCS {key}: {f}")),
-                ),
-                Err(e) => problems.push(format!("CDVCS {key}: {e:#}")),
-            },
+            Ok(Some((cdvcs, mut writers))) => {
+                if crate::crdt::authorship::owner_of(key).is_some() {
+                    problems.extend(writer_records_differ(&store, key, &cdvcs, &mut writers));
+                }
+                match super::log::summarize(&store, key, &cdvcs) {
+                    Ok(sum) => flagged.extend(
+                        sum.history
+                            .concurrent_with_revokes()
+                            .into_iter()
+                            .map(|f| format!("CDVCS {key}: {f}")),
+                    ),
+                    Err(e) => problems.push(format!("CDVCS {key}: {e:#}")),
+                }
+            }
             Ok(None) => {}
             Err(e) => problems.push(format!(
                 "CDVCS {key}: {}",
@@ -119,4 +124,32 @@ pub fn run(args: VerifyArgs) -> Result<()> {
             args.store.display()
         )
     }
+}
+
+/// The stored writer records of the owned CDVCS `key` that differ from what its history,
+/// judged again (`writers`), gives: a record that would let a key write where the owner did
+/// not allow it, or refuse one it did. A commit without a record is not damage (records of a
+/// CDVCS stored before they were kept are written on its first use).
+fn writer_records_differ(
+    store: &crate::store::Store,
+    key: &crate::crdt::CrdtKey,
+    cdvcs: &crate::crdt::Cdvcs,
+    writers: &mut crate::crdt::authorship::Writers,
+) -> Vec<String> {
+    use crate::crdt::authorship::WriterSource as _;
+    let stored = crate::store::writers::StoreWriters::new(store.clone(), key.clone());
+    let mut problems = Vec::new();
+    for (id, _) in cdvcs.entries() {
+        let expected = writers.record(&id);
+        match (stored.record(&id), expected) {
+            (Ok(None), _) => {}
+            (Ok(Some(found)), Ok(Some(expected))) if found == expected => {}
+            (Ok(Some(_)), Ok(_)) => problems.push(format!(
+                "CDVCS {key}: the writer record of commit {id} differs from what its history gives"
+            )),
+            (Err(e), _) => problems.push(format!("CDVCS {key}: {e}")),
+            (_, Err(e)) => problems.push(format!("CDVCS {key}: commit {id}: {e}")),
+        }
+    }
+    problems
 }

@@ -5,8 +5,9 @@
 
 use super::{ReplicaActor, ReplicaError};
 use crate::crdt::EncodedCommit;
-use crate::crdt::authorship::{AuthorKeys, Authorship, Refusal, Writers, owner_of};
+use crate::crdt::authorship::{AuthorKeys, Authorship, Refusal, RuleError, Writers, owner_of};
 use crate::crdt::commit::CrdtKey;
+use crate::store::WriteBatch;
 
 /// From this many signed commits in one batch on, their signatures are checked on two
 /// threads (a catch-up receives thousands per batch; a thread costs tens of µs, a
@@ -14,38 +15,47 @@ use crate::crdt::commit::CrdtKey;
 const PARALLEL_FROM: usize = 64;
 
 impl ReplicaActor {
-    /// The writer rule of an owned CDVCS, judged over the stored history on first use;
-    /// `None` for an open CDVCS (any peer with write rights may add commits).
+    /// The writer rule of an owned CDVCS, reading the records stored with its commits (a
+    /// CDVCS stored before records were kept gets them on first use, once); `None` for an
+    /// open CDVCS (any peer with write rights may add commits).
     fn writers(&mut self) -> Result<Option<&mut Writers>, ReplicaError> {
         if owner_of(self.key()).is_none() {
             return Ok(None);
         }
         if self.writers.is_none() {
-            // Judged over the history this replica holds in memory (no second load).
             let key = self.key().clone();
             let state = self.shared.state();
             let guard = match state.read() {
                 Ok(g) => g,
                 Err(p) => p.into_inner(),
             };
-            let judged = crate::store::cdvcs::judge_history(self.store.store(), &key, &guard)
-                .map_err(|source| ReplicaError::History {
+            let opened = crate::store::writers::open(self.store.store(), &key, &guard).map_err(
+                |source| ReplicaError::History {
                     key: key.clone(),
                     source: Box::new(source),
-                })?;
+                },
+            )?;
             drop(guard);
-            self.writers = Some(judged);
+            self.writers = Some(opened);
         }
         Ok(self.writers.as_mut())
     }
 
+    /// The commits `ids` are stored: the writer rule may let their records go from memory.
+    pub(super) fn writers_stored(&mut self, ids: impl IntoIterator<Item = crate::Id>) {
+        if let Some(rule) = self.writers.as_mut() {
+            rule.stored(ids);
+        }
+    }
+
     /// Checks `commits` (parents first) before they are stored: each signature, and in an
     /// owned CDVCS each author's right to write. The first refusal (in the order of
-    /// `commits`) refuses them all.
+    /// `commits`) refuses them all. Answers the writer rule's records, to be stored in the
+    /// commits' batch.
     pub(super) fn check_authors<'a>(
         &mut self,
         commits: impl IntoIterator<Item = &'a EncodedCommit>,
-    ) -> Result<(), ReplicaError> {
+    ) -> Result<WriteBatch, ReplicaError> {
         let commits: Vec<&EncodedCommit> = commits.into_iter().collect();
         self.author_keys
             .learn(commits.iter().map(|c| c.commit.author.as_str()));
@@ -55,7 +65,10 @@ impl ReplicaActor {
 
     /// [`Self::check_authors`] for commits this node has just made and signed with its own
     /// key: that signature is not checked again; everything else is, as for any commit.
-    pub(super) fn check_own(&mut self, commits: &[EncodedCommit]) -> Result<(), ReplicaError> {
+    pub(super) fn check_own(
+        &mut self,
+        commits: &[EncodedCommit],
+    ) -> Result<WriteBatch, ReplicaError> {
         let me = self.signer.public();
         let own = self.author.as_str();
         let whos = commits
@@ -73,25 +86,33 @@ impl ReplicaActor {
     }
 
     /// The first refusal among `whos` (each commit's authorship) and the writer rule's
-    /// judgement of each commit, in order.
+    /// judgement of each commit, in order; the rule's records of them.
     fn judge(
         &mut self,
         commits: &[&EncodedCommit],
         whos: Vec<Result<Authorship, Refusal>>,
-    ) -> Result<(), ReplicaError> {
+    ) -> Result<WriteBatch, ReplicaError> {
         let key = self.key().clone();
         let refused = |source| ReplicaError::Refused {
             key: key.clone(),
             source,
         };
+        let mut records = Vec::new();
         let mut writers = self.writers()?;
         for (c, who) in commits.iter().zip(whos) {
             let who = who.map_err(refused)?;
             if let Some(rule) = writers.as_deref_mut() {
-                rule.judge(&c.id, &c.commit, who).map_err(refused)?;
+                let record = rule.judge(&c.id, &c.commit, who).map_err(|e| match e {
+                    RuleError::Refused(source) => refused(source),
+                    other => ReplicaError::History {
+                        key: key.clone(),
+                        source: Box::new(crate::store::writers::judge_error(&key, other)),
+                    },
+                })?;
+                records.push((c.id, record));
             }
         }
-        Ok(())
+        Ok(crate::store::writers::records_batch(&key, &records))
     }
 }
 

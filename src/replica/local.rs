@@ -176,10 +176,12 @@ impl Handler<JoinHeads> for ReplicaActor {
         let Some((merge, op)) = joined else {
             return AtomicResponse::new(Box::pin(fut::ready(Ok(None))));
         };
-        if let Err(e) = self.check_authors([&merge]) {
-            return AtomicResponse::new(Box::pin(fut::ready(Err(e))));
-        }
-        let batch = self.batch_for(std::slice::from_ref(&merge), &op.heads);
+        let records = match self.check_authors([&merge]) {
+            Ok(records) => records,
+            Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e)))),
+        };
+        let mut batch = self.batch_for(std::slice::from_ref(&merge), &op.heads);
+        batch.merge(records);
         let id = merge.id;
         tracing::info!(cdvcs = %self.key(), merge = %id.short(), parents = merge.commit.parents.len(), "joined concurrent heads");
         AtomicResponse::new(Box::pin(

@@ -88,10 +88,12 @@ impl Handler<ApplyRemote> for ReplicaActor {
         drop(guard);
         let fresh: Vec<EncodedCommit> = fresh.into_iter().cloned().collect();
         // Nothing of a batch with a forged, stripped or unauthorised commit is stored.
-        if let Err(e) = self.check_authors(&fresh) {
-            return ready(Err(e));
-        }
+        let records = match self.check_authors(&fresh) {
+            Ok(records) => records,
+            Err(e) => return ready(Err(e)),
+        };
         let mut batch = self.batch_for(&fresh, &heads);
+        batch.merge(records);
         // The write transaction leaves ids already stored alone: no read per value here.
         for value in msg.values {
             batch.put_verified_value(value);

@@ -371,6 +371,15 @@ pub enum JudgeError {
         /// The commit.
         id: Id,
     },
+    /// The writer rule's stored records could not be read.
+    #[error("CDVCS {key}: the writer rule's records")]
+    Record {
+        /// Which CDVCS.
+        key: CrdtKey,
+        /// Why.
+        #[source]
+        source: crate::crdt::authorship::RuleError,
+    },
     /// A stored commit breaks the rule (stored before signatures were checked, or damaged).
     #[error("CDVCS {key}: a stored commit is refused by the writer rule")]
     Refused {
@@ -411,7 +420,10 @@ pub fn judge_history(
             id: *head,
         })?;
         for id in order {
-            if writers.knows(&id) {
+            if writers
+                .knows(&id)
+                .map_err(|e| crate::store::writers::judge_error(key, e))?
+            {
                 continue;
             }
             let commit = load_commit_record(store, &id)?.ok_or_else(|| JudgeError::Missing {
@@ -424,7 +436,9 @@ pub fn judge_history(
             };
             let who =
                 authorship(key, &id, &commit.commit, commit.signature.as_ref()).map_err(refused)?;
-            writers.judge(&id, &commit.commit, who).map_err(refused)?;
+            writers
+                .judge(&id, &commit.commit, who)
+                .map_err(|e| crate::store::writers::judge_error(key, e))?;
         }
     }
     Ok(writers)

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `crdt/<user>/<uuid>/g/<32-byte id>` | CDVCS graph entry: msgpack parents of the commit |
 //! | `crdt/<user>/<uuid>/heads` | the CRDT's heads |
+//! | `crdt/<user>/<uuid>/w/<32-byte id>` | owned CDVCS: the writer rule's record of the commit |
 //! | `crdt/<user>/<uuid>/meta` | the CRDT's kind and metadata |
 //! | `peer-key/<32-byte public key>/<user>/<uuid>/heads` | heads a peer is known to have |
 //! | `sub/<user>/<uuid>` | a subscription |
@@ -90,6 +91,14 @@ pub fn graph_prefix(user: &str, crdt: &Uuid) -> Vec<u8> {
 /// `crdt/<user>/<uuid>/g/<id>`: one commit's graph entry.
 pub fn graph_entry(user: &str, crdt: &Uuid, commit: &Id) -> Vec<u8> {
     let mut k = graph_prefix(user, crdt);
+    k.extend_from_slice(commit.as_bytes());
+    k
+}
+
+/// `crdt/<user>/<uuid>/w/<id>`: the writer rule's record of a commit of an owned CDVCS.
+pub fn writer_record(user: &str, crdt: &Uuid, commit: &Id) -> Vec<u8> {
+    let mut k = crdt_prefix(user, crdt);
+    k.extend_from_slice(b"w/");
     k.extend_from_slice(commit.as_bytes());
     k
 }
@@ -223,7 +232,14 @@ pub fn describe(key: &[u8]) -> String {
             b"count" => Some(format!("cached commit count of CDVCS {crdt}")),
             record => record
                 .strip_prefix(b"g/")
-                .map(|id| format!("graph entry of commit {} in CDVCS {crdt}", hex(id))),
+                .map(|id| format!("graph entry of commit {} in CDVCS {crdt}", hex(id)))
+                .or_else(|| {
+                    let id = record.strip_prefix(b"w/")?;
+                    Some(format!(
+                        "writer record of commit {} in CDVCS {crdt}",
+                        hex(id)
+                    ))
+                }),
         })
     } else if let Some(rest) = key.strip_prefix(PEER_PREFIX) {
         parse_peer_heads(key)
@@ -311,13 +327,23 @@ mod tests {
         let peer = [9u8; 32];
         assert_eq!(
             parse_peer_heads(&peer_heads(&peer, &crdt.user, &crdt.id)),
-            Some((peer, crdt))
+            Some((peer, crdt.clone()))
         );
         assert_eq!(parse_subscription(b"sub/\0\0\0\x09short"), None);
         assert!(
             describe(&g).starts_with("graph entry of commit "),
             "{}",
             describe(&g)
+        );
+        let w = writer_record(&crdt.user, &crdt.id, &commit);
+        assert!(
+            describe(&w).starts_with("writer record of commit "),
+            "{}",
+            describe(&w)
+        );
+        assert_ne!(
+            w, g,
+            "a commit's writer record and graph entry are distinct records"
         );
         assert_eq!(describe(&source_checkpoint("t")), "checkpoint of source t");
         assert_eq!(describe(b"x\x01"), "state record x\\x01");

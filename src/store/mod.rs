@@ -17,7 +17,8 @@
 //!   run on the blocking pool, so no arbiter ever waits on redb.
 //! - [`keys`]: the byte layout of the state space; [`cdvcs`]: a CDVCS's records in it (load,
 //!   create, write commits, peer-heads hints), the one persistence vocabulary;
-//!   [`checkpoint`]: sources' checkpoints as typed records.
+//!   [`checkpoint`]: sources' checkpoints as typed records; [`writers`]: the writer rule's
+//!   record of each commit of an owned CDVCS.
 //! - [`Store::verify`] (`verify.rs`): re-hash everything, report every damaged record.
 //! - `integrity.rs`: what replaces a full-file check on open: state records sealed with a
 //!   checksum, redb panics on damaged pages caught as errors.
@@ -75,6 +76,7 @@ mod read;
 pub mod upgrade;
 mod verify;
 mod write;
+pub mod writers;
 
 pub use actor::{GetState, GetValues, MAILBOX_CAPACITY, ScanState, StoreActor, Write};
 pub use batch::WriteBatch;

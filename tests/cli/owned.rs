@@ -267,6 +267,70 @@ fn verify_names_a_commit_whose_stored_signature_is_not_its_authors() {
     );
 }
 
+/// A collector of an owned CDVCS stores the writer rule's record of each commit (so a later
+/// start judges from them, not from the whole history); `verify` judges the history again
+/// and names a stored record that differs — here one that would grant a stranger.
+#[test]
+fn verify_names_a_writer_record_that_differs_from_the_history() {
+    use replikativ::crdt::CrdtKey;
+    use replikativ::crdt::authorship::{AccessCommit, WriterRecord, key_id};
+    use replikativ::identity::Keypair;
+    use replikativ::store::{Store, WriteBatch, graph, keys};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cwd = dir.path();
+    let source = data_dir().join("flat.jsonl");
+    run_ok(
+        &[
+            "collect",
+            "--owned",
+            "--batch",
+            "50",
+            "--store",
+            "a",
+            "--source",
+            arg(&source),
+        ],
+        cwd,
+    );
+    let owner = last_line(&run_ok(&["id", "--store", "a"], cwd));
+    let key = CrdtKey::new(
+        owner,
+        replikativ::cli::args::DEFAULT_CDVCS.parse().expect("uuid"),
+    );
+    let head = {
+        let store = Store::open(&cwd.join("a")).expect("open");
+        let state = graph::open(&store, &key).expect("open").expect("held");
+        let head = *state.heads().iter().next().expect("a head");
+        let record = keys::writer_record(&key.user, &key.id, &head);
+        let stored = store.get_state(&record).expect("read");
+        assert_eq!(
+            stored.map(|raw| WriterRecord::decode(&raw).expect("decodes")),
+            Some(WriterRecord::default()),
+            "the collector stored the head's record: no grant before it"
+        );
+        let stranger = Keypair::from_seed([78; 32]).public();
+        let forged = WriterRecord {
+            latest: vec![head],
+            access: Some(AccessCommit {
+                grants: vec![key_id(&stranger)],
+                ..AccessCommit::default()
+            }),
+        };
+        let mut batch = WriteBatch::new();
+        batch.put_state(record, forged.encode());
+        store.write(&batch).expect("write");
+        head
+    };
+    let out = run(&["verify", "--store", "a"], cwd);
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains(&format!("the writer record of commit {head} differs")),
+        "{said}"
+    );
+}
+
 /// `grant --connect`: the owner grants and revokes while its collector keeps running. The
 /// collector runs on the owner's key itself, so the grant connects with a one-time key (a
 /// loopback listener without rules admits it) and signs with the owner's key.

@@ -290,6 +290,21 @@ fn the_status_of_a_running_replica_counts_only_what_it_gained() {
         let record = replikativ::store::keys::commit_count(&k.user, &k.id);
         let mut sorted: Vec<Id> = heads.to_vec();
         sorted.sort();
+        // The scrape caches its count by a detached write: wait for it to land, or it could
+        // land after the planted count and replace it (CI once saw exactly that).
+        wait_until(
+            "the scrape's count is cached",
+            LIMIT,
+            || {
+                let cached = node.store().get_state(&record).expect("read");
+                cached.is_some_and(|raw| {
+                    rmp_serde::from_slice::<(Vec<Id>, u64)>(&raw)
+                        .is_ok_and(|(at, count)| at == sorted && count == made)
+                })
+            },
+            || "waiting".into(),
+        )
+        .await;
         let mut batch = replikativ::store::WriteBatch::new();
         batch.put_state(
             record,

@@ -11,7 +11,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use replikativ_core::crdt::authorship::{AuthorKeys, Refusal, Writers, authorship, owner_of};
+use replikativ_core::crdt::authorship::{
+    AuthorKeys, Refusal, RuleError, Writers, authorship, owner_of,
+};
 use replikativ_core::crdt::{Cdvcs, CdvcsError, CdvcsOp, Commit, CrdtKey, EncodedCommit};
 use replikativ_core::id::{Id, Verified};
 use replikativ_core::pack;
@@ -27,6 +29,10 @@ pub enum ReplicaError {
     /// A commit's signature or its author's right to write (DESIGN §11).
     #[error("commit refused: {0}")]
     Refused(#[from] Refusal),
+    /// The writer rule could not decide (it keeps its records in memory here, so this
+    /// cannot happen, but the rule's type allows it).
+    #[error("the writer rule could not decide: {0}")]
+    Rule(RuleError),
     /// A param neither carried nor held.
     #[error("commit {commit} needs value {value}, which was neither sent nor is held")]
     MissingValue {
@@ -202,7 +208,10 @@ impl Replica {
                 self.author_keys
                     .authorship(&self.key, &c.id, &c.commit, c.signature.as_ref())?;
             if let Some(rule) = self.writers.as_mut() {
-                rule.judge(&c.id, &c.commit, who)?;
+                rule.judge(&c.id, &c.commit, who).map_err(|e| match e {
+                    RuleError::Refused(r) => ReplicaError::Refused(r),
+                    other => ReplicaError::Rule(other),
+                })?;
             }
         }
         Ok(Pending {
