@@ -22,8 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use replikativ_actors::{
-    BackoffPolicy, ChildSpec, Shutdown, Strategy, SupervisionError, SupervisionEvent, Supervisor,
-    SupervisorHandle,
+    BackoffPolicy, ChildSpec, Shutdown, Strategy, SupervisionEvent, Supervisor, SupervisorHandle,
 };
 use tokio::sync::broadcast;
 
@@ -32,10 +31,11 @@ use crate::identity::{KeyFiles as _, Keypair, PublicKey};
 use crate::peer::{context::PeerContext, tls::TlsSettings};
 use crate::realize::realizer::RealizerShared;
 use crate::replica::ReplicaShared;
-use crate::replicas::{RegistryError, Replicas};
+use crate::replicas::Replicas;
 use crate::stage::Stage;
-use crate::store::{Store, StoreError, StoreHandle};
+use crate::store::{Store, StoreHandle};
 
+mod error;
 mod measure;
 mod mirror;
 mod realizers;
@@ -47,39 +47,7 @@ pub use crate::peer::context::Metrics;
 pub use crate::realize::realizer::RealizerSpec;
 pub use crate::replicas::NodeEvent;
 pub use crate::store::StoreLocation;
-
-/// Why a node could not start, or its tree could not be reached.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum NodeError {
-    /// Opening the store failed.
-    #[error("cannot open the store")]
-    Store(#[source] Box<StoreError>),
-    /// The supervision tree refused.
-    #[error("supervision")]
-    Supervision(#[source] Box<SupervisionError>),
-    /// A replica named at start could not be started.
-    #[error(transparent)]
-    Registry(#[from] RegistryError),
-    /// The node's key could not be read or made.
-    #[error("the node's key")]
-    Key(#[from] crate::identity::KeyError),
-    /// The trust settings cannot be used (a bad allow file, no rules beyond loopback).
-    #[error(transparent)]
-    Trust(#[from] crate::peer::trust::TrustError),
-}
-
-impl From<StoreError> for NodeError {
-    fn from(e: StoreError) -> Self {
-        NodeError::Store(Box::new(e))
-    }
-}
-
-impl From<SupervisionError> for NodeError {
-    fn from(e: SupervisionError) -> Self {
-        NodeError::Supervision(Box::new(e))
-    }
-}
+pub use error::NodeError;
 
 /// Builds a node.
 pub struct NodeBuilder {
@@ -109,6 +77,8 @@ pub struct Node {
     root: SupervisorHandle,
     realizers: HashMap<String, Arc<RealizerShared>>,
     ops: Arc<crate::ops::Ops>,
+    /// Whether the node opened its store (and so closes it when it shuts down).
+    owns_store: bool,
 }
 
 impl Node {
@@ -189,9 +159,17 @@ impl Node {
         self.realizers.get(name).cloned()
     }
 
-    /// Stops the tree in reverse start order and waits for it.
+    /// Stops the tree in reverse start order and waits for it and for the listener's server;
+    /// then closes the store if the node opened it (not one handed in as
+    /// [`StoreLocation::Open`]): it is cleanly closed when this returns.
     pub async fn shutdown(&self) {
         let reason = self.root.shutdown().await;
+        if !self.peers.servers.all_stopped(Duration::from_secs(5)).await {
+            tracing::warn!("the websocket server had not stopped 5 s after the node");
+        }
+        if self.owns_store {
+            self.store.store().close();
+        }
         tracing::debug!(?reason, "node stopped");
     }
 }
@@ -265,6 +243,7 @@ impl NodeBuilder {
     pub async fn start(mut self) -> Result<Node, NodeError> {
         let trust = self.trust.build(self.listen.as_deref())?;
         let store = self.store.open()?;
+        let owns_store = !matches!(self.store, StoreLocation::Open(_));
         let identity = match self.key.take() {
             Some(key) => key,
             None => Keypair::of_store(&store)?,
@@ -338,6 +317,7 @@ impl NodeBuilder {
             root,
             realizers: realizer_shared,
             ops,
+            owns_store,
         })
     }
 }

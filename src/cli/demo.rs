@@ -34,9 +34,32 @@ pub fn run(args: DemoArgs) -> Result<()> {
         .parse()
         .context("the default CDVCS id is not a UUID")?;
     let key = CrdtKey::new(DEFAULT_USER, cdvcs);
+    for store in ["collector-store", "analysis-store"].map(|s| dir.join(s)) {
+        upgrade_earlier(&store)?;
+    }
     let started = Instant::now();
     actix_rt::System::new().block_on(demo(&dir, &source, key))?;
     say!("demo finished in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// The demo's own store `dir`, left by an earlier build in an older format, is upgraded in
+/// place (the old file kept beside it as a backup) rather than refused: a second run of the
+/// demo after an update just works.
+fn upgrade_earlier(dir: &Path) -> Result<()> {
+    if !dir.join(crate::store::FILE_NAME).exists() {
+        return Ok(());
+    }
+    let outcome = crate::store::upgrade::upgrade(dir, &mut |step| say!("demo: upgrade: {step}"))
+        .with_context(|| format!("upgrading the demo's store {}", dir.display()))?;
+    if let crate::store::upgrade::Upgraded::Done { backup, .. } = outcome {
+        say!(
+            "demo: {} was written by an earlier build; upgraded to store format {} (the old one is kept as {})",
+            dir.display(),
+            crate::store::FORMAT_VERSION,
+            backup.display()
+        );
+    }
     Ok(())
 }
 

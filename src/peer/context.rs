@@ -103,6 +103,8 @@ pub struct PeerContext {
     metrics_on: std::sync::atomic::AtomicBool,
     /// How connections subscribe and apply (`--mirror`, `--max-subscriptions`).
     subscriptions: Mutex<Subscriptions>,
+    /// The listener's servers still running (their workers hold this context and the store).
+    pub(crate) servers: crate::peer::listener::ServersRunning,
 }
 
 /// How this node's connections take CDVCSs from their peers and apply what they receive.
@@ -158,6 +160,7 @@ impl PeerContext {
             web: OnceLock::new(),
             metrics_on: std::sync::atomic::AtomicBool::new(true),
             subscriptions: Mutex::new(Subscriptions::default()),
+            servers: Default::default(),
         }
     }
 

@@ -83,7 +83,15 @@ impl ListenerActor {
         let port = addrs.first().map_or(0, SocketAddr::port);
         let _ = rules.set(UpgradeRules::new(addr, port, node.trust.origins().to_vec()));
         let handle = server.handle();
-        actix_rt::spawn(server);
+        // Counted until the server has stopped and its workers let go of the context (and
+        // with it the store): a node's shutdown waits for that, so the store closes cleanly.
+        let running = node.servers.started();
+        actix_rt::spawn(async move {
+            if let Err(e) = server.await {
+                tracing::warn!(error = %e, "the websocket server stopped with an error");
+            }
+            drop(running);
+        });
         if let Some(a) = addrs.first() {
             node.set_listen_addr(*a);
             tracing::info!(addr = %a, "serving peers at {scheme}://{a}/");
@@ -103,6 +111,34 @@ impl Actor for ListenerActor {
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
         let handle = self.handle.clone();
         actix_rt::spawn(async move { handle.stop(true).await });
+    }
+}
+
+/// How many of a node's listener servers are still running (each incarnation of the listener
+/// starts one; it stops some time after the actor does).
+#[derive(Debug, Default)]
+pub struct ServersRunning(Arc<tokio::sync::watch::Sender<usize>>);
+
+/// One running server; dropped when it has stopped.
+pub struct ServerRunning(Arc<tokio::sync::watch::Sender<usize>>);
+
+impl Drop for ServerRunning {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+impl ServersRunning {
+    fn started(&self) -> ServerRunning {
+        self.0.send_modify(|n| *n += 1);
+        ServerRunning(Arc::clone(&self.0))
+    }
+
+    /// Waits until every server has stopped, at most `limit`; whether they all did.
+    pub async fn all_stopped(&self, limit: std::time::Duration) -> bool {
+        let mut rx = self.0.subscribe();
+        let stopped = tokio::time::timeout(limit, rx.wait_for(|n| *n == 0)).await;
+        matches!(stopped, Ok(Ok(_)))
     }
 }
 

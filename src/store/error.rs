@@ -175,6 +175,12 @@ pub enum StoreError {
         /// Which read it was.
         op: &'static str,
     },
+    /// The store was closed ([`crate::store::Store::close`]: its node shut down).
+    #[error("store {path} is closed: the node that opened it has shut down")]
+    Closed {
+        /// The file.
+        path: PathBuf,
+    },
 }
 
 impl StoreError {

@@ -74,6 +74,8 @@ pub(crate) struct Inner {
     reopen: Option<Reopen>,
     /// An I/O error latched the current `Database`: the next operation reopens it.
     io_failed: AtomicBool,
+    /// [`Store::close`] was called: the database is gone for good, never reopened.
+    closed: AtomicBool,
     /// `None` for the in-memory backend and custom backends.
     pub(crate) path: Option<PathBuf>,
     /// The file, or the label of a custom backend, for messages.
@@ -107,13 +109,20 @@ impl std::fmt::Debug for Store {
 pub(crate) struct DbGuard<'a> {
     guard: RwLockReadGuard<'a, Option<Db>>,
     shown: &'a Path,
+    closed: bool,
 }
 
 impl DbGuard<'_> {
     fn db(&self) -> Result<&Db, StoreError> {
-        self.guard.as_ref().ok_or_else(|| StoreError::Damaged {
-            path: self.shown.to_path_buf(),
-            detail: "the database is closed after an I/O error and could not be reopened".into(),
+        self.guard.as_ref().ok_or_else(|| match self.closed {
+            true => StoreError::Closed {
+                path: self.shown.to_path_buf(),
+            },
+            false => StoreError::Damaged {
+                path: self.shown.to_path_buf(),
+                detail: "the database is closed after an I/O error and could not be reopened"
+                    .into(),
+            },
         })
     }
 
@@ -252,6 +261,7 @@ impl Store {
                 db: RwLock::new(Some(db)),
                 reopen,
                 io_failed: AtomicBool::new(false),
+                closed: AtomicBool::new(false),
                 path,
                 shown,
                 commits: AtomicU64::new(0),
@@ -263,7 +273,8 @@ impl Store {
 
     /// The current `Database`, reopened first if an I/O error latched the previous one.
     pub(crate) fn db(&self) -> Result<DbGuard<'_>, StoreError> {
-        if self.inner.io_failed.load(Ordering::Acquire) {
+        let closed = self.inner.closed.load(Ordering::Acquire);
+        if self.inner.io_failed.load(Ordering::Acquire) && !closed {
             self.reopen()?;
         }
         Ok(DbGuard {
@@ -273,7 +284,29 @@ impl Store {
                 .read()
                 .unwrap_or_else(|poisoned| poisoned.into_inner()),
             shown: &self.inner.shown,
+            closed,
         })
+    }
+
+    /// Closes the database now, on this thread, once the operations running through it end
+    /// (redb then marks the file cleanly closed); every later operation through any clone of
+    /// this handle fails with [`StoreError::Closed`]. A node does this when it shuts down, so
+    /// a process that exits right after leaves its store clean whichever thread held the last
+    /// handle (else the next open repairs the whole file first).
+    pub fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+        let mut slot = self
+            .inner
+            .db
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(db) = slot.take() {
+            // redb writes its clean header on drop; a panic there (a damaged file) is not ours
+            // to propagate at shutdown: the next open repairs the file.
+            if catch_unwind(AssertUnwindSafe(move || drop(db))).is_err() {
+                tracing::warn!(store = %self.inner.shown.display(), "closing the store panicked; the next open repairs it");
+            }
+        }
     }
 
     /// Notes `error` of an operation on the current `Database`: an I/O error (which redb
@@ -303,8 +336,11 @@ impl Store {
             .db
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        // Another caller may have reopened it while this one waited for the lock.
-        if !self.inner.io_failed.load(Ordering::Acquire) {
+        // Another caller may have reopened it while this one waited for the lock (or closed
+        // it for good).
+        if !self.inner.io_failed.load(Ordering::Acquire)
+            || self.inner.closed.load(Ordering::Acquire)
+        {
             return Ok(());
         }
         // The failed database must be closed (releasing its file lock) before the reopen.

@@ -616,6 +616,54 @@ fn demo_run_from_another_directory_writes_its_chart_under_dir() {
     );
 }
 
+/// A node's store is closed cleanly when its process ends — `demo` (two nodes with a
+/// connection between them) and a `peer` stopped by SIGTERM while another is connected — or
+/// the next start would have redb repair the whole file first (a read-only open refuses such
+/// a store, so it tells). The listener's server once outlived the node and held the store.
+#[test]
+fn stores_are_closed_cleanly_when_a_process_ends_with_a_peer_connected() {
+    use crate::common::cli_support::{Proc, tail};
+    use replikativ::store::Store;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    run_ok(&["demo", "--dir", "demo"], d);
+    for s in ["collector-store", "analysis-store"] {
+        if let Err(e) = Store::open_read_only(&d.join("demo").join(s)) {
+            panic!("the demo's {s}: {e}");
+        }
+    }
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut holder = Proc::spawn(
+        &["peer", "--store", "h", "--listen", &listen],
+        d,
+        "holder.log",
+    );
+    wait_port(port, Duration::from_secs(30));
+    let url = format!("ws://{listen}/");
+    let mut dialler = Proc::spawn(
+        &["peer", "--store", "p", "--connect", &url],
+        d,
+        "dialler.log",
+    );
+    assert!(
+        periodic_check(
+            || tail(&d.join("holder.log")).contains("peer authenticated"),
+            Duration::from_secs(30)
+        ),
+        "the dialler never connected; holder log:\n{}",
+        tail(&d.join("holder.log"))
+    );
+    holder.terminate_ok("the holder", &d.join("holder.log"));
+    if let Err(e) = Store::open_read_only(&d.join("h")) {
+        panic!("the holder's store, a peer connected at SIGTERM: {e}");
+    }
+    dialler.terminate_ok("the dialler", &d.join("dialler.log"));
+    if let Err(e) = Store::open_read_only(&d.join("p")) {
+        panic!("the dialler's store: {e}");
+    }
+}
+
 #[test]
 fn usage_errors_exit_2() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -315,3 +315,46 @@ fn every_state_a_kill_can_leave_is_finished_by_the_next_run() {
         b"someone else's file"
     );
 }
+
+/// `demo` run again in a directory an earlier build left (its stores in an older format)
+/// upgrades its own stores in place, keeping the old files as backups, and runs to the end
+/// instead of stopping at the format refusal.
+#[test]
+fn a_demo_directory_left_by_an_earlier_build_is_upgraded_and_the_demo_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = dir.path().join("demo");
+    fixture_copy(&demo.join("collector-store"));
+    let out = run(&["demo", "--dir", arg(&demo)], dir.path());
+    let said = String::from_utf8_lossy(&out.stdout);
+    let logged = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "demo exited {:?}\nstdout:\n{said}\nstderr:\n{logged}",
+        out.status.code()
+    );
+    let store = demo.join("collector-store");
+    assert!(store.join(backup_name(1)).exists(), "the old store is kept");
+    assert!(
+        format!("{said}{logged}").contains(&format!("upgraded to store format {FORMAT_VERSION}")),
+        "the upgrade is said:\n{said}\n{logged}"
+    );
+    // The store is upgraded, verified, and still holds every tweet of the earlier build's
+    // (the demo added its own sample beside them).
+    let opened = Store::open_read_only(&store).expect("closed cleanly, readable");
+    assert_eq!(opened.format().expect("format"), FORMAT_VERSION);
+    assert!(opened.verify().expect("verify").is_ok());
+    drop(opened);
+    let held = store_tweet_ids(&store);
+    let lost: Vec<String> = oracle()
+        .into_keys()
+        .filter(|id| !held.contains_key(id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "tweets of the earlier build lost: {lost:?}"
+    );
+    assert!(
+        std::fs::read(store.join(BACKUP)).expect("the backup") == fixture_bytes(),
+        "the backup is the old store"
+    );
+}
