@@ -130,6 +130,81 @@ fn collect_killed_at_random_moments_and_restarted_commits_every_tweet_exactly_on
     eprintln!("collect: {mid_work} of {kills} kills mid-work over {round} rounds");
 }
 
+/// The same for an owned CDVCS (`collect --owned`): every commit is stored with the writer
+/// rule's record of it in one batch, so whatever a kill interrupts, every tweet is committed
+/// once, the collector starts again (judging from the stored records), and `verify` — which
+/// judges the whole history again and compares every stored record — finds nothing wrong.
+#[test]
+fn owned_collect_killed_at_random_moments_keeps_its_writer_records_whole() {
+    use crate::common::committed::{store_exists, store_tweet_authors};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let lines = shipped_source(&data_dir());
+    let src = d.join("source.jsonl");
+    write_lines(&src, &lines);
+    let source = source_tweets(&lines);
+    let total = source.len() as u64;
+    let said = run_ok(&["keygen", "--out", "owner.pem"], d);
+    let owner = said
+        .trim()
+        .lines()
+        .last()
+        .expect("keygen names the key")
+        .to_owned();
+    let target = iterations(10, 6).max(6);
+    let (mut kills, mut mid_work, mut round) = (0, 0, 0);
+    while mid_work < target {
+        round += 1;
+        let store = d.join(format!("store-{round}"));
+        let count = || -> u64 {
+            if !store_exists(&store) {
+                return 0;
+            }
+            store_tweet_authors(&store, &owner)
+                .values()
+                .map(|a| a.len() as u64)
+                .sum()
+        };
+        let k = kill_until_done(
+            &[
+                "collect",
+                "--owned",
+                "--key",
+                "owner.pem",
+                "--store",
+                arg(&store),
+                "--source",
+                arg(&src),
+                "--batch",
+                "7",
+                "--flush-ms",
+                "20",
+            ],
+            d,
+            &format!("collect-{round}.log"),
+            0..450,
+            "collect --owned",
+            count,
+            total,
+        );
+        kills += k.all;
+        mid_work += k.mid_work;
+        let ids: BTreeMap<String, u64> = store_tweet_authors(&store, &owner)
+            .into_iter()
+            .map(|(id, authors)| (id, authors.len() as u64))
+            .collect();
+        if let Err(e) = check_each_once(source.keys(), &ids) {
+            panic!(
+                "round {round} after {} kills ({} mid-work): {e}",
+                k.all, k.mid_work
+            );
+        }
+        let out = run_ok(&["verify", "--store", arg(&store)], d);
+        assert!(out.contains("ok: no damage found"), "{out}");
+    }
+    eprintln!("collect --owned: {mid_work} of {kills} kills mid-work over {round} rounds");
+}
+
 #[test]
 fn analyze_killed_at_random_moments_and_restarted_applies_every_record_exactly_once() {
     analyze_kills(false, iterations(30, 20).max(20));
