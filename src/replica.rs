@@ -207,8 +207,12 @@ impl ReplicaActor {
             }
             .into_actor(self)
             .map(move |res, act, _ctx| {
-                res?;
-                act.writers_stored(op.graph.iter().map(|(id, _)| *id));
+                let ids = op.graph.iter().map(|(id, _)| *id);
+                if let Err(e) = res {
+                    act.writers_unstored(ids);
+                    return Err(e);
+                }
+                act.writers_stored(ids);
                 let state = act.shared.state();
                 let mut guard = match state.write() {
                     Ok(g) => g,

@@ -48,6 +48,13 @@ impl ReplicaActor {
         }
     }
 
+    /// The write of the commits `ids` failed: the writer rule forgets what it judged of them.
+    pub(super) fn writers_unstored(&mut self, ids: impl IntoIterator<Item = crate::Id>) {
+        if let Some(rule) = self.writers.as_mut() {
+            rule.forget_pending(ids);
+        }
+    }
+
     /// Checks `commits` (parents first) before they are stored: each signature, and in an
     /// owned CDVCS each author's right to write. The first refusal (in the order of
     /// `commits`) refuses them all. Answers the writer rule's records, to be stored in the
@@ -98,19 +105,47 @@ impl ReplicaActor {
             source,
         };
         let mut records = Vec::new();
+        // Judged here for the first time: forgotten again if the batch is refused (a peer
+        // sending batches that end in a forged commit must not grow this replica's memory).
+        let mut judged = Vec::new();
         let mut writers = self.writers()?;
+        let mut outcome = Ok(());
         for (c, who) in commits.iter().zip(whos) {
-            let who = who.map_err(refused)?;
-            if let Some(rule) = writers.as_deref_mut() {
-                let record = rule.judge(&c.id, &c.commit, who).map_err(|e| match e {
-                    RuleError::Refused(source) => refused(source),
-                    other => ReplicaError::History {
-                        key: key.clone(),
-                        source: Box::new(crate::store::writers::judge_error(&key, other)),
-                    },
-                })?;
-                records.push((c.id, record));
+            let who = match who {
+                Ok(who) => who,
+                Err(source) => {
+                    outcome = Err(refused(source));
+                    break;
+                }
+            };
+            let Some(rule) = writers.as_deref_mut() else {
+                continue;
+            };
+            let new = !rule.is_pending(&c.id);
+            match rule.judge(&c.id, &c.commit, who) {
+                Ok(record) => {
+                    if new {
+                        judged.push(c.id);
+                    }
+                    records.push((c.id, record));
+                }
+                Err(e) => {
+                    outcome = Err(match e {
+                        RuleError::Refused(source) => refused(source),
+                        other => ReplicaError::History {
+                            key: key.clone(),
+                            source: Box::new(crate::store::writers::judge_error(&key, other)),
+                        },
+                    });
+                    break;
+                }
             }
+        }
+        if let Err(e) = outcome {
+            if let Some(rule) = writers {
+                rule.forget_pending(judged);
+            }
+            return Err(e);
         }
         Ok(crate::store::writers::records_batch(&key, &records))
     }

@@ -198,6 +198,21 @@ impl Writers {
         self.latest.insert(id, latest);
     }
 
+    /// Whether `id` was judged and is waiting to be stored (memory only, no read).
+    pub fn is_pending(&self, id: &Id) -> bool {
+        self.pending.contains_key(id)
+    }
+
+    /// Forgets the judgements of `ids` that wait to be stored: their commits will not be
+    /// (refused with their batch, or their write failed), so memory must not keep them.
+    pub fn forget_pending(&mut self, ids: impl IntoIterator<Item = Id>) {
+        for id in ids {
+            if self.pending.remove(&id).is_some() {
+                self.access.remove(&id);
+            }
+        }
+    }
+
     /// The records of `ids` are stored with their commits: the source answers them from now
     /// on, so memory may let them go.
     pub fn stored(&mut self, ids: impl IntoIterator<Item = Id>) {

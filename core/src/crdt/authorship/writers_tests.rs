@@ -224,3 +224,42 @@ proptest! {
         prop_assert_eq!(&judge_in(&steps, &order, late), &expected);
     }
 }
+
+/// Judgements of commits that will not be stored (their batch refused, their write failed)
+/// are forgotten: nothing of them stays in memory, and a child of one is judged as a child
+/// of an unknown commit, as before they were judged.
+#[test]
+fn forgotten_judgements_leave_nothing_behind() {
+    let owner = key(1);
+    let crdt = owned_by(&owner);
+    let records = Arc::new(Records::default());
+    let mut rule = Writers::backed(&crdt, Arc::clone(&records) as Arc<dyn WriterSource>);
+    let root = crate::crdt::Commit::root(&crdt).id;
+    let (grant, _) = grant_write(&key(2).public());
+    let (a, ca, sa) = made(
+        &[root],
+        &owner.public().to_string(),
+        vec![grant],
+        Some(&owner),
+    );
+    let who = authorship(&crdt, &a, &ca, sa.as_ref()).expect("signed");
+    rule.judge(&a, &ca, who).expect("the owner grants");
+    assert!(rule.is_pending(&a));
+    rule.forget_pending([a]);
+    assert!(!rule.is_pending(&a));
+    assert!(!rule.knows(&a).expect("memory and source"), "forgotten");
+    let (b, cb, sb) = made(&[a], &owner.public().to_string(), vec![], Some(&owner));
+    let who = authorship(&crdt, &b, &cb, sb.as_ref()).expect("signed");
+    assert!(matches!(
+        rule.judge(&b, &cb, who),
+        Err(RuleError::Refused(Refusal::UnknownParent { .. }))
+    ));
+    // Stored ones are not forgotten: the source answers them.
+    let record = rule
+        .judge(&a, &ca, Authorship::Signed(owner.public()))
+        .expect("again");
+    records.0.lock().expect("records").insert(a, record);
+    rule.stored([a]);
+    rule.forget_pending([a]);
+    assert!(rule.knows(&a).expect("source"));
+}
