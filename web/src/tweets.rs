@@ -53,11 +53,15 @@ fn field<'a>(map: &'a Value, name: &str) -> Option<&'a Value> {
         .map(|(_, v)| v)
 }
 
+/// A string, or a number's digits as the sinks store them (`serde_json`'s rendering, so a
+/// float `created_at` of `1.0` reads "1.0" here as in `query`, not Rust's "1").
 fn text_of(v: &Value) -> Option<String> {
+    let float = |f: f64| serde_json::Number::from_f64(f).map(|n| n.to_string());
     match v {
         Value::String(s) => s.as_str().map(str::to_owned),
         Value::Integer(i) => Some(i.to_string()),
-        Value::F64(f) => Some(f.to_string()),
+        Value::F64(f) => float(*f),
+        Value::F32(f) => float(f64::from(*f)),
         _ => None,
     }
 }
@@ -212,6 +216,36 @@ mod tests {
         ))
         .expect("tweet");
         assert_eq!(other.username, None, "author of another id is not credited");
+    }
+
+    /// `created_at` as the sinks store it: a string as is, a number as JSON writes it (the
+    /// oracle is `serde_json`'s own rendering of the parsed source, what the realizer keeps).
+    #[test]
+    fn created_at_numbers_read_as_the_sinks_write_them() {
+        for created in ["1.0", "1587000000", "1.5e300", "-0.25", "\"2020-04-16\""] {
+            let json = format!(r#"{{"id":"1","text":"x","created_at":{created}}}"#);
+            let source: serde_json::Value = serde_json::from_str(&json).expect("json");
+            let expected = match &source["created_at"] {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let t = Tweet::of_params(&params(&json)).expect("tweet");
+            assert_eq!(
+                t.created_at.as_deref(),
+                Some(expected.as_str()),
+                "{created}"
+            );
+        }
+        // A 32-bit float (not made by the collector, but MessagePack allows it).
+        let tweet = Value::Map(vec![
+            (Value::from("id"), Value::from("1")),
+            (Value::from("text"), Value::from("x")),
+            (Value::from("created_at"), Value::F32(2.5)),
+        ]);
+        let mut bytes = Vec::new();
+        rmpv::encode::write_value(&mut bytes, &tweet).expect("msgpack");
+        let t = Tweet::of_params(&bytes).expect("tweet");
+        assert_eq!(t.created_at.as_deref(), Some("2.5"));
     }
 
     #[test]
