@@ -165,20 +165,16 @@ fn main() {
                 .unwrap_or(if quick { 1_000 } else { 10_000 });
             mirror::run(&root.join("mirror"), n, 10).await;
         }
+        // History sizes and starts of the start-up scenarios.
+        let (sizes, starts) = if quick {
+            (vec![100, 1_000, 10_000], 3)
+        } else {
+            (vec![1_000, 100_000, 1_000_000], 5)
+        };
         if runs("startup") {
-            let (sizes, starts) = if quick {
-                (vec![100, 1_000, 10_000], 3)
-            } else {
-                (vec![1_000, 100_000, 1_000_000], 5)
-            };
             startup::run(root, &sizes, starts).await;
         }
         if runs("owned") {
-            let (sizes, starts) = if quick {
-                (vec![100, 1_000, 10_000], 3)
-            } else {
-                (vec![1_000, 100_000, 1_000_000], 5)
-            };
             startup::owned(root, &sizes, starts).await;
         }
         if runs("browser") {

@@ -48,10 +48,7 @@ pub fn load(store: &Store, key: &CrdtKey) -> Result<Option<Cdvcs>, LoadError> {
         key: key.clone(),
         source: Box::new(source),
     };
-    let Some(raw) = store
-        .get_state(&keys::heads(&key.user, &key.id))
-        .map_err(store_err)?
-    else {
+    let Some(heads) = stored_heads(store, key)? else {
         // No heads record: a CDVCS not stored, unless its graph is (the record's key was
         // damaged, and redb finds nothing under a damaged key).
         let graph = keys::graph_prefix(&key.user, &key.id);
@@ -73,8 +70,6 @@ pub fn load(store: &Store, key: &CrdtKey) -> Result<Option<Cdvcs>, LoadError> {
         what,
         detail,
     };
-    let heads: Vec<Id> =
-        rmp_serde::from_slice(&raw).map_err(|e| damaged("heads record".into(), e.to_string()))?;
     let prefix = keys::graph_prefix(&key.user, &key.id);
     let mut entries = Vec::new();
     for (k, v) in store.scan_state(&prefix).map_err(store_err)? {
@@ -90,6 +85,24 @@ pub fn load(store: &Store, key: &CrdtKey) -> Result<Option<Cdvcs>, LoadError> {
             key: key.clone(),
             source,
         })
+}
+
+/// The heads record of `key`, decoded; `None` when there is none.
+pub(crate) fn stored_heads(store: &Store, key: &CrdtKey) -> Result<Option<Vec<Id>>, LoadError> {
+    let raw = store
+        .get_state(&keys::heads(&key.user, &key.id))
+        .map_err(|source| LoadError::Store {
+            key: key.clone(),
+            source: Box::new(source),
+        })?;
+    raw.map(|raw| {
+        rmp_serde::from_slice(&raw).map_err(|e| LoadError::Damaged {
+            key: key.clone(),
+            what: "heads record".into(),
+            detail: e.to_string(),
+        })
+    })
+    .transpose()
 }
 
 /// Joins the heads of the stored CDVCS `key` with their deterministic merge, written

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use crate::crdt::cdvcs::{GraphEntry, GraphSource, SourceError};
 use crate::crdt::{Cdvcs, CrdtKey};
 use crate::id::Id;
-use crate::store::cdvcs::{LoadError, load};
+use crate::store::cdvcs::{LoadError, load, stored_heads};
 use crate::store::{Store, StoreError, WriteBatch, keys};
 
 /// Entries a [`StoreGraph`] keeps decoded in memory before it starts over.
@@ -192,18 +192,10 @@ pub fn open(store: &Store, key: &CrdtKey) -> Result<Option<Cdvcs>, LoadError> {
         key: key.clone(),
         source: Box::new(source),
     };
-    let Some(raw) = store
-        .get_state(&keys::heads(&key.user, &key.id))
-        .map_err(store_err)?
-    else {
+    let Some(heads) = stored_heads(store, key)? else {
         // No heads record: whether the graph is stored (damage) is `load`'s to tell.
         return load(store, key);
     };
-    let heads: Vec<Id> = rmp_serde::from_slice(&raw).map_err(|e| LoadError::Damaged {
-        key: key.clone(),
-        what: "heads record".into(),
-        detail: e.to_string(),
-    })?;
     if heads.is_empty() {
         // No heads recorded: `load` derives them from the whole graph.
         return load(store, key);

@@ -137,6 +137,7 @@ fn write_records(
             if batch.len() == MIGRATE_BATCH {
                 write(store, key, &records_batch(key, &batch))?;
                 rule.stored(batch.drain(..).map(|(id, _)| id));
+                tracing::info!(cdvcs = %key, commits = judged, "writing the writer rule's records (once)");
             }
         }
     }

@@ -16,7 +16,7 @@ use rand::Rng as _;
 
 use crate::common::cli_support::{Proc, account_ops, arg, tail};
 use crate::common::committed::{
-    sqlite_ops_applied, sqlite_tweet_ids, store_tweet_count, store_tweet_ids,
+    USER, sqlite_ops_applied, sqlite_tweet_ids, store_exists, store_tweet_authors, store_tweet_ids,
 };
 use crate::common::tweets_oracle::{
     check_each_once, per_author, shipped_source, source_tweets, write_lines,
@@ -83,51 +83,7 @@ pub(crate) fn kill_until_done(
 #[test]
 fn collect_killed_at_random_moments_and_restarted_commits_every_tweet_exactly_once() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let lines = shipped_source(&data_dir());
-    let src = d.join("source.jsonl");
-    write_lines(&src, &lines);
-    let source = source_tweets(&lines);
-    let total = source.len() as u64;
-    let target = iterations(30, 20).max(20);
-    let (mut kills, mut mid_work, mut round) = (0, 0, 0);
-    while mid_work < target {
-        round += 1;
-        let store = d.join(format!("store-{round}"));
-        // Small batches and a short flush interval: kills land while pages are half
-        // committed.
-        let k = kill_until_done(
-            &[
-                "collect",
-                "--store",
-                arg(&store),
-                "--source",
-                arg(&src),
-                "--batch",
-                "7",
-                "--flush-ms",
-                "20",
-            ],
-            d,
-            &format!("collect-{round}.log"),
-            0..450,
-            "collect",
-            || store_tweet_count(&store),
-            total,
-        );
-        kills += k.all;
-        mid_work += k.mid_work;
-        if let Err(e) = check_each_once(source.keys(), &store_tweet_ids(&store)) {
-            panic!(
-                "round {round} after {} kills ({} mid-work): {e}",
-                k.all, k.mid_work
-            );
-        }
-        let log = run_json(&["log", "--store", arg(&store)], d);
-        assert_eq!(log["heads"].as_array().map(Vec::len), Some(1), "{log}");
-        run_ok(&["verify", "--store", arg(&store)], d);
-    }
-    eprintln!("collect: {mid_work} of {kills} kills mid-work over {round} rounds");
+    collect_kill_rounds(dir.path(), &[], USER, iterations(30, 20).max(20));
 }
 
 /// The same for an owned CDVCS (`collect --owned`): every commit is stored with the writer
@@ -136,73 +92,65 @@ fn collect_killed_at_random_moments_and_restarted_commits_every_tweet_exactly_on
 /// judges the whole history again and compares every stored record — finds nothing wrong.
 #[test]
 fn owned_collect_killed_at_random_moments_keeps_its_writer_records_whole() {
-    use crate::common::committed::{store_exists, store_tweet_authors};
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
+    let said = run_ok(&["keygen", "--out", "owner.pem"], d);
+    let owner = said.trim().lines().last().expect("keygen names the key");
+    let owned = ["--owned", "--key", "owner.pem"];
+    collect_kill_rounds(d, &owned, owner, iterations(10, 6).max(6));
+}
+
+/// Rounds of `collect` (with `extra` arguments) on fresh stores in `d`, each SIGKILLed at
+/// random moments until it finishes, until `target` kills have landed mid-work. After each
+/// round the CDVCS of `user` holds every tweet of the source exactly once (the oracle: the
+/// source's ids), has one head, and `verify` finds nothing wrong.
+fn collect_kill_rounds(d: &Path, extra: &[&str], user: &str, target: usize) {
     let lines = shipped_source(&data_dir());
     let src = d.join("source.jsonl");
     write_lines(&src, &lines);
     let source = source_tweets(&lines);
     let total = source.len() as u64;
-    let said = run_ok(&["keygen", "--out", "owner.pem"], d);
-    let owner = said
-        .trim()
-        .lines()
-        .last()
-        .expect("keygen names the key")
-        .to_owned();
-    let target = iterations(10, 6).max(6);
+    let ids = |store: &Path| -> BTreeMap<String, u64> {
+        if !store_exists(store) {
+            return BTreeMap::new();
+        }
+        store_tweet_authors(store, user)
+            .into_iter()
+            .map(|(id, authors)| (id, authors.len() as u64))
+            .collect()
+    };
     let (mut kills, mut mid_work, mut round) = (0, 0, 0);
     while mid_work < target {
         round += 1;
         let store = d.join(format!("store-{round}"));
-        let count = || -> u64 {
-            if !store_exists(&store) {
-                return 0;
-            }
-            store_tweet_authors(&store, &owner)
-                .values()
-                .map(|a| a.len() as u64)
-                .sum()
-        };
+        // Small batches and a short flush interval: kills land while pages are half
+        // committed.
+        let mut args = vec!["collect", "--store", arg(&store), "--source", arg(&src)];
+        args.extend(["--batch", "7", "--flush-ms", "20"]);
+        args.extend(extra);
         let k = kill_until_done(
-            &[
-                "collect",
-                "--owned",
-                "--key",
-                "owner.pem",
-                "--store",
-                arg(&store),
-                "--source",
-                arg(&src),
-                "--batch",
-                "7",
-                "--flush-ms",
-                "20",
-            ],
+            &args,
             d,
             &format!("collect-{round}.log"),
             0..450,
-            "collect --owned",
-            count,
+            "collect",
+            || ids(&store).values().sum(),
             total,
         );
         kills += k.all;
         mid_work += k.mid_work;
-        let ids: BTreeMap<String, u64> = store_tweet_authors(&store, &owner)
-            .into_iter()
-            .map(|(id, authors)| (id, authors.len() as u64))
-            .collect();
-        if let Err(e) = check_each_once(source.keys(), &ids) {
+        if let Err(e) = check_each_once(source.keys(), &ids(&store)) {
             panic!(
                 "round {round} after {} kills ({} mid-work): {e}",
                 k.all, k.mid_work
             );
         }
-        let out = run_ok(&["verify", "--store", arg(&store)], d);
-        assert!(out.contains("ok: no damage found"), "{out}");
+        let log = run_json(&["log", "--store", arg(&store), "--user", user], d);
+        assert_eq!(log["heads"].as_array().map(Vec::len), Some(1), "{log}");
+        let verified = run_ok(&["verify", "--store", arg(&store)], d);
+        assert!(verified.contains("ok: no damage found"), "{verified}");
     }
-    eprintln!("collect --owned: {mid_work} of {kills} kills mid-work over {round} rounds");
+    eprintln!("collect {extra:?}: {mid_work} of {kills} kills mid-work over {round} rounds");
 }
 
 #[test]

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use crate::common::cli_support::arg;
 use crate::common::*;
+use replikativ::crdt::CrdtKey;
 
 fn last_line(out: &str) -> String {
     out.lines().last().unwrap_or_default().to_owned()
@@ -198,7 +199,6 @@ fn an_owned_cdvcs_takes_only_its_owner_and_the_keys_it_granted() {
 
 /// The hex ids of the commits in `store`'s owned CDVCS (default id) signed by `author`.
 fn commits_by(store: &Path, owner: &str, author: &str) -> Vec<String> {
-    use replikativ::crdt::CrdtKey;
     use replikativ::crdt::authorship::{Authorship, authorship};
     use replikativ::store::{Store, cdvcs};
     let store = Store::open(store).expect("open");
@@ -219,66 +219,10 @@ fn commits_by(store: &Path, owner: &str, author: &str) -> Vec<String> {
     ids
 }
 
-/// `verify` checks every stored signature: a signature record replaced by another key's
-/// signature of the same commit is named.
-#[test]
-fn verify_names_a_commit_whose_stored_signature_is_not_its_authors() {
-    use replikativ::crdt::CrdtKey;
-    use replikativ::crdt::authorship::sign;
-    use replikativ::identity::Keypair;
-    use replikativ::store::{Store, WriteBatch, cdvcs, keys};
-
-    let dir = tempfile::tempdir().expect("temp dir");
-    let cwd = dir.path();
-    let source = data_dir().join("flat.jsonl");
-    run_ok(
-        &[
-            "collect",
-            "--owned",
-            "--store",
-            "a",
-            "--source",
-            arg(&source),
-        ],
-        cwd,
-    );
-    run_ok(&["verify", "--store", "a"], cwd);
-    let owner = last_line(&run_ok(&["id", "--store", "a"], cwd));
-    let key = CrdtKey::new(
-        owner,
-        replikativ::cli::args::DEFAULT_CDVCS.parse().expect("uuid"),
-    );
-    let head = {
-        let store = Store::open(&cwd.join("a")).expect("open");
-        let state = cdvcs::load(&store, &key).expect("load").expect("held");
-        let head = *state.heads().iter().next().expect("a head");
-        let mut batch = WriteBatch::new();
-        let forged = sign(&Keypair::from_seed([77; 32]), &head);
-        batch.put_state(keys::commit_signature(&head), forged.to_vec());
-        store.write(&batch).expect("write");
-        head
-    };
-    let out = run(&["verify", "--store", "a"], cwd);
-    assert_eq!(out.status.code(), Some(1));
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        said.contains(&head.to_string()) && said.contains("signature"),
-        "{said}"
-    );
-}
-
-/// A collector of an owned CDVCS stores the writer rule's record of each commit (so a later
-/// start judges from them, not from the whole history); `verify` judges the history again
-/// and names a stored record that differs — here one that would grant a stranger.
-#[test]
-fn verify_names_a_writer_record_that_differs_from_the_history() {
-    use replikativ::crdt::CrdtKey;
-    use replikativ::crdt::authorship::{AccessCommit, WriterRecord, key_id};
-    use replikativ::identity::Keypair;
-    use replikativ::store::{Store, WriteBatch, graph, keys};
-
-    let dir = tempfile::tempdir().expect("temp dir");
-    let cwd = dir.path();
+/// A store `a` in `cwd` collected by `collect --owned` from `flat.jsonl` (in commits of 50),
+/// which `verify` passes: the store (open), the owned CDVCS and its head.
+fn owned_store(cwd: &Path) -> (replikativ::store::Store, CrdtKey, replikativ::Id) {
+    use replikativ::store::{Store, graph};
     let source = data_dir().join("flat.jsonl");
     run_ok(
         &[
@@ -293,42 +237,80 @@ fn verify_names_a_writer_record_that_differs_from_the_history() {
         ],
         cwd,
     );
+    run_ok(&["verify", "--store", "a"], cwd);
     let owner = last_line(&run_ok(&["id", "--store", "a"], cwd));
     let key = CrdtKey::new(
         owner,
         replikativ::cli::args::DEFAULT_CDVCS.parse().expect("uuid"),
     );
-    let head = {
-        let store = Store::open(&cwd.join("a")).expect("open");
-        let state = graph::open(&store, &key).expect("open").expect("held");
-        let head = *state.heads().iter().next().expect("a head");
-        let record = keys::writer_record(&key.user, &key.id, &head);
-        let stored = store.get_state(&record).expect("read");
-        assert_eq!(
-            stored.map(|raw| WriterRecord::decode(&raw).expect("decodes")),
-            Some(WriterRecord::default()),
-            "the collector stored the head's record: no grant before it"
-        );
-        let stranger = Keypair::from_seed([78; 32]).public();
-        let forged = WriterRecord {
-            latest: vec![head],
-            access: Some(AccessCommit {
-                grants: vec![key_id(&stranger)],
-                ..AccessCommit::default()
-            }),
-        };
-        let mut batch = WriteBatch::new();
-        batch.put_state(record, forged.encode());
-        store.write(&batch).expect("write");
-        head
-    };
+    let store = Store::open(&cwd.join("a")).expect("open");
+    let state = graph::open(&store, &key).expect("open").expect("held");
+    let head = *state.heads().iter().next().expect("a head");
+    (store, key, head)
+}
+
+/// `verify` on the store `a` in `cwd`: exit 1, naming `what` in its report.
+fn verify_names(cwd: &Path, what: &str) {
     let out = run(&["verify", "--store", "a"], cwd);
     assert_eq!(out.status.code(), Some(1));
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
-        said.contains(&format!("the writer record of commit {head} differs")),
-        "{said}"
+        said.contains(what),
+        "verify does not name {what:?}:\n{said}"
     );
+}
+
+/// `verify` checks every stored signature: a signature record replaced by another key's
+/// signature of the same commit is named.
+#[test]
+fn verify_names_a_commit_whose_stored_signature_is_not_its_authors() {
+    use replikativ::crdt::authorship::sign;
+    use replikativ::identity::Keypair;
+    use replikativ::store::{WriteBatch, keys};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cwd = dir.path();
+    let (store, _, head) = owned_store(cwd);
+    let mut batch = WriteBatch::new();
+    let forged = sign(&Keypair::from_seed([77; 32]), &head);
+    batch.put_state(keys::commit_signature(&head), forged.to_vec());
+    store.write(&batch).expect("write");
+    drop(store);
+    verify_names(cwd, &format!("commit {head}: its signature is not"));
+}
+
+/// A collector of an owned CDVCS stores the writer rule's record of each commit (so a later
+/// start judges from them, not from the whole history); `verify` judges the history again
+/// and names a stored record that differs — here one that would grant a stranger.
+#[test]
+fn verify_names_a_writer_record_that_differs_from_the_history() {
+    use replikativ::crdt::authorship::{AccessCommit, WriterRecord, key_id};
+    use replikativ::identity::Keypair;
+    use replikativ::store::{WriteBatch, keys};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cwd = dir.path();
+    let (store, key, head) = owned_store(cwd);
+    let record = keys::writer_record(&key.user, &key.id, &head);
+    let stored = store.get_state(&record).expect("read");
+    assert_eq!(
+        stored.map(|raw| WriterRecord::decode(&raw).expect("decodes")),
+        Some(WriterRecord::default()),
+        "the collector stored the head's record: no grant before it"
+    );
+    let stranger = Keypair::from_seed([78; 32]).public();
+    let forged = WriterRecord {
+        latest: vec![head],
+        access: Some(AccessCommit {
+            grants: vec![key_id(&stranger)],
+            ..AccessCommit::default()
+        }),
+    };
+    let mut batch = WriteBatch::new();
+    batch.put_state(record, forged.encode());
+    store.write(&batch).expect("write");
+    drop(store);
+    verify_names(cwd, &format!("the writer record of commit {head} differs"));
 }
 
 /// `grant --connect`: the owner grants and revokes while its collector keeps running. The

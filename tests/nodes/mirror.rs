@@ -193,6 +193,18 @@ async fn status_commits(addr: SocketAddr) -> Option<u64> {
     json["cdvcs"][0]["commits"].as_u64()
 }
 
+/// Starts a node `name` on `dir`, makes `n` commits in `k`, and shuts it down.
+async fn commit_and_stop(dir: &std::path::Path, name: &str, k: &CrdtKey, n: u64) {
+    let node = start_on(dir, name).await;
+    for i in 0..n {
+        node.stage()
+            .transact(k, vec![op(i)])
+            .await
+            .expect("transact");
+    }
+    node.shutdown().await;
+}
+
 /// The scrape of a CDVCS whose replica is not started counts its history once and caches the
 /// count with its heads: later scrapes read that record instead (shown by planting a wrong
 /// count at the same heads, which the next scrape reports), and a CDVCS that changed is
@@ -202,17 +214,9 @@ fn the_status_of_a_cdvcs_not_started_counts_its_history_once() {
     actix_rt::System::new().block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
         let k = key("mail:count@replikativ.io");
-        let node = start_on(dir.path(), "counted").await;
         // More than a status counts each time (it caches the count of a longer history).
         let made = replikativ::replicas::COUNTED_EACH_TIME + 6;
-        for i in 0..made {
-            node.stage()
-                .transact(&k, vec![op(i)])
-                .await
-                .expect("transact");
-        }
-        node.shutdown().await;
-        drop(node);
+        commit_and_stop(dir.path(), "counted", &k, made).await;
         // Started again (once the store is released): the replica is not, until used.
         let node = start_on(dir.path(), "counted").await;
         assert!(!node.replicas().running(&k));
@@ -268,16 +272,8 @@ fn the_status_of_a_running_replica_counts_only_what_it_gained() {
     actix_rt::System::new().block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
         let k = key("mail:gained@replikativ.io");
-        let node = start_on(dir.path(), "gained").await;
         let made = replikativ::replicas::COUNTED_EACH_TIME + 10;
-        for i in 0..made {
-            node.stage()
-                .transact(&k, vec![op(i)])
-                .await
-                .expect("transact");
-        }
-        node.shutdown().await;
-        drop(node);
+        commit_and_stop(dir.path(), "gained", &k, made).await;
         let node = start_on(dir.path(), "gained").await;
         let heads = node.stage().heads(&k).await.expect("heads");
         assert!(node.replicas().running(&k));

@@ -223,13 +223,21 @@ impl Writers {
         }
     }
 
+    /// The latest grant/revoke commits at `id` as memory holds them (the root's are none).
+    fn in_memory(&self, id: &Id) -> Option<Arc<[Id]>> {
+        if *id == self.root {
+            return Some(Arc::from(Vec::new()));
+        }
+        self.pending
+            .get(id)
+            .or_else(|| self.latest.get(id))
+            .cloned()
+    }
+
     /// The latest grant/revoke commits at judged commit `id`; `None` when not judged.
     fn latest_at(&mut self, id: &Id) -> Result<Option<Arc<[Id]>>, RuleError> {
-        if *id == self.root {
-            return Ok(Some(Arc::from(Vec::new())));
-        }
-        if let Some(l) = self.pending.get(id).or_else(|| self.latest.get(id)) {
-            return Ok(Some(Arc::clone(l)));
+        if let Some(l) = self.in_memory(id) {
+            return Ok(Some(l));
         }
         let Some(record) = self.read(id)? else {
             return Ok(None);
@@ -327,8 +335,15 @@ impl Writers {
         commit: &Commit,
         who: Authorship,
     ) -> Result<WriterRecord, RuleError> {
-        if let Some(record) = self.record(id)? {
-            return Ok(record);
+        // Judged before and still in memory: its record. Not read from the source: a commit
+        // being judged is usually new (a read per commit would be wasted), and judging a
+        // stored one again gives the same record.
+        if let Some(latest) = self.in_memory(id) {
+            let access = self.access.get(id).map(|a| (**a).clone());
+            return Ok(WriterRecord {
+                latest: latest.to_vec(),
+                access,
+            });
         }
         let unknown = |parent| RuleError::Refused(Refusal::UnknownParent { id: *id, parent });
         let access_txs: Vec<&Transaction> = commit

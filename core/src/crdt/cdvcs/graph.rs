@@ -301,5 +301,6 @@ mod tests {
         );
         assert_eq!(g.len(), 1);
         assert!(!g.node(&id(1)).expect("1").has_child);
+        assert_eq!(g.get(&id(1)).map(|e| e.parents), Some(vec![]));
     }
 }
