@@ -224,7 +224,7 @@ struct OwnedPoint {
 /// - a node of the granted key started on the store and its first commit made durable
 ///   (which the writer rule judges);
 /// - and once, as the baseline, the rule before its records were stored: the whole history
-///   judged on first use (`store::cdvcs::judge_history`, every signature checked).
+///   judged on first use (`store::writers::judge_history`, every signature checked).
 pub async fn owned(root: &Path, sizes: &[usize], runs: usize) {
     use replikativ::crdt::authorship::Verdict;
     use replikativ::identity::Keypair;
@@ -265,7 +265,7 @@ pub async fn owned(root: &Path, sizes: &[usize], runs: usize) {
                 .expect("stored");
             let t = Instant::now();
             let mut rule =
-                replikativ::store::cdvcs::judge_history(&store, &k, &cdvcs).expect("judged");
+                replikativ::store::writers::judge_history(&store, &k, &cdvcs).expect("judged");
             point.whole = t.elapsed();
             let heads: Vec<replikativ::Id> = cdvcs.heads().iter().copied().collect();
             assert_eq!(

@@ -80,7 +80,7 @@ pub fn run(args: VerifyArgs) -> Result<()> {
     // writes on a branch forked before a revoke of their author are flagged, not damage.
     let mut flagged = Vec::new();
     for key in &crdts {
-        match crate::store::cdvcs::judge_stored(&store, key) {
+        match crate::store::writers::judge_stored(&store, key) {
             Ok(Some((cdvcs, mut writers))) => {
                 if crate::crdt::authorship::owner_of(key).is_some() {
                     problems.extend(writer_records_differ(&store, key, &cdvcs, &mut writers));

@@ -404,59 +404,6 @@ pub enum JudgeError {
     },
 }
 
-/// The stored CDVCS `key` with its whole history judged by the writer rule (parents first);
-/// `None` when the store does not hold it. For decisions before a node runs, e.g. whether a
-/// key may write an owned CDVCS by the grants this store holds.
-pub fn judge_stored(
-    store: &Store,
-    key: &CrdtKey,
-) -> Result<Option<(Cdvcs, crate::crdt::authorship::Writers)>, JudgeError> {
-    let Some(cdvcs) = load(store, key)? else {
-        return Ok(None);
-    };
-    let writers = judge_history(store, key, &cdvcs)?;
-    Ok(Some((cdvcs, writers)))
-}
-
-/// The writer rule over the whole history of `cdvcs` (the CDVCS `key` as held in memory),
-/// reading each commit record from `store`, parents first.
-pub fn judge_history(
-    store: &Store,
-    key: &CrdtKey,
-    cdvcs: &Cdvcs,
-) -> Result<crate::crdt::authorship::Writers, JudgeError> {
-    use crate::crdt::authorship::{Writers, authorship};
-    let mut writers = Writers::new(key);
-    for head in cdvcs.heads() {
-        let order = cdvcs.history(head).map_err(|_| JudgeError::Missing {
-            key: key.clone(),
-            id: *head,
-        })?;
-        for id in order {
-            if writers
-                .knows(&id)
-                .map_err(|e| crate::store::writers::judge_error(key, e))?
-            {
-                continue;
-            }
-            let commit = load_commit_record(store, &id)?.ok_or_else(|| JudgeError::Missing {
-                key: key.clone(),
-                id,
-            })?;
-            let refused = |source| JudgeError::Refused {
-                key: key.clone(),
-                source,
-            };
-            let who =
-                authorship(key, &id, &commit.commit, commit.signature.as_ref()).map_err(refused)?;
-            writers
-                .judge(&id, &commit.commit, who)
-                .map_err(|e| crate::store::writers::judge_error(key, e))?;
-        }
-    }
-    Ok(writers)
-}
-
 #[cfg(test)]
 #[path = "cdvcs_tests.rs"]
 mod tests;
